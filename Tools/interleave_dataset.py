@@ -1,0 +1,269 @@
+"""Make KTO-ready datasets: strict True/False alternation, with nothing dropped silently.
+
+    python Tools/interleave_dataset.py POSITIVES.jsonl NEGATIVES.jsonl -o OUT.jsonl
+    python Tools/interleave_dataset.py --input MIXED.jsonl --output OUT.jsonl [--balance none|truncate|oversample]
+    python Tools/interleave_dataset.py --check FILE
+
+Why: TRL's KTO trainer estimates its KL term inside each batch and needs both labels in every
+batch; with sequential sampling, strict alternation guarantees that for any batch size >= 2.
+"""
+from __future__ import annotations
+
+import json
+import random
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from Tools.cli_common import EXIT_FINDINGS, EXIT_OK, ArgumentParser, UsageError, die
+from Tools.schema.records import iter_jsonl, label_of, write_jsonl_atomic
+
+BALANCE_MODES = ("none", "truncate", "oversample")
+
+
+@dataclass
+class KtoCheck:
+    """Is a file KTO-ready? Strict alternation, both labels, every record labelled and readable."""
+
+    path: str
+    records: int = 0
+    true: int = 0
+    false: int = 0
+    unlabeled: int = 0
+    unreadable: int = 0
+    same_label_neighbours: int = 0
+    longest_run: int = 0
+    longest_run_label: bool | None = None
+    longest_run_start_line: int | None = None
+    first_label: bool | None = None
+
+    @property
+    def ready(self) -> bool:
+        return (self.true > 0 and self.false > 0 and not self.unlabeled and not self.unreadable
+                and self.same_label_neighbours == 0)
+
+    @property
+    def problems(self) -> list[str]:
+        found = []
+        if self.unreadable:
+            found.append(f"{self.unreadable} unreadable line(s)")
+        if self.unlabeled:
+            found.append(f"{self.unlabeled} record(s) without a boolean label")
+        if not (self.true and self.false):
+            found.append("only one label is present: KTO needs both")
+        if self.same_label_neighbours:
+            found.append(f"{self.same_label_neighbours} same-label neighbour(s); longest run: "
+                         f"{self.longest_run} x {str(self.longest_run_label).lower()} from line {self.longest_run_start_line}")
+        return found
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "ready": self.ready, "problems": self.problems,
+                "balance": round(self.true / self.false, 4) if self.false else None}
+
+
+def check_kto_ready(path: str | Path) -> KtoCheck:
+    report = KtoCheck(str(path))
+    previous, run, run_start = None, 0, None
+    for line in iter_jsonl(path):
+        report.records += 1
+        if line.error or not isinstance(line.record, dict):
+            report.unreadable += 1
+            continue
+        label = label_of(line.record)
+        if label is None:
+            report.unlabeled += 1
+            continue
+        if report.first_label is None:
+            report.first_label = label
+        report.true += label
+        report.false += not label
+        if label == previous:
+            report.same_label_neighbours += 1
+            run += 1
+        else:
+            previous, run, run_start = label, 1, line.number
+        if run > report.longest_run:
+            report.longest_run, report.longest_run_label, report.longest_run_start_line = run, label, run_start
+    return report
+
+
+@dataclass
+class InterleaveResult:
+    records: list = field(default_factory=list)
+    leftover: list = field(default_factory=list)  # surplus and unlabeled records, kept in a side file
+    positives_in: int = 0
+    negatives_in: int = 0
+    unlabeled_in: int = 0
+    surplus: int = 0
+    surplus_label: bool | None = None
+    dropped: int = 0
+    oversampled: int = 0
+
+
+def interleave(positives: list[dict], negatives: list[dict], balance: str = "none", shuffle: bool = False,
+               seed: int = 42, unlabeled: list[dict] | None = None) -> InterleaveResult:
+    """Alternate True, False, True, ... The surplus of the larger class is kept aside (none),
+    dropped and counted (truncate), or matched by repeating the smaller class (oversample)."""
+    if balance not in BALANCE_MODES:
+        raise ValueError(f"balance must be one of {', '.join(BALANCE_MODES)}, not {balance!r}")
+    if not positives or not negatives:
+        raise ValueError(f"KTO needs both labels: got {len(positives)} true and {len(negatives)} false records")
+    positives = [{**r, "label": True} for r in positives]
+    negatives = [{**r, "label": False} for r in negatives]
+    rng = random.Random(seed)
+    if shuffle:
+        rng.shuffle(positives)
+        rng.shuffle(negatives)
+    result = InterleaveResult(positives_in=len(positives), negatives_in=len(negatives),
+                              unlabeled_in=len(unlabeled or []), leftover=list(unlabeled or []))
+    larger, smaller = (positives, negatives) if len(positives) >= len(negatives) else (negatives, positives)
+    surplus = larger[len(smaller):]
+    if balance == "oversample" and surplus:
+        pool = smaller[:]
+        rng.shuffle(pool)  # repeat the smaller class evenly, in a seeded order
+        extra = [pool[i % len(pool)] for i in range(len(surplus))]
+        result.oversampled = len(extra)
+        smaller = smaller + extra
+    elif surplus:
+        result.surplus, result.surplus_label = len(surplus), surplus[0]["label"]
+        larger = larger[:len(smaller)]
+        if balance == "truncate":
+            result.dropped = len(surplus)
+        else:
+            result.leftover = surplus + result.leftover
+    pos, neg = (larger, smaller) if larger[0]["label"] else (smaller, larger)
+    for p, n in zip(pos, neg):
+        result.records.extend((p, n))
+    return result
+
+
+def _load(path: Path) -> list[dict]:
+    records, bad = [], []
+    for line in iter_jsonl(path):
+        if line.error or not isinstance(line.record, dict):
+            bad.append(line.number)
+        else:
+            records.append(line.record)
+    if bad:
+        raise UsageError(f"{path}: {len(bad)} unreadable line(s) (first at line {bad[0]}); "
+                         f"nothing was written. Run Tools/validate_syngen.py on it to see why")
+    return records
+
+
+def _split(records: list[dict], path: Path, expected: bool | None = None):
+    positives, negatives, unlabeled = [], [], []
+    for record in records:
+        label = label_of(record)
+        if expected is not None and label is not None and label is not expected:
+            raise UsageError(f"{path} holds a record labelled {str(label).lower()}, but it was given as the "
+                             f"{'positives' if expected else 'negatives'} file")
+        label = expected if expected is not None else label
+        (unlabeled if label is None else positives if label else negatives).append(record)
+    return positives, negatives, unlabeled
+
+
+def leftover_path(output: Path) -> Path:
+    return output.with_name(output.stem + ".leftover.jsonl")
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="interleave_dataset.py",
+        description="Interleave KTO data so labels strictly alternate True/False, or check that a file does. "
+                    "Surplus and unlabeled records go to OUT.leftover.jsonl unless --balance says otherwise; "
+                    "every count is printed.")
+    parser.add_argument("files", nargs="*", metavar="FILE", help="POSITIVES.jsonl NEGATIVES.jsonl")
+    parser.add_argument("--input", "-i", type=Path, help="one file with both labels")
+    parser.add_argument("--output", "-o", type=Path, help="the interleaved file to write")
+    parser.add_argument("--balance", choices=BALANCE_MODES, default="none",
+                        help="none: keep the surplus aside in OUT.leftover.jsonl; truncate: drop it (counted); "
+                             "oversample: repeat the smaller class")
+    parser.add_argument("--shuffle", action="store_true", help="shuffle each class before pairing")
+    parser.add_argument("--seed", type=int, default=42, help="seed for --shuffle and --balance oversample")
+    parser.add_argument("--check", type=Path, metavar="FILE", help="only report whether FILE is KTO-ready (exit 0 yes, 1 no)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    return parser
+
+
+def _print_check(report: KtoCheck, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report.to_dict()))
+        return
+    verdict = "KTO-ready" if report.ready else "NOT KTO-ready"
+    print(f"{report.path}: {verdict}: {report.records} records, {report.true} true / {report.false} false, "
+          f"{report.unlabeled} unlabeled, longest same-label run {report.longest_run}")
+    for problem in report.problems:
+        print(f"  - {problem}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.check:
+            if args.files or args.input or args.output:
+                raise UsageError("--check takes one file and nothing else")
+            if not args.check.is_file():
+                raise UsageError(f"{args.check}: no such file")
+            report = check_kto_ready(args.check)
+            _print_check(report, args.json)
+            return EXIT_OK if report.ready else EXIT_FINDINGS
+        if args.output is None:
+            raise UsageError("--output is required (or use --check FILE)")
+        if args.input:
+            if args.files:
+                raise UsageError("give either --input MIXED.jsonl or POSITIVES NEGATIVES, not both")
+            sources = [args.input]
+        elif len(args.files) == 2:
+            sources = [Path(f) for f in args.files]
+        else:
+            raise UsageError("give POSITIVES.jsonl NEGATIVES.jsonl, or --input MIXED.jsonl")
+        for source in sources:
+            if not source.is_file():
+                raise UsageError(f"{source}: no such file")
+            if source.resolve() == args.output.resolve():
+                raise UsageError(f"{args.output} is also an input; write to another file")
+        if args.input:
+            positives, negatives, unlabeled = _split(_load(args.input), args.input)
+        else:
+            positives, _, unlabeled = _split(_load(sources[0]), sources[0], True)
+            _, negatives, more = _split(_load(sources[1]), sources[1], False)
+            unlabeled += more
+        result = interleave(positives, negatives, args.balance, args.shuffle, args.seed, unlabeled)
+    except (UsageError, ValueError) as exc:
+        die(str(exc))
+    written = write_jsonl_atomic(args.output, result.records)
+    side = leftover_path(args.output)
+    if result.leftover:
+        write_jsonl_atomic(side, result.leftover)
+    verify = check_kto_ready(args.output)
+    summary = {
+        "in": {"true": result.positives_in, "false": result.negatives_in, "unlabeled": result.unlabeled_in},
+        "out": {"records": written, "true": verify.true, "false": verify.false},
+        "leftover": {"records": len(result.leftover), "file": str(side) if result.leftover else None,
+                     "surplus": result.surplus if args.balance == "none" else 0, "unlabeled": result.unlabeled_in},
+        "dropped": result.dropped, "oversampled": result.oversampled,
+        "surplus_label": result.surplus_label, "verified_kto_ready": verify.ready,
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"in: {result.positives_in} true, {result.negatives_in} false, {result.unlabeled_in} unlabeled")
+        print(f"out: {written} records ({verify.true} true / {verify.false} false), strictly alternating: {verify.ready}")
+        if result.surplus:
+            label = str(result.surplus_label).lower()
+            action = {"none": f"kept aside in {side}", "truncate": "dropped (--balance truncate)"}[args.balance]
+            print(f"surplus: {result.surplus} {label} record(s) {action}")
+        if result.oversampled:
+            print(f"oversampled: {result.oversampled} repeated record(s) of the smaller class")
+        if result.unlabeled_in:
+            print(f"unlabeled: {result.unlabeled_in} record(s) kept aside in {side}")
+    if not verify.ready or verify.true + verify.false != written:
+        die(f"{args.output} failed verification after writing: {'; '.join(verify.problems)}", EXIT_FINDINGS)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,292 @@
+"""Parse and render tool calls in every format found in the wild.
+
+Formats (the names used in reports):
+- ``openai``: ``message["tool_calls"] = [{id, type, function: {name, arguments: "<json string>"}}]``
+- ``ollama``: the same list with ``arguments`` as an object (Ollama's native API)
+- ``hermes``: ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` in content (Qwen, Hermes)
+- ``mistral``: ``[TOOL_CALLS] [{"name": ..., "arguments": {...}, "id": ...}]`` (also ``[TOOL_CALLS]name[ARGS]{...}``)
+- ``text``: ``tool_call: name`` / ``arguments: {...}`` lines, optionally followed by ``Result: {...}`` and prose
+- ``bare_json``: the whole content is ``{"name": ..., "arguments": {...}}`` (or a list of them)
+
+``parse_message`` never raises; whatever cannot be parsed becomes a Finding. Rendering a list of
+calls in a format and parsing it back gives the same calls.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass, field
+
+from .issues import Finding
+
+FORMATS = ("openai", "ollama", "hermes", "mistral", "text", "bare_json")
+_DECODER = json.JSONDecoder(strict=False)
+_WS = re.compile(r"\s*")
+_HERMES_OPEN, _HERMES_CLOSE = "<tool_call>", "</tool_call>"
+_MISTRAL = "[TOOL_CALLS]"
+_TEXT_MARKER = re.compile(r"(?m)^[ \t]*tool_call:[ \t]*([^\n]*)")
+_TEXT_ARGS = re.compile(r"[ \t]*\n[ \t]*arguments:[ \t]*")
+_RESULT = re.compile(r"\s*Result:[ \t]*")
+_NAME_RE = re.compile(r"[A-Za-z_][\w.\-]*")
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
+
+
+@dataclass
+class ToolCall:
+    """One call: a tool name and its arguments (None when they could not be parsed)."""
+
+    name: str
+    arguments: dict | None
+    id: str | None = None
+
+
+@dataclass
+class ParsedMessage:
+    calls: list[ToolCall] = field(default_factory=list)
+    format: str | None = None
+    text: str = ""
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def has_calls(self) -> bool:
+        return bool(self.calls)
+
+
+# -- parsing -----------------------------------------------------------------------------------
+def _json_at(text: str, pos: int):
+    """Decode one JSON value starting at pos (after whitespace); return (value, end) or None."""
+    pos = _WS.match(text, pos).end()
+    try:
+        return _DECODER.raw_decode(text, pos)
+    except ValueError:
+        return None
+
+
+def _arguments(value, name: str, index: int | None, findings: list[Finding]) -> dict | None:
+    if isinstance(value, str):
+        try:
+            value = _DECODER.decode(value)
+        except ValueError as exc:
+            findings.append(Finding("E_MALFORMED_ARGUMENTS", f"arguments are not valid JSON: {exc}", index, name or None))
+            return None
+    if isinstance(value, dict):
+        return value
+    findings.append(Finding("E_MALFORMED_ARGUMENTS", f"arguments are {type(value).__name__}, not an object", index, name or None))
+    return None
+
+
+def _call_from_object(obj, index: int | None, findings: list[Finding], default_id=None) -> ToolCall | None:
+    """A {"name", "arguments"|"parameters", "id"?} object as a call; problems become findings."""
+    if not isinstance(obj, dict):
+        findings.append(Finding("E_MALFORMED_CALL", f"a tool call is {type(obj).__name__}, not an object", index))
+        return None
+    name = obj.get("name")
+    if not isinstance(name, str) or not name.strip():
+        findings.append(Finding("E_EMPTY_TOOL_NAME", f"tool name is {name!r}", index))
+        name = ""
+    raw = obj["arguments"] if "arguments" in obj else obj.get("parameters", {})
+    call_id = obj.get("id", default_id)
+    return ToolCall(name.strip(), _arguments(raw, name, index, findings), call_id if isinstance(call_id, str) else None)
+
+
+def _parse_structured(tool_calls, index: int | None) -> ParsedMessage:
+    parsed = ParsedMessage()
+    if not isinstance(tool_calls, list) or not tool_calls:
+        parsed.findings.append(Finding("E_TOOL_CALLS_TYPE", "'tool_calls' must be a non-empty list", index))
+        return parsed
+    string_args = object_args = 0
+    for item in tool_calls:
+        if not isinstance(item, dict):
+            parsed.findings.append(Finding("E_TOOL_CALLS_TYPE", f"a tool_calls item is {type(item).__name__}, not an object", index))
+            continue
+        function = item.get("function", item)
+        if isinstance(function, dict):
+            raw = function.get("arguments")
+            string_args += isinstance(raw, str)
+            object_args += isinstance(raw, dict)
+        call = _call_from_object(function, index, parsed.findings, item.get("id"))
+        if call is not None:
+            parsed.calls.append(call)
+    parsed.format = "ollama" if object_args > string_args else "openai"
+    return parsed
+
+
+def _parse_hermes(text: str, index, parsed: ParsedMessage) -> str:
+    prose, pos = [], 0
+    while (start := text.find(_HERMES_OPEN, pos)) != -1:
+        prose.append(text[pos:start])
+        decoded = _json_at(text, start + len(_HERMES_OPEN))
+        if decoded is None:
+            parsed.findings.append(Finding("E_MALFORMED_CALL", "<tool_call> is not followed by a JSON object", index))
+            end = text.find(_HERMES_CLOSE, start)
+            pos = len(text) if end == -1 else end + len(_HERMES_CLOSE)
+            continue
+        value, end = decoded
+        call = _call_from_object(value, index, parsed.findings)
+        if call is not None:
+            parsed.calls.append(call)
+        end = _WS.match(text, end).end()
+        pos = end + len(_HERMES_CLOSE) if text.startswith(_HERMES_CLOSE, end) else end
+    prose.append(text[pos:])
+    return "".join(prose)
+
+
+def _parse_mistral(text: str, index, parsed: ParsedMessage) -> str:
+    prose, pos = [], 0
+    while (start := text.find(_MISTRAL, pos)) != -1:
+        prose.append(text[pos:start])
+        pos = _WS.match(text, start + len(_MISTRAL)).end()
+        decoded = _json_at(text, pos) if text.startswith("[", pos) else None
+        if decoded is not None and isinstance(decoded[0], list) and decoded[0]:
+            for obj in decoded[0]:
+                call = _call_from_object(obj, index, parsed.findings)
+                if call is not None:
+                    parsed.calls.append(call)
+            pos = decoded[1]
+            continue
+        # the newer form: [TOOL_CALLS]name[ARGS]{...}
+        args_at = text.find("[ARGS]", pos)
+        name = text[pos:args_at].split("[CALL_ID]")[0].strip() if args_at != -1 else ""
+        decoded = _json_at(text, args_at + len("[ARGS]")) if args_at != -1 and _NAME_RE.fullmatch(name) else None
+        if decoded is None:
+            parsed.findings.append(Finding("E_MALFORMED_CALL", "[TOOL_CALLS] is not followed by a call list", index))
+            next_marker = text.find(_MISTRAL, pos)
+            pos = len(text) if next_marker == -1 else next_marker
+            continue
+        parsed.calls.append(ToolCall(name, _arguments(decoded[0], name, index, parsed.findings)))
+        pos = decoded[1]
+    prose.append(text[pos:])
+    return "".join(prose)
+
+
+def _parse_text(text: str, index, parsed: ParsedMessage) -> str:
+    prose, pos = [], 0
+    for marker in _TEXT_MARKER.finditer(text):
+        if marker.start() < pos:
+            continue
+        name = marker.group(1).strip()
+        args = _TEXT_ARGS.match(text, marker.end())
+        if args is None:
+            if _NAME_RE.fullmatch(name):
+                parsed.findings.append(Finding("E_MALFORMED_CALL", f"'tool_call: {name}' has no 'arguments:' line", index, name))
+            continue  # prose that merely starts a line with "tool_call:"
+        prose.append(text[pos:marker.start()])
+        if not name:
+            parsed.findings.append(Finding("E_EMPTY_TOOL_NAME", "tool_call: has an empty tool name", index))
+        decoded = _json_at(text, args.end())
+        if decoded is None:
+            parsed.findings.append(Finding("E_MALFORMED_ARGUMENTS", "arguments: is not followed by valid JSON", index, name or None))
+            parsed.calls.append(ToolCall(name, None))
+            line_end = text.find("\n", args.end())
+            pos = len(text) if line_end == -1 else line_end
+            continue
+        parsed.calls.append(ToolCall(name, _arguments(decoded[0], name, index, parsed.findings)))
+        pos = decoded[1]
+        result = _RESULT.match(text, pos)
+        if result and (value := _json_at(text, result.end())) is not None:
+            pos = value[1]
+    prose.append(text[pos:])
+    return "".join(prose)
+
+
+def _parse_bare_json(text: str, index, parsed: ParsedMessage) -> str:
+    body = text.strip()
+    fenced = _FENCE.match(body)
+    if fenced:
+        body = fenced.group(1)
+    if not body or body[0] not in "{[":
+        return text
+    try:
+        value = _DECODER.decode(body)
+    except ValueError:
+        return text
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(i, dict) and isinstance(i.get("name"), str)
+                            and ("arguments" in i or "parameters" in i) for i in items):
+        return text
+    for item in items:
+        call = _call_from_object(item, index, parsed.findings)
+        if call is not None:
+            parsed.calls.append(call)
+    parsed.findings.append(Finding("W_BARE_JSON_CALL", "tool call written as bare JSON", index, parsed.calls[0].name if parsed.calls else None))
+    return ""
+
+
+_CONTENT_PARSERS = (
+    ("hermes", lambda t: _HERMES_OPEN in t, _parse_hermes),
+    ("mistral", lambda t: _MISTRAL in t, _parse_mistral),
+    ("text", lambda t: "tool_call:" in t, _parse_text),
+    ("bare_json", lambda t: t.lstrip()[:1] in ("{", "[", "`"), _parse_bare_json),
+)
+
+
+def parse_content(text, index: int | None = None) -> ParsedMessage:
+    """Tool calls written into a message's text, in whichever format appears first by priority."""
+    parsed = ParsedMessage(text=text if isinstance(text, str) else "")
+    if not isinstance(text, str) or not text:
+        return parsed
+    for name, present, parser in _CONTENT_PARSERS:
+        if present(text):
+            prose = parser(text, index, parsed)
+            if parsed.calls or parsed.findings:
+                parsed.format = name
+                parsed.text = prose.strip()
+                return parsed
+    return parsed
+
+
+def parse_message(message: dict, index: int | None = None) -> ParsedMessage:
+    """Every tool call of one assistant message: native ``tool_calls`` first, else its content."""
+    try:
+        tool_calls = message.get("tool_calls")
+        content = message.get("content")
+        if tool_calls is not None:
+            parsed = _parse_structured(tool_calls, index)
+            parsed.text = content.strip() if isinstance(content, str) else ""
+            return parsed
+        return parse_content(content, index)
+    except Exception as exc:  # parsing must never take a run down; say what happened instead
+        return ParsedMessage(findings=[Finding("E_MALFORMED_CALL", f"unparseable tool call ({type(exc).__name__}: {exc})", index)])
+
+
+# -- rendering ---------------------------------------------------------------------------------
+def _dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def new_call_id(rng: random.Random | None = None) -> str:
+    """A 9-character [a-z0-9] call id, the form Mistral's tokenizer accepts and OpenAI tolerates."""
+    return "".join((rng or random).choices("abcdefghijklmnopqrstuvwxyz0123456789", k=9))
+
+
+def render_content(calls: list[ToolCall], fmt: str) -> str:
+    """Calls as message text in a content format (hermes, mistral, text, bare_json)."""
+    objects = [{"name": c.name, "arguments": c.arguments or {}} for c in calls]
+    if fmt == "hermes":
+        return "\n".join(f"{_HERMES_OPEN}\n{_dumps(o)}\n{_HERMES_CLOSE}" for o in objects)
+    if fmt == "mistral":
+        return _MISTRAL + " " + _dumps([{**o, "id": c.id} if c.id else o for o, c in zip(objects, calls)])
+    if fmt == "text":
+        return "\n\n".join(f"tool_call: {o['name']}\narguments: {_dumps(o['arguments'])}" for o in objects)
+    if fmt == "bare_json":
+        return _dumps(objects[0] if len(objects) == 1 else objects)
+    raise ValueError(f"unknown content format {fmt!r}; expected one of hermes, mistral, text, bare_json")
+
+
+def render_message(calls: list[ToolCall], fmt: str, content: str | None = None) -> dict:
+    """An assistant message carrying the calls in any format of FORMATS."""
+    if fmt == "openai":
+        return {"role": "assistant", "content": content, "tool_calls": [
+            {"id": c.id or new_call_id(), "type": "function",
+             "function": {"name": c.name, "arguments": _dumps(c.arguments or {})}} for c in calls]}
+    if fmt == "ollama":
+        return {"role": "assistant", "content": content or "", "tool_calls": [
+            {"function": {"name": c.name, "arguments": c.arguments or {}}} for c in calls]}
+    body = render_content(calls, fmt)
+    return {"role": "assistant", "content": f"{content}\n\n{body}" if content else body}
+
+
+def to_openai_tool_calls(calls: list[ToolCall]) -> list[dict]:
+    """The OpenAI ``tool_calls`` list for calls (what chat templates expect)."""
+    return render_message(calls, "openai")["tool_calls"]
