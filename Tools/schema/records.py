@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
+from .fastjson import loads
 from .issues import Finding
 
 ROLES = ("system", "user", "assistant", "tool")
@@ -51,12 +52,9 @@ def iter_jsonl(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> Iterat
             if not raw.strip():
                 continue
             try:
-                text = raw.decode("utf-8")
+                yield Line(number, loads(raw), None)
             except UnicodeDecodeError as exc:
                 yield Line(number, None, Finding("E_ENCODING", f"invalid UTF-8 at byte {exc.start}"))
-                continue
-            try:
-                yield Line(number, json.loads(text), None)
             except ValueError as exc:
                 yield Line(number, None, Finding("E_INVALID_JSON", f"invalid JSON: {exc}"))
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import jsonschema_rs
 
+from .context import clean_context_schema
 from .issues import Finding
 
 DEFAULT_SCHEMA_PATH = Path(__file__).resolve().parents[1] / "tool_schemas.json"
@@ -54,7 +55,7 @@ class ToolRegistry:
                             entry["parameters"], bool(entry.get("hidden", False)))
             self.tools[spec.name] = spec
         self.schema_hash = hashlib.sha256(canonical_json(document["tools"]).encode()).hexdigest()
-        self._validators: dict[str, jsonschema_rs.Validator] = {}
+        self._validators: dict[tuple[str, bool], jsonschema_rs.Validator] = {}
 
     def __contains__(self, name: object) -> bool:
         return name in self.tools
@@ -80,17 +81,25 @@ class ToolRegistry:
         chosen = self.visible() if names is None else [self.tools[n] for n in names]
         return [t.openai_tool() for t in chosen]
 
-    def _validator(self, name: str) -> jsonschema_rs.Validator:
-        validator = self._validators.get(name)
+    def _validator(self, name: str, clean: bool = False) -> jsonschema_rs.Validator:
+        """The tool's validator. By default the context object is only required to be an object
+        (context.check_context judges it, with its own codes); the clean variant also demands a
+        context that check_context would pass without a single finding."""
+        key = (name, clean)
+        validator = self._validators.get(key)
         if validator is None:
             schema = dict(self.tools[name].parameters)
             properties = dict(schema.get("properties", {}))
             if "context" in properties:
-                # the context object is judged by context.check_context, with its own codes
-                properties["context"] = {"type": "object"}
+                properties["context"] = clean_context_schema() if clean else {"type": "object"}
             schema["properties"] = properties
-            validator = self._validators[name] = jsonschema_rs.validator_for(schema)
+            validator = self._validators[key] = jsonschema_rs.validator_for(schema)
         return validator
+
+    def is_clean(self, name: str, arguments: dict) -> bool:
+        """True when the arguments of a known tool, context included, have nothing to report:
+        one compiled check that lets the common case skip the detailed Python checks."""
+        return self._validator(name, clean=True).is_valid(arguments)
 
     def validate_arguments(self, name: str, arguments: dict, index: int | None = None) -> list[Finding]:
         """Schema findings for one known tool's arguments (required, unexpected, types, enums, values)."""

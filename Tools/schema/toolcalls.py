@@ -18,6 +18,7 @@ import random
 import re
 from dataclasses import dataclass, field
 
+from .fastjson import loads
 from .issues import Finding
 
 FORMATS = ("openai", "ollama", "hermes", "mistral", "text", "bare_json")
@@ -66,7 +67,7 @@ def _json_at(text: str, pos: int):
 def _arguments(value, name: str, index: int | None, findings: list[Finding]) -> dict | None:
     if isinstance(value, str):
         try:
-            value = _DECODER.decode(value)
+            value = loads(value)
         except ValueError as exc:
             findings.append(Finding("E_MALFORMED_ARGUMENTS", f"arguments are not valid JSON: {exc}", index, name or None))
             return None

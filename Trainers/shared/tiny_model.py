@@ -1,0 +1,112 @@
+"""The one tiny-model factory: a small Llama-architecture model with random weights and a
+SentencePiece tokenizer trained on the spot, saved in Hugging Face format.
+
+Tests, the demo and benchmarks build models with it, so nothing is ever downloaded. The tokenizer
+is a SentencePiece ``tokenizer.model`` (llama.cpp's converter accepts it; a custom BPE tokenizer it
+rejects) and the chat template is ChatML with Hermes-style ``<tool_call>`` blocks, rendered exactly
+as ``Tools.schema.toolcalls.render_content(calls, "hermes")`` writes them.
+
+    python -m Trainers.shared.tiny_model OUT_DIR
+"""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+SPECIAL_TOKENS = ["<|im_start|>", "<|im_end|>", "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>"]
+
+# ChatML; assistant tool calls as <tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>.
+# Arguments given as a JSON string (OpenAI style) are written through unchanged.
+CHAT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' }}"
+    "{%- if message['role'] == 'assistant' and message.get('tool_calls') %}"
+    "{%- if message['content'] %}{{- message['content'] + '\\n' }}{%- endif %}"
+    "{%- for call in message['tool_calls'] %}"
+    "{%- set fn = call['function'] if call.get('function') else call %}"
+    "{%- if not loop.first %}{{- '\\n' }}{%- endif %}"
+    "{{- '<tool_call>\\n{\"name\": ' + (fn['name'] | tojson) + ', \"arguments\": ' }}"
+    "{%- if fn['arguments'] is string %}{{- fn['arguments'] }}{%- else %}{{- fn['arguments'] | tojson }}{%- endif %}"
+    "{{- '}\\n</tool_call>' }}"
+    "{%- endfor %}"
+    "{%- elif message['role'] == 'tool' %}"
+    "{{- '<tool_response>\\n' + message['content'] + '\\n</tool_response>' }}"
+    "{%- else %}"
+    "{{- message['content'] or '' }}"
+    "{%- endif %}"
+    "{{- '<|im_end|>\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
+
+def default_corpus() -> list[str]:
+    """Text the tokenizer learns from: the tool registry and a few rendered calls."""
+    from Tools.schema.registry import load_registry
+
+    registry = load_registry()
+    lines = []
+    for tool in registry.tools.values():
+        lines.append(f"{tool.name} {tool.agent} {tool.mode} {tool.description}")
+        for name, prop in tool.parameters.get("properties", {}).items():
+            lines.append(f'"{name}": {json.dumps(prop.get("description", ""))}')
+    lines += [
+        '<tool_call>\n{"name": "vaultManager_createFolder", "arguments": {"context": {"sessionId": '
+        '"session_1732147550000_x2y3z4a5b", "workspaceId": "ws_1732147550000_c6d7e8f9g"}, "path": "Projects/Notes"}}\n</tool_call>',
+        "Please create a folder for my project notes and read the meeting note from yesterday.",
+        "I could not find that note. Do you want me to search the vault for it first?",
+    ]
+    return lines * 4
+
+
+def build_tiny_model(out_dir: str | Path, corpus: Iterable[str] | None = None, *, vocab_size: int = 1000,
+                     hidden_size: int = 64, num_layers: int = 2, num_heads: int = 4, seed: int = 0) -> Path:
+    """Write a random-weight LlamaForCausalLM and its SentencePiece tokenizer to out_dir."""
+    import sentencepiece as spm
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        text = Path(tmp) / "corpus.txt"
+        text.write_text("\n".join(corpus or default_corpus()) + "\n", encoding="utf-8")
+        spm.SentencePieceTrainer.train(
+            input=str(text), model_prefix=str(Path(tmp) / "tokenizer"), vocab_size=vocab_size,
+            model_type="bpe", byte_fallback=True, hard_vocab_limit=False, character_coverage=1.0,
+            user_defined_symbols=SPECIAL_TOKENS, unk_id=0, bos_id=1, eos_id=2, pad_id=3,
+            split_digits=True, num_threads=1, minloglevel=2,
+        )
+        (out / "tokenizer.model").write_bytes((Path(tmp) / "tokenizer.model").read_bytes())
+    processor = spm.SentencePieceProcessor(model_file=str(out / "tokenizer.model"))
+    im_end = processor.piece_to_id("<|im_end|>")
+    (out / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "LlamaTokenizer",
+        "bos_token": "<s>", "eos_token": "<|im_end|>", "unk_token": "<unk>", "pad_token": "<pad>",
+        "add_bos_token": True, "add_eos_token": False, "legacy": False,
+        "additional_special_tokens": SPECIAL_TOKENS,
+        "model_max_length": 2048,
+        "chat_template": CHAT_TEMPLATE,
+    }, indent=2), encoding="utf-8")
+    (out / "special_tokens_map.json").write_text(json.dumps({
+        "bos_token": "<s>", "eos_token": "<|im_end|>", "unk_token": "<unk>", "pad_token": "<pad>",
+        "additional_special_tokens": SPECIAL_TOKENS,
+    }, indent=2), encoding="utf-8")
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=processor.vocab_size(), hidden_size=hidden_size, intermediate_size=hidden_size * 2,
+        num_hidden_layers=num_layers, num_attention_heads=num_heads, num_key_value_heads=num_heads,
+        max_position_embeddings=2048, bos_token_id=1, eos_token_id=im_end, pad_token_id=3,
+        tie_word_embeddings=False, torch_dtype="float32",
+    )
+    LlamaForCausalLM(config).save_pretrained(out, safe_serialization=True)
+    return out
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m Trainers.shared.tiny_model OUT_DIR")
+    print(build_tiny_model(sys.argv[1]))
