@@ -214,26 +214,32 @@ def _parse_bare_json(text: str, index, parsed: ParsedMessage) -> str:
     return ""
 
 
-_CONTENT_PARSERS = (
-    ("hermes", lambda t: _HERMES_OPEN in t, _parse_hermes),
-    ("mistral", lambda t: _MISTRAL in t, _parse_mistral),
-    ("text", lambda t: "tool_call:" in t, _parse_text),
-    ("bare_json", lambda t: t.lstrip()[:1] in ("{", "[", "`"), _parse_bare_json),
-)
+def _first_marker(text: str) -> list[tuple[int, str, object]]:
+    """Candidate formats ordered by where their marker first appears: a call's own format comes
+    before any marker that merely occurs inside its arguments."""
+    found = []
+    for name, marker, parser in (("hermes", _HERMES_OPEN, _parse_hermes), ("mistral", _MISTRAL, _parse_mistral),
+                                 ("text", "tool_call:", _parse_text)):
+        position = text.find(marker)
+        if position != -1:
+            found.append((position, name, parser))
+    stripped = text.lstrip()
+    if stripped[:1] in ("{", "[", "`"):
+        found.append((len(text) - len(stripped), "bare_json", _parse_bare_json))
+    return sorted(found, key=lambda item: item[0])
 
 
 def parse_content(text, index: int | None = None) -> ParsedMessage:
-    """Tool calls written into a message's text, in whichever format appears first by priority."""
+    """Tool calls written into a message's text, in the format whose marker comes first."""
     parsed = ParsedMessage(text=text if isinstance(text, str) else "")
     if not isinstance(text, str) or not text:
         return parsed
-    for name, present, parser in _CONTENT_PARSERS:
-        if present(text):
-            prose = parser(text, index, parsed)
-            if parsed.calls or parsed.findings:
-                parsed.format = name
-                parsed.text = prose.strip()
-                return parsed
+    for _, name, parser in _first_marker(text):
+        prose = parser(text, index, parsed)
+        if parsed.calls or parsed.findings:
+            parsed.format = name
+            parsed.text = prose.strip()
+            return parsed
     return parsed
 
 
