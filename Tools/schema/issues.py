@@ -92,3 +92,10 @@ class Finding:
             "message_index": self.message_index,
             "tool": self.tool,
         }
+
+
+def markdown_table() -> str:
+    """The code table as Markdown, for docs/validate.md (a test keeps the two in step)."""
+    rows = ["| code | severity | fails a label:false record | meaning |", "|---|---|---|---|"]
+    rows += [f"| `{c.code}` | {c.severity} | {'yes' if c.structural else 'no'} | {c.explanation} |" for c in CODES.values()]
+    return "\n".join(rows)

@@ -1,0 +1,43 @@
+# Two commands for a fresh clone: `make demo` (the main job on built-in defaults) and `make test`.
+# Each creates or reuses .venv by itself. Override PYTHON or TORCH_SPEC if needed, e.g.
+#   make test TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu124"
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+SAMPLE := Datasets/sample
+
+.PHONY: demo test setup setup-dev clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# core: the data tools only (no torch)
+$(VENV)/.core: pyproject.toml | $(PY)
+	$(PIP) install -q -e .
+	touch $@
+
+# everything the test suite exercises; torch first so a CPU build is not replaced by a CUDA one
+$(VENV)/.dev: pyproject.toml $(VENV)/.core
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q "$(TORCH_SPEC)"
+	$(PIP) install -q -e ".[dev,train,mcp]"
+	touch $@
+
+setup: $(VENV)/.core
+setup-dev: $(VENV)/.dev
+
+demo: $(VENV)/.core
+	@echo "== validate the sample data =="
+	$(PY) Tools/validate_syngen.py $(SAMPLE) --summary-only
+	@echo "== is the KTO set ready for training? =="
+	$(PY) Tools/interleave_dataset.py --check $(SAMPLE)/sample_kto.jsonl
+	@echo "== which tools does the data teach? =="
+	$(PY) Tools/analyze_tool_coverage.py $(SAMPLE)
+
+test: $(VENV)/.dev
+	$(PY) -m pytest tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis
