@@ -15,7 +15,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from Tools.cli_common import EXIT_OK, ArgumentParser, UsageError, die, expand_inputs, format_table
+from Tools.cli_common import EXIT_OK, ArgumentParser, UsageError, die, expand_inputs
 from Tools.schema.records import iter_jsonl, label_of, messages
 from Tools.schema.registry import ToolRegistry, load_registry
 from Tools.schema.toolcalls import parse_message
@@ -102,22 +102,31 @@ def analyze(paths: list[Path], registry: ToolRegistry) -> dict:
     return result
 
 
-def format_text(report: dict) -> str:
-    rows = [("tool", "examples", "calls", "true", "false", "unlabeled", "formats")]
+def print_report(report: dict) -> None:
+    """A rich table per agent, then unknown and uncovered tools."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"Tool coverage ({report['records']} records, {report['records_with_calls']} with tool calls)")
+    for column in ("agent", "tool", "examples", "calls", "true", "false", "unlabeled", "formats"):
+        table.add_column(column, justify="right" if column in ("examples", "calls", "true", "false", "unlabeled") else "left")
     for agent, tools in report["agents"].items():
-        for name, s in tools.items():
-            formats = ", ".join(f"{k} {v}" for k, v in sorted(s["formats"].items()))
-            rows.append((name, s["examples"], s["calls"], s["positives"], s["negatives"], s["unlabeled"], formats or "-"))
-    out = format_table(rows)
+        for i, (name, s) in enumerate(tools.items()):
+            formats = ", ".join(f"{k} {v}" for k, v in sorted(s["formats"].items())) or "-"
+            style = "dim" if not s["calls"] else None
+            table.add_row(agent if i == 0 else "", name.split("_", 1)[-1], str(s["examples"]), str(s["calls"]),
+                          str(s["positives"]), str(s["negatives"]), str(s["unlabeled"]), formats, style=style,
+                          end_section=i == len(tools) - 1)
+    console.print(table)
     if report["unknown_tools"]:
-        out += ["", "Unknown tools used (not in Tools/tool_schemas.json):"]
-        out += [f"  {name}: {s['calls']} call(s), {s['positives']} true / {s['negatives']} false / {s['unlabeled']} unlabeled"
-                for name, s in report["unknown_tools"].items()]
-    out += ["", f"{report['records']} records, {report['records_with_calls']} with tool calls, {report['unreadable_lines']} unreadable line(s)",
-            f"Never covered ({len(report['never_covered'])} of {report['callable_tools']} callable tools): "
-            + (", ".join(report["never_covered"]) or "none"),
-            f"No positive example: {len(report['no_positive_example'])} tool(s)"]
-    return "\n".join(out)
+        console.print("[bold]Unknown tools used[/] (not in Tools/tool_schemas.json):")
+        for name, s in report["unknown_tools"].items():
+            console.print(f"  {name}: {s['calls']} call(s), {s['positives']} true / {s['negatives']} false / {s['unlabeled']} unlabeled")
+    console.print(f"{report['unreadable_lines']} unreadable line(s)")
+    console.print(f"Never covered ({len(report['never_covered'])} of {report['callable_tools']} callable tools): "
+                  + (", ".join(report["never_covered"]) or "none"))
+    console.print(f"No positive example: {len(report['no_positive_example'])} tool(s)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         die(str(exc))
     except (OSError, ValueError, KeyError) as exc:
         die(str(exc))
-    print(json.dumps(report, indent=2) if args.json else format_text(report))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report)
     return EXIT_OK
 
 

@@ -28,3 +28,9 @@ def test_cli_on_reference_formats(reference_dir, run):
     report = json.loads(result.stdout)
     assert report["formats"]["openai"] == 1201 and report["formats"]["text"] == 2893
     assert run("Tools/analyze_tool_coverage.py", "nope.jsonl").returncode == 2
+
+
+def test_text_report_names_agents_and_uncovered_tools(run):
+    result = run("Tools/analyze_tool_coverage.py", "Datasets/sample")
+    assert result.returncode == 0, result.stderr
+    assert "contentManager" in result.stdout and "Never covered" in result.stdout and "appendContent" in result.stdout
