@@ -107,7 +107,7 @@ def print_report(report: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)  # piped output: no wrapped tool names
     table = Table(title=f"Tool coverage ({report['records']} records, {report['records_with_calls']} with tool calls)")
     for column in ("agent", "tool", "examples", "calls", "true", "false", "unlabeled", "formats"):
         table.add_column(column, justify="right" if column in ("examples", "calls", "true", "false", "unlabeled") else "left")
