@@ -184,9 +184,8 @@ def _workspace_of(args: dict, context: dict | None) -> str | None:
 
 
 def _load_handlers() -> None:
-    """Import the agent modules once; importing them fills HANDLERS."""
-    if not HANDLERS:
-        from . import agents, content, files, memory, search  # noqa: F401
+    """Importing the agent modules fills HANDLERS (a no-op after the first time)."""
+    from . import agents, content, files, memory, search  # noqa: F401
 
 
 def execute_call(vault: str | Path, call: ToolCall | dict, *, strict: bool = False) -> dict:
