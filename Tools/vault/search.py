@@ -92,10 +92,10 @@ def _path_filter(ex, paths):
     for raw in paths:
         if not isinstance(raw, str):
             continue
-        if any(c in raw for c in "*?["):
-            tests.append(_glob_regex(raw.lstrip("/")).match)
+        rel, _ = ex.resolve(raw)  # globs too: a '..' or a NUL is refused, not just left unmatched
+        if any(c in rel for c in "*?["):
+            tests.append(_glob_regex(rel).match)
             continue
-        rel, _ = ex.resolve(raw)
         if not rel:
             return None
         tests.append(lambda p, rel=rel: p.startswith(rel))  # the plugin's literal prefix match
@@ -209,11 +209,11 @@ def search_directory(ex, call: Call):
     for raw in paths:
         if not isinstance(raw, str):
             continue
-        if any(c in raw for c in "*?["):
-            rx = _glob_regex(raw.lstrip("/"))
-            found = ((rel, d, st) for rel, d, st in walk(ex) if rx.match(rel))
+        rel, folder = ex.resolve(raw)
+        if any(c in rel for c in "*?["):
+            rx = _glob_regex(rel)
+            found = ((p, d, st) for p, d, st in walk(ex) if rx.match(p))
         else:
-            rel, folder = ex.resolve("" if raw in ("/", "") else raw)
             found = walk(ex, rel, depth) if folder.is_dir() else ()  # a missing folder is no error
         for item in found:
             seen.setdefault(item[0], item)
