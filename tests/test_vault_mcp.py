@@ -95,3 +95,30 @@ def test_external_command_target(vault):
 def test_unreachable_server_is_a_clear_error():
     with pytest.raises(ConnectionError, match="could not connect to MCP server"):
         open_mcp_client(mcp_command=f"{sys.executable} -c 'import sys; sys.exit(3)'", timeout=3)
+
+
+def test_http_transport(vault):
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([*server_command(vault), "--transport", "http", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        with open_mcp_client(mcp_url=f"http://127.0.0.1:{port}/mcp", timeout=20) as client:
+            c = call("vaultManager_createFolder", path="ViaHttp")
+            assert client.call_tool(c["name"], c["arguments"])["success"]
+        assert (vault / "ViaHttp").is_dir()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
