@@ -264,3 +264,12 @@ def test_trace_calls_records_tool_call_traces(box):
     store = json.loads(box.read(".workspaces/default.json"))
     traces = [t for s in store["sessions"].values() for t in s["memoryTraces"].values()]
     assert [t["metadata"]["tool"] for t in traces] == ["vaultManager_createFolder"]
+
+
+def test_strict_append_and_prepend_keep_lines_apart(box):
+    strict = VaultExecutor(box.root, strict=True)
+    run(box, "contentManager_createContent", filePath="s.md", content="one")
+    strict.execute(call("contentManager_appendContent", filePath="s.md", content="two"))
+    strict.execute(call("contentManager_prependContent", filePath="s.md", content="zero"))
+    strict.execute(call("contentManager_appendContent", filePath="s.md", content="\nthree"))
+    assert box.read("s.md") == "zero\none\ntwo\nthree"

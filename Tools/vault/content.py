@@ -92,9 +92,9 @@ def _add(ex, p: dict, prepend: bool) -> dict:
     content, old = str(p.get("content", "")), read_text(path)
     if ex.strict and content and old:
         # strict: keep the new text on its own line instead of gluing it to the old text
-        if prepend and not content.endswith("\n"):
+        if prepend and not content.endswith("\n") and not old.startswith("\n"):
             content += "\n"
-        elif not prepend and not old.endswith("\n"):
+        elif not prepend and not old.endswith("\n") and not content.startswith("\n"):
             content = "\n" + content
     new = content + old if prepend else old + content
     write_text(path, new)
