@@ -61,6 +61,10 @@ _TABLE = [
     ("E_ARG_TYPE", "error", False, "A parameter has the wrong JSON type."),
     ("E_ARG_ENUM", "error", False, "A parameter's value is not one of the allowed values."),
     ("E_ARG_VALUE", "error", False, "A parameter's value breaks another schema constraint (range, length, pattern, items)."),
+    # -- executing the call against a vault (Tools/mcp_executor.py) ---------------------------
+    ("E_EXEC_FAILED", "error", False, "The call executed and the plugin returned success:false."),
+    ("E_PATH_OUTSIDE_VAULT", "error", False, "A path argument leaves the vault ('..', absolute, drive letter, NUL, outward symlink, over-long name)."),
+    ("E_PROVIDER_REQUIRED", "error", False, "The mode calls a language or image model and no provider is configured."),
 ]
 
 CODES: dict[str, IssueCode] = {row[0]: IssueCode(*row) for row in _TABLE}

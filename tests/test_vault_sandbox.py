@@ -1,0 +1,67 @@
+"""VaultSandbox: template copies, change reports, reset, and two sandboxes in two threads."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from Tools.vault.sandbox import DEFAULT_TEMPLATE, VaultSandbox
+
+from vault_helpers import call
+
+
+def test_changes_report_created_modified_deleted():
+    with VaultSandbox() as box:
+        assert not box.changes()
+        box.execute(call("vaultManager_createFolder", path="Archive/2026"))
+        box.execute(call("contentManager_appendContent", filePath="Welcome.md", content="\nmore"))
+        box.execute(call("vaultManager_deleteNote", path="Inbox/Ideas.md"))
+        changes = box.changes()
+        assert changes.created == ["Archive/2026/"]
+        assert changes.modified == ["Welcome.md"]
+        assert changes.deleted == ["Inbox/Ideas.md"]
+        assert box.read("Welcome.md").endswith("\nmore")
+        assert (DEFAULT_TEMPLATE / "Inbox" / "Ideas.md").is_file()  # the template itself is untouched
+
+
+def test_reset_restores_the_template_and_forgets_bindings():
+    with VaultSandbox() as box:
+        ws = box.execute(call("memoryManager_loadWorkspace", id="Research"))["workspaceId"]
+        assert box.execute(call("memoryManager_listSessions", ctx={"workspaceId": ""}))["workspaceId"] == ws
+        box.execute(call("vaultManager_deleteFolder", path="Projects", recursive=True))
+        box.reset()
+        assert not box.changes() and box.exists("Projects/Index.md")
+        assert box.execute(call("memoryManager_listSessions", ctx={"workspaceId": ""}))["workspaceId"] == "default"
+    assert not box.root.exists()  # close removes the copy
+
+
+def test_missing_template_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="template vault not found"):
+        VaultSandbox(tmp_path / "nope")
+
+
+def test_two_sandboxes_in_two_threads_do_not_interfere():
+    errors: list[str] = []
+
+    def episode(tag: str) -> None:
+        try:
+            with VaultSandbox() as box:
+                for i in range(40):
+                    name = f"{tag}/note{i}.md"
+                    assert box.execute(call("contentManager_createContent", filePath=name, content=tag))["success"]
+                    assert box.execute(call("contentManager_appendContent", filePath="Welcome.md", content=tag))["success"]
+                    assert box.execute(call("memoryManager_createSession", name=f"{tag}{i}"))["success"]
+                changes = box.changes()
+                assert {p for p in changes.created if p.endswith(".md")} == {f"{tag}/note{i}.md" for i in range(40)}
+                assert box.read("Welcome.md").endswith(tag * 40)
+                sessions = box.execute(call("memoryManager_listSessions"))["data"]["sessions"]
+                assert {s["name"][:1] for s in sessions} == {tag}
+        except AssertionError as exc:
+            errors.append(f"{tag}: {exc}")
+
+    threads = [threading.Thread(target=episode, args=(tag,)) for tag in ("A", "B")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
