@@ -204,10 +204,9 @@ class Prepared:
     dropped: int = 0
 
 
-def prepare(method: str, data: LoadedData, tokenizer, max_seq_length: int, registry: ToolRegistry | None = None,
-            drop_invalid: bool = False) -> Prepared:
-    """Validate, then render and tokenise (SFT) or render prompt/completion/label rows in order (KTO)."""
-    dropped = validate_for(method, data, registry, drop_invalid)
+def prepare(method: str, data: LoadedData, tokenizer, max_seq_length: int, dropped: int = 0) -> Prepared:
+    """Render and tokenise (SFT) or render prompt/completion/label rows in file order (KTO).
+    data must have passed validate_for."""
     records = [r for _, r in data.records]
     if method == "sft":
         rows = encode_sft(tokenizer, [chat_messages(r) for r in records])
@@ -216,5 +215,5 @@ def prepare(method: str, data: LoadedData, tokenizer, max_seq_length: int, regis
             raise DataError(f"{data.source}: no assistant token within {max_seq_length} tokens; raise --max-seq-length")
     else:
         rows = [kto_row(tokenizer, r) for r in records]
-        truncated = 0
+        truncated = sum(len(tokenizer(r["prompt"] + r["completion"])["input_ids"]) > max_seq_length for r in rows)
     return Prepared(rows, data.source, len(records), data.labels, truncated, dropped)

@@ -160,12 +160,13 @@ def run_training(config: RunConfig, extra_callbacks: list | None = None) -> RunR
     """Validate and prepare the data, train, and write final_model/ with lineage. --dry-run stops
     after the plan: it loads the tokenizer and the data but no weights."""
     from .backend import detect_backend, load_tokenizer, out_of_memory, split_adapter
-    from .data import load_records, prepare
+    from .data import load_records, prepare, validate_for
 
     run_dir, resume_from = resolve_run(config)
-    tokenizer = load_tokenizer(config)
     data = load_records(config.data.local_file, config.data.dataset_name, config.data.split)
-    prepared = prepare(config.method, data, tokenizer, config.model.max_seq_length, drop_invalid=config.data.drop_invalid)
+    dropped = validate_for(config.method, data, drop_invalid=config.data.drop_invalid)  # before any heavy import
+    tokenizer = load_tokenizer(config)
+    prepared = prepare(config.method, data, tokenizer, config.model.max_seq_length, dropped)
     backend = detect_backend(config.model.require_cuda, config.model.load_in_4bit)
     result = RunResult(run_dir, plan=plan_of(config, run_dir, resume_from, prepared, backend.describe()))
     if config.training.dry_run:
