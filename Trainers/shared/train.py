@@ -35,16 +35,32 @@ def checkpoints(run_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(_CHECKPOINT.search(p.name).group(1)))
 
 
+def _new_run_dir(root: Path) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
+    run_dir, n = root / stamp, 1
+    while run_dir.exists():  # two runs in the same second must not share a directory
+        n += 1
+        run_dir = root / f"{stamp}_{n}"
+    return run_dir
+
+
+def _shared_across_ranks(make, *args):
+    """Under accelerate launch every rank must write into the directory rank 0 picked."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return make(*args)
+    from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list
+
+    state = PartialState()
+    value = [make(*args) if state.is_main_process else None]
+    return broadcast_object_list(value)[0]
+
+
 def resolve_run(config: RunConfig) -> tuple[Path, Path | None]:
     """The run directory to write into and the checkpoint to resume from (None for a fresh run)."""
     root, resume = config.output_root, config.training.resume
     if not resume:
-        stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
-        run_dir, n = root / stamp, 1
-        while run_dir.exists():  # two runs in the same second must not share a directory
-            n += 1
-            run_dir = root / f"{stamp}_{n}"
-        return run_dir, None
+        return _shared_across_ranks(_new_run_dir, root), None
     if resume == "latest":
         runs = sorted((p for p in root.glob("*") if p.is_dir() and checkpoints(p)), key=lambda p: p.name)
         if not runs:
@@ -189,7 +205,8 @@ def run_training(config: RunConfig, extra_callbacks: list | None = None) -> RunR
         n += 1
         log_path = log_path.with_name(f"{log_path.stem.split('-')[0]}-{n}.jsonl")
     log = JsonlLogCallback(log_path,
-                           {"method": config.method, "resume_from": str(resume_from) if resume_from else None})
+                           {"method": config.method, "resume_from": str(resume_from) if resume_from else None,
+                            "world_size": int(os.environ.get("WORLD_SIZE", "1"))})
     callbacks = [log] + list(extra_callbacks or [])
     health = None
     if config.method == "kto":
