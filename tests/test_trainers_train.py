@@ -98,11 +98,13 @@ def test_train_sh_runs_from_its_folder_and_dry_run_loads_no_weights(tiny_model_d
 def test_pipeline_script_runs_sft_then_kto_from_the_sft_adapter(tiny_model_dir, tiny_sft_file, tiny_kto_file, tmp_path):
     run = _cli("Trainers/train_sft_to_kto_pipeline.sh", "--sft-file", tiny_sft_file, "--kto-file", tiny_kto_file,
                "--sft-output-dir", str(tmp_path / "sft"), "--kto-output-dir", str(tmp_path / "kto"),
-               "--model-name", tiny_model_dir, "--max-steps", "2", "--batch-size", "2", "--gradient-accumulation", "1")
+               "--model-name", tiny_model_dir, "--max-steps", "2", "--batch-size", "2", "--gradient-accumulation", "1",
+               "--beta", "0.2")  # a KTO-only flag reaches KTO alone
     assert run.returncode == 0, run.stderr[-2000:]
     kto_final = next((tmp_path / "kto").iterdir()) / "final_model"
     sft_final = next((tmp_path / "sft").iterdir()) / "final_model"
     assert json.loads((kto_final / "lineage.json").read_text())["parent_adapter"] == str(sft_final)
+    assert "beta: 0.2" in (kto_final / "effective_config.yaml").read_text()
 
 
 @pytest.mark.parametrize("args, message", [

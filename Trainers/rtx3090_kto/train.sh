@@ -6,6 +6,5 @@ python="${PYTHON:-}"
 if [ -z "$python" ]; then
   if [ -x "$here/../../.venv/bin/python" ]; then python="$here/../../.venv/bin/python"; else python="python3"; fi
 fi
-args=("$@")
-if [[ " $* " != *" --config "* ]]; then args=(--config "$here/configs/config.yaml" "$@"); fi
-exec "$python" "$here/train_kto.py" "${args[@]}"
+# the folder's config first: a --config given by the user comes later and wins
+exec "$python" "$here/train_kto.py" --config "$here/configs/config.yaml" "$@"

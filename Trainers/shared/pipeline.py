@@ -28,17 +28,22 @@ def run_pipeline(argv: list[str]) -> tuple:
     from .train import run_training
 
     args, rest = build_parser().parse_known_args(argv)
-    stage = {}
+    stage, unknown = {}, []
     for method, data, config_file, output in (("sft", args.sft_file, args.sft_config, args.sft_output_dir),
                                               ("kto", args.kto_file, args.kto_config, args.kto_output_dir)):
-        flags = vars(stage_parser(method).parse_args(rest + ["--local-file", data] + (["--output-dir", output] if output else [])))
+        # a flag only one stage knows (e.g. --beta) goes to that stage alone
+        namespace, extra = stage_parser(method).parse_known_args(rest + ["--local-file", data] + (["--output-dir", output] if output else []))
+        flags = vars(namespace)
         flags.pop("config")
+        unknown.append({a for a in extra if a.startswith("--")})
         stage[method] = (config_file or REPO_ROOT / f"Trainers/rtx3090_{method}/configs/config.yaml", flags)
+    if unknown[0] & unknown[1]:
+        raise UsageError(f"unrecognized arguments: {' '.join(sorted(unknown[0] & unknown[1]))} (see train_sft_to_kto_pipeline.sh --help)")
     kto_file, kto_flags = stage["kto"]
     kto_check = load_config("kto", kto_file, kto_flags)  # a KTO config error must surface before hours of SFT
     from .data import load_records, validate_for
 
-    validate_for("kto", load_records(kto_check.data.local_file))
+    validate_for("kto", load_records(kto_check.data.local_file, kto_check.data.dataset_name, kto_check.data.split))
     sft = run_training(load_config("sft", *stage["sft"]))
     if sft.final_dir is None:  # --dry-run: show the KTO plan too, without an SFT adapter to start from
         return sft, run_training(kto_check)
