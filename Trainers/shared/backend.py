@@ -1,0 +1,162 @@
+"""Pick the training backend and load the model with LoRA adapters on it.
+
+Unsloth on CUDA when it is installed, else transformers + PEFT (with bitsandbytes 4-bit on CUDA when
+installed), else plain CPU. Every heavy import happens inside a function, so ``--help`` stays fast.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from Tools.cli_common import UsageError
+
+from .config import RunConfig
+from .tiny_model import CHAT_TEMPLATE
+
+
+class TrainingError(UsageError):
+    """A failure the user can act on (no CUDA, gated model, out of memory): one line, exit 2."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str  # "unsloth", "transformers+peft", "cpu"
+    device: str  # "cuda" or "cpu"
+    quantized: bool
+    reason: str
+
+    def describe(self) -> str:
+        return f"backend: {self.name} on {self.device}{' (4-bit)' if self.quantized else ''}: {self.reason}"
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def detect_backend(require_cuda: bool = False, load_in_4bit: bool = True) -> Backend:
+    import torch
+
+    if not torch.cuda.is_available():
+        if require_cuda:
+            raise TrainingError("--require-cuda was given but no CUDA device is visible (check nvidia-smi and "
+                                "that torch was installed with CUDA: python -c 'import torch; print(torch.version.cuda)')")
+        return Backend("cpu", "cpu", False, "no CUDA device; training in full precision on CPU (slow, for tests and tiny models)")
+    if _installed("unsloth"):
+        return Backend("unsloth", "cuda", load_in_4bit, "unsloth is installed")
+    quantized = load_in_4bit and _installed("bitsandbytes")
+    why = "unsloth is not installed" + ("" if quantized or not load_in_4bit else "; bitsandbytes missing, loading 16-bit")
+    return Backend("transformers+peft", "cuda", quantized, why)
+
+
+def split_adapter(name: str) -> tuple[str, str | None]:
+    """(base model, adapter directory or None): a trained final_model/ can be given as --model-name."""
+    config_file = Path(name) / "adapter_config.json"
+    if config_file.is_file():
+        base = json.loads(config_file.read_text(encoding="utf-8")).get("base_model_name_or_path")
+        if not base:
+            raise UsageError(f"{config_file} names no base model")
+        return base, name
+    return name, None
+
+
+def _explain_load_error(name: str, exc: Exception) -> TrainingError:
+    text = f"{type(exc).__name__}: {exc}"
+    if "gated" in text.lower() or "401" in text or "403" in text:
+        return TrainingError(f"{name} is gated or private: accept its licence on huggingface.co and set HF_TOKEN "
+                             "(or run huggingface-cli login)")
+    if isinstance(exc, OSError):
+        return TrainingError(f"cannot load {name}: not a local model directory and not reachable on the Hub "
+                             f"({str(exc).splitlines()[0]})")
+    return TrainingError(f"cannot load {name} ({text.splitlines()[0]})")
+
+
+def load_tokenizer(config: RunConfig):
+    """The tokenizer, with a chat template that renders tool calls (said aloud when it is replaced)."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(config.model_name)
+    except Exception as exc:
+        raise _explain_load_error(config.model_name, exc) from None
+    choice = config.model.chat_template
+    if choice == "chatml" or (choice is None and not tokenizer.chat_template):
+        print(f"chat template: toolkit ChatML with <tool_call> blocks ({'requested' if choice else 'the tokenizer has none'})")
+        tokenizer.chat_template = CHAT_TEMPLATE
+    elif choice not in (None, "tokenizer"):
+        raise UsageError(f"model.chat_template must be null, 'tokenizer' or 'chatml', not {choice!r}")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _lora_kwargs(config: RunConfig) -> dict:
+    lora = config.lora
+    return {"r": lora.r, "lora_alpha": lora.alpha, "lora_dropout": lora.dropout, "target_modules": list(lora.target_modules)}
+
+
+def load_model(config: RunConfig, backend: Backend, tokenizer):
+    """The base model with LoRA adapters, placed for the backend: fresh adapters, or the trained
+    adapter --model-name points at (trainable, so KTO continues from SFT and TRL copies it as reference)."""
+    name, adapter = split_adapter(config.model_name)
+    try:
+        if backend.name == "unsloth" and adapter:
+            from unsloth import FastLanguageModel
+
+            model, _ = FastLanguageModel.from_pretrained(model_name=adapter, max_seq_length=config.model.max_seq_length,
+                                                         load_in_4bit=backend.quantized, dtype=None)
+            return model
+        if backend.name == "unsloth":
+            from unsloth import FastLanguageModel
+
+            model, _ = FastLanguageModel.from_pretrained(model_name=name, max_seq_length=config.model.max_seq_length,
+                                                         load_in_4bit=backend.quantized, dtype=None)
+            return FastLanguageModel.get_peft_model(model, **_lora_kwargs(config), bias="none",
+                                                    use_gradient_checkpointing="unsloth" if config.training.gradient_checkpointing else False,
+                                                    random_state=config.training.seed)
+        import torch
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoModelForCausalLM
+
+        kwargs = {}
+        if backend.device == "cuda":
+            kwargs["dtype"] = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            kwargs["device_map"] = {"": torch.cuda.current_device()}
+            if backend.quantized:
+                from transformers import BitsAndBytesConfig
+
+                kwargs["quantization_config"] = BitsAndBytesConfig(
+                    load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                    bnb_4bit_compute_dtype=kwargs["dtype"])
+        else:
+            kwargs["dtype"] = torch.float32
+        model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
+    except TrainingError:
+        raise
+    except Exception as exc:
+        if "out of memory" in str(exc).lower():
+            raise out_of_memory(config) from None
+        raise _explain_load_error(name, exc) from None
+    if backend.quantized:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.training.gradient_checkpointing)
+    if adapter:
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(model, adapter, is_trainable=True)
+    present = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    missing = [m for m in config.lora.target_modules if m not in present]
+    if missing == list(config.lora.target_modules):
+        raise UsageError(f"none of the LoRA target modules {missing} exist in {name}; set lora.target_modules")
+    kwargs = {**_lora_kwargs(config), "target_modules": [m for m in config.lora.target_modules if m in present]}
+    lora = LoraConfig(**kwargs, bias="none", task_type="CAUSAL_LM")
+    return get_peft_model(model, lora)
+
+
+def out_of_memory(config: RunConfig) -> TrainingError:
+    t = config.training
+    return TrainingError(f"out of GPU memory with batch {t.batch_size} x {config.model.max_seq_length} tokens on "
+                         f"{config.model_name}: lower --batch-size (raise --gradient-accumulation to keep the effective "
+                         "batch), lower --max-seq-length, or pick a smaller --model-size")

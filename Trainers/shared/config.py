@@ -1,0 +1,234 @@
+"""Training configuration: dataclasses, model-size presets, YAML loading and flag overrides.
+
+Precedence, lowest first: method defaults < ``--model-size`` preset < YAML file < command-line flags.
+Unknown YAML keys are errors (a typo must not be silently ignored), and the effective config is
+written next to every output so a run can be reproduced from it.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from Tools.cli_common import UsageError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+METHODS = ("sft", "kto")
+
+
+@dataclass(frozen=True)
+class SizePreset:
+    model_name: str
+    sft_batch_size: int
+    kto_batch_size: int
+    gradient_accumulation: int
+    vram: str  # what the docs promise on a 24 GB RTX 3090, kept beside the preset it describes
+
+
+# 4-bit builds; the 7b entry is the seed default.
+SIZE_PRESETS = {
+    "3b": SizePreset("unsloth/Qwen2.5-3B-Instruct-bnb-4bit", 8, 4, 1, "8-10 GB"),
+    "7b": SizePreset("unsloth/mistral-7b-v0.3-bnb-4bit", 6, 4, 1, "9-11 GB"),
+    "13b": SizePreset("unsloth/Qwen2.5-14B-Instruct-bnb-4bit", 2, 2, 3, "14-16 GB"),
+    "20b": SizePreset("unsloth/gpt-oss-20b-unsloth-bnb-4bit", 1, 2, 6, "18-20 GB"),
+}
+DEFAULT_SIZE = "7b"
+
+
+@dataclass
+class ModelConfig:
+    size: str = DEFAULT_SIZE
+    name: str | None = None  # any Hugging Face id or local directory; None: the size preset's model
+    max_seq_length: int = 2048
+    load_in_4bit: bool = True  # only on CUDA; the CPU backend always loads full precision
+    require_cuda: bool = False
+    chat_template: str | None = None  # None: the tokenizer's own, else the toolkit's ChatML template
+
+
+@dataclass
+class LoraConfig:
+    r: int = 32
+    alpha: int = 64
+    dropout: float = 0.05
+    target_modules: list = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
+                                                           "gate_proj", "up_proj", "down_proj"])
+
+
+@dataclass
+class DataConfig:
+    local_file: str | None = None
+    dataset_name: str | None = None  # a Hugging Face dataset id, used when no local file is given
+    split: str = "train"
+    drop_invalid: bool = False  # SFT: drop records the validator fails instead of refusing the file
+
+
+@dataclass
+class TrainingConfig:
+    batch_size: int = 6
+    gradient_accumulation: int = 1
+    learning_rate: float = 2e-4
+    num_epochs: float = 3
+    max_steps: int = -1  # > 0 overrides num_epochs
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.01
+    lr_scheduler: str = "cosine"
+    logging_steps: int = 1
+    save_steps: int = 100
+    save_total_limit: int = 3
+    seed: int = 42
+    output_dir: str | None = None  # None: <repo>/sft_output_rtx3090 or <repo>/kto_output_rtx3090
+    resume: str | None = None  # "latest" or a run / checkpoint directory
+    wandb: bool = False
+    wandb_project: str = "claudesidian-toolkit"
+    gradient_checkpointing: bool = True
+    dry_run: bool = False
+
+
+@dataclass
+class KtoConfig:
+    beta: float = 0.3
+    two_stage_lr: bool = False
+    stage_split: float = 0.5  # fraction of steps in stage 1 (full learning rate)
+    stage_two_factor: float = 0.1  # stage 2 learning rate = learning_rate * factor
+    desirable_weight: float = 1.0
+    undesirable_weight: float = 1.0
+
+
+@dataclass
+class RunConfig:
+    method: str = "sft"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    kto: KtoConfig = field(default_factory=KtoConfig)
+
+    @property
+    def model_name(self) -> str:
+        return self.model.name or SIZE_PRESETS[self.model.size].model_name
+
+    @property
+    def output_root(self) -> Path:
+        return Path(self.training.output_dir or REPO_ROOT / f"{self.method}_output_rtx3090")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "effective_model_name": self.model_name}
+
+
+SECTIONS = {"model": ModelConfig, "lora": LoraConfig, "data": DataConfig, "training": TrainingConfig, "kto": KtoConfig}
+
+# Flag name -> (section, key). The KTO-only flags are registered by the KTO entry point only.
+FLAG_KEYS = {
+    "model_size": ("model", "size"), "model_name": ("model", "name"), "max_seq_length": ("model", "max_seq_length"),
+    "require_cuda": ("model", "require_cuda"),
+    "local_file": ("data", "local_file"), "dataset_name": ("data", "dataset_name"),
+    "drop_invalid": ("data", "drop_invalid"),
+    "batch_size": ("training", "batch_size"), "gradient_accumulation": ("training", "gradient_accumulation"),
+    "learning_rate": ("training", "learning_rate"), "num_epochs": ("training", "num_epochs"),
+    "max_steps": ("training", "max_steps"), "save_steps": ("training", "save_steps"),
+    "output_dir": ("training", "output_dir"), "resume": ("training", "resume"), "seed": ("training", "seed"),
+    "wandb": ("training", "wandb"), "wandb_project": ("training", "wandb_project"),
+    "dry_run": ("training", "dry_run"),
+    "beta": ("kto", "beta"), "two_stage_lr": ("kto", "two_stage_lr"),
+}
+
+
+def method_defaults(method: str, size: str) -> RunConfig:
+    """The seed documents' defaults for a method, with the size preset applied."""
+    if method not in METHODS:
+        raise UsageError(f"unknown method {method!r}; expected sft or kto")
+    if size not in SIZE_PRESETS:
+        raise UsageError(f"unknown model size {size!r}; expected one of {', '.join(SIZE_PRESETS)}")
+    preset = SIZE_PRESETS[size]
+    config = RunConfig(method=method, model=ModelConfig(size=size))
+    if method == "sft":
+        config.training = replace(config.training, batch_size=preset.sft_batch_size,
+                                  gradient_accumulation=preset.gradient_accumulation)
+    else:  # KTO: a much smaller step, one epoch, 4 x 6 effective batch on the 7b preset
+        config.training = replace(config.training, learning_rate=2e-7, num_epochs=1, batch_size=preset.kto_batch_size,
+                                  gradient_accumulation=max(6, preset.gradient_accumulation))
+    return config
+
+
+def read_yaml(path: str | Path) -> dict:
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such config file")
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(document, dict):
+        raise UsageError(f"{path}: the config must be a mapping of sections")
+    return document
+
+
+def _apply(config: RunConfig, section: str, key: str, value, origin: str) -> None:
+    target = getattr(config, section)
+    known = {f.name: f for f in fields(target)}
+    if key not in known:
+        raise UsageError(f"{origin}: unknown key '{section}.{key}' (known: {', '.join(known)})")
+    default = getattr(target, key)
+    if value is not None and default is not None and not isinstance(default, (list, str)):
+        kind = type(default)
+        if kind is bool and not isinstance(value, bool):
+            raise UsageError(f"{origin}: '{section}.{key}' must be true or false, not {value!r}")
+        if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise UsageError(f"{origin}: '{section}.{key}' must be a number, not {value!r}")
+        value = kind(value) if kind is float else value
+    setattr(target, key, value)
+
+
+def load_config(method: str, yaml_path: str | Path | None = None, overrides: dict | None = None) -> RunConfig:
+    """Build the effective config: defaults < size preset < YAML < overrides (flag name -> value, None = unset)."""
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    document = read_yaml(yaml_path) if yaml_path else {}
+    origin = str(yaml_path)
+    for section, values in document.items():
+        if section not in SECTIONS:
+            raise UsageError(f"{origin}: unknown section '{section}' (known: {', '.join(SECTIONS)})")
+        if not isinstance(values, dict):
+            raise UsageError(f"{origin}: section '{section}' must be a mapping")
+        if section == "kto" and method != "kto" and values:
+            raise UsageError(f"{origin}: a 'kto' section only applies to KTO training")
+    size = overrides.get("model_size") or document.get("model", {}).get("size") or DEFAULT_SIZE
+    config = method_defaults(method, size)
+    base = Path(yaml_path).resolve().parent if yaml_path else None
+    for section, values in document.items():
+        for key, value in values.items():
+            if section == "data" and key == "local_file" and value and base and not Path(value).is_absolute():
+                value = str(base / value)  # paths in a config file are relative to that file
+            _apply(config, section, key, value, origin)
+    for flag, value in overrides.items():
+        if flag not in FLAG_KEYS:
+            raise UsageError(f"unknown option --{flag.replace('_', '-')}")
+        _apply(config, *FLAG_KEYS[flag], value, f"--{flag.replace('_', '-')}")
+    check(config)
+    return config
+
+
+def check(config: RunConfig) -> None:
+    """Values no trainer could use, reported before anything heavy is loaded."""
+    t = config.training
+    if config.model.size not in SIZE_PRESETS:
+        raise UsageError(f"unknown model size {config.model.size!r}; expected one of {', '.join(SIZE_PRESETS)}")
+    for name in ("batch_size", "gradient_accumulation", "max_seq_length"):
+        value = getattr(t, name, None) if name != "max_seq_length" else config.model.max_seq_length
+        if value < 1:
+            raise UsageError(f"{name.replace('_', '-')} must be at least 1, got {value}")
+    if t.learning_rate <= 0 or t.num_epochs <= 0:
+        raise UsageError("learning-rate and num-epochs must be positive")
+    if config.method == "kto":
+        if t.batch_size < 2:
+            raise UsageError(f"KTO needs a per-device batch of at least 2 (got {t.batch_size}): TRL estimates the KL "
+                             "term by pairing completions within a batch; raise --batch-size and lower "
+                             "--gradient-accumulation to keep the effective batch")
+        if not 0 < config.kto.stage_split < 1 or config.kto.stage_two_factor <= 0:
+            raise UsageError("kto.stage_split must be in (0, 1) and kto.stage_two_factor positive")
+
+
+def dump_yaml(config: RunConfig) -> str:
+    import yaml
+
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)

@@ -1,0 +1,219 @@
+"""The one data path for SFT and KTO: load, validate, render with the model's chat template, mask.
+
+Both methods turn a record into chat messages the same way (tool calls re-rendered from the parsed
+calls as OpenAI ``tool_calls``, so the chat template writes them in the model's own format), and
+both render through ``render_conversation``, so a tool call looks identical in SFT and KTO.
+Assistant spans are found by rendering conversation prefixes, which works on templates without
+``{% generation %}`` markers; SFT trains on those spans only.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from Tools.cli_common import UsageError
+from Tools.schema.records import iter_jsonl, label_of
+from Tools.schema.registry import ToolRegistry, load_registry
+from Tools.schema.toolcalls import parse_message, to_openai_tool_calls
+from Tools.schema.validate import record_passes, validate_record
+
+IGNORE_INDEX = -100
+
+
+class DataError(UsageError):
+    """The dataset cannot be trained on as it is: one line saying why and what to do."""
+
+
+@dataclass
+class LoadedData:
+    source: str
+    records: list = field(default_factory=list)  # (line number, record), in file order
+    labels: Counter = field(default_factory=Counter)
+
+
+def load_records(local_file: str | None, dataset_name: str | None = None, split: str = "train") -> LoadedData:
+    """Every record of a local JSONL file (unreadable lines are an error) or of a Hugging Face dataset."""
+    if local_file:
+        path = Path(local_file)
+        if not path.is_file():
+            raise DataError(f"{local_file}: no such dataset file")
+        data, bad = LoadedData(str(path)), []
+        for line in iter_jsonl(path):
+            if line.error or not isinstance(line.record, dict):
+                bad.append(line.number)
+            else:
+                data.records.append((line.number, line.record))
+        if bad:
+            raise DataError(f"{path}: {len(bad)} unreadable line(s) (first: line {bad[0]}); "
+                            f"run python Tools/validate_syngen.py {path}")
+    elif dataset_name:
+        import datasets
+
+        try:
+            rows = datasets.load_dataset(dataset_name, split=split)
+        except Exception as exc:  # hub, network and format errors all end the same way for the user
+            raise DataError(f"cannot load dataset {dataset_name!r} ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+        data = LoadedData(f"hf:{dataset_name}[{split}]", [(i + 1, dict(r)) for i, r in enumerate(rows)])
+    else:
+        raise DataError("no dataset: pass --local-file FILE or --dataset-name NAME (or set data.local_file in the config)")
+    if not data.records:
+        raise DataError(f"{data.source}: no records")
+    data.labels.update({True: "true", False: "false", None: "unlabeled"}[label_of(r)] for _, r in data.records)
+    return data
+
+
+def validate_for(method: str, data: LoadedData, registry: ToolRegistry | None = None, drop_invalid: bool = False) -> int:
+    """Refuse data the method must not train on, with a summary of what is wrong.
+
+    SFT trains on positives only: every record must pass the shared validator, and ``label: false``
+    records are refused. KTO accepts negatives (they only need to be structurally sound) but needs
+    both labels in strict True/False alternation, because TRL estimates its KL term per batch.
+    With drop_invalid (SFT only) failing records are removed instead; returns how many were.
+    """
+    registry = registry or load_registry()
+    if method == "sft" and data.labels["false"]:
+        raise DataError(f"{data.source}: {data.labels['false']} record(s) have label false; SFT trains on positives "
+                        "only (use the KTO trainer for labelled data)")
+    failing, codes = [], Counter()
+    for number, record in data.records:
+        findings = validate_record(record, registry)
+        if findings and not record_passes(findings, label_of(record)):
+            failing.append((number, findings))
+            codes.update(f.code for f in findings if f.severity == "error")
+    if failing and drop_invalid and method == "sft":
+        dropped = {number for number, _ in failing}
+        data.records = [(n, r) for n, r in data.records if n not in dropped]
+        if not data.records:
+            raise DataError(f"{data.source}: every record fails validation")
+        return len(dropped)
+    if failing:
+        number, findings = failing[0]
+        first = next((f for f in findings if f.severity == "error"), findings[0])
+        top = ", ".join(f"{code} x{count}" for code, count in codes.most_common(4))
+        raise DataError(f"{data.source}: {len(failing)} of {len(data.records)} record(s) fail validation ({top}); "
+                        f"first at line {number}: {first.message}. Fix or filter them with Tools/validate_syngen.py")
+    if method == "kto":
+        check_alternation(data)
+    return 0
+
+
+def check_alternation(data: LoadedData) -> None:
+    labels = [label_of(r) for _, r in data.records]
+    if None in labels:
+        raise DataError(f"{data.source}: {labels.count(None)} record(s) without a boolean label; KTO needs true/false on every record")
+    if all(labels) or not any(labels):
+        raise DataError(f"{data.source}: only label {str(labels[0]).lower()} is present; KTO needs both true and false records")
+    neighbours = sum(a == b for a, b in zip(labels, labels[1:]))
+    if neighbours:
+        raise DataError(f"{data.source}: {neighbours} same-label neighbour(s); KTO needs strict true/false alternation "
+                        "(run python Tools/interleave_dataset.py)")
+
+
+# -- rendering ---------------------------------------------------------------------------------
+def chat_messages(record: dict) -> list[dict]:
+    """A record's conversation as chat-template messages; tool calls re-rendered from parsed calls."""
+    out, pending = [], []
+    for index, message in enumerate(record["conversations"]):
+        role, content = message["role"], message.get("content")
+        if role == "assistant":
+            parsed = parse_message(message, index)
+            if parsed.calls:
+                for k, call in enumerate(parsed.calls):  # deterministic 9-character ids (Mistral's tokenizer requires them)
+                    call.id = call.id or f"c{index:03d}{k:05d}"
+                pending = [c.id for c in parsed.calls]
+                out.append({"role": "assistant", "content": parsed.text,
+                            "tool_calls": to_openai_tool_calls(parsed.calls)})
+                continue
+            out.append({"role": "assistant", "content": content or ""})
+        elif role == "tool":
+            call_id = message.get("tool_call_id") or (pending.pop(0) if pending else None)
+            out.append({"role": "tool", "content": content or "", "tool_call_id": call_id})
+        else:
+            out.append({"role": role, "content": content or ""})
+    return out
+
+
+def _render(tokenizer, messages: list[dict], generation_prompt: bool = False) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+
+
+def render_conversation(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
+    """The full rendered text and the character spans of each assistant turn (its end token included).
+
+    A turn starts where ``messages[:i]`` rendered with a generation prompt ends and stops where
+    ``messages[:i+1]`` ends; both must be prefixes of the full text, which every template that
+    renders a conversation left to right satisfies.
+    """
+    text = _render(tokenizer, messages)
+    spans = []
+    for i, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        before = _render(tokenizer, messages[:i], True) if i else ""
+        through = _render(tokenizer, messages[: i + 1]).rstrip()
+        if not (text.startswith(before) and text.startswith(through) and len(through) > len(before)):
+            raise DataError("the chat template renders conversation prefixes differently from the whole "
+                            "conversation, so assistant turns cannot be located; set model.chat_template: chatml")
+        spans.append((len(before), len(through)))
+    return text, spans
+
+
+def _strip_bos(tokenizer, text: str, spans: list) -> tuple[str, list]:
+    """Drop a BOS the template wrote when the tokenizer adds its own, so no sequence gets two."""
+    bos = tokenizer.bos_token
+    if bos and text.startswith(bos) and tokenizer("", add_special_tokens=True)["input_ids"]:
+        return text[len(bos):], [(a - len(bos), b - len(bos)) for a, b in spans]
+    return text, spans
+
+
+def encode_sft(tokenizer, conversations: list[list[dict]]) -> list[dict]:
+    """input_ids and labels per conversation; labels are -100 outside assistant turns."""
+    texts, all_spans = [], []
+    for messages in conversations:
+        text, spans = _strip_bos(tokenizer, *render_conversation(tokenizer, messages))
+        texts.append(text)
+        all_spans.append(spans)
+    encoded = tokenizer(texts, return_offsets_mapping=True, add_special_tokens=True)
+    rows = []
+    for ids, offsets, spans in zip(encoded["input_ids"], encoded["offset_mapping"], all_spans):
+        labels = [IGNORE_INDEX] * len(ids)
+        for n, (start, end) in enumerate(offsets):
+            if end > start and any(a <= start < b for a, b in spans):
+                labels[n] = ids[n]
+        rows.append({"input_ids": ids, "labels": labels})
+    return rows
+
+
+def kto_row(tokenizer, record: dict) -> dict:
+    """prompt / completion text for the last assistant turn, rendered exactly as SFT renders it."""
+    messages = chat_messages(record)
+    last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+    text, spans = _strip_bos(tokenizer, *render_conversation(tokenizer, messages[: last + 1]))
+    start, end = spans[-1]
+    return {"prompt": text[:start], "completion": text[start:end], "label": bool(record["label"])}
+
+
+@dataclass
+class Prepared:
+    rows: list
+    source: str
+    records: int
+    labels: Counter
+    truncated: int = 0
+    dropped: int = 0
+
+
+def prepare(method: str, data: LoadedData, tokenizer, max_seq_length: int, dropped: int = 0) -> Prepared:
+    """Render and tokenise (SFT) or render prompt/completion/label rows in file order (KTO).
+    data must have passed validate_for."""
+    records = [r for _, r in data.records]
+    if method == "sft":
+        rows = encode_sft(tokenizer, [chat_messages(r) for r in records])
+        truncated = sum(len(r["input_ids"]) > max_seq_length for r in rows)
+        if all(all(x == IGNORE_INDEX for x in r["labels"][:max_seq_length]) for r in rows):
+            raise DataError(f"{data.source}: no assistant token within {max_seq_length} tokens; raise --max-seq-length")
+    else:
+        rows = [kto_row(tokenizer, r) for r in records]
+        truncated = sum(len(tokenizer(r["prompt"] + r["completion"])["input_ids"]) > max_seq_length for r in rows)
+    return Prepared(rows, data.source, len(records), data.labels, truncated, dropped)

@@ -1,0 +1,70 @@
+"""SFT, then KTO starting from the SFT adapter: ``Trainers/train_sft_to_kto_pipeline.sh``.
+
+Flags the pipeline does not know are passed to both stages (e.g. --model-size, --max-steps);
+KTO gets ``--model-name <SFT final_model>``, so it continues from the SFT adapter and uses it as its
+reference model.
+"""
+from __future__ import annotations
+
+import sys
+
+from Tools.cli_common import ArgumentParser, UsageError, die
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="train_sft_to_kto_pipeline.sh", description=__doc__.splitlines()[0])
+    parser.add_argument("--sft-file", required=True, metavar="JSONL", help="SFT dataset (positives)")
+    parser.add_argument("--kto-file", required=True, metavar="JSONL", help="KTO dataset (interleaved true/false)")
+    parser.add_argument("--sft-config", metavar="FILE", help="SFT YAML (default Trainers/rtx3090_sft/configs/config.yaml)")
+    parser.add_argument("--kto-config", metavar="FILE", help="KTO YAML (default Trainers/rtx3090_kto/configs/config.yaml)")
+    parser.add_argument("--sft-output-dir")
+    parser.add_argument("--kto-output-dir")
+    return parser
+
+
+def run_pipeline(argv: list[str]) -> tuple:
+    from .cli import build_parser as stage_parser
+    from .config import REPO_ROOT, load_config
+    from .train import run_training
+
+    args, rest = build_parser().parse_known_args(argv)
+    stage, unknown = {}, []
+    for method, data, config_file, output in (("sft", args.sft_file, args.sft_config, args.sft_output_dir),
+                                              ("kto", args.kto_file, args.kto_config, args.kto_output_dir)):
+        # a flag only one stage knows (e.g. --beta) goes to that stage alone
+        namespace, extra = stage_parser(method).parse_known_args(rest + ["--local-file", data] + (["--output-dir", output] if output else []))
+        flags = vars(namespace)
+        flags.pop("config")
+        unknown.append({a for a in extra if a.startswith("--")})
+        stage[method] = (config_file or REPO_ROOT / f"Trainers/rtx3090_{method}/configs/config.yaml", flags)
+    if unknown[0] & unknown[1]:
+        raise UsageError(f"unrecognized arguments: {' '.join(sorted(unknown[0] & unknown[1]))} (see train_sft_to_kto_pipeline.sh --help)")
+    kto_file, kto_flags = stage["kto"]
+    kto_check = load_config("kto", kto_file, kto_flags)  # a KTO config error must surface before hours of SFT
+    from .data import load_records, validate_for
+
+    validate_for("kto", load_records(kto_check.data.local_file, kto_check.data.dataset_name, kto_check.data.split))
+    sft = run_training(load_config("sft", *stage["sft"]))
+    if sft.final_dir is None:  # --dry-run: show the KTO plan too, without an SFT adapter to start from
+        return sft, run_training(kto_check)
+    print(f"SFT adapter: {sft.final_dir}; starting KTO from it", flush=True)
+    kto = run_training(load_config("kto", kto_file, {**kto_flags, "model_name": str(sft.final_dir)}))
+    return sft, kto
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        sft, kto = run_pipeline(sys.argv[1:] if argv is None else argv)
+    except UsageError as exc:
+        die(str(exc))
+    except KeyboardInterrupt:
+        die("interrupted; resume a stage with its train.sh --resume latest", 130)
+    if sft.final_dir is None:
+        print(f"dry run: SFT would run in {sft.run_dir}, KTO in {kto.run_dir}; nothing trained")
+    else:
+        print(f"pipeline done: SFT {sft.final_dir} -> KTO {kto.final_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""The one training function behind both entry points: ``run_training(config)``.
+
+SFT and KTO share everything (run layout, data path, backend, logging, resume, lineage) and differ
+only in the trainer class and its method-specific arguments, built in ``_trainer``.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from Tools.cli_common import UsageError
+from Tools.schema.records import write_json_atomic
+
+from .config import RunConfig, dump_yaml
+
+_CHECKPOINT = re.compile(r"checkpoint-(\d+)$")
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    final_dir: Path | None = None
+    global_step: int = 0
+    metrics: dict = field(default_factory=dict)
+    plan: dict = field(default_factory=dict)
+    health_warnings: list = field(default_factory=list)
+
+
+def checkpoints(run_dir: Path) -> list[Path]:
+    found = [p for p in (run_dir / "checkpoints").glob("checkpoint-*") if _CHECKPOINT.search(p.name)]
+    return sorted(found, key=lambda p: int(_CHECKPOINT.search(p.name).group(1)))
+
+
+def _new_run_dir(root: Path) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
+    run_dir, n = root / stamp, 1
+    while run_dir.exists():  # two runs in the same second must not share a directory
+        n += 1
+        run_dir = root / f"{stamp}_{n}"
+    return run_dir
+
+
+def _shared_across_ranks(make, *args):
+    """Under accelerate launch every rank must write into the directory rank 0 picked."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return make(*args)
+    from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list
+
+    state = PartialState()
+    value = [make(*args) if state.is_main_process else None]
+    return broadcast_object_list(value)[0]
+
+
+def resolve_run(config: RunConfig) -> tuple[Path, Path | None]:
+    """The run directory to write into and the checkpoint to resume from (None for a fresh run)."""
+    root, resume = config.output_root, config.training.resume
+    if not resume:
+        return _shared_across_ranks(_new_run_dir, root), None
+    if resume == "latest":
+        runs = sorted((p for p in root.glob("*") if p.is_dir() and checkpoints(p)), key=lambda p: p.name)
+        if not runs:
+            raise UsageError(f"--resume latest: no run with checkpoints under {root}")
+        return runs[-1], checkpoints(runs[-1])[-1]
+    path = Path(resume)
+    if _CHECKPOINT.search(path.name) and path.is_dir():
+        return path.parent.parent, path
+    if path.is_dir() and checkpoints(path):
+        return path, checkpoints(path)[-1]
+    raise UsageError(f"--resume {resume}: not a checkpoint directory nor a run directory with checkpoints")
+
+
+def _report_to(config: RunConfig, logs_dir: Path) -> list[str]:
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(logs_dir / "tensorboard")
+    report = ["tensorboard"]
+    if config.training.wandb:
+        import importlib.util
+
+        if importlib.util.find_spec("wandb") is None:
+            raise UsageError("--wandb needs the wandb package: pip install wandb (or pip install -e '.[wandb]')")
+        os.environ.setdefault("WANDB_PROJECT", config.training.wandb_project)
+        os.environ.setdefault("WANDB_DIR", str(logs_dir))
+        report.append("wandb")
+    return report
+
+
+def _common_args(config: RunConfig, run_dir: Path, backend, report_to: list[str]) -> dict:
+    import torch
+
+    t = config.training
+    cuda = backend.device == "cuda"
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    return dict(
+        output_dir=str(run_dir / "checkpoints"), per_device_train_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation, learning_rate=t.learning_rate,
+        num_train_epochs=t.num_epochs, max_steps=t.max_steps, warmup_steps=t.warmup_ratio,
+        weight_decay=t.weight_decay, lr_scheduler_type=t.lr_scheduler, logging_steps=t.logging_steps,
+        save_strategy="steps", save_steps=t.save_steps, save_total_limit=t.save_total_limit, seed=t.seed,
+        data_seed=t.seed, bf16=bf16, fp16=cuda and not bf16, use_cpu=not cuda, report_to=report_to,
+        run_name=f"{config.method}-{run_dir.name}", max_length=config.model.max_seq_length,
+        gradient_checkpointing=cuda and t.gradient_checkpointing and backend.name != "unsloth",
+        optim="adamw_8bit" if backend.quantized else "adamw_torch", dataloader_num_workers=0,
+        remove_unused_columns=False if config.method == "sft" else True,
+    )
+
+
+def _two_stage(base):
+    """A trainer whose learning rate warms up, stays at its peak for stage 1, then drops to
+    peak x stage_two_factor for stage 2 (consolidation at a lower rate)."""
+
+    class TwoStage(base):
+        stage_split, stage_two_factor = 0.5, 0.1
+
+        def create_scheduler(self, num_training_steps, optimizer=None):
+            from torch.optim.lr_scheduler import LambdaLR
+
+            if self.lr_scheduler is None:
+                warmup = self.args.get_warmup_steps(num_training_steps)
+                boundary = int(num_training_steps * self.stage_split)
+
+                def factor(step):
+                    if step < warmup:
+                        return (step + 1) / (warmup + 1)
+                    return 1.0 if step < boundary else self.stage_two_factor
+
+                self.lr_scheduler = LambdaLR(optimizer or self.optimizer, factor)
+                self._created_lr_scheduler = True
+            return self.lr_scheduler
+
+    return TwoStage
+
+
+def _trainer(config: RunConfig, model, tokenizer, rows: list, args: dict, callbacks: list):
+    from datasets import Dataset
+
+    dataset = Dataset.from_list(rows)
+    if config.method == "sft":
+        from trl import SFTConfig, SFTTrainer
+
+        return SFTTrainer(model=model, args=SFTConfig(**args, packing=False), train_dataset=dataset,
+                          processing_class=tokenizer, callbacks=callbacks)
+    from trl import KTOConfig, KTOTrainer
+
+    k = config.kto
+    # Sequential sampling keeps the interleaved True/False order, so each batch holds both labels.
+    kto_args = KTOConfig(**args, beta=k.beta, desirable_weight=k.desirable_weight,
+                         undesirable_weight=k.undesirable_weight, train_sampling_strategy="sequential")
+    cls = KTOTrainer
+    if k.two_stage_lr:
+        cls = _two_stage(cls)
+        cls.stage_split, cls.stage_two_factor = k.stage_split, k.stage_two_factor
+    try:
+        return cls(model=model, args=kto_args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks)
+    except ValueError as exc:  # TRL's own constraint checks, reworded as something to do
+        raise UsageError(f"TRL rejected the KTO setup: {str(exc).splitlines()[0]}") from None
+
+
+def plan_of(config: RunConfig, run_dir: Path, resume_from: Path | None, prepared, backend_line: str) -> dict:
+    t = config.training
+    steps_per_epoch = -(-prepared.records // (t.batch_size * t.gradient_accumulation))
+    return {
+        "method": config.method, "model": config.model_name, "model_size": config.model.size,
+        "dataset": prepared.source, "records": prepared.records, "labels": dict(prepared.labels),
+        "dropped_invalid": prepared.dropped, "over_max_seq_length": prepared.truncated,
+        "effective_batch": t.batch_size * t.gradient_accumulation,
+        "optimizer_steps": t.max_steps if t.max_steps > 0 else int(steps_per_epoch * t.num_epochs),
+        "run_dir": str(run_dir), "resume_from": str(resume_from) if resume_from else None, "backend": backend_line,
+    }
+
+
+def run_training(config: RunConfig, extra_callbacks: list | None = None) -> RunResult:
+    """Validate and prepare the data, train, and write final_model/ with lineage. --dry-run stops
+    after the plan: it loads the tokenizer and the data but no weights."""
+    from .backend import detect_backend, load_tokenizer, out_of_memory, split_adapter
+    from .data import load_records, prepare, validate_for
+
+    run_dir, resume_from = resolve_run(config)
+    data = load_records(config.data.local_file, config.data.dataset_name, config.data.split)
+    dropped = validate_for(config.method, data, drop_invalid=config.data.drop_invalid)  # before any heavy import
+    tokenizer = load_tokenizer(config)
+    prepared = prepare(config.method, data, tokenizer, config.model.max_seq_length, dropped)
+    backend = detect_backend(config.model.require_cuda, config.model.load_in_4bit)
+    result = RunResult(run_dir, plan=plan_of(config, run_dir, resume_from, prepared, backend.describe()))
+    if config.training.dry_run:
+        return result
+
+    import torch
+    from transformers import set_seed
+
+    from .backend import load_model
+    from .callbacks import JsonlLogCallback, KtoHealthCallback
+    from .lineage import lineage
+
+    print(backend.describe(), flush=True)
+    set_seed(config.training.seed)
+    logs_dir = run_dir / "logs"
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "effective_config.yaml").write_text(dump_yaml(config), encoding="utf-8")
+    log_path, n = logs_dir / f"training_{datetime.now().strftime('%Y%m%d_%H%M%S')}.jsonl", 1
+    while log_path.exists():  # a resumed run gets its own log; the killed run's log stays as it was
+        n += 1
+        log_path = log_path.with_name(f"{log_path.stem.split('-')[0]}-{n}.jsonl")
+    log = JsonlLogCallback(log_path,
+                           {"method": config.method, "resume_from": str(resume_from) if resume_from else None,
+                            "world_size": int(os.environ.get("WORLD_SIZE", "1"))})
+    callbacks = [log] + list(extra_callbacks or [])
+    health = None
+    if config.method == "kto":
+        health = KtoHealthCallback(log)
+        callbacks.append(health)
+    model = load_model(config, backend, tokenizer)
+    trainer = _trainer(config, model, tokenizer, prepared.rows, _common_args(config, run_dir, backend, _report_to(config, logs_dir)), callbacks)
+    started = time.time()
+    try:
+        output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    except torch.cuda.OutOfMemoryError:
+        raise out_of_memory(config) from None
+    final = run_dir / "final_model"
+    trainer.save_model(str(final))
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(final))
+        (final / "effective_config.yaml").write_text(dump_yaml(config), encoding="utf-8")
+        base, parent = split_adapter(config.model_name)
+        info = lineage(config, backend.name, prepared.records, parent)
+        info.update(base_model=base, global_step=trainer.state.global_step, train_seconds=round(time.time() - started, 2),
+                    metrics=output.metrics)
+        write_json_atomic(final / "lineage.json", info)
+    result.final_dir, result.global_step, result.metrics = final, trainer.state.global_step, output.metrics
+    result.health_warnings = health.warnings if health else []
+    return result
