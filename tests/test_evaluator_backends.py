@@ -125,3 +125,11 @@ def test_host_resolution(monkeypatch):
     assert resolve_base_url("vllm") == "http://gpu-box:8001/v1"
     assert resolve_base_url("openai") == "https://api.openai.com/v1"
     assert resolve_base_url("openai", "http://localhost:9000") == "http://localhost:9000/v1"
+
+
+def test_benchmark_runs_and_concurrency_helps():
+    from Evaluator.benchmark import measure
+
+    result = measure(cases=16, concurrencies=(1, 4), delay=0.05)
+    assert all(run["failed"] == 0 for run in result["runs"].values())
+    assert result["speedup"] > 1.5 and result["runs"][4]["own_ms_per_case"] < 50
