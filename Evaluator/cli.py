@@ -52,6 +52,8 @@ def request_from_args(args):
             raise UsageError(f"{flag} must be at least {low}")
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
+    if args.output.is_dir():
+        raise UsageError(f"--output {args.output} is a directory; name a .json file")
     if args.vault_path and not args.execute_mcp:
         raise UsageError("--vault-path is used only with --execute-mcp")
     backend = args.backend or guess_backend(args.model)

@@ -76,6 +76,11 @@ def open_client(request: EvalRequest):
     return client
 
 
+def _stale_warnings(prompt_set, registry) -> list[str]:
+    return [f"warning: {case} expects tools the schema file does not define: {', '.join(names)}"
+            for case, names in unknown_tools(prompt_set, registry).items()]
+
+
 def dry_run(request: EvalRequest) -> EvalResult:
     """Load and check everything, send nothing."""
     prompt_set, registry = load_inputs(request)
@@ -83,9 +88,7 @@ def dry_run(request: EvalRequest) -> EvalResult:
              f"sha256 {prompt_set.sha256[:12]}",
              f"tool schemas: {len(registry)} tools, hash {registry.short_hash}",
              f"backend {request.backend}, model {request.model}, tools in request: {request.settings.tools_in_request}"]
-    stale = unknown_tools(prompt_set, registry)
-    lines += [f"warning: {case} expects tools the schema file does not define: {', '.join(names)}"
-              for case, names in stale.items()]
+    lines += _stale_warnings(prompt_set, registry)
     if request.settings.execute_mcp:
         from .execution import ExecutionUnavailable, make_executor
 
@@ -103,6 +106,7 @@ def evaluate(request: EvalRequest) -> EvalResult:
     from .reporting import build_report, render_markdown
 
     prompt_set, registry = load_inputs(request)
+    stale = _stale_warnings(prompt_set, registry)
     execute = None
     if request.settings.execute_mcp:
         from .execution import ExecutionUnavailable, make_executor
@@ -129,7 +133,7 @@ def evaluate(request: EvalRequest) -> EvalResult:
     lines = [f"{s['cases']} cases, {s['attempts']} attempts: pass@1 {_pct(s['pass_at_1'])}, pass^{k} "
              f"{_pct(s[f'pass_hat_{k}'])}, {s['requests_failed']} failed requests, {outcome.wall_s:.1f} s",
              *(f"  {code}: {v['count']}" for code, v in list(s["failure_codes"].items())[:5]),
-             f"report: {request.output}" + (f" and {request.markdown}" if request.markdown else "")]
+             f"report: {request.output}" + (f" and {request.markdown}" if request.markdown else ""), *stale]
     if outcome.interrupted:
         return EvalResult(report, EXIT_INTERRUPTED, ["interrupted: partial report written"] + lines)
     if s["attempts"] and s["requests_failed"] == s["attempts"]:
