@@ -22,7 +22,10 @@ $(VENV)/.core: pyproject.toml | $(PY)
 # everything the test suite exercises; torch first so a CPU build is not replaced by a CUDA one
 $(VENV)/.dev: pyproject.toml $(VENV)/.core
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q "$(TORCH_SPEC)"
-	$(PIP) install -q -e ".[dev,train,mcp]"
+	$(PIP) install -q -e ".[dev,train,mcp,gguf,wandb]"
+	@# llama.cpp's HF->GGUF converter ships in llama-cpp-python's source distribution (Trainers/shared/gguf.py)
+	$(PIP) download -q --no-deps --no-binary :all: -d .cache \
+		"llama-cpp-python==$$($(PY) -c 'import llama_cpp; print(llama_cpp.__version__)')"
 	touch $@
 
 setup: $(VENV)/.core

@@ -2,6 +2,7 @@
 never copied into the project; tests that need it skip when it is absent."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -87,3 +88,20 @@ def tiny_kto_file(tmp_path):
         records.append(tool_record("Trash/tmp", f"Create a folder for {name}", False))
     return write_jsonl(tmp_path / "kto.jsonl", records)
 # --- end trainers fixtures ---------------------------------------------------------------------
+
+
+# --- evaluator fixtures ------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def tiny_gguf(tiny_model_dir, tmp_path_factory):
+    """The tiny model as an f16 GGUF, converted with llama.cpp's own converter (from the
+    llama-cpp-python sdist; see Trainers/shared/gguf.py for the setup command)."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("llama-cpp-python is not installed: pip install 'llama-cpp-python[server]'")
+    from Trainers.shared.gguf import ConverterNotFound, convert_to_gguf, find_llama_cpp
+
+    try:
+        find_llama_cpp()
+    except ConverterNotFound as exc:
+        pytest.skip(str(exc))
+    return convert_to_gguf(tiny_model_dir, tmp_path_factory.mktemp("gguf") / "tiny-f16.gguf")
+# --- end evaluator fixtures --------------------------------------------------------------------

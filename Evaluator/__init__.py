@@ -1,0 +1,1 @@
+"""Evaluate a model's Claudesidian tool calling on prompt sets, against any local backend."""

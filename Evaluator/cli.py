@@ -1,0 +1,89 @@
+"""python -m Evaluator.cli --backend B --model M --prompt-set FILE --output results.json [...]"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from Tools.cli_common import ArgumentParser, UsageError, die
+
+from .backends import BACKENDS, guess_backend, load_dotenv_once
+from .runner import RunSettings
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="python -m Evaluator.cli", description="Evaluate a model's tool calling on a prompt set.")
+    p.add_argument("--backend", choices=BACKENDS,
+                   help="where the model runs; default: llamacpp for a .gguf file, transformers for a model directory")
+    p.add_argument("--model", required=True, help="model name on the server, a .gguf path, or a model directory")
+    p.add_argument("--prompt-set", required=True, help="a prompt-set file, or a built-in set's name (tool_prompts, ...)")
+    p.add_argument("--output", required=True, type=Path, help="JSON report path")
+    p.add_argument("--markdown", type=Path, help="also write a Markdown report here")
+    p.add_argument("--base-url", help="server URL (default: from the environment, see docs/evaluate.md)")
+    p.add_argument("--api-key", help="API key (default: OPENAI_API_KEY for openai)")
+    p.add_argument("--adapter", help="PEFT adapter directory (transformers backend)")
+    p.add_argument("--schemas", help="tool schema file (default: Tools/tool_schemas.json)")
+    p.add_argument("--concurrency", type=int, default=1, help="requests in flight at once (default 1)")
+    p.add_argument("--repeats", type=int, default=1, help="attempts per case, for pass^k (default 1)")
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--max-tokens", type=int, default=512)
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
+    p.add_argument("--retries", type=int, default=2, help="retries of a refused, 5xx or timed-out request (default 2)")
+    p.add_argument("--limit", type=int, help="only the first N cases")
+    p.add_argument("--tags", help="only cases with any of these comma-separated tags")
+    p.add_argument("--tools-in-request", action="store_true", default=False,
+                   help="send the tool definitions (base models, servers with native tool support)")
+    p.add_argument("--no-tools-in-request", dest="tools_in_request", action="store_false",
+                   help="send none (the default: fine-tuned models call tools without them)")
+    p.add_argument("--execute-mcp", action="store_true", help="run each call in a fresh vault sandbox")
+    p.add_argument("--vault-path", help="the vault copied into each sandbox (with --execute-mcp)")
+    p.add_argument("--fail-under", type=float, help="exit 1 when pass@1 is below this fraction")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--dry-run", action="store_true", help="load and check everything, send nothing")
+    return p
+
+
+def request_from_args(args):
+    from .evaluation import EvalRequest
+
+    for flag, value, low in (("--concurrency", args.concurrency, 1), ("--repeats", args.repeats, 1),
+                             ("--max-tokens", args.max_tokens, 1), ("--retries", args.retries, 0),
+                             ("--limit", args.limit or 1, 1)):
+        if value < low:
+            raise UsageError(f"{flag} must be at least {low}")
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    if args.output.is_dir():
+        raise UsageError(f"--output {args.output} is a directory; name a .json file")
+    if args.vault_path and not args.execute_mcp:
+        raise UsageError("--vault-path is used only with --execute-mcp")
+    backend = args.backend or guess_backend(args.model)
+    if backend is None:
+        raise UsageError(f"{args.model} is neither a .gguf file nor a model directory: name a --backend "
+                         f"({', '.join(BACKENDS)})")
+    settings = RunSettings(temperature=args.temperature, max_tokens=args.max_tokens, timeout=args.timeout,
+                           retries=args.retries, concurrency=args.concurrency, repeats=args.repeats,
+                           tools_in_request=args.tools_in_request, execute_mcp=args.execute_mcp,
+                           vault_path=args.vault_path)
+    return EvalRequest(backend=backend, model=args.model, prompt_set=args.prompt_set, output=args.output,
+                       markdown=args.markdown, base_url=args.base_url, api_key=args.api_key, adapter=args.adapter,
+                       schema=args.schemas, tags=[t.strip() for t in (args.tags or "").split(",") if t.strip()],
+                       limit=args.limit, settings=settings, fail_under=args.fail_under,
+                       progress=not args.no_progress and sys.stderr.isatty())
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .evaluation import dry_run, evaluate
+
+    args = build_parser().parse_args(argv)
+    load_dotenv_once()
+    try:
+        request = request_from_args(args)
+        result = dry_run(request) if args.dry_run else evaluate(request)
+    except UsageError as exc:
+        die(str(exc))
+    print("\n".join(result.lines))
+    return result.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Run a prompt set against a client: bounded concurrency, retries with exponential backoff and
+jitter, a per-request timeout (the client's), a progress bar; Ctrl-C keeps what has finished."""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass
+
+from .clients import BackendError, ChatClient
+from .scoring import score_case
+
+
+@dataclass
+class RunSettings:
+    temperature: float = 0.0
+    max_tokens: int = 512
+    timeout: float = 60.0
+    retries: int = 2
+    concurrency: int = 1
+    repeats: int = 1
+    tools_in_request: bool = False
+    execute_mcp: bool = False
+    vault_path: str | None = None
+    backoff: float = 0.5  # seconds before the first retry; doubles each time, with jitter
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class RunOutcome:
+    results: list[dict]  # one per (case, attempt), in prompt-set order
+    interrupted: bool
+    wall_s: float
+
+
+def _request(client: ChatClient, messages, tools, settings: RunSettings, stop: threading.Event):
+    """(reply, error, retries used): retryable failures are tried again after a jittered backoff."""
+    for attempt in range(settings.retries + 1):
+        try:
+            return client.chat(messages, tools, settings.temperature, settings.max_tokens), None, attempt
+        except BackendError as exc:
+            if not exc.retryable or attempt == settings.retries or stop.is_set():
+                return None, str(exc), attempt
+            delay = settings.backoff * (2 ** attempt) * (0.5 + random.random())
+            if stop.wait(delay):
+                return None, f"{exc} (interrupted while waiting to retry)", attempt
+    raise AssertionError("unreachable")
+
+
+def run_case(client: ChatClient, case, attempt: int, registry, settings: RunSettings, tools, stop: threading.Event,
+             execute=None) -> dict:
+    """Ask one case once and score the answer; never raises for a backend failure."""
+    started = time.perf_counter()
+    reply, error, retries = _request(client, case.messages(), tools, settings, stop)
+    latency = time.perf_counter() - started
+    scored_at = time.perf_counter()
+    score = score_case(case, reply.message if reply else None, registry, error, execute)
+    return {
+        "id": case.id, "attempt": attempt, "tags": case.tags, "expected_tools": case.expected_tools,
+        **score.to_dict(),
+        "text": score.text, "error": error, "retries": retries, "latency_s": round(latency, 4),
+        "score_ms": round((time.perf_counter() - scored_at) * 1000, 3),
+        "finish_reason": reply.finish_reason if reply else None,
+        "response": reply.message if reply else None, "raw": reply.raw if reply else None,
+    }
+
+
+def run_prompt_set(client: ChatClient, cases, registry, settings: RunSettings, *, progress: bool = True,
+                   execute=None) -> RunOutcome:
+    """Every case ``settings.repeats`` times. On Ctrl-C, stops sending, waits for nothing and
+    returns what finished with ``interrupted=True`` (the caller writes the partial report)."""
+    tools = registry.openai_tools() if settings.tools_in_request else None
+    jobs = [(index, case, attempt) for attempt in range(settings.repeats) for index, case in enumerate(cases)]
+    stop = threading.Event()
+    results: dict[tuple[int, int], dict] = {}
+    started = time.perf_counter()
+    bar = _progress(len(jobs), client) if progress else None
+    pool = ThreadPoolExecutor(max_workers=max(1, settings.concurrency), thread_name_prefix="eval")
+    interrupted = False
+    try:
+        pending = {pool.submit(run_case, client, case, attempt, registry, settings, tools, stop, execute): (index, attempt)
+                   for index, case, attempt in jobs}
+        while pending:
+            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in done:
+                results[pending.pop(future)] = future.result()
+                if bar:
+                    bar[0].advance(bar[1])
+    except KeyboardInterrupt:
+        interrupted = True
+        stop.set()
+    finally:
+        pool.shutdown(wait=not interrupted, cancel_futures=True)
+        if bar:
+            bar[0].stop()
+    ordered = [results[key] for key in sorted(results, key=lambda k: (k[0], k[1]))]
+    return RunOutcome(ordered, interrupted, time.perf_counter() - started)
+
+
+def _progress(total: int, client: ChatClient):
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task):
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:.2f} cases/s" if speed else "-- cases/s")
+
+    bar = Progress(TextColumn(f"{client.backend}:{client.model[-40:]}"), BarColumn(), MofNCompleteColumn(),
+                   Rate(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), transient=False)
+    bar.start()
+    return bar, bar.add_task("eval", total=total)

@@ -1,0 +1,135 @@
+"""Clients and the runner against protocol doubles: loopback servers that speak Ollama's
+documented /api/chat + /api/tags and the OpenAI chat API. Fault injection included."""
+import pytest
+
+from Evaluator.backends import make_client, resolve_base_url
+from Evaluator.clients import BackendError
+from Evaluator.prompt_sets import PromptCase
+from Evaluator.protocol_doubles import OllamaDouble, OpenAIDouble, free_port
+from Evaluator.runner import RunSettings, run_prompt_set
+from Tools.schema.registry import load_registry
+
+SYSTEM = '<session_context>\n- sessionId: "session_1735689600000_k3v9x2m7q"\n- workspaceId: "default"\n</session_context>'
+CONTEXT = {"sessionId": "session_1735689600000_k3v9x2m7q", "workspaceId": "default", "sessionDescription": "d",
+           "sessionMemory": "The user wants the folder listed.", "toolContext": "t", "primaryGoal": "g", "subgoal": "s"}
+CASE = PromptCase(id="list", question="What is in Garden?", system=SYSTEM, expected_tools=["vaultManager_listDirectory"],
+                  expected_arguments={"vaultManager_listDirectory": {"path": "Garden"}})
+
+
+def tool_answer(body):
+    """Ollama's native shape: arguments as an object."""
+    return {"role": "assistant", "content": "", "tool_calls": [
+        {"function": {"name": "vaultManager_listDirectory", "arguments": {"context": CONTEXT, "path": "Garden"}}}]}
+
+
+FAST = dict(retries=2, backoff=0.01, timeout=2.0)
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_registry()
+
+
+def run(client, registry, cases=(CASE,), **settings):
+    return run_prompt_set(client, list(cases), registry, RunSettings(**{**FAST, **settings}), progress=False).results
+
+
+def test_ollama_object_arguments_are_parsed_and_scored(registry):
+    with OllamaDouble(tool_answer) as double:
+        client = make_client("ollama", "double-model", base_url=double.url, timeout=2)
+        assert client.list_models() == ["double-model"]
+        [result] = run(client, registry)
+    assert result["passed"], result["findings"]
+    assert result["format"] == "ollama" and result["raw"]["done"] is True
+    assert "tools" not in double.requests[0]  # none sent by default
+
+
+def test_tools_are_sent_only_when_asked(registry):
+    with OllamaDouble(tool_answer) as double:
+        run(make_client("ollama", "double-model", base_url=double.url), registry, tools_in_request=True)
+    tools = double.requests[0]["tools"]
+    assert len(tools) == len(registry.visible()) and tools[0]["type"] == "function"
+
+
+def test_streamed_text_is_joined(registry):
+    with OllamaDouble(lambda body: {"role": "assistant", "content": "Which folder do you mean?"}) as double:
+        reply = make_client("ollama", "double-model", base_url=double.url).chat([{"role": "user", "content": "hi"}])
+    assert reply.message == {"role": "assistant", "content": "Which folder do you mean?"}
+
+
+def test_retry_after_5xx_then_success(registry):
+    with OllamaDouble(tool_answer) as double:
+        double.fail_next("500", "500")
+        [result] = run(make_client("ollama", "double-model", base_url=double.url), registry)
+    assert result["passed"] and result["retries"] == 2 and len(double.requests) == 3
+
+
+@pytest.mark.parametrize("fault,message,attempts", [
+    ("500", "HTTP 500", 3),
+    ("slow", "no answer within", 3),
+    ("truncated", "stream", 3),
+    ("malformed", "malformed", 1),  # a server bug, not a hiccup: no retry
+])
+def test_faults_are_recorded_and_the_run_goes_on(registry, fault, message, attempts):
+    second = PromptCase(id="second", question="again", system=SYSTEM, expected_tools=["vaultManager_listDirectory"])
+    with OllamaDouble(tool_answer, slow_s=1.5) as double:
+        double.fail_next(*[fault] * attempts)
+        results = run(make_client("ollama", "double-model", base_url=double.url, timeout=0.5), registry,
+                      cases=(CASE, second), timeout=0.5, concurrency=1)
+    first, other = results
+    assert not first["passed"] and first["failed_stage"] == "response"
+    assert first["findings"][0]["code"] == "E_NO_RESPONSE" and message in first["error"]
+    assert first["retries"] == attempts - 1
+    assert other["response"] is not None  # the run went on
+
+
+def test_refused_connection(registry):
+    client = make_client("ollama", "m", base_url=f"http://127.0.0.1:{free_port()}", timeout=1)
+    [result] = run(client, registry)
+    assert "cannot reach Ollama" in result["error"] and result["retries"] == 2
+    with pytest.raises(BackendError) as info:
+        client.list_models()
+    assert info.value.retryable
+
+
+def test_unknown_model_is_not_retried(registry):
+    with OllamaDouble(tool_answer) as double:
+        [result] = run(make_client("ollama", "missing", base_url=double.url), registry)
+    assert "HTTP 404" in result["error"] and "not found" in result["error"] and result["retries"] == 0
+
+
+def test_openai_compatible_client_native_tool_calls(registry):
+    with OpenAIDouble(tool_answer) as double:
+        client = make_client("vllm", "double-model", base_url=double.url)
+        assert client.list_models() == ["double-model"]
+        [result] = run(client, registry)
+        double.fail_next("500", "malformed")
+        [broken] = run(client, registry, retries=1)
+    assert result["passed"] and result["format"] == "openai"
+    assert broken["error"] and not broken["passed"]
+
+
+def test_host_resolution(monkeypatch):
+    for var in ("LMSTUDIO_HOST", "LMSTUDIO_PORT", "OLLAMA_HOST", "VLLM_HOST", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr("Evaluator.backends.wsl_windows_host", lambda: None)
+    assert resolve_base_url("lmstudio") == "http://127.0.0.1:1234/v1"
+    monkeypatch.setattr("Evaluator.backends.wsl_windows_host", lambda: "172.20.0.1")
+    assert resolve_base_url("lmstudio") == "http://172.20.0.1:1234/v1"
+    monkeypatch.setenv("LMSTUDIO_HOST", "10.0.0.5")
+    monkeypatch.setenv("LMSTUDIO_PORT", "4321")
+    assert resolve_base_url("lmstudio") == "http://10.0.0.5:4321/v1"
+    monkeypatch.setenv("OLLAMA_HOST", "0.0.0.0:11500")
+    assert resolve_base_url("ollama") == "http://0.0.0.0:11500"
+    monkeypatch.setenv("VLLM_HOST", "http://gpu-box:8001")
+    assert resolve_base_url("vllm") == "http://gpu-box:8001/v1"
+    assert resolve_base_url("openai") == "https://api.openai.com/v1"
+    assert resolve_base_url("openai", "http://localhost:9000") == "http://localhost:9000/v1"
+
+
+def test_benchmark_runs_and_concurrency_helps():
+    from Evaluator.benchmark import measure
+
+    result = measure(cases=16, concurrencies=(1, 4), delay=0.05)
+    assert all(run["failed"] == 0 for run in result["runs"].values())
+    assert result["speedup"] > 1.5 and result["runs"][4]["own_ms_per_case"] < 50

@@ -1,0 +1,98 @@
+"""End to end against real components: the tiny model converted to GGUF with llama.cpp's converter,
+served by llama.cpp's OpenAI-compatible server (llama-cpp-python), and run embedded through
+llama-cpp-python and transformers. Skips with the reason when llama-cpp-python or the converter
+is missing (setup: see Trainers/shared/gguf.py)."""
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from Evaluator import cli
+from Evaluator.protocol_doubles import free_port
+
+ARGS = ["--prompt-set", "tool_prompts", "--limit", "3", "--max-tokens", "24", "--timeout", "60", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def llama_server(tiny_gguf):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_gguf), "--host", "127.0.0.1",
+                                "--port", str(port), "--n_ctx", "2048", "--n_threads", "1", "--model_alias", "tiny"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"llama_cpp.server exited: {process.stderr.read()[-2000:]}")
+        try:
+            if requests.get(url + "/v1/models", timeout=1).ok:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail("llama_cpp.server did not start within 90 s")
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def evaluate(argv, tmp_path, capsys):
+    out = tmp_path / "report.json"
+    code = cli.main(argv + ARGS + ["--output", str(out), "--markdown", str(tmp_path / "report.md")])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    return json.loads(out.read_text())
+
+
+def check_report(report, backend, model):
+    meta, summary = report["metadata"], report["summary"]
+    assert meta["backend"] == backend and meta["model"] == model
+    assert summary["cases"] == 3 and summary["requests_failed"] == 0
+    assert summary["stages"]["response"]["applicable"] == 3
+    for case in report["cases"]:
+        assert case["response"]["role"] == "assistant" and case["raw"]
+        assert case["latency_s"] > 0 and case["error"] is None
+        # random weights: whatever it says is scored, and a failure carries a shared code
+        assert case["passed"] or case["findings"]
+
+
+@pytest.mark.parametrize("backend", ["lmstudio", "openai", "vllm"])
+def test_server_through_each_openai_compatible_client(llama_server, tmp_path, capsys, backend):
+    report = evaluate(["--backend", backend, "--model", "tiny", "--base-url", llama_server, "--concurrency", "2"],
+                      tmp_path, capsys)
+    check_report(report, backend, "tiny")
+    assert report["cases"][0]["raw"]["object"] == "chat.completion"
+
+
+def test_server_accepts_tool_definitions(llama_server, tmp_path, capsys):
+    report = evaluate(["--backend", "vllm", "--model", "tiny", "--base-url", llama_server, "--tools-in-request",
+                       "--retries", "0"], tmp_path, capsys)
+    assert report["metadata"]["settings"]["tools_in_request"] is True
+    check_report(report, "vllm", "tiny")
+
+
+def test_embedded_llamacpp(tiny_gguf, tmp_path, capsys):
+    report = evaluate(["--model", str(tiny_gguf)], tmp_path, capsys)  # the .gguf picks llamacpp by itself
+    check_report(report, "llamacpp", str(tiny_gguf))
+
+
+def test_embedded_transformers(tiny_model_dir, tmp_path, capsys):
+    report = evaluate(["--backend", "transformers", "--model", str(tiny_model_dir)], tmp_path, capsys)
+    check_report(report, "transformers", str(tiny_model_dir))
+    assert all(c["finish_reason"] in ("stop", "length") for c in report["cases"])
+
+
+def test_embedded_transformers_with_a_peft_adapter(tiny_model_dir, tmp_path, capsys):
+    peft = pytest.importorskip("peft")
+    from transformers import AutoModelForCausalLM
+
+    model = peft.get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                                peft.LoraConfig(r=2, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    model.save_pretrained(tmp_path / "adapter")
+    report = evaluate(["--model", str(tiny_model_dir), "--adapter", str(tmp_path / "adapter")], tmp_path, capsys)
+    check_report(report, "transformers", str(tiny_model_dir))
+    assert report["metadata"]["adapter"] == str(tmp_path / "adapter")
