@@ -37,6 +37,9 @@ def build_parser(method: str) -> ArgumentParser:
     add("--require-cuda", action="store_true", default=None, help="fail instead of falling back to CPU")
     if method == "kto":
         add("--beta", type=float, help="KTO beta: how far the policy may move from the reference (default 0.3)")
+        add("--use-kto-s", action="store_true", default=None,
+            help="KTO-S: the KL reference point acts with the sign of each example's utility, so a drifting "
+                 "policy gets smaller updates (steadier KL from a base model); see docs/train-nvidia.md")
         add("--two-stage-lr", action="store_true", default=None,
             help="full learning rate for the first half of the steps, then 0.1x (kto.stage_split, kto.stage_two_factor)")
     return parser

@@ -86,6 +86,7 @@ class TrainingConfig:
 @dataclass
 class KtoConfig:
     beta: float = 0.3
+    use_kto_s: bool = False  # sign-corrected KL reference point (Trainers/shared/kto_s.py)
     two_stage_lr: bool = False
     stage_split: float = 0.5  # fraction of steps in stage 1 (full learning rate)
     stage_two_factor: float = 0.1  # stage 2 learning rate = learning_rate * factor
@@ -128,7 +129,7 @@ FLAG_KEYS = {
     "output_dir": ("training", "output_dir"), "resume": ("training", "resume"), "seed": ("training", "seed"),
     "wandb": ("training", "wandb"), "wandb_project": ("training", "wandb_project"),
     "dry_run": ("training", "dry_run"),
-    "beta": ("kto", "beta"), "two_stage_lr": ("kto", "two_stage_lr"),
+    "beta": ("kto", "beta"), "two_stage_lr": ("kto", "two_stage_lr"), "use_kto_s": ("kto", "use_kto_s"),
 }
 
 

@@ -150,6 +150,10 @@ def _trainer(config: RunConfig, model, tokenizer, rows: list, args: dict, callba
     kto_args = KTOConfig(**args, beta=k.beta, desirable_weight=k.desirable_weight,
                          undesirable_weight=k.undesirable_weight, train_sampling_strategy="sequential")
     cls = KTOTrainer
+    if k.use_kto_s:
+        from .kto_s import kto_s_trainer
+
+        cls = kto_s_trainer(cls)
     if k.two_stage_lr:
         cls = _two_stage(cls)
         cls.stage_split, cls.stage_two_factor = k.stage_split, k.stage_two_factor
