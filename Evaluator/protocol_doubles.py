@@ -211,12 +211,14 @@ class HubDouble(LoopbackDouble):
             self.requests.append({"method": method, "path": handler.path, "bytes": len(raw or b"")})
             if auth.startswith("Bearer "):
                 self.tokens.add(auth[7:])
+        path = handler.path.split("?")[0]
+        if path == "/api/agent-harnesses":  # huggingface_hub's optional registry lookup; not part of an upload
+            return self._send(handler, 404, {"error": "not served by the double"})
         fault = self._next_fault()
         if fault == "401":
             return self._send(handler, 401, {"error": "Invalid credentials in Authorization header"})
         if self._common_fault(handler, fault):
             return
-        path = handler.path.split("?")[0]
         if method == "POST" and path == "/api/repos/create":
             body = json.loads(raw)
             repo_id = f"{body['organization']}/{body['name']}" if body.get("organization") else body["name"]

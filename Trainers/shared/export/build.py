@@ -130,11 +130,11 @@ def export_gguf(source: ExportSource, outdir: Path, quantizations: list[str], *,
         find_llama_cpp(explicit=llama_cpp_dir)
     except ConverterNotFound as exc:
         raise UsageError(str(exc)) from None
-    fmt = _tokenizer_format(source.tokenizer_dir)  # an unsupported chat format stops here, before any work
     needs_merge = source.kind == "adapter" and merged_dir is None
     if not checked:
         _prepare_outdir(outdir, overwrite)
         check_space(gguf_estimate(merge.parameter_count(source), quantizations, needs_merge), outdir)
+    fmt = _tokenizer_format(source.tokenizer_dir)  # an unsupported chat format stops here, before any work
     result = GgufExport(outdir, chat_format=fmt.to_dict())
     outdir.parent.mkdir(parents=True, exist_ok=True)
     steps = (["merge LoRA into base"] if needs_merge else []) + ["convert to f16 GGUF"] + \

@@ -124,20 +124,22 @@ def model_card(source: ExportSource, repo_id: str, save_method: str, *, call_for
              "tags:", *[f"- {t}" for t in dict.fromkeys(tags)], "---"]
     lines = [line for line in front if line is not None]
     name = repo_id.split("/")[-1]
-    kind = {"lora": "a LoRA adapter", "merged_16bit": "LoRA merged into the base in 16-bit",
-            "merged_4bit": "LoRA merged into the base, stored 4-bit (bitsandbytes NF4)"}[save_method]
+    kind = {"lora": "the LoRA adapter", "merged_16bit": "the full model: the LoRA adapter merged into the base in 16-bit",
+            "merged_4bit": "the full model, LoRA merged into the base, stored in 4-bit (bitsandbytes NF4)"}[save_method]
+    if source.kind == "full":
+        kind = "the full model (16-bit)"
     lines += ["", f"# {name}", "",
               f"A model trained to call the tools of the Claudesidian / Nexus MCP plugin for Obsidian vaults, "
               f"fine-tuned from `{base}`{f' with {methods}' if methods else ''} by the Claudesidian toolkit. "
               f"This repository holds {kind}" + (" and GGUF files for llama.cpp, LM Studio and Ollama." if gguf_files else "."),
               "", "## Training", ""]
-    lines += _table(("", ""), [("base model", f"`{base}`" if base else None), ("method(s)", methods),
+    lines += _table(("field", "value"), [("base model", f"`{base}`" if base else None), ("method(s)", methods),
                                ("tool schema hash", f"`{lineage['schema_hash']}`" if lineage.get("schema_hash") else None),
                                ("toolkit commit", f"`{lineage['toolkit_commit']}`" if lineage.get("toolkit_commit") else None),
                                ("versions", ", ".join(f"{k} {v}" for k, v in (lineage.get("versions") or {}).items() if v)),
                                ("datasets", ", ".join(f"`{d}`" for d in datasets))])
     for stage in stages:
-        lines += ["", f"### {(stage.get('method') or 'training').upper()} stage", "", *_table(("", ""), _stage(stage))]
+        lines += ["", f"### {(stage.get('method') or 'training').upper()} stage", "", *_table(("field", "value"), _stage(stage))]
     hyper = _table(("hyper-parameter", "value"), _hyperparameters(config))
     if hyper:
         lines += ["", f"### Hyper-parameters{' (' + config['method'].upper() + ' stage)' if config.get('method') else ''}", "", *hyper]

@@ -56,6 +56,9 @@ def upload_parser(method: str | None) -> ArgumentParser:
     parser.add_argument("--private", action="store_true", help="create the repository as private")
     parser.add_argument("--dry-run", action="store_true", help="write the exact folder that would be uploaded, print the plan, upload nothing")
     parser.add_argument("--outdir", metavar="DIR", help="where the upload folder is written (default RUN_DIR/upload-<model-name>)")
+    if method:
+        parser.add_argument("--runs-root", metavar="DIR", default=None,
+                            help=f"where MODEL_PATH 'latest' looks for runs (default <repo>/{_RUNS[method]})")
     _common(parser)
     return parser
 
@@ -130,7 +133,8 @@ def upload_main(argv: list[str] | None = None, method: str | None = None) -> int
         if not args.dry_run and not token:
             raise UsageError("no Hugging Face token: set HF_TOKEN or HF_API_KEY (in the environment or .env), "
                              "or use --dry-run")
-        source = resolve_source(args.model_path, args.base_model, REPO_ROOT / _RUNS[method] if method else None)
+        runs_root = Path(getattr(args, "runs_root", None) or REPO_ROOT / _RUNS[method]) if method else None
+        source = resolve_source(args.model_path, args.base_model, runs_root)
         if source.base_note:
             print(f"note: {source.base_note}")
         folder = Path(args.outdir) if args.outdir else _default_outdir(source, f"upload-{args.repo_id.split('/')[1]}")
@@ -148,7 +152,7 @@ def upload_main(argv: list[str] | None = None, method: str | None = None) -> int
               f"{len(plan.files)} files, {plan.total_bytes / 2**20:.1f} MB from {plan.folder}; "
               f"token: {'found' if token else 'none'}")
         if args.dry_run:
-            print(f"dry run: nothing uploaded; the folder above is exactly what would be")
+            print("dry run: nothing uploaded; the folder above is exactly what would be")
             return 0
         done = upload_folder(plan.folder, args.repo_id, token, private=args.private)
     except UsageError as exc:
