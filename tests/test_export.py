@@ -231,3 +231,16 @@ def test_an_earlier_export_is_not_overwritten_by_accident(tiny_sft_run, tmp_path
     (tmp_path / "out" / "model-Q8_0.gguf").write_bytes(b"earlier export")
     _one_line_error(export("gguf", tiny_sft_run.run_dir, "--outdir", tmp_path / "out"), "pass --overwrite")
     assert (tmp_path / "out" / "model-Q8_0.gguf").read_bytes() == b"earlier export"
+
+
+def test_an_adapter_trained_on_a_4bit_build_merges_into_its_16bit_build(tiny_sft_run, tmp_path):
+    from Trainers.shared.export.source import resolve_source
+
+    adapter = tmp_path / "final_model"
+    shutil.copytree(tiny_sft_run.final_dir, adapter)
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = "unsloth/mistral-7b-v0.3-bnb-4bit"
+    (adapter / "adapter_config.json").write_text(json.dumps(config))
+    source = resolve_source(adapter)
+    assert source.base_model == "unsloth/mistral-7b-v0.3" and "16-bit build" in source.base_note
+    assert resolve_source(adapter, base_model="my/own-base").base_model == "my/own-base"  # --base-model wins

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .source import ExportSource
+from .source import ExportSource, looks_local
 
 
 def find_eval_report(*folders: Path | None) -> tuple[Path, dict] | None:
@@ -119,7 +119,7 @@ def model_card(source: ExportSource, repo_id: str, save_method: str, *, call_for
     tags = ["claudesidian", "obsidian", "tool-calling", "function-calling"] + \
            [s["method"] for s in stages if s.get("method")] + (["lora"] if source.kind == "adapter" else []) + \
            (["gguf"] if gguf_files else [])
-    front = ["---", f"base_model: {base}" if base and not Path(str(base)).is_absolute() else None,
+    front = ["---", f"base_model: {base}" if base and not looks_local(str(base)) else None,  # the Hub validates it
              f"library_name: {'peft' if save_method == 'lora' else 'transformers'}", "pipeline_tag: text-generation",
              "tags:", *[f"- {t}" for t in dict.fromkeys(tags)], "---"]
     lines = [line for line in front if line is not None]

@@ -53,5 +53,7 @@ def upload_folder(folder: Path, repo_id: str, token: str, private: bool = False,
                                 token)) from None
     except OSError as exc:  # connection refused, DNS, timeouts
         raise UsageError(redact(f"cannot reach the Hub: {exc}", token)) from None
+    except ValueError as exc:  # e.g. the Hub rejected the card's metadata
+        raise UsageError(redact(f"the Hub refused the upload to {repo_id}: {' '.join(str(exc).split())}", token)) from None
     files = sum(1 for p in folder.rglob("*") if p.is_file())
     return UploadResult(str(repo), getattr(commit, "commit_url", None) or str(commit), files)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from Tools.cli_common import UsageError
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 MODEL_DIRS = ("final_model", "fused_model")
 
 
@@ -60,9 +60,9 @@ def _has_weights(path: Path) -> bool:
     return any(path.glob("*.safetensors")) or any(path.glob("pytorch_model*.bin"))
 
 
-def _looks_local(name: str) -> bool:
+def looks_local(name: str) -> bool:
     """A base model given as a path (absolute, relative, or a directory that exists), not a Hub id."""
-    return Path(name).is_absolute() or name.startswith((".", "~")) or Path(name).exists() or not _HUB_ID.match(name)
+    return Path(name).is_absolute() or name.startswith((".", "~")) or Path(name).exists() or not HUB_ID.match(name)
 
 
 def latest_run(runs_root: Path) -> Path:
@@ -100,10 +100,10 @@ def resolve_source(path: str | Path, base_model: str | None = None, runs_root: P
         if not base:
             raise UsageError(f"{model_dir}/adapter_config.json names no base model; pass --base-model")
         note = None
-        if not base_model and base.endswith("-bnb-4bit") and not _looks_local(base):
+        if not base_model and base.endswith("-bnb-4bit") and not looks_local(base):
             # a LoRA trained on a 4-bit build merges into the 16-bit weights of the same model
             base, note = base.removesuffix("-bnb-4bit"), f"merging into {base.removesuffix('-bnb-4bit')}, the 16-bit build of {base}"
-        if _looks_local(base) and not (Path(base).expanduser() / "config.json").is_file():
+        if looks_local(base) and not (Path(base).expanduser() / "config.json").is_file():
             raise UsageError(f"the adapter's base model {base} is missing (moved or deleted?); pass --base-model PATH_OR_ID")
         parent = None
         parent_dir = lineage.get("parent_adapter")

@@ -29,10 +29,6 @@ PROBE_CALL = {"id": "abc123def", "type": "function",
               "function": {"name": "vaultManager_createFolder", "arguments": {"path": "Projects/Probe"}}}
 
 
-class TemplateMismatch(RuntimeError):
-    """The Modelfile TEMPLATE would not give the model the prompt it was trained on."""
-
-
 @dataclass
 class ChatFormat:
     family: str  # "chatml" or "mistral"
