@@ -126,6 +126,14 @@ def test_upload_model_sh_takes_the_latest_run(kto_run, tmp_path):
     assert "token: none" in run.stdout or "token: found" in run.stdout
 
 
+@pytest.mark.parametrize("method", ["sft", "kto"])
+def test_both_wrappers_are_the_same_command_with_their_own_runs_folder(method):
+    run = subprocess.run([sys.executable, str(ROOT / f"Trainers/rtx3090_{method}/src/upload_to_hf.py"), "--help"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and f"newest run under {method}_output_rtx3090/" in " ".join(run.stdout.split())
+    assert "--save-method" in run.stdout and "--create-gguf" in run.stdout and "--dry-run" in run.stdout
+
+
 @pytest.mark.parametrize("args, message", [
     (["{final}", "user/x"], "no Hugging Face token"),
     (["{final}", "not-a-repo", "--dry-run"], "REPO_ID must be username/model-name"),

@@ -117,9 +117,9 @@ _TOOLS_NOTE = ("{{- /* This model learned the tools in training and its chat tem
 
 
 def _go_text(text: str) -> str:
-    """Literal text inside a Go template (only '{{' would be special)."""
-    if "{{" in text:
-        raise UsageError("the chat template's system text contains '{{', which an Ollama template cannot hold literally")
+    """Literal text inside a Go template that sits in a Modelfile's triple-quoted TEMPLATE block."""
+    if "{{" in text or '"""' in text:
+        raise UsageError("the chat template's system text contains '{{' or a triple quote, which a Modelfile TEMPLATE cannot hold literally")
     return text
 
 
