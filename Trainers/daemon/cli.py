@@ -74,7 +74,7 @@ def print_status(report: dict) -> None:
     for title, rows, columns in sections:
         print(f"\n{title}: {len(rows)}")
         if rows:
-            table = [columns] + [tuple("" if r.get(c) is None else str(r[c])[:90] if c == "reason" else r[c]
+            table = [columns] + [tuple("" if r.get(c) is None else str(r[c])[:160] if c == "reason" else r[c]
                                        for c in columns) for r in rows]
             for line in format_table(table):
                 print("  " + line)

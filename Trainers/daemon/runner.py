@@ -221,6 +221,7 @@ class Daemon:
             self.outcomes.append(Outcome(path.name, "done", result.global_step, time.time() - started, str(result.final_dir)))
 
     def _fail(self, path: Path, meta: dict, reason: str, started: float) -> None:
+        reason = reason.replace(str(path), path.name)  # the file is about to leave running/
         meta.update(finished_at=now(), reason=reason)
         write_meta(path, meta)
         target = self.layout.move(path, self.layout.failed)

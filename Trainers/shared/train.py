@@ -32,7 +32,10 @@ class RunResult:
 
 
 def checkpoints(run_dir: Path) -> list[Path]:
-    found = [p for p in (run_dir / "checkpoints").glob("checkpoint-*") if _CHECKPOINT.search(p.name)]
+    """Complete checkpoints, oldest first: the trainer writes trainer_state.json last, so a folder
+    without it was cut short by a kill and cannot be resumed from."""
+    found = [p for p in (run_dir / "checkpoints").glob("checkpoint-*")
+             if _CHECKPOINT.search(p.name) and (p / "trainer_state.json").is_file()]
     return sorted(found, key=lambda p: int(_CHECKPOINT.search(p.name).group(1)))
 
 
