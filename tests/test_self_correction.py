@@ -13,7 +13,8 @@ from Tools.interleave_dataset import check_kto_ready
 from Tools.schema.toolcalls import ToolCall, render_content, render_message
 from Trainers.shared import data as D
 from Trainers.shared.config import REPO_ROOT, load_config
-from Trainers.shared.self_correction.compare import TEXT_CODES, code_pattern, compare_answer, summarize, text_codes
+from Trainers.shared.self_correction.compare import (TEXT_CODES, code_pattern, compare_answer, markdown_table, summarize,
+                                                     text_codes)
 from Trainers.shared.self_correction.generator import (NO, YES, SelfCorrectionGenerator, example_from_record,
                                                        make_examples)
 from Trainers.shared.self_correction.monitor import LiveMonitor, examples_from_records, hold_out
@@ -117,6 +118,8 @@ TEXT_CASES = {  # code pattern -> (answer, golden, question)
 
 def test_the_cases_cover_the_whole_documented_table():
     assert set(TEXT_CASES) == {c.code for c in TEXT_CODES}
+    assert markdown_table() in (REPO_ROOT / "docs" / "self-correction.md").read_text(), \
+        "docs/self-correction.md is stale: paste Trainers.shared.self_correction.compare.markdown_table()"
 
 
 @pytest.mark.parametrize("pattern", list(TEXT_CASES))

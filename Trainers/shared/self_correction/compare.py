@@ -31,8 +31,8 @@ class TextCode(NamedTuple):
 # The generic codes for text answers, in the order they are reported. Thresholds are part of the rule.
 TEXT_CODES = (
     TextCode("PRIMARY_ANSWER_MISSING", "the answer has fewer than 2 word characters (empty, or punctuation only)"),
-    TextCode("LENGTH_SHORT_BY_X_TOKENS", "the answer has X more than 5 words fewer than the golden answer"),
-    TextCode("LENGTH_LONG_BY_X_TOKENS", "the answer has X more than 5 words more than the golden answer"),
+    TextCode("LENGTH_SHORT_BY_X_TOKENS", "the answer has X fewer words than the golden answer, X over 5"),
+    TextCode("LENGTH_LONG_BY_X_TOKENS", "the answer has X more words than the golden answer, X over 5"),
     TextCode("TOO_BRIEF", "the answer has under half the golden answer's characters and at least 20 fewer"),
     TextCode("TOO_VERBOSE", "the answer has over twice the golden answer's characters and at least 50 more"),
     TextCode("VERY_DIFFERENT_CONTENT", "character similarity to the golden answer (difflib ratio, case-folded) below 30%"),
@@ -44,7 +44,7 @@ TEXT_CODES = (
     TextCode("NUMERIC_ERROR_EXTRA_X_VALUES", "X distinct numbers of the answer are absent from the golden answer"),
     TextCode("STRUCTURE_SHOULD_BE_LIST", "the golden answer has 2+ list lines (-, *, 1.) and the answer none"),
     TextCode("STRUCTURE_SHOULD_BE_PROSE", "the answer has 2+ list lines and the golden answer none"),
-    TextCode("MISSING_CODE_BLOCK", "the golden answer has a ``` code block and the answer none"),
+    TextCode("MISSING_CODE_BLOCK", "the golden answer has a fenced code block (three backticks) and the answer none"),
     TextCode("FORMAT_SHOULD_BE_JSON", "the golden answer is a JSON object or array and the answer is not"),
     TextCode("MISSING_KEY_CONCEPTS_X_TERMS", "X of the golden answer's distinct words of 5+ letters are absent from the answer, more than 30% of them"),
 )
@@ -53,6 +53,11 @@ _LIST_LINE = re.compile(r"(?m)^\s*(?:[-*\u2022]|\d+[.)])\s+\S")
 _LIST_NUMBER = re.compile(r"(?m)^\s*\d+[.)]\s+")
 _WORD = re.compile(r"[^\W\d_]+")
 MATCH_SIMILARITY = 0.95
+
+
+def markdown_table() -> str:
+    """TEXT_CODES as Markdown, for docs/self-correction.md (a test keeps the two in step)."""
+    return "\n".join(["| code | produced when |", "|---|---|"] + [f"| `{c.code}` | {c.rule} |" for c in TEXT_CODES])
 
 
 def code_pattern(code: str) -> str:
