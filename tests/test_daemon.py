@@ -14,6 +14,7 @@ import pytest
 
 from conftest import write_jsonl
 from Tools.interleave_dataset import check_kto_ready
+from Tools.schema.records import read_records
 from Trainers.daemon.cli import main as daemon_main
 from Trainers.daemon.queue import QueueLayout, QueueLock, status
 from Trainers.daemon.runner import Daemon, DaemonSettings
@@ -27,7 +28,7 @@ JOB_FLAGS = {"batch_size": 2, "gradient_accumulation": 1, "save_steps": 100, "ma
 
 
 def _lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return [record for _, record in read_records(path)]
 
 
 def test_sft_run_writes_self_correction_at_the_interval_and_the_daemon_trains_on_it(tiny_model_dir, tiny_sft_file, tmp_path, capsys):
@@ -145,8 +146,9 @@ def test_sigterm_checkpoints_and_requeues_and_sigkill_loses_no_job(tiny_model_di
     proc.wait(timeout=30)
     proc.stdout.close()
     assert (root / "queue" / "running" / job).is_file()
-    lock = QueueLock(layout).owner()
-    assert lock["pid"] == proc.pid and status(layout)["daemon"]["state"] == "stale lock"
+    lock, report = QueueLock(layout).owner(), status(layout)
+    assert lock["pid"] == proc.pid and report["daemon"]["state"] == "stale lock"
+    assert [(r["file"], r["state"]) for r in report["running"]] == [(job, "interrupted (requeued at next start)")]
     killed_at = max(_checkpoint_steps(root))
 
     # the next start takes over the stale lock, requeues the job and resumes it from its last checkpoint

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from conftest import SESSION, SYSTEM, WORKSPACE, tool_record, write_jsonl
 from Tools.cli_common import UsageError
 from Tools.interleave_dataset import check_kto_ready
+from Tools.schema.records import read_records
 from Tools.schema.toolcalls import ToolCall, render_content, render_message
 from Trainers.shared import data as D
 from Trainers.shared.config import REPO_ROOT, load_config
@@ -197,8 +198,8 @@ def test_no_generated_example_has_a_wrong_answer_as_its_target(tmp_path_factory,
         truth[example.id] = (answer, GOLDEN, comparison.match)
         generator.add(example, answer, comparison, step=n)
     batch = generator.maybe_write(len(answers))
-    sft = [json.loads(line) for line in batch.sft_file.read_text().splitlines()]
-    kto = [json.loads(line) for line in batch.kto_file.read_text().splitlines()] if batch.kto_file else []
+    sft = [r for _, r in read_records(batch.sft_file)]  # JSONL lines end at \n only ('\x85' is text)
+    kto = [r for _, r in read_records(batch.kto_file)] if batch.kto_file else []
     assert_no_wrong_target(sft + kto, truth)
     assert len([r for r in sft if r["metadata"]["kind"] == "self_evaluation"]) == len(answers)
     mistakes = sum(not m for _, _, m in truth.values())
@@ -392,3 +393,24 @@ def test_invalid_golden_answers_are_refused_and_error_codes_are_listed(run, tmp_
     assert result.returncode == 2 and "fails validation (a golden answer must be right)" in result.stderr
     listing = run("Tools/self_correction_trainer.py", "--test-error-codes")
     assert listing.returncode == 0 and all(entry.code in listing.stdout for entry in TEXT_CODES)
+
+
+def test_kto_run_holds_out_whole_pairs_and_queues_its_kto_pairs(tiny_model_dir, tiny_kto_file, tmp_path, capsys):
+    from Trainers.shared.train import run_training
+
+    root, out = tmp_path / "root", tmp_path / "sc"
+    config = load_config("kto", None, {
+        "model_name": tiny_model_dir, "local_file": tiny_kto_file, "output_dir": str(tmp_path / "runs"), "batch_size": 2,
+        "gradient_accumulation": 1, "max_steps": 2, "save_steps": 100, "eval_steps": 1, "num_eval_samples": 1,
+        "eval_max_tokens": 8, "validation_fraction": 0.25, "self_correction": True, "min_examples": 1,
+        "generation_interval": 100, "auto_queue": True, "self_correction_dir": str(out), "queue_dir": str(root)})
+    result = run_training(config)
+    # one true/false pair of the 8 records held out: 6 left, still alternating (KTO trained on them)
+    assert result.plan["records"] == 6 and result.plan["labels"] == {"true": 3, "false": 3}
+    assert result.global_step == 2 and result.plan["live_monitor"]["validation_examples"] == 1
+    assert capsys.readouterr().out.count("live eval @ step") == 2
+    # the interval is never reached: the buffer is written at the end of training, and the KTO pairs are queued
+    meta = json.loads(next(out.glob("*.json")).read_text())
+    assert meta["step"] == 2 and meta["stats"]["total_evals"] == 2
+    queued = root / "queue" / "normal" / meta["files"]["kto"]
+    assert meta["files"]["queued"] == str(queued) and check_kto_ready(queued).ready

@@ -24,7 +24,7 @@ def hf_generate(model, tokenizer, max_tokens: int):
         encoded = tokenizer(render_prompt(tokenizer, messages), return_tensors="pt", add_special_tokens=True)
         encoded = {k: v.to(model.device) for k, v in encoded.items()}
         with torch.no_grad():
-            output = model.generate(**encoded, max_new_tokens=max_tokens, do_sample=False,
+            output = model.generate(**encoded, max_new_tokens=max_tokens, do_sample=False, use_cache=True,
                                     pad_token_id=tokenizer.pad_token_id)
         text = tokenizer.decode(output[0][encoded["input_ids"].shape[1]:], skip_special_tokens=False)
         for token in {tokenizer.eos_token, tokenizer.pad_token, tokenizer.bos_token} - {None}:
