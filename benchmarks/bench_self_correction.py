@@ -26,12 +26,12 @@ DEFAULT_FILE = ROOT.parent / "shared" / "reference" / "datasets" / "tools_sft_v1
 
 
 def bench_compare(path: Path) -> dict:
+    from Tools.schema.records import read_records
     from Tools.schema.registry import load_registry
     from Tools.schema.toolcalls import parse_message, render_content
     from Tools.schema.validate import check_assistant_message
     from Trainers.shared.self_correction.compare import compare_answer
     from Trainers.shared.self_correction.monitor import examples_from_records
-    from Tools.schema.records import read_records
 
     registry = load_registry()
     cases = []

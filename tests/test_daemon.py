@@ -5,6 +5,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_jsonl
 from Tools.interleave_dataset import check_kto_ready
 from Tools.schema.records import read_records
 from Trainers.daemon.cli import main as daemon_main
@@ -169,7 +169,7 @@ def test_one_daemon_per_queue_and_bad_input_is_one_line(tiny_model_dir, tiny_sft
     root = tmp_path / "root"
     layout = QueueLayout(root)
     layout.ensure()
-    layout.lock_file.write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename, "started": "now"}))
+    layout.lock_file.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": "now"}))
     with pytest.raises(SystemExit) as exit_info:  # this test's own process holds the lock: alive
         daemon_main(["--root", str(root), "--base-model", tiny_model_dir, "--method", "sft", "--once"])
     err = capsys.readouterr().err
