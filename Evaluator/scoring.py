@@ -69,11 +69,16 @@ def _norm(value, key: str):
     return text
 
 
-def _same(actual, expected, key: str) -> bool:
+def same_value(actual, expected, key: str) -> bool:
+    """Equal after normalisation; lists item by item, objects key by key (each under its own key)."""
     if isinstance(expected, bool) or isinstance(actual, bool):
         return type(actual) is type(expected) and actual == expected
     if isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
         return actual == expected
+    if isinstance(expected, list) and isinstance(actual, list):
+        return len(actual) == len(expected) and all(same_value(a, e, key) for a, e in zip(actual, expected))
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return actual.keys() == expected.keys() and all(same_value(actual[k], expected[k], k) for k in expected)
     return type(actual) is type(expected) and _norm(actual, key) == _norm(expected, key)
 
 
@@ -101,9 +106,9 @@ def check_constraint(arguments: dict, key: str, constraint) -> str | None:
     if "type" in rules and not (isinstance(value, _TYPES[rules["type"]]) and
                                 not (isinstance(value, bool) and rules["type"] in ("integer", "number"))):
         return f"'{key}' is {type(value).__name__}, expected {rules['type']}"
-    if "equals" in rules and not _same(value, rules["equals"], key):
+    if "equals" in rules and not same_value(value, rules["equals"], key):
         return f"'{key}' is {value!r}, expected {rules['equals']!r}"
-    if "one_of" in rules and not any(_same(value, option, key) for option in rules["one_of"]):
+    if "one_of" in rules and not any(same_value(value, option, key) for option in rules["one_of"]):
         return f"'{key}' is {value!r}, expected one of {rules['one_of']!r}"
     if "contains" in rules:
         needles = rules["contains"] if isinstance(rules["contains"], list) else [rules["contains"]]
@@ -134,18 +139,40 @@ def asks_question(text: str) -> bool:
     return bool(_QUESTION.search(text or ""))
 
 
-def _tool_findings(case, calls: list[ToolCall]) -> list[Finding]:
-    names = [c.name for c in calls]
+def compare_tool_names(expected: list[str], names: list[str], allowed: list[str] = ()) -> list[Finding]:
+    """Expected tools called, in order, and nothing outside expected + allowed."""
     found = [Finding("E_WRONG_TOOL", f"expected a call to '{t}'; the answer called {names or 'nothing'}", tool=t)
-             for t in case.expected_tools if t not in names]
-    permitted = set(case.expected_tools) | set(case.allowed_tools)
+             for t in expected if t not in names]
+    permitted = set(expected) | set(allowed)
     found += [Finding("E_EXTRA_CALL", f"'{n}' is not expected for this prompt", tool=n)
               for n in dict.fromkeys(names) if n not in permitted]
-    first_seen = [n for n in dict.fromkeys(names) if n in case.expected_tools]
-    wanted = [t for t in case.expected_tools if t in first_seen]
+    first_seen = [n for n in dict.fromkeys(names) if n in expected]
+    wanted = [t for t in expected if t in first_seen]
     if first_seen != wanted:
         found.append(Finding("E_CALL_ORDER", f"called in the order {first_seen}, expected {wanted}"))
     return found
+
+
+def compare_arguments(expected: dict, actual: dict, tool: str, ignore=("context",)) -> list[Finding]:
+    """A call's arguments against a reference call's (e.g. a golden answer's): every reference
+    argument present and equal after normalisation. Arguments the reference does not set are not
+    judged here (the schema check does that). extra["argument"] names the argument, and
+    extra["missing"] says whether it was absent."""
+    found = []
+    for key, value in expected.items():
+        if key in ignore:
+            continue
+        if key not in actual:
+            found.append(Finding("E_WRONG_ARG_VALUE", f"'{key}' is missing", tool=tool,
+                                 extra={"argument": key, "missing": True}))
+        elif not same_value(actual[key], value, key):
+            found.append(Finding("E_WRONG_ARG_VALUE", f"'{key}' is {actual[key]!r}, expected {value!r}", tool=tool,
+                                 extra={"argument": key, "missing": False}))
+    return found
+
+
+def _tool_findings(case, calls: list[ToolCall]) -> list[Finding]:
+    return compare_tool_names(case.expected_tools, [c.name for c in calls], case.allowed_tools)
 
 
 def _argument_findings(case, calls: list[ToolCall]) -> list[Finding]:

@@ -14,8 +14,18 @@ PRECEDENCE = "Precedence: method defaults < --model-size preset < --config YAML 
 def build_parser(method: str) -> ArgumentParser:
     name = {"sft": "train_sft.py", "kto": "train_kto.py"}[method]
     parser = ArgumentParser(prog=name, description=f"{method.upper()} LoRA training on an RTX 3090-class GPU (CPU for tiny models). {PRECEDENCE}")
-    add = parser.add_argument
-    add("--config", metavar="FILE", help="YAML config (sections model, lora, data, training" + (", kto)" if method == "kto" else ")"))
+    add_training_flags(parser, method)
+    return parser
+
+
+def add_training_flags(parser, method: str | None, omit: tuple[str, ...] = ()) -> None:
+    """The training flags (FLAG_KEYS), less those in omit; method None adds the KTO flags too."""
+    def add(flag, **kwargs):
+        if flag not in omit:
+            parser.add_argument(flag, **kwargs)
+
+    add("--config", metavar="FILE", help="YAML config (sections model, lora, data, training, " + ("kto, " if method != "sft" else "")
+        + "monitor, self_correction)")
     add("--model-size", choices=list(SIZE_PRESETS), help="selects the base model and its batch defaults (default 7b)")
     add("--model-name", help="any Hugging Face id or local directory (a trained final_model/ continues from that adapter)")
     add("--local-file", metavar="JSONL", help="dataset file in the toolkit's record format")
@@ -39,14 +49,25 @@ def build_parser(method: str) -> ArgumentParser:
     add("--backend", choices=BACKENDS,
         help="auto (default): unsloth on CUDA when installed, else transformers + PEFT (4-bit with bitsandbytes), else CPU")
     add("--require-cuda", action="store_true", default=None, help="fail instead of falling back to CPU")
-    if method == "kto":
+    if method in ("kto", None):
         add("--beta", type=float, help="KTO beta: how far the policy may move from the reference (default 0.3)")
         add("--use-kto-s", action="store_true", default=None,
             help="KTO-S: the KL reference point acts with the sign of each example's utility, so a drifting "
                  "policy gets smaller updates (steadier KL from a base model); see docs/train-nvidia.md")
         add("--two-stage-lr", action="store_true", default=None,
             help="full learning rate for the first half of the steps, then 0.1x (kto.stage_split, kto.stage_two_factor)")
-    return parser
+    monitor = parser.add_argument_group("live monitor and self-correction (docs/self-correction.md)")
+    monitor.add_argument("--eval-steps", type=int, metavar="N", help="answer validation examples every N steps (0: off)")
+    monitor.add_argument("--num-eval-samples", type=int, metavar="N", help="validation examples per evaluation (default 5)")
+    monitor.add_argument("--eval-max-tokens", type=int, metavar="N", help="tokens generated per answer at most (default 512)")
+    monitor.add_argument("--validation-file", metavar="JSONL", help="golden examples (default: hold --validation-fraction of the data out)")
+    monitor.add_argument("--validation-fraction", type=float, metavar="F", help="share of the training data held out (default 0.05)")
+    monitor.add_argument("--self-correction", action="store_true", default=None, help="turn mistakes into training data")
+    monitor.add_argument("--auto-queue", action="store_true", default=None, help="place each self-correction file in the daemon's queue")
+    monitor.add_argument("--min-examples", type=int, metavar="N", help="write a file only once N examples are buffered (default 10)")
+    monitor.add_argument("--generation-interval", type=int, metavar="N", help="steps between self-correction files (default 100)")
+    monitor.add_argument("--self-correction-dir", metavar="DIR", help="where files go (default <repo>/data/self_correction)")
+    monitor.add_argument("--queue-dir", metavar="DIR", help="the daemon's root with inbox/ and queue/ (default <repo>)")
 
 
 def main(method: str, argv: list[str] | None = None) -> int:

@@ -98,6 +98,28 @@ class KtoConfig:
 
 
 @dataclass
+class MonitorConfig:
+    """Live inference during training (Trainers/shared/self_correction): every eval_steps steps the
+    model answers num_eval_samples validation examples and the answers are compared with the golden ones."""
+    eval_steps: int = 0  # 0: off
+    num_eval_samples: int = 5
+    eval_max_tokens: int = 512
+    validation_file: str | None = None  # golden examples; None: hold validation_fraction of the training data out
+    validation_fraction: float = 0.05
+
+
+@dataclass
+class SelfCorrectionConfig:
+    """Mistakes found by the monitor become training data (needs monitor.eval_steps > 0)."""
+    enabled: bool = False
+    auto_queue: bool = False  # place each written file in the training daemon's queue
+    min_examples: int = 10
+    generation_interval: int = 100  # steps between two written files
+    output_dir: str | None = None  # None: <repo>/data/self_correction
+    queue_dir: str | None = None  # the daemon's root (inbox/, queue/); None: <repo>
+
+
+@dataclass
 class RunConfig:
     method: str = "sft"
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -105,6 +127,8 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     kto: KtoConfig = field(default_factory=KtoConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    self_correction: SelfCorrectionConfig = field(default_factory=SelfCorrectionConfig)
 
     @property
     def model_name(self) -> str:
@@ -118,7 +142,10 @@ class RunConfig:
         return {**asdict(self), "effective_model_name": self.model_name}
 
 
-SECTIONS = {"model": ModelConfig, "lora": LoraConfig, "data": DataConfig, "training": TrainingConfig, "kto": KtoConfig}
+SECTIONS = {"model": ModelConfig, "lora": LoraConfig, "data": DataConfig, "training": TrainingConfig, "kto": KtoConfig,
+            "monitor": MonitorConfig, "self_correction": SelfCorrectionConfig}
+_PATH_KEYS = {("data", "local_file"), ("monitor", "validation_file"), ("self_correction", "output_dir"),
+              ("self_correction", "queue_dir")}
 
 # Flag name -> (section, key). The KTO-only flags are registered by the KTO entry point only.
 FLAG_KEYS = {
@@ -133,6 +160,12 @@ FLAG_KEYS = {
     "wandb": ("training", "wandb"), "wandb_project": ("training", "wandb_project"),
     "dry_run": ("training", "dry_run"),
     "beta": ("kto", "beta"), "two_stage_lr": ("kto", "two_stage_lr"), "use_kto_s": ("kto", "use_kto_s"),
+    "eval_steps": ("monitor", "eval_steps"), "num_eval_samples": ("monitor", "num_eval_samples"),
+    "eval_max_tokens": ("monitor", "eval_max_tokens"), "validation_file": ("monitor", "validation_file"),
+    "validation_fraction": ("monitor", "validation_fraction"),
+    "self_correction": ("self_correction", "enabled"), "auto_queue": ("self_correction", "auto_queue"),
+    "min_examples": ("self_correction", "min_examples"), "generation_interval": ("self_correction", "generation_interval"),
+    "self_correction_dir": ("self_correction", "output_dir"), "queue_dir": ("self_correction", "queue_dir"),
 }
 
 
@@ -201,7 +234,7 @@ def load_config(method: str, yaml_path: str | Path | None = None, overrides: dic
     base = Path(yaml_path).resolve().parent if yaml_path else None
     for section, values in document.items():
         for key, value in values.items():
-            if section == "data" and key == "local_file" and value and base and not Path(value).is_absolute():
+            if (section, key) in _PATH_KEYS and value and base and not Path(value).is_absolute():
                 value = str(base / value)  # paths in a config file are relative to that file
             _apply(config, section, key, value, origin)
     for flag, value in overrides.items():
@@ -225,6 +258,15 @@ def check(config: RunConfig) -> None:
         raise UsageError(f"unknown backend {config.model.backend!r}; expected one of {', '.join(BACKENDS)}")
     if t.learning_rate <= 0 or t.num_epochs <= 0:
         raise UsageError("learning-rate and num-epochs must be positive")
+    m, s = config.monitor, config.self_correction
+    if m.eval_steps < 0 or m.num_eval_samples < 1 or m.eval_max_tokens < 1:
+        raise UsageError("eval-steps must be 0 (off) or more, num-eval-samples and eval-max-tokens at least 1")
+    if not 0 < m.validation_fraction < 1:
+        raise UsageError(f"monitor.validation_fraction must be in (0, 1), got {m.validation_fraction}")
+    if s.enabled and m.eval_steps < 1:
+        raise UsageError("self-correction needs the live monitor: set --eval-steps N (monitor.eval_steps) above 0")
+    if s.min_examples < 0 or s.generation_interval < 1:
+        raise UsageError("self_correction.min_examples must be 0 or more and generation_interval at least 1")
     if config.method == "kto":
         if t.batch_size < 2:
             raise UsageError(f"KTO needs a per-device batch of at least 2 (got {t.batch_size}): TRL estimates the KL "

@@ -141,6 +141,12 @@ def _render(tokenizer, messages: list[dict], generation_prompt: bool = False) ->
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
 
 
+def render_prompt(tokenizer, messages: list[dict]) -> str:
+    """The text a model continues from to answer messages, as training renders it: the chat
+    template with its generation prompt, without a BOS the tokenizer adds itself."""
+    return _strip_bos(tokenizer, _render(tokenizer, messages, True), [])[0]
+
+
 def render_conversation(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
     """The full rendered text and the character spans of each assistant turn (its end token included).
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from Tools.cli_common import UsageError
-from Tools.schema.records import write_json_atomic
+from Tools.schema.records import label_of, write_json_atomic
 
 from .config import RunConfig, dump_yaml
 
@@ -31,7 +32,10 @@ class RunResult:
 
 
 def checkpoints(run_dir: Path) -> list[Path]:
-    found = [p for p in (run_dir / "checkpoints").glob("checkpoint-*") if _CHECKPOINT.search(p.name)]
+    """Complete checkpoints, oldest first: the trainer writes trainer_state.json last, so a folder
+    without it was cut short by a kill and cannot be resumed from."""
+    found = [p for p in (run_dir / "checkpoints").glob("checkpoint-*")
+             if _CHECKPOINT.search(p.name) and (p / "trainer_state.json").is_file()]
     return sorted(found, key=lambda p: int(_CHECKPOINT.search(p.name).group(1)))
 
 
@@ -176,6 +180,25 @@ def plan_of(config: RunConfig, run_dir: Path, resume_from: Path | None, prepared
     }
 
 
+def _validation_examples(config: RunConfig, data) -> list:
+    """The live monitor's golden examples: a separate file, or records held out of data (removed
+    from what is trained on). Empty when the monitor is off."""
+    monitor = config.monitor
+    if monitor.eval_steps <= 0:
+        return []
+    from .self_correction.monitor import examples_from_records, hold_out, load_validation_file
+
+    if monitor.validation_file:
+        return load_validation_file(monitor.validation_file)
+    data.records, held = hold_out(data.records, monitor.validation_fraction, config.training.seed,
+                                  paired=config.method == "kto")
+    data.labels = Counter({True: "true", False: "false", None: "unlabeled"}[label_of(r)] for _, r in data.records)
+    examples = examples_from_records(held, Path(data.source).name)
+    if not examples:
+        raise UsageError("no held-out record has a golden answer to evaluate on; set monitor.validation_file")
+    return examples
+
+
 def run_training(config: RunConfig, extra_callbacks: list | None = None) -> RunResult:
     """Validate and prepare the data, train, and write final_model/ with lineage. --dry-run stops
     after the plan: it loads the tokenizer and the data but no weights."""
@@ -185,11 +208,16 @@ def run_training(config: RunConfig, extra_callbacks: list | None = None) -> RunR
     run_dir, resume_from = resolve_run(config)
     data = load_records(config.data.local_file, config.data.dataset_name, config.data.split)
     dropped = validate_for(config.method, data, drop_invalid=config.data.drop_invalid)  # before any heavy import
+    validation = _validation_examples(config, data)
     tokenizer = load_tokenizer(config)
     prepared = prepare(config.method, data, tokenizer, config.model.max_seq_length, dropped)
     backend = detect_backend(config.model.require_cuda, config.model.load_in_4bit, config.model.backend,
                              config.training.full_finetune)
     result = RunResult(run_dir, plan=plan_of(config, run_dir, resume_from, prepared, backend.describe()))
+    if validation:
+        result.plan["live_monitor"] = {"validation_examples": len(validation), "eval_steps": config.monitor.eval_steps,
+                                       "source": config.monitor.validation_file or "held out of the training data",
+                                       "self_correction": config.self_correction.enabled}
     if config.training.dry_run:
         return result
 
@@ -217,6 +245,10 @@ def run_training(config: RunConfig, extra_callbacks: list | None = None) -> RunR
     if config.method == "kto":
         health = KtoHealthCallback(log)
         callbacks.append(health)
+    if validation:
+        from .self_correction.callback import make_callback
+
+        callbacks.append(make_callback(config, validation, tokenizer, log))
     model = load_model(config, backend, tokenizer)
     trainer = _trainer(config, model, tokenizer, prepared.rows, _common_args(config, run_dir, backend, _report_to(config, logs_dir)), callbacks)
     started = time.time()
