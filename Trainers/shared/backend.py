@@ -80,7 +80,11 @@ def load_tokenizer(config: RunConfig):
         tokenizer = AutoTokenizer.from_pretrained(config.model_name)
     except Exception as exc:
         raise _explain_load_error(config.model_name, exc) from None
-    choice = config.model.chat_template
+    return use_chat_template(tokenizer, config.model.chat_template)
+
+
+def use_chat_template(tokenizer, choice: str | None):
+    """choice None: the tokenizer's own template (ChatML if it has none), 'tokenizer', or 'chatml'."""
     if choice == "chatml" or (choice is None and not tokenizer.chat_template):
         print(f"chat template: toolkit ChatML with <tool_call> blocks ({'requested' if choice else 'the tokenizer has none'})")
         tokenizer.chat_template = CHAT_TEMPLATE

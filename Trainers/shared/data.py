@@ -167,6 +167,13 @@ def _strip_bos(tokenizer, text: str, spans: list) -> tuple[str, list]:
     return text, spans
 
 
+def encode_prompt(tokenizer, messages: list[dict]) -> list[int]:
+    """Token ids of messages rendered with a generation prompt: what a model sees before it answers,
+    tokenised exactly as training tokenises the text before an assistant turn."""
+    text, _ = _strip_bos(tokenizer, _render(tokenizer, messages, True), [])
+    return tokenizer(text, add_special_tokens=True)["input_ids"]
+
+
 def encode_sft(tokenizer, conversations: list[list[dict]]) -> list[dict]:
     """input_ids and labels per conversation; labels are -100 outside assistant turns."""
     texts, all_spans = [], []
