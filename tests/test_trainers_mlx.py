@@ -340,9 +340,10 @@ def test_eval_only_reports_validation_loss_parse_and_valid_call_rates(sft_run):
     assert f"{report['metrics']['eval_loss']:.4f}" in run.stdout
 
 
-def test_kto_run_logs_trls_metrics_raises_the_margin_and_fuses_on_request(tiny_model_dir, tiny_kto_file, tmp_path):
-    path = _config(tmp_path, tiny_model_dir, tiny_kto_file, lora={"keys": KEYS},
-                   training={"method": "kto", "max_steps": 6})
+def test_kto_after_sft_logs_trls_metrics_raises_the_margin_and_fuses_on_request(sft_run, tiny_model_dir, tiny_kto_file,
+                                                                                   tmp_path):
+    sft_fused = sft_run[1].fused_dir  # KTO starts from the fused SFT model, which is also its reference
+    path = _config(tmp_path, str(sft_fused), tiny_kto_file, lora={"keys": KEYS}, training={"method": "kto", "max_steps": 6})
     result = train(load_mlx_config(path))
     rows = [r for r in _log(result.run_dir) if "loss" in r]
     assert len(rows) == 6 and all(k in rows[0] for k in ("rewards/chosen", "rewards/rejected", "rewards/margins", "kl"))
@@ -352,6 +353,7 @@ def test_kto_run_logs_trls_metrics_raises_the_margin_and_fuses_on_request(tiny_m
     assert cli_main(["--config", str(path), "--fuse", "--resume", str(result.run_dir)]) == 0
     lineage = json.loads((result.run_dir / "fused_model" / "lineage.json").read_text())
     assert lineage["method"] == "kto" and lineage["global_step"] == 6 and lineage["adapter"].endswith("checkpoint_step_6.npz")
+    assert lineage["parent_adapter"] == str(sft_fused) and lineage["base_model"] == tiny_model_dir
 
 
 def test_resume_after_a_kill_continues_exactly_like_an_uninterrupted_run(tiny_model_dir, tiny_sft_file, tmp_path):
