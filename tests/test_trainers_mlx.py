@@ -297,13 +297,15 @@ def test_fused_model_is_a_hugging_face_model_with_lineage_and_converts_to_gguf(s
     config, result, _, _ = sft_run
     fused = result.fused_dir
     assert fused == result.run_dir / "fused_model"
-    for name in ("config.json", "model.safetensors", "tokenizer_config.json", "tokenizer.model", "lineage.json"):
+    for name in ("config.json", "model.safetensors", "tokenizer_config.json", "tokenizer.model", "lineage.json",
+                 "effective_config.yaml"):
         assert (fused / name).is_file(), name
     lineage = json.loads((fused / "lineage.json").read_text())
     assert set(lineage_of("sft", "m", "hf:d", 1, "cpu")) <= set(lineage)  # the NVIDIA trainers' keys, and more
     assert lineage["backend"] == "mlx-cpu" and lineage["global_step"] == 8 and lineage["method"] == "sft"
     assert lineage["adapter"] == result.best["path"] and lineage["dataset_sha256"] == file_sha256(config.data.dataset_path)
     assert lineage["versions"]["mlx-lm"] and lineage["fused_lora_layers"] == 2 * len(KEYS) + 1  # + lm_head
+    assert lineage["metrics"]["train_loss"] == result.train_loss and lineage["train_seconds"] > 0
 
     session = Session(config, lineage["lora"], read_checkpoint(Path(lineage["adapter"])))
     session.model.eval()
@@ -343,16 +345,21 @@ def test_eval_only_reports_validation_loss_parse_and_valid_call_rates(sft_run):
 def test_kto_after_sft_logs_trls_metrics_raises_the_margin_and_fuses_on_request(sft_run, tiny_model_dir, tiny_kto_file,
                                                                                    tmp_path):
     sft_fused = sft_run[1].fused_dir  # KTO starts from the fused SFT model, which is also its reference
-    path = _config(tmp_path, str(sft_fused), tiny_kto_file, lora={"keys": KEYS}, training={"method": "kto", "max_steps": 6})
+    path = _config(tmp_path, str(sft_fused), tiny_kto_file, lora={"keys": KEYS}, training={"method": "kto", "max_steps": 6},
+                   data={"validation_split": 0.25})
     result = train(load_mlx_config(path))
-    rows = [r for r in _log(result.run_dir) if "loss" in r]
+    log = _log(result.run_dir)
+    rows = [r for r in log if "loss" in r]
+    evaluated = [r for r in log if "eval_loss" in r]  # one true/false pair held out, scored with the KTO loss
+    assert [r["step"] for r in evaluated] == [6] and 0 < evaluated[0]["eval_loss"] < 1 and "eval_rewards/margins" in evaluated[0]
     assert len(rows) == 6 and all(k in rows[0] for k in ("rewards/chosen", "rewards/rejected", "rewards/margins", "kl"))
     assert rows[0]["loss"] == pytest.approx(0.5, abs=1e-6) and rows[0]["kl"] == 0  # fresh adapter: policy == reference
     assert rows[-1]["rewards/margins"] > rows[0]["rewards/margins"] + 0.05, [r["rewards/margins"] for r in rows]
     assert result.fused_dir is None
-    assert cli_main(["--config", str(path), "--fuse", "--resume", str(result.run_dir)]) == 0
+    assert cli_main(["--config", str(path), "--fuse", "--resume", "best_checkpoint.npz"]) == 0  # of the newest run
     lineage = json.loads((result.run_dir / "fused_model" / "lineage.json").read_text())
-    assert lineage["method"] == "kto" and lineage["global_step"] == 6 and lineage["adapter"].endswith("checkpoint_step_6.npz")
+    assert lineage["method"] == "kto" and lineage["global_step"] == 6
+    assert lineage["adapter"] == str(result.run_dir / "checkpoints" / "best_checkpoint.npz")
     assert lineage["parent_adapter"] == str(sft_fused) and lineage["base_model"] == tiny_model_dir
 
 

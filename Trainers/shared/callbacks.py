@@ -5,7 +5,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from .runlog import KtoHealth, RunLog, point_latest  # noqa: F401  (point_latest: kept importable from here)
+from .runlog import KtoHealth, RunLog
 
 
 class JsonlLogCallback(TrainerCallback):

@@ -113,7 +113,7 @@ def _latest_run(output_root: Path) -> Path | None:
 def resolve_resume(spec: str, output_root: Path) -> Checkpoint:
     """``latest``, a checkpoint file, or a run directory (its newest checkpoint). A relative path
     that does not exist from here is looked up in the newest run under the output root, so
-    ``--resume checkpoints/checkpoint_step_500.npz`` continues that run."""
+    ``--resume checkpoints/checkpoint_step_500.npz`` (or ``best_checkpoint.npz``) means that run's file."""
     if spec == "latest":
         run = _latest_run(output_root)
         if run is None:
@@ -121,7 +121,7 @@ def resolve_resume(spec: str, output_root: Path) -> Checkpoint:
         return read_checkpoint(step_checkpoints(run)[-1])
     path = Path(spec)
     if not path.exists() and not path.is_absolute() and (run := _latest_run(output_root)) is not None:
-        path = run / spec
+        path = next((p for p in (run / spec, run / "checkpoints" / spec) if p.exists()), path)
     if path.is_dir():
         found = step_checkpoints(path)
         if not found:

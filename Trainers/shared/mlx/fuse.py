@@ -20,8 +20,10 @@ from Tools.schema.records import write_json_atomic
 _COPIED = ("tokenizer.model", "*.tiktoken", "generation_config.json")
 
 
-def save_fused(model, hf_tokenizer, model_config: dict, source_dir: Path, out_dir: Path, lineage: dict) -> Path:
-    """Fuse model's LoRA layers in place and write out_dir; returns it."""
+def save_fused(model, hf_tokenizer, model_config: dict, source_dir: Path, out_dir: Path, lineage: dict,
+               effective_config: str) -> Path:
+    """Fuse model's LoRA layers in place and write out_dir (with lineage.json and the run's
+    effective_config.yaml, as beside an NVIDIA final_model/); returns it."""
     from mlx_lm.utils import save_config, save_model
 
     from .lora import fuse_adapters
@@ -38,6 +40,7 @@ def save_fused(model, hf_tokenizer, model_config: dict, source_dir: Path, out_di
     save_config(config, tmp / "config.json")
     hf_tokenizer.save_pretrained(str(tmp))
     write_json_atomic(tmp / "lineage.json", {**lineage, "fused_lora_layers": fused})
+    (tmp / "effective_config.yaml").write_text(effective_config, encoding="utf-8")
     old = out_dir.with_name(f".{out_dir.name}.old")
     if out_dir.exists():
         shutil.rmtree(old, ignore_errors=True)

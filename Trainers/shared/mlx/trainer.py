@@ -22,6 +22,7 @@ from Tools.schema.records import write_json_atomic
 
 from ..data import encode_prompt
 from ..runlog import KtoHealth, RunLog, new_log_path
+from ..train import _new_run_dir  # the NVIDIA trainers' YYYYMMDD_HHMMSS naming
 from . import data as mdata
 from .checkpoints import BEST, Checkpoint, prune, resolve_resume, save_checkpoint
 from .config import MlxConfig, dump_yaml
@@ -51,7 +52,8 @@ def select_device() -> str:
             raise UsageError("MLX sees no Metal device (mx.metal.is_available() is False): the Mac trainer needs "
                              "Apple silicon; on other machines use Trainers/rtx3090_sft")
         mx.set_default_device(mx.gpu)
-        return f"device: Metal GPU ({mx.device_info().get('device_name', 'Apple silicon')})"
+        info = getattr(mx, "device_info", None) or mx.metal.device_info  # mx.device_info is newer
+        return f"device: Metal GPU ({info().get('device_name', 'Apple silicon')})"
     mx.set_default_device(mx.cpu)
     return f"device: CPU ({platform.system()} {platform.machine()}; Metal exists only on macOS, so mlx[cpu] runs here)"
 
@@ -247,12 +249,6 @@ def _backend(device_line: str) -> str:
     return "mlx-metal" if device_line.startswith("device: Metal") else "mlx-cpu"
 
 
-def _new_run_dir(root: Path) -> Path:
-    from ..train import _new_run_dir as make  # the NVIDIA trainers' YYYYMMDD_HHMMSS naming
-
-    return make(root)
-
-
 def _fuse(session: Session, config: MlxConfig, run_dir: Path, source: Checkpoint, lineage: dict) -> Path:
     from .fuse import save_fused
 
@@ -260,21 +256,22 @@ def _fuse(session: Session, config: MlxConfig, run_dir: Path, source: Checkpoint
     session.model.load_weights(list(weights.items()), strict=False)
     info = {**lineage, "global_step": source.step, "adapter": str(source.path), "lora": session.lora,
             "eval_loss": source.meta.get("eval_loss")}
-    return save_fused(session.model, session.hf, session.model_config, Path(session.model_path), run_dir / "fused_model", info)
+    return save_fused(session.model, session.hf, session.model_config, Path(session.model_path), run_dir / "fused_model",
+                      info, dump_yaml(config))
 
 
 class Stepper:
     """Optimizer steps one at a time: gradient accumulation over micro-batches, clipping, AdamW.
     Keeps the window of losses and metrics since the last log."""
 
-    def __init__(self, session: Session, rows: list, total: int | None = None, step: int = 0, micro: int = 0):
+    def __init__(self, session: Session, rows: list):
         import mlx.nn as nn
 
         config, t = session.config, session.config.training
-        self.session, self.rows, self.step, self.micro = session, rows, step, micro
+        self.session, self.rows, self.step, self.micro = session, rows, 0, 0
         self.schedule = mdata.Schedule(len(rows), t.per_device_batch_size, config.method == "sft", t.seed,
                                        2 if config.method == "kto" else 1)
-        self.total = total or mdata.total_steps(config, self.schedule)
+        self.total = mdata.total_steps(config, self.schedule)
         self.optimizer = _optimizer(config, self.total)
         self.loss_and_grad = nn.value_and_grad(session.model, session.objective)
         self._reset()
@@ -334,10 +331,15 @@ def train(config: MlxConfig, resume: str | None = None, eval_hooks: list[EvalHoo
     from .checkpoints import read_checkpoint
     from .lora import adapter_weights, trainable_count
 
+    from ..lineage import file_sha256
+
     train_data, validation = mdata.load_datasets(config)  # the validator runs before any weights are loaded
     checkpoint = resolve_resume(resume, config.output_root) if resume else None
-    lora = lora_settings(config)
+    lora, dataset_sha = lora_settings(config), file_sha256(config.data.dataset_path)
     if checkpoint is not None:
+        if checkpoint.meta.get("dataset_sha256") not in (None, dataset_sha):
+            print(f"note: {config.data.dataset_path} is not the file {checkpoint.path.name} was trained on; "
+                  "training continues on it, but not in the interrupted run's data order")
         if checkpoint.meta.get("method") != config.method:
             raise UsageError(f"{checkpoint.path} was trained with {checkpoint.meta.get('method')}, "
                              f"the config says {config.method}")
@@ -377,6 +379,7 @@ def train(config: MlxConfig, resume: str | None = None, eval_hooks: list[EvalHoo
     log.start(stepper.step, total)
     health = KtoHealth(log) if config.method == "kto" else None
     result = RunResult(run_dir, trainable_parameters=trainable, best=best)
+    started = time.time()
     session.model.train()
     bar, task = _progress(total, stepper.step)
     try:
@@ -404,10 +407,10 @@ def train(config: MlxConfig, resume: str | None = None, eval_hooks: list[EvalHoo
                         path = run_dir / "checkpoints" / f"{BEST}.npz"
                         best = {"step": step, "eval_loss": evaluated["eval_loss"], "path": str(path)}
                         save_checkpoint(path.parent, BEST, adapter_weights(session.model), stepper.optimizer.state,
-                                        _meta(config, stepper, best, lora, evaluated))
+                                        _meta(config, stepper, best, lora, evaluated, dataset_sha))
                 if step % t.save_interval == 0 or step == total:
                     save_checkpoint(run_dir / "checkpoints", f"checkpoint_step_{step}", adapter_weights(session.model),
-                                    stepper.optimizer.state, _meta(config, stepper, best, lora, evaluated))
+                                    stepper.optimizer.state, _meta(config, stepper, best, lora, evaluated, dataset_sha))
                     prune(run_dir, t.keep_checkpoints)
                 bar.update(task, completed=step)
     except RuntimeError as exc:
@@ -421,16 +424,18 @@ def train(config: MlxConfig, resume: str | None = None, eval_hooks: list[EvalHoo
     result.health_warnings = health.warnings if health else []
     if t.fuse:
         source = Path(best["path"]) if best else run_dir / "checkpoints" / f"checkpoint_step_{stepper.step}.npz"
-        lineage = _lineage(config, session, _backend(device), len(train_data.records))
+        lineage = {**_lineage(config, session, _backend(device), len(train_data.records)),
+                   "train_seconds": round(time.time() - started, 2), "metrics": {"train_loss": result.train_loss}}
         result.fused_dir = _fuse(session, config, run_dir, read_checkpoint(source), lineage)
     return result
 
 
-def _meta(config: MlxConfig, stepper: Stepper, best: dict | None, lora: dict, metrics: dict) -> dict:
+def _meta(config: MlxConfig, stepper: Stepper, best: dict | None, lora: dict, metrics: dict, dataset_sha: str) -> dict:
     from Tools.schema.registry import load_registry
 
     return {"step": stepper.step, "micro_batches": stepper.micro, "method": config.method, "base_model": config.model.name,
-            "lora": lora, "best": best, "eval_loss": metrics.get("eval_loss"), "schema_hash": load_registry().schema_hash}
+            "lora": lora, "best": best, "eval_loss": metrics.get("eval_loss"), "dataset_sha256": dataset_sha,
+            "schema_hash": load_registry().schema_hash}
 
 
 def _checkpoint_session(config: MlxConfig, resume: str):
