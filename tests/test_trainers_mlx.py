@@ -169,6 +169,32 @@ def test_answers_are_scored_with_the_shared_parser_and_validator():
     assert mdata.score_answer("I made the folder for you.", system)["parsed"] is False
 
 
+def test_mistral_instruct_format_is_learnable_and_parses_back(tiny_model_dir):
+    """model.chat_template: mistral (the shipped config's): prefixes render stably, the loss covers
+    exactly the [TOOL_CALLS] answer and its end token, and the shared parser and validator read it back."""
+    from transformers import AutoTokenizer
+
+    from Trainers.shared.backend import use_chat_template
+    from Trainers.shared.data import chat_messages, encode_prompt, encode_sft
+
+    tokenizer = use_chat_template(AutoTokenizer.from_pretrained(tiny_model_dir), "mistral")
+    record = tool_record("Projects/Alpha", "Create a folder for Alpha")
+    messages = chat_messages(record)
+    system, user = messages[0]["content"], messages[1]["content"]
+    prompt = tokenizer.decode(encode_prompt(tokenizer, messages[:2]), skip_special_tokens=False)
+    assert prompt.replace(" ", "") == f"<s>[INST] {system}\n\n{user}[/INST]".replace(" ", "")
+    longer = messages + [{"role": "tool", "content": '{"success": true}', "tool_call_id": "abc123def"},
+                         {"role": "assistant", "content": "Done."}, {"role": "user", "content": "Thanks"},
+                         {"role": "assistant", "content": "You are welcome."}]
+    row = encode_sft(tokenizer, [longer])[0]
+    trained = tokenizer.decode([t for t, label in zip(row["input_ids"], row["labels"]) if label != -100])
+    assert trained.startswith("[TOOL_CALLS] [") and "[TOOL_RESULTS]" not in trained and "[INST]" not in trained
+    assert trained.count(tokenizer.eos_token) == 3 and "Done." in trained and "You are welcome." in trained
+    single = encode_sft(tokenizer, [messages])[0]
+    answer = tokenizer.decode([t for t, label in zip(single["input_ids"], single["labels"]) if label != -100])
+    assert mdata.score_answer(answer.removesuffix(tokenizer.eos_token), system)["valid"]
+
+
 # -- LoRA and the losses against PyTorch --------------------------------------------------------
 def test_lora_reaches_every_nested_projection_and_a_step_changes_only_lora(tiny_model_dir, tiny_sft_file, tmp_path):
     config = load_mlx_config(_config(tmp_path, tiny_model_dir, tiny_sft_file, lora={"keys": KEYS, "dropout": 0.1}))

@@ -23,7 +23,7 @@ DEFAULT_LEARNING_RATE = {"sft": 1e-4, "kto": 5e-6}  # KTO moves a policy that is
 class ModelConfig:
     name: str = "mlx-community/Mistral-7B-Instruct-v0.3-4bit"  # a Hugging Face id or a local directory
     max_seq_length: int = 2048
-    chat_template: str | None = None  # None: the tokenizer's own (ChatML if it has none) | tokenizer | chatml
+    chat_template: str | None = None  # None: the tokenizer's own (ChatML if it has none) | tokenizer | chatml | mistral
 
 
 @dataclass
@@ -178,8 +178,9 @@ def check(config: MlxConfig) -> None:
         raise UsageError(f"lora.layers must be -1 (all blocks) or a positive number of blocks, got {lora.layers!r}")
     if not lora.keys or not isinstance(lora.keys, list) or not all(isinstance(k, str) and k for k in lora.keys):
         raise UsageError("lora.keys must be a list of layer names, e.g. [q_proj, v_proj]")
-    if config.model.chat_template not in (None, "tokenizer", "chatml"):
-        raise UsageError(f"model.chat_template must be null, 'tokenizer' or 'chatml', not {config.model.chat_template!r}")
+    if config.model.chat_template not in (None, "tokenizer", "chatml", "mistral"):
+        raise UsageError("model.chat_template must be null, 'tokenizer', 'chatml' or 'mistral', "
+                         f"not {config.model.chat_template!r}")
     if not 0 <= data.validation_split < 1:
         raise UsageError(f"data.validation_split must be in [0, 1), got {data.validation_split!r}")
     if not data.dataset_path:
