@@ -137,6 +137,17 @@ def test_missing_config_file_from_the_command_line(tmp_path):
     assert run.returncode == 2 and run.stderr.strip() == f"error: {tmp_path / 'nope.yaml'}: no such config file"
 
 
+def test_on_a_mac_without_metal_the_trainer_refuses_and_elsewhere_says_cpu(monkeypatch):
+    from Tools.cli_common import UsageError
+    from Trainers.shared.mlx import trainer
+
+    assert trainer.select_device().startswith("device: CPU (Linux") or sys.platform != "linux"
+    monkeypatch.setattr(trainer.platform, "system", lambda: "Darwin")
+    monkeypatch.setattr(mx.metal, "is_available", lambda: False)
+    with pytest.raises(UsageError, match=r"no Metal device \(mx.metal.is_available\(\) is False\)"):
+        trainer.select_device()
+
+
 # -- data --------------------------------------------------------------------------------------
 def test_validation_split_keeps_kto_alternation_and_the_batch_order_is_replayable(tiny_kto_file):
     data = load_records(tiny_kto_file)

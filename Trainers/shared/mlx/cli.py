@@ -24,9 +24,9 @@ def build_parser() -> ArgumentParser:
         help="with --resume: validation loss and scored sample generations (parse rate, valid-call rate); no training")
     add("--fuse", action="store_true", help="with --resume: merge that checkpoint into <run>/fused_model/ and stop")
     add("--dataset", metavar="JSONL", help="training data (overrides data.dataset_path)")
-    add("--model", help="Hugging Face id or local model directory (overrides model.name)")
-    add("--max-steps", type=int, help="optimizer steps (overrides training.max_steps and num_epochs)")
-    add("--output-dir", help="runs go to OUTPUT_DIR/YYYYMMDD_HHMMSS (overrides training.output_dir)")
+    add("--model", metavar="NAME", help="Hugging Face id or local model directory (overrides model.name)")
+    add("--max-steps", type=int, metavar="N", help="optimizer steps (overrides training.max_steps and num_epochs)")
+    add("--output-dir", metavar="DIR", help="runs go to OUTPUT_DIR/YYYYMMDD_HHMMSS (overrides training.output_dir)")
     return parser
 
 
