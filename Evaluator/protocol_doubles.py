@@ -1,7 +1,8 @@
 """Protocol doubles: loopback HTTP servers that speak Ollama's documented ``/api/chat`` and
-``/api/tags`` and the OpenAI ``/v1/chat/completions`` and ``/v1/models`` endpoints.
+``/api/tags``, the OpenAI ``/v1/chat/completions`` and ``/v1/models`` endpoints, and the Hugging
+Face Hub's upload endpoints (HubDouble).
 
-They stand in where no real peer can run (no Ollama here) and for the speed benchmark. Each
+They stand in where no real peer can run (no Ollama, no Hub here) and for the speed benchmark. Each
 answers through ``answer(request_body) -> assistant message``, after ``delay`` seconds, and can
 be told to fail the next requests in a given way: ``"500"``, ``"slow"`` (sleeps past any client
 timeout), ``"malformed"`` (a body that is not JSON), ``"truncated"`` (a stream cut before its
@@ -35,6 +36,8 @@ class _Server(ThreadingHTTPServer):
 class LoopbackDouble:
     """Base: a threaded loopback server; subclasses route paths."""
 
+    raw_bodies = False  # True: request bodies reach _route as bytes (NDJSON, file uploads), not parsed JSON
+
     def __init__(self, answer=text_answer, delay: float = 0.0, models=("double-model",), slow_s: float = 5.0):
         self.answer, self.delay, self.models, self.slow_s = answer, delay, list(models), slow_s
         self.faults: deque[str] = deque()
@@ -55,11 +58,17 @@ class LoopbackDouble:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
+                if double.raw_bodies:
+                    return double._route(self, "POST", raw)
                 try:
                     body = json.loads(raw or b"{}")
                 except ValueError:
                     return double._send(self, 400, {"error": "request body is not JSON"})
                 double._route(self, "POST", body)
+
+            def do_PUT(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                double._route(self, "PUT", self.rfile.read(length))
 
         self._server = _Server(("127.0.0.1", 0), Handler)
         self.port = self._server.server_address[1]
@@ -173,6 +182,92 @@ class OpenAIDouble(LoopbackDouble):
             "choices": [{"index": 0, "message": message,
                          "finish_reason": "tool_calls" if message.get("tool_calls") else "stop"}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+
+
+class HubDouble(LoopbackDouble):
+    """The Hugging Face Hub endpoints ``HfApi.create_repo`` and ``upload_folder`` use when files go
+    through Git LFS (``HF_HUB_DISABLE_XET=1``; the Xet storage protocol has no double): create repo,
+    preupload (which files are LFS), the LFS batch API, the LFS PUT itself, and the NDJSON commit.
+    ``files`` holds what a commit stored (path -> bytes); ``tokens`` every bearer token received;
+    ``fail_next("401")`` refuses the next request as a bad token would be."""
+
+    raw_bodies = True
+    LFS_SUFFIXES = (".gguf", ".safetensors", ".bin")
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.repos: dict[str, dict] = {}
+        self.files: dict[str, dict[str, bytes]] = {}
+        self.tokens: set[str] = set()
+        self._lfs: dict[str, bytes] = {}
+
+    def _route(self, handler, method, raw):
+        import base64
+        import hashlib
+        import re
+
+        auth = handler.headers.get("Authorization") or ""
+        with self._lock:
+            self.requests.append({"method": method, "path": handler.path, "bytes": len(raw or b"")})
+            if auth.startswith("Bearer "):
+                self.tokens.add(auth[7:])
+        path = handler.path.split("?")[0]
+        if path == "/api/agent-harnesses":  # huggingface_hub's optional registry lookup; not part of an upload
+            return self._send(handler, 404, {"error": "not served by the double"})
+        fault = self._next_fault()
+        if fault == "401":
+            return self._send(handler, 401, {"error": "Invalid credentials in Authorization header"})
+        if self._common_fault(handler, fault):
+            return
+        if method == "POST" and path == "/api/repos/create":
+            body = json.loads(raw)
+            repo_id = f"{body['organization']}/{body['name']}" if body.get("organization") else body["name"]
+            self.repos[repo_id] = {"private": body.get("visibility") == "private" or bool(body.get("private"))}
+            return self._send(handler, 200, {"url": f"{self.url}/{repo_id}", "name": repo_id})
+        if method == "POST" and path == "/api/validate-yaml":  # the model card's front matter
+            import yaml
+
+            content = json.loads(raw)["content"]
+            front = content.split("---")[1] if content.startswith("---") else ""
+            try:
+                yaml.safe_load(front)
+            except yaml.YAMLError as exc:
+                return self._send(handler, 400, {"errors": [{"message": f"invalid YAML: {exc}"}], "warnings": []})
+            return self._send(handler, 200, {"errors": [], "warnings": []})
+        if method == "POST" and (m := re.fullmatch(r"/api/models/(.+)/preupload/([^/]+)", path)):
+            files = json.loads(raw)["files"]
+            return self._send(handler, 200, {"files": [
+                {"path": f["path"], "uploadMode": "lfs" if f["path"].endswith(self.LFS_SUFFIXES) else "regular",
+                 "shouldIgnore": False, "oid": None} for f in files]})
+        if method == "POST" and (m := re.fullmatch(r"/(.+)\.git/info/lfs/objects/batch", path)):
+            objects = json.loads(raw)["objects"]
+            return self._send(handler, 200, {"transfer": "basic", "objects": [
+                {"oid": o["oid"], "size": o["size"], "authenticated": True,
+                 "actions": {"upload": {"href": f"{self.url}/lfs-upload/{o['oid']}", "header": {}}}} for o in objects]},
+                "application/vnd.git-lfs+json")
+        if method == "PUT" and (m := re.fullmatch(r"/lfs-upload/([0-9a-f]{64})", path)):
+            if hashlib.sha256(raw).hexdigest() != m.group(1):
+                return self._send(handler, 400, {"error": "sha256 of the body does not match the oid"})
+            self._lfs[m.group(1)] = raw
+            return self._send(handler, 200, {})
+        if method == "POST" and (m := re.fullmatch(r"/api/models/(.+)/commit/([^/]+)", path)):
+            repo_id = m.group(1)
+            if repo_id not in self.repos:
+                return self._send(handler, 404, {"error": f"Repository {repo_id} not found"})
+            stored = self.files.setdefault(repo_id, {})
+            for line in raw.decode().splitlines():
+                item = json.loads(line)
+                value = item["value"]
+                if item["key"] == "file":
+                    stored[value["path"]] = base64.b64decode(value["content"])
+                elif item["key"] == "lfsFile":
+                    if value["oid"] not in self._lfs:
+                        return self._send(handler, 422, {"error": f"LFS object {value['oid']} was never uploaded"})
+                    stored[value["path"]] = self._lfs[value["oid"]]
+            oid = hashlib.sha1(raw).hexdigest()
+            return self._send(handler, 200, {"commitUrl": f"{self.url}/{repo_id}/commit/{oid}", "commitOid": oid,
+                                             "pullRequestUrl": None})
+        return self._send(handler, 404, {"error": f"no route for {method} {path}"})
 
 
 def _pieces(text: str) -> list[str]:

@@ -105,3 +105,19 @@ def tiny_gguf(tiny_model_dir, tmp_path_factory):
         pytest.skip(str(exc))
     return convert_to_gguf(tiny_model_dir, tmp_path_factory.mktemp("gguf") / "tiny-f16.gguf")
 # --- end evaluator fixtures --------------------------------------------------------------------
+
+
+# --- export fixtures ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def tiny_sft_run(tiny_model_dir, tmp_path_factory):
+    """A real SFT run on the tiny model (a few steps at a high learning rate, so the adapter really
+    moves the weights): the run directory the export commands take."""
+    from Trainers.shared.config import load_config
+    from Trainers.shared.train import run_training
+
+    root = tmp_path_factory.mktemp("sft_run")
+    data = write_jsonl(root / "sft.jsonl", [tool_record(f"Projects/{n}", f"Create a folder for {n}") for n in ("Alpha", "Beta")] * 2)
+    return run_training(load_config("sft", None, {
+        "model_name": tiny_model_dir, "local_file": data, "output_dir": str(root / "sft_output_rtx3090"),
+        "batch_size": 2, "gradient_accumulation": 1, "max_steps": 3, "learning_rate": 5e-3, "save_steps": 100}))
+# --- end export fixtures -----------------------------------------------------------------------

@@ -322,11 +322,11 @@ def test_sft_run_learns_evaluates_calls_hooks_and_writes_its_layout(sft_run):
     assert "lora:" in (result.run_dir / "effective_config.yaml").read_text()
 
 
-def test_fused_model_is_a_hugging_face_model_with_lineage_and_converts_to_gguf(sft_run, tmp_path):
+def test_fused_model_is_a_hugging_face_model_with_lineage_and_exports_to_gguf(sft_run, tmp_path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from Trainers.shared.gguf import ConverterNotFound, convert_to_gguf, find_llama_cpp
+    from Trainers.shared.gguf import ConverterNotFound, find_llama_cpp
     from Trainers.shared.lineage import file_sha256, lineage_of
     from Trainers.shared.mlx.checkpoints import read_checkpoint
     from Trainers.shared.tiny_model import CHAT_TEMPLATE
@@ -358,8 +358,13 @@ def test_fused_model_is_a_hugging_face_model_with_lineage_and_converts_to_gguf(s
         find_llama_cpp()
     except ConverterNotFound as exc:
         pytest.skip(str(exc))
-    gguf = convert_to_gguf(fused, tmp_path / "fused-f16.gguf")
-    assert gguf.read_bytes()[:4] == b"GGUF"
+    # the export command takes the MLX run as it is: GGUF, Modelfile checked against the chat template
+    run = subprocess.run([sys.executable, "-m", "Trainers.shared.export", "gguf", str(result.run_dir), "--outdir",
+                          str(tmp_path / "export"), "--quantizations", "none", "--roundtrip", "plumbing", "--no-server",
+                          "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    gguf = next((tmp_path / "export").glob("*-f16.gguf"))
+    assert gguf.read_bytes()[:4] == b"GGUF" and "chat format: chatml" in run.stdout
 
 
 def test_eval_only_reports_validation_loss_parse_and_valid_call_rates(sft_run):

@@ -35,18 +35,32 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def detect_backend(require_cuda: bool = False, load_in_4bit: bool = True) -> Backend:
+def detect_backend(require_cuda: bool = False, load_in_4bit: bool = True, choice: str = "auto",
+                   full_finetune: bool = False) -> Backend:
+    """auto: unsloth on CUDA when installed, else transformers + PEFT (bitsandbytes 4-bit when
+    installed), else CPU. A forced choice that cannot run is an error, not a silent fallback."""
     import torch
 
-    if not torch.cuda.is_available():
+    cuda = torch.cuda.is_available()
+    if choice == "cpu" or (choice == "auto" and not cuda):
         if require_cuda:
             raise TrainingError("--require-cuda was given but no CUDA device is visible (check nvidia-smi and "
                                 "that torch was installed with CUDA: python -c 'import torch; print(torch.version.cuda)')")
-        return Backend("cpu", "cpu", False, "no CUDA device; training in full precision on CPU (slow, for tests and tiny models)")
-    if _installed("unsloth"):
-        return Backend("unsloth", "cuda", load_in_4bit, "unsloth is installed")
-    quantized = load_in_4bit and _installed("bitsandbytes")
-    why = "unsloth is not installed" + ("" if quantized or not load_in_4bit else "; bitsandbytes missing, loading 16-bit")
+        why = "forced by --backend cpu" if choice == "cpu" else "no CUDA device"
+        return Backend("cpu", "cpu", False, f"{why}; training in full precision on CPU (slow, for tests and tiny models)")
+    if not cuda:
+        raise TrainingError(f"--backend {choice} needs a CUDA device, and none is visible (use --backend cpu)")
+    if choice == "unsloth" and not _installed("unsloth"):
+        raise TrainingError("--backend unsloth: unsloth is not installed: pip install -e '.[gpu]'")
+    if choice == "unsloth" and full_finetune:
+        raise TrainingError("--full-finetune runs on the transformers backend; pass --backend transformers")
+    if choice == "unsloth" or (choice == "auto" and _installed("unsloth") and not full_finetune):
+        return Backend("unsloth", "cuda", load_in_4bit, "forced by --backend" if choice == "unsloth" else "unsloth is installed")
+    quantized = load_in_4bit and not full_finetune and _installed("bitsandbytes")
+    why = ("forced by --backend" if choice == "transformers" else "full fine-tuning" if full_finetune
+           else "unsloth is not installed")
+    if load_in_4bit and not full_finetune and not quantized:
+        why += "; bitsandbytes missing, loading 16-bit (pip install -e '.[gpu]')"
     return Backend("transformers+peft", "cuda", quantized, why)
 
 
@@ -108,8 +122,10 @@ def _lora_kwargs(config: RunConfig) -> dict:
 
 def load_model(config: RunConfig, backend: Backend, tokenizer):
     """The base model with LoRA adapters, placed for the backend: fresh adapters, or the trained
-    adapter --model-name points at (trainable, so KTO continues from SFT and TRL copies it as reference)."""
+    adapter --model-name points at (trainable, so KTO continues from SFT and TRL copies it as reference).
+    With training.full_finetune, the whole model (an adapter given by --model-name merged into it)."""
     name, adapter = split_adapter(config.model_name)
+    full = config.training.full_finetune
     try:
         if backend.name == "unsloth" and adapter:
             from unsloth import FastLanguageModel
@@ -155,7 +171,11 @@ def load_model(config: RunConfig, backend: Backend, tokenizer):
     if adapter:
         from peft import PeftModel
 
+        if full:
+            return PeftModel.from_pretrained(model, adapter).merge_and_unload()
         return PeftModel.from_pretrained(model, adapter, is_trainable=True)
+    if full:
+        return model
     present = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
     missing = [m for m in config.lora.target_modules if m not in present]
     if missing == list(config.lora.target_modules):

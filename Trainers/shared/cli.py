@@ -6,7 +6,7 @@ import sys
 
 from Tools.cli_common import ArgumentParser, UsageError, die
 
-from .config import SIZE_PRESETS, load_config
+from .config import BACKENDS, SIZE_PRESETS, load_config
 
 PRECEDENCE = "Precedence: method defaults < --model-size preset < --config YAML < flags."
 
@@ -21,6 +21,8 @@ def build_parser(method: str) -> ArgumentParser:
     add("--local-file", metavar="JSONL", help="dataset file in the toolkit's record format")
     add("--dataset-name", help="Hugging Face dataset id, used when no local file is given")
     add("--drop-invalid", action="store_true", default=None, help="SFT: drop records that fail validation instead of refusing the file")
+    add("--full-finetune", action="store_true", default=None,
+        help="train every weight instead of LoRA adapters (for small models; final_model/ is then a full model)")
     add("--batch-size", type=int, help="per-device batch size")
     add("--gradient-accumulation", type=int)
     add("--learning-rate", type=float)
@@ -34,6 +36,8 @@ def build_parser(method: str) -> ArgumentParser:
     add("--wandb", action="store_true", default=None, help="also log to Weights & Biases (TensorBoard is always on)")
     add("--wandb-project")
     add("--seed", type=int)
+    add("--backend", choices=BACKENDS,
+        help="auto (default): unsloth on CUDA when installed, else transformers + PEFT (4-bit with bitsandbytes), else CPU")
     add("--require-cuda", action="store_true", default=None, help="fail instead of falling back to CPU")
     if method == "kto":
         add("--beta", type=float, help="KTO beta: how far the policy may move from the reference (default 0.3)")

@@ -13,6 +13,7 @@ from Tools.cli_common import UsageError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 METHODS = ("sft", "kto")
+BACKENDS = ("auto", "unsloth", "transformers", "cpu")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class ModelConfig:
     max_seq_length: int = 2048
     load_in_4bit: bool = True  # only on CUDA; the CPU backend always loads full precision
     require_cuda: bool = False
+    backend: str = "auto"  # auto | unsloth | transformers | cpu (Trainers/shared/backend.py)
     chat_template: str | None = None  # None: the tokenizer's own, else the toolkit's ChatML template
 
 
@@ -80,6 +82,7 @@ class TrainingConfig:
     wandb: bool = False
     wandb_project: str = "claudesidian-toolkit"
     gradient_checkpointing: bool = True
+    full_finetune: bool = False  # train every weight, no LoRA (small models, e.g. one built from scratch)
     dry_run: bool = False
 
 
@@ -120,9 +123,9 @@ SECTIONS = {"model": ModelConfig, "lora": LoraConfig, "data": DataConfig, "train
 # Flag name -> (section, key). The KTO-only flags are registered by the KTO entry point only.
 FLAG_KEYS = {
     "model_size": ("model", "size"), "model_name": ("model", "name"), "max_seq_length": ("model", "max_seq_length"),
-    "require_cuda": ("model", "require_cuda"),
+    "require_cuda": ("model", "require_cuda"), "backend": ("model", "backend"),
     "local_file": ("data", "local_file"), "dataset_name": ("data", "dataset_name"),
-    "drop_invalid": ("data", "drop_invalid"),
+    "drop_invalid": ("data", "drop_invalid"), "full_finetune": ("training", "full_finetune"),
     "batch_size": ("training", "batch_size"), "gradient_accumulation": ("training", "gradient_accumulation"),
     "learning_rate": ("training", "learning_rate"), "num_epochs": ("training", "num_epochs"),
     "max_steps": ("training", "max_steps"), "save_steps": ("training", "save_steps"),
@@ -218,6 +221,8 @@ def check(config: RunConfig) -> None:
         value = getattr(t, name, None) if name != "max_seq_length" else config.model.max_seq_length
         if value < 1:
             raise UsageError(f"{name.replace('_', '-')} must be at least 1, got {value}")
+    if config.model.backend not in BACKENDS:
+        raise UsageError(f"unknown backend {config.model.backend!r}; expected one of {', '.join(BACKENDS)}")
     if t.learning_rate <= 0 or t.num_epochs <= 0:
         raise UsageError("learning-rate and num-epochs must be positive")
     if config.method == "kto":

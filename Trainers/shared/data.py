@@ -15,7 +15,7 @@ from pathlib import Path
 from Tools.cli_common import UsageError
 from Tools.schema.records import iter_jsonl, label_of
 from Tools.schema.registry import ToolRegistry, load_registry
-from Tools.schema.toolcalls import parse_message, to_openai_tool_calls
+from Tools.schema.toolcalls import parse_message
 from Tools.schema.validate import record_passes, validate_record
 
 IGNORE_INDEX = -100
@@ -122,8 +122,11 @@ def chat_messages(record: dict) -> list[dict]:
                 for k, call in enumerate(parsed.calls):  # deterministic 9-character ids (Mistral's tokenizer requires them)
                     call.id = call.id or f"c{index:03d}{k:05d}"
                 pending = [c.id for c in parsed.calls]
-                out.append({"role": "assistant", "content": parsed.text,
-                            "tool_calls": to_openai_tool_calls(parsed.calls)})
+                # arguments as objects: Qwen's and Mistral's templates write `arguments | tojson`, which
+                # would turn an OpenAI-style JSON string into a quoted string the model then learns
+                calls = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments or {}}}
+                         for c in parsed.calls]
+                out.append({"role": "assistant", "content": parsed.text, "tool_calls": calls})
                 continue
             out.append({"role": "assistant", "content": content or ""})
         elif role == "tool":

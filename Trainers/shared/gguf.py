@@ -47,8 +47,13 @@ def _unpack(archive: Path) -> Path | None:
     return extracted if _is_llama_cpp(extracted) else None
 
 
-def find_llama_cpp(cache_dir: Path = CACHE_DIR) -> Path:
-    """The llama.cpp folder holding the converter, or ConverterNotFound saying how to get it."""
+def find_llama_cpp(cache_dir: Path = CACHE_DIR, explicit: str | Path | None = None) -> Path:
+    """The llama.cpp folder holding the converter (explicit, e.g. --llama-cpp-dir, wins), or
+    ConverterNotFound saying how to get it."""
+    if explicit:
+        if _is_llama_cpp(Path(explicit)):
+            return Path(explicit)
+        raise ConverterNotFound(f"{explicit} holds no convert_hf_to_gguf.py and gguf-py/ (not a llama.cpp checkout)")
     env = os.environ.get("LLAMA_CPP_DIR")
     if env:
         if _is_llama_cpp(Path(env)):
@@ -68,7 +73,7 @@ def convert_to_gguf(model_dir: str | Path, out_file: str | Path, outtype: str = 
                     llama_cpp_dir: str | Path | None = None) -> Path:
     """Write model_dir (a Hugging Face model) as one GGUF file; raises RuntimeError with the
     converter's last lines when it fails."""
-    root = Path(llama_cpp_dir) if llama_cpp_dir else find_llama_cpp()
+    root = find_llama_cpp(explicit=llama_cpp_dir)
     out = Path(out_file)
     out.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)

@@ -187,7 +187,8 @@ def run_training(config: RunConfig, extra_callbacks: list | None = None) -> RunR
     dropped = validate_for(config.method, data, drop_invalid=config.data.drop_invalid)  # before any heavy import
     tokenizer = load_tokenizer(config)
     prepared = prepare(config.method, data, tokenizer, config.model.max_seq_length, dropped)
-    backend = detect_backend(config.model.require_cuda, config.model.load_in_4bit)
+    backend = detect_backend(config.model.require_cuda, config.model.load_in_4bit, config.model.backend,
+                             config.training.full_finetune)
     result = RunResult(run_dir, plan=plan_of(config, run_dir, resume_from, prepared, backend.describe()))
     if config.training.dry_run:
         return result

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Upload the newest SFT run: ./upload_model.sh username/model-name [yes] [flags]  (yes = also GGUF).
+# Finds the project's Python and passes every argument on (see docs/export.md).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$here/../python_env.sh"
+exec "$python" "$here/src/upload_to_hf.py" latest "$@"

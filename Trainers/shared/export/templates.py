@@ -1,0 +1,251 @@
+"""The chat format a model was trained with, and the Ollama Modelfile / LM Studio note for it.
+
+The family is read from the tokenizer's chat template by rendering probe conversations through it
+(the same Jinja renderer llama.cpp uses for the template embedded in the GGUF), not by name:
+- ``chatml``: ChatML turns with Hermes ``<tool_call>`` blocks (the toolkit's template, Qwen 2.5);
+  whether tools are listed in the prompt, a default system prompt and the role of tool results
+  are taken from the template's own output;
+- ``mistral``: ``[INST]`` turns with ``[TOOL_CALLS]`` lists (Mistral v0.3, Nemo), with or without
+  the space v0.3 writes after each marker.
+
+The Modelfile's TEMPLATE is written for that family and checked against the chat template before
+it is kept (``check_ollama_template``): the prompt a model sees must be the one it was trained on.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from Tools.cli_common import UsageError
+from Tools.schema.toolcalls import parse_content
+
+from . import gotemplate
+
+PROBE_SYSTEM, PROBE_USER, PROBE_RESULT = "PROBE-SYSTEM", "PROBE-USER", '{"success": true}'
+PROBE_TOOL = {"type": "function", "function": {
+    "name": "vaultManager_createFolder", "description": "Create a folder",
+    "parameters": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}}}
+PROBE_CALL = {"id": "abc123def", "type": "function",
+              "function": {"name": "vaultManager_createFolder", "arguments": {"path": "Projects/Probe"}}}
+
+
+@dataclass
+class ChatFormat:
+    family: str  # "chatml" or "mistral"
+    call_format: str  # the Tools.schema.toolcalls format the model writes: "hermes" or "mistral"
+    bos: str = ""
+    eos: str = ""
+    stops: list = field(default_factory=list)
+    renders_tools: bool = False  # does the chat template show the tool definitions to the model?
+    default_system: str | None = None  # chatml: written when a conversation has no system message
+    tools_block: tuple | None = None  # chatml: text before and after the tool list in the system turn
+    tool_role: str = "tool"  # chatml: the role tool results are written under
+    space: str = ""  # mistral: " " after [INST] / [TOOL_CALLS] / [AVAILABLE_TOOLS] (v0.3) or "" (Nemo)
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+def render_chat(template: str, messages: list[dict], tools: list | None = None, generation: bool = True,
+                bos: str = "", eos: str = "") -> str:
+    """messages through a Jinja chat template, exactly as llama-cpp-python renders a GGUF's template."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos, add_generation_prompt=generation)
+    return formatter(messages=messages, tools=tools).prompt
+
+
+def _probe(template, bos, eos):
+    def render(messages, tools=None, generation=True):
+        return render_chat(template, messages, tools, generation, bos, eos)
+
+    return render
+
+
+def _call_turn() -> list[dict]:
+    return [{"role": "system", "content": PROBE_SYSTEM}, {"role": "user", "content": PROBE_USER},
+            {"role": "assistant", "content": "", "tool_calls": [PROBE_CALL]},
+            {"role": "tool", "content": PROBE_RESULT, "tool_call_id": PROBE_CALL["id"]}]
+
+
+def detect_format(template: str | None, bos: str = "", eos: str = "") -> ChatFormat:
+    """The chat format of a tokenizer's chat template; UsageError when the toolkit cannot write an
+    Ollama template for it (the GGUF itself still carries the model's own template)."""
+    if not template:
+        raise UsageError("the tokenizer has no chat template; the exported model would not know how to format a chat "
+                         "(train with model.chat_template: chatml)")
+    render = _probe(template, bos, eos)
+    base = [{"role": "system", "content": PROBE_SYSTEM}, {"role": "user", "content": PROBE_USER}]
+    try:
+        plain = render(base)
+        with_tools = render(base, [PROBE_TOOL])
+        call_text = render(_call_turn(), generation=False)
+    except Exception as exc:  # a template that cannot render a tool call cannot be exported for tool use
+        raise UsageError(f"the chat template cannot render a tool-call conversation ({type(exc).__name__}: {exc})") from None
+    parsed = parse_content(call_text)
+    names = [c.name for c in parsed.calls]
+    if "[TOOL_CALLS]" in call_text and parsed.format == "mistral" and names == ["vaultManager_createFolder"]:
+        space = " " if f"[INST] {PROBE_SYSTEM}" in plain or "[INST] " in plain else ""
+        return ChatFormat("mistral", "mistral", bos, eos, ["[INST]", "[/INST]", eos or "</s>"],
+                          renders_tools=with_tools != plain, space=space)
+    if "<|im_start|>" in plain and parsed.format == "hermes" and names == ["vaultManager_createFolder"]:
+        fmt = ChatFormat("chatml", "hermes", bos, eos, ["<|im_start|>", "<|im_end|>"] +
+                         ([eos] if eos and eos not in ("<|im_end|>",) else []))
+        no_system = render([{"role": "user", "content": PROBE_USER}])
+        head = "<|im_start|>system\n"
+        if no_system.startswith(head):
+            fmt.default_system = no_system[len(head):no_system.index("<|im_end|>")]
+        fmt.tool_role = "user" if f"<|im_start|>user\n<tool_response>" in call_text else "tool"
+        if with_tools != plain:
+            fmt.renders_tools = True
+            tool_json = "\n" + json.dumps(PROBE_TOOL, ensure_ascii=False)
+            start = with_tools.find(PROBE_SYSTEM) + len(PROBE_SYSTEM)
+            at = with_tools.find(tool_json, start)
+            end = with_tools.find("<|im_end|>", at)
+            if at < 0 or end < 0:
+                raise UsageError("the chat template lists tools in a way the toolkit cannot reproduce for Ollama")
+            fmt.tools_block = (with_tools[start:at], with_tools[at + len(tool_json):end])
+        return fmt
+    raise UsageError("the chat template is neither ChatML with <tool_call> blocks nor Mistral [TOOL_CALLS]; "
+                     "no Ollama template can be written for it (train with model.chat_template: chatml)")
+
+
+# -- Ollama ------------------------------------------------------------------------------------
+_TOOLS_NOTE = ("{{- /* This model learned the tools in training and its chat template does not list them; .Tools "
+               "is read so that Ollama accepts tools in a request and parses the calls. */ -}}\n"
+               "{{ if .Tools }}{{ end -}}\n")
+
+
+def _go_text(text: str) -> str:
+    """Literal text inside a Go template that sits in a Modelfile's triple-quoted TEMPLATE block."""
+    if "{{" in text or '"""' in text:
+        raise UsageError("the chat template's system text contains '{{' or a triple quote, which a Modelfile TEMPLATE cannot hold literally")
+    return text
+
+
+def _chatml_template(fmt: ChatFormat) -> str:
+    parts = []
+    default = _go_text(fmt.default_system) if fmt.default_system is not None else None
+    if fmt.tools_block:
+        before, after = (_go_text(t) for t in fmt.tools_block)
+        system_text = "{{ if .System }}{{ .System }}{{ else }}" + (default or "") + "{{ end }}"
+        tools = "{{ if .Tools }}" + before + "{{ range .Tools }}\n{{ json . }}{{ end }}" + after + "{{ end }}"
+        opening = "{{ if or .System .Tools }}" if default is None else ""
+        parts.append(opening + "<|im_start|>system\n" + system_text + tools + "<|im_end|>\n" +
+                     ("{{ end }}" if default is None else ""))
+    else:
+        parts.append(_TOOLS_NOTE)
+        parts.append("{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n" +
+                     ("{{ else }}<|im_start|>system\n" + default + "<|im_end|>\n" if default is not None else "") + "{{ end }}")
+    # consecutive tool results stay separate turns (Qwen's template merges them; see docs/export.md)
+    parts.append(
+        "{{ range $i, $m := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}"
+        "{{ if eq $m.Role \"user\" }}<|im_start|>user\n{{ $m.Content }}<|im_end|>\n"
+        "{{ else if eq $m.Role \"assistant\" }}<|im_start|>assistant"
+        "{{ if $m.ToolCalls }}{{ if $m.Content }}\n{{ $m.Content }}{{ end }}"
+        "{{ range $m.ToolCalls }}\n<tool_call>\n{\"name\": \"{{ .Function.Name }}\", \"arguments\": {{ json .Function.Arguments }}}\n</tool_call>{{ end }}"
+        "{{ else }}\n{{ $m.Content }}{{ end }}<|im_end|>\n"
+        "{{ else if eq $m.Role \"tool\" }}<|im_start|>" + fmt.tool_role + "\n<tool_response>\n{{ $m.Content }}\n</tool_response><|im_end|>\n"
+        "{{ end }}"
+        "{{ if and $last (ne $m.Role \"assistant\") }}<|im_start|>assistant\n{{ end }}"
+        "{{ end }}")
+    return "".join(parts)
+
+
+def _mistral_template(fmt: ChatFormat) -> str:
+    sp = fmt.space
+    tools = ""
+    if fmt.renders_tools:
+        tools = ("{{ if and $.Tools (eq $i $lastUser) }}[AVAILABLE_TOOLS]" + sp +
+                 "[{{ range $j, $t := $.Tools }}{{ if $j }}, {{ end }}{{ json $t }}{{ end }}][/AVAILABLE_TOOLS]{{ end }}")
+    return (
+        ("" if fmt.renders_tools else _TOOLS_NOTE) +
+        "{{ $lastUser := -1 }}{{ range $i, $m := .Messages }}{{ if eq $m.Role \"user\" }}{{ $lastUser = $i }}{{ end }}{{ end }}"
+        "{{ range $i, $m := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}"
+        "{{ if eq $m.Role \"user\" }}" + tools + "[INST]" + sp +
+        "{{ if and $.System $last }}{{ $.System }}\n\n{{ end }}{{ $m.Content }}[/INST]"
+        "{{ else if eq $m.Role \"assistant\" }}{{ if $m.ToolCalls }}[TOOL_CALLS]" + sp +
+        "[{{ range $j, $c := $m.ToolCalls }}{{ if $j }}, {{ end }}{\"name\": \"{{ $c.Function.Name }}\", "
+        "\"arguments\": {{ json $c.Function.Arguments }}}{{ end }}]" + fmt.eos +
+        "{{ else }}" + sp + "{{ $m.Content }}" + fmt.eos + "{{ end }}"
+        "{{ else if eq $m.Role \"tool\" }}[TOOL_RESULTS]" + sp + "{\"content\": {{ $m.Content }}}[/TOOL_RESULTS]"
+        "{{ end }}{{ end }}")
+
+
+def ollama_template(fmt: ChatFormat) -> str:
+    return _chatml_template(fmt) if fmt.family == "chatml" else _mistral_template(fmt)
+
+
+def check_ollama_template(chat_template: str, fmt: ChatFormat, go_template: str) -> list[str]:
+    """Render probe conversations through both templates; the list of what differs (empty: none).
+
+    A system + user prompt (what the model sees when asked to call a tool) must be identical; a
+    conversation with a call and its result must hold the same calls in the same format; tools
+    must be listed by the Ollama template exactly when the chat template lists them."""
+    render = _probe(chat_template, fmt.bos, fmt.eos)
+    problems = []
+    if "Tools" not in gotemplate.referenced_fields(go_template):
+        problems.append("the template does not read .Tools, so Ollama would answer 'does not support tools'")
+    cases = [[{"role": "system", "content": PROBE_SYSTEM}, {"role": "user", "content": PROBE_USER}],
+             [{"role": "user", "content": PROBE_USER}]]
+    for messages in cases:
+        expected = render(messages).removeprefix(fmt.bos)
+        got = gotemplate.render(go_template, gotemplate.ollama_values(messages))
+        if got != expected:
+            problems.append(f"prompt differs for roles {[m['role'] for m in messages]}:\n  chat template: {expected!r}\n"
+                            f"  Ollama:        {got!r}")
+    conversation = _call_turn()
+    expected = parse_content(render(conversation))
+    got = parse_content(gotemplate.render(go_template, gotemplate.ollama_values(conversation)))
+    same = [(c.name, c.arguments) for c in expected.calls] == [(c.name, c.arguments) for c in got.calls]
+    if not same or expected.format != got.format:
+        problems.append(f"a tool call renders differently: chat template {expected.format} {expected.calls}, "
+                        f"Ollama {got.format} {got.calls}")
+    listed = gotemplate.render(go_template, gotemplate.ollama_values(cases[0], [PROBE_TOOL]))
+    if fmt.renders_tools != ("vaultManager_createFolder" in listed):
+        problems.append("the chat template " + ("lists" if fmt.renders_tools else "does not list") +
+                        " tool definitions but the Ollama template " + ("does not" if fmt.renders_tools else "does"))
+    return problems
+
+
+def modelfile(gguf_name: str, fmt: ChatFormat, go_template: str, num_ctx: int = 4096) -> str:
+    stops = "".join(f"PARAMETER stop {json.dumps(s)}\n" for s in dict.fromkeys(s for s in fmt.stops if s))
+    return (f"# Ollama Modelfile written by the Claudesidian toolkit (docs/export.md).\n"
+            f"# Create the model:  ollama create NAME -f Modelfile   (run in this folder)\n"
+            f"# Chat format: {fmt.family}; tool calls as {fmt.call_format}.\n"
+            f"FROM ./{gguf_name}\n"
+            f'TEMPLATE """{go_template}"""\n'
+            f"{stops}"
+            f"PARAMETER temperature 0\n"
+            f"PARAMETER num_ctx {num_ctx}\n")
+
+
+def lmstudio_note(gguf_names: list[str], fmt: ChatFormat) -> str:
+    example = {"hermes": '<tool_call>\n{"name": "vaultManager_createFolder", "arguments": {"path": "Projects"}}\n</tool_call>',
+               "mistral": '[TOOL_CALLS] [{"name": "vaultManager_createFolder", "arguments": {"path": "Projects"}, "id": "abc123def"}]'}
+    files = "\n".join(f"- `{name}`" for name in gguf_names)
+    return f"""# Using this model in LM Studio
+
+Files:
+{files}
+
+1. Import: `lms import {gguf_names[0]}` (or copy the file into LM Studio's models folder,
+   `~/.lmstudio/models/<publisher>/<model>/`, and it appears under My Models).
+2. Prompt template: keep the default. The GGUF carries the chat template the model was trained
+   with (`tokenizer.chat_template`); LM Studio reads it from the file. Do not pick a preset
+   template instead: a different template changes how tool calls are written.
+3. Stop strings: {", ".join(f"`{s}`" for s in fmt.stops if s)} (the template's turn ends; LM Studio
+   takes the end-of-turn token from the GGUF).
+4. Tool calls: the model writes them as {fmt.call_format} ({"ChatML" if fmt.family == "chatml" else "Mistral"} family):
+
+```
+{example[fmt.call_format]}
+```
+
+   Send the tool definitions in the request (`tools` in `/v1/chat/completions`) so LM Studio
+   returns them as `tool_calls`; if a call shows up inside `content` instead, the toolkit's
+   evaluator still parses it: `python -m Evaluator.cli --backend lmstudio --model NAME --prompt-set tool_prompts --output r.json`.
+{"" if fmt.renders_tools else '''
+This model learned the tool definitions during training; its template does not list them in the
+prompt, so sending `tools` changes nothing in what the model sees.
+'''}"""
