@@ -157,7 +157,8 @@ def render_conversation(tokenizer, messages: list[dict]) -> tuple[str, list[tupl
         through = _render(tokenizer, messages[: i + 1]).rstrip()
         if not (text.startswith(before) and text.startswith(through) and len(through) > len(before)):
             raise DataError("the chat template renders conversation prefixes differently from the whole "
-                            "conversation, so assistant turns cannot be located; set model.chat_template: chatml")
+                            "conversation, so assistant turns cannot be located; set model.chat_template: chatml "
+                            "(mistral for Mistral models, whose template moves the system prompt to the last user turn)")
         spans.append((len(before), len(through)))
     return text, spans
 
