@@ -23,6 +23,8 @@ $(VENV)/.core: pyproject.toml | $(PY)
 $(VENV)/.dev: pyproject.toml $(VENV)/.core
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q "$(TORCH_SPEC)"
 	$(PIP) install -q -e ".[dev,train,mcp,gguf,wandb]"
+	@# the MLX trainer is tested for real: Metal build on macOS, CPU build (mlx[cpu]) elsewhere
+	$(PIP) install -q -e ".[$$(if [ "$$(uname -s)" = Darwin ]; then echo mac; else echo mlx-cpu; fi)]"
 	@# llama.cpp's HF->GGUF converter ships in llama-cpp-python's source distribution (Trainers/shared/gguf.py)
 	$(PIP) download -q --no-deps --no-binary :all: -d .cache \
 		"llama-cpp-python==$$($(PY) -c 'import llama_cpp; print(llama_cpp.__version__)')"

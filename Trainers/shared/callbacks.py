@@ -1,90 +1,45 @@
-"""Trainer callbacks: a crash-safe JSONL log with a 'latest' pointer, and the KTO health check."""
+"""TRL/transformers callbacks over the framework-free run log and KTO health check (runlog.py)."""
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 
 from transformers import TrainerCallback
 
-from Tools.schema.records import JsonlAppender
-
-
-def point_latest(log_path: Path) -> Path:
-    """logs/training_latest.jsonl -> the current log (a relative symlink; a copy where links fail)."""
-    latest = log_path.parent / "training_latest.jsonl"
-    tmp = latest.with_name(".training_latest.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        tmp.symlink_to(log_path.name)
-    except OSError:  # e.g. Windows without developer mode: a one-line file naming the log instead
-        tmp.write_text(log_path.name + "\n", encoding="utf-8")
-    os.replace(tmp, latest)
-    return latest
+from .runlog import KtoHealth, RunLog
 
 
 class JsonlLogCallback(TrainerCallback):
     """Every log event as one flushed JSON line, so a killed run keeps its history."""
 
     def __init__(self, log_path: Path, extra: dict | None = None):
-        self.log_path = Path(log_path)
-        self.extra = extra or {}
-        self._out = None
+        self.run_log = RunLog(log_path, extra)
 
     def on_train_begin(self, args, state, control, **kwargs):
-        if state.is_world_process_zero and self._out is None:
-            self._out = JsonlAppender(self.log_path)
-            point_latest(self.log_path)
-            self._out.write({"event": "start", "time": time.time(), "global_step": state.global_step,
-                             "max_steps": state.max_steps, **self.extra})
+        if state.is_world_process_zero:
+            self.run_log.start(state.global_step, state.max_steps)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self._out is not None and logs:
-            self._out.write({"step": state.global_step, "epoch": state.epoch, "time": time.time(), **logs})
+        if logs:
+            self.run_log.log(state.global_step, state.epoch, logs)
 
     def write(self, record: dict) -> None:
-        if self._out is not None:
-            self._out.write(record)
+        self.run_log.write(record)
 
     def on_train_end(self, args, state, control, **kwargs):
-        if self._out is not None:
-            self._out.write({"event": "end", "time": time.time(), "global_step": state.global_step})
-            self._out.close()
-            self._out = None
+        self.run_log.end(state.global_step)
 
 
 class KtoHealthCallback(TrainerCallback):
-    """Warn while training when KTO drifts: margins stuck below zero, KL outside its healthy band,
-    or exploding gradients. Warnings are printed and written to the JSONL log."""
+    """Warn while training when KTO drifts (see runlog.KtoHealth); warnings also go to the JSONL log."""
 
     def __init__(self, log: JsonlLogCallback | None = None, kl_band=(0.01, 0.5), max_grad_norm=100.0,
                  patience: int = 3):
-        self.log, self.kl_band, self.max_grad_norm, self.patience = log, kl_band, max_grad_norm, patience
-        self.negative_streak = 0
-        self.warnings: list[str] = []
+        self.health = KtoHealth(log.run_log if log else None, kl_band, max_grad_norm, patience)
 
-    def _warn(self, step: int, message: str) -> None:
-        self.warnings.append(message)
-        print(f"warning: KTO health at step {step}: {message}", flush=True)
-        if self.log:
-            self.log.write({"step": step, "health_warning": message})
+    @property
+    def warnings(self) -> list[str]:
+        return self.health.warnings
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not logs or not state.is_world_process_zero:
-            return
-        step = state.global_step
-        margin = logs.get("rewards/margins")
-        if margin is not None:
-            self.negative_streak = self.negative_streak + 1 if margin < 0 else 0
-            if self.negative_streak == self.patience:
-                self._warn(step, f"reward margin negative for {self.patience} logs in a row ({margin:.4g}): "
-                                 "the model prefers rejected answers; check labels and alternation")
-        kl = logs.get("kl")
-        # KL is 0 by construction until the policy moves away from the reference, so early logs are skipped
-        if kl is not None and step > self.patience and not self.kl_band[0] <= kl <= self.kl_band[1]:
-            self._warn(step, f"KL {kl:.4g} outside {self.kl_band[0]}-{self.kl_band[1]}: "
-                             + ("the policy is not moving (learning rate too low?)" if kl < self.kl_band[0]
-                                else "the policy is drifting fast (lower the learning rate or raise beta)"))
-        grad = logs.get("grad_norm")
-        if grad is not None and grad > self.max_grad_norm:
-            self._warn(step, f"gradient norm {grad:.4g} above {self.max_grad_norm:g}: training may diverge")
+        if logs and state.is_world_process_zero:
+            self.health.check(state.global_step, logs)

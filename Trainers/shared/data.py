@@ -163,7 +163,8 @@ def render_conversation(tokenizer, messages: list[dict]) -> tuple[str, list[tupl
         through = _render(tokenizer, messages[: i + 1]).rstrip()
         if not (text.startswith(before) and text.startswith(through) and len(through) > len(before)):
             raise DataError("the chat template renders conversation prefixes differently from the whole "
-                            "conversation, so assistant turns cannot be located; set model.chat_template: chatml")
+                            "conversation, so assistant turns cannot be located; set model.chat_template: chatml "
+                            "(mistral for Mistral models, whose template moves the system prompt to the last user turn)")
         spans.append((len(before), len(through)))
     return text, spans
 
@@ -174,6 +175,13 @@ def _strip_bos(tokenizer, text: str, spans: list) -> tuple[str, list]:
     if bos and text.startswith(bos) and tokenizer("", add_special_tokens=True)["input_ids"]:
         return text[len(bos):], [(a - len(bos), b - len(bos)) for a, b in spans]
     return text, spans
+
+
+def encode_prompt(tokenizer, messages: list[dict]) -> list[int]:
+    """Token ids of messages rendered with a generation prompt: what a model sees before it answers,
+    tokenised exactly as training tokenises the text before an assistant turn."""
+    text, _ = _strip_bos(tokenizer, _render(tokenizer, messages, True), [])
+    return tokenizer(text, add_special_tokens=True)["input_ids"]
 
 
 def encode_sft(tokenizer, conversations: list[list[dict]]) -> list[dict]:

@@ -37,19 +37,29 @@ def _version(package: str) -> str | None:
         return None
 
 
+TORCH_PACKAGES = ("torch", "transformers", "trl", "peft", "unsloth", "bitsandbytes")
+MLX_PACKAGES = ("mlx", "mlx-lm", "transformers")
+
+
 def lineage(config: RunConfig, backend_name: str, records: int, parent: str | None = None) -> dict:
+    return lineage_of(config.method, config.model_name, config.data.local_file or f"hf:{config.data.dataset_name}",
+                      records, backend_name, parent)
+
+
+def lineage_of(method: str, base_model: str, dataset: str, records: int, backend: str, parent: str | None = None,
+               packages: tuple = TORCH_PACKAGES) -> dict:
+    """The lineage keys every trainer writes; dataset is a local file (hashed) or 'hf:NAME'."""
     from Tools.schema.registry import load_registry
 
-    local = config.data.local_file
     return {
-        "method": config.method,
-        "base_model": config.model_name,
+        "method": method,
+        "base_model": base_model,
         "parent_adapter": parent,  # KTO after SFT: the SFT adapter it started from
-        "dataset": local or f"hf:{config.data.dataset_name}",
-        "dataset_sha256": file_sha256(local) if local else None,
+        "dataset": dataset,
+        "dataset_sha256": file_sha256(dataset) if Path(dataset).is_file() else None,
         "dataset_records": records,
         "schema_hash": load_registry().schema_hash,
         "toolkit_commit": toolkit_commit(),
-        "backend": backend_name,
-        "versions": {p: _version(p) for p in ("torch", "transformers", "trl", "peft", "unsloth", "bitsandbytes")},
+        "backend": backend,
+        "versions": {p: _version(p) for p in packages},
     }

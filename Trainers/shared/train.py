@@ -227,17 +227,14 @@ def run_training(config: RunConfig, extra_callbacks: list | None = None) -> RunR
     from .backend import load_model
     from .callbacks import JsonlLogCallback, KtoHealthCallback
     from .lineage import lineage
+    from .runlog import new_log_path
 
     print(backend.describe(), flush=True)
     set_seed(config.training.seed)
     logs_dir = run_dir / "logs"
     logs_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "effective_config.yaml").write_text(dump_yaml(config), encoding="utf-8")
-    log_path, n = logs_dir / f"training_{datetime.now().strftime('%Y%m%d_%H%M%S')}.jsonl", 1
-    while log_path.exists():  # a resumed run gets its own log; the killed run's log stays as it was
-        n += 1
-        log_path = log_path.with_name(f"{log_path.stem.split('-')[0]}-{n}.jsonl")
-    log = JsonlLogCallback(log_path,
+    log = JsonlLogCallback(new_log_path(logs_dir),
                            {"method": config.method, "resume_from": str(resume_from) if resume_from else None,
                             "world_size": int(os.environ.get("WORLD_SIZE", "1"))})
     callbacks = [log] + list(extra_callbacks or [])
