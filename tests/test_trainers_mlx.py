@@ -88,7 +88,9 @@ def sft_run(tiny_model_dir, sft_data, tmp_path_factory):
                    lora={"keys": KEYS + ["lm_head"]},
                    training={"max_steps": 8, "gradient_accumulation_steps": 2, "learning_rate": 1e-2,
                              "eval_interval": 4, "save_interval": 4, "fuse": True},
-                   data={"validation_split": 0.25}, eval={"samples": 2, "max_new_tokens": 12})
+                   data={"validation_split": 0.25}, eval={"samples": 2, "max_new_tokens": 12},
+                   self_correction={"enabled": True, "min_examples": 1, "generation_interval": 4,
+                                    "output_dir": str(tmp / "self_correction")})
     config = load_mlx_config(path)
     return config, train(config, eval_hooks=[hook]), calls, path
 
@@ -320,6 +322,21 @@ def test_sft_run_learns_evaluates_calls_hooks_and_writes_its_layout(sft_run):
     assert (result.run_dir / "logs" / "training_latest.jsonl").resolve().name.startswith("training_2")
     assert json.loads((result.run_dir / "eval" / "step_8.json").read_text())["samples"][0]["line"] >= 1
     assert "lora:" in (result.run_dir / "effective_config.yaml").read_text()
+
+
+def test_the_self_correction_monitor_runs_as_an_mlx_eval_hook(sft_run):
+    """The shared live monitor answers the validation records at each evaluation; the untrained
+    model's mistakes become correction examples whose targets are the golden answers."""
+    config, result, _, _ = sft_run
+    folder = Path(config.self_correction.output_dir)
+    metadata = sorted(folder.glob("self_correction_step*_*.json"))
+    assert [json.loads(p.read_text())["step"] for p in metadata] == [4, 8]
+    golden = {json.dumps(r["conversations"][-1], sort_keys=True) for r in
+              map(json.loads, Path(config.data.dataset_path).read_text().splitlines())}
+    written = [json.loads(line) for p in folder.glob("self_correction_step*.jsonl") if not p.stem.endswith("_kto")
+               for line in p.read_text().splitlines()]
+    corrections = [r for r in written if r.get("metadata", {}).get("kind") == "correction"]
+    assert corrections and all(json.dumps(r["conversations"][-1], sort_keys=True) in golden for r in corrections)
 
 
 def test_fused_model_is_a_hugging_face_model_with_lineage_and_exports_to_gguf(sft_run, tmp_path):

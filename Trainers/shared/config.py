@@ -201,7 +201,7 @@ def read_yaml(path: str | Path) -> dict:
     return document
 
 
-def _apply(config: RunConfig, section: str, key: str, value, origin: str) -> None:
+def apply_value(config: RunConfig, section: str, key: str, value, origin: str) -> None:
     target = getattr(config, section)
     known = {f.name: f for f in fields(target)}
     if key not in known:
@@ -236,11 +236,11 @@ def load_config(method: str, yaml_path: str | Path | None = None, overrides: dic
         for key, value in values.items():
             if (section, key) in _PATH_KEYS and value and base and not Path(value).is_absolute():
                 value = str(base / value)  # paths in a config file are relative to that file
-            _apply(config, section, key, value, origin)
+            apply_value(config, section, key, value, origin)
     for flag, value in overrides.items():
         if flag not in FLAG_KEYS:
             raise UsageError(f"unknown option --{flag.replace('_', '-')}")
-        _apply(config, *FLAG_KEYS[flag], value, f"--{flag.replace('_', '-')}")
+        apply_value(config, *FLAG_KEYS[flag], value, f"--{flag.replace('_', '-')}")
     check(config)
     return config
 

@@ -39,7 +39,7 @@ def checkpoints(run_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(_CHECKPOINT.search(p.name).group(1)))
 
 
-def _new_run_dir(root: Path) -> Path:
+def new_run_dir(root: Path) -> Path:
     stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
     run_dir, n = root / stamp, 1
     while run_dir.exists():  # two runs in the same second must not share a directory
@@ -64,7 +64,7 @@ def resolve_run(config: RunConfig) -> tuple[Path, Path | None]:
     """The run directory to write into and the checkpoint to resume from (None for a fresh run)."""
     root, resume = config.output_root, config.training.resume
     if not resume:
-        return _shared_across_ranks(_new_run_dir, root), None
+        return _shared_across_ranks(new_run_dir, root), None
     if resume == "latest":
         runs = sorted((p for p in root.glob("*") if p.is_dir() and checkpoints(p)), key=lambda p: p.name)
         if not runs:

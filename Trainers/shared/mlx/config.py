@@ -12,7 +12,7 @@ from pathlib import Path
 
 from Tools.cli_common import UsageError
 
-from ..config import REPO_ROOT, _apply, read_yaml
+from ..config import REPO_ROOT, SelfCorrectionConfig, apply_value, read_yaml
 
 METHODS = ("sft", "kto")
 SCHEDULES = ("cosine", "linear", "constant")
@@ -85,6 +85,8 @@ class MlxConfig:
     kto: KtoConfig = field(default_factory=KtoConfig)
     data: DataConfig = field(default_factory=DataConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    # mistakes at each evaluation become training data (the NVIDIA trainers' section; docs/self-correction.md)
+    self_correction: SelfCorrectionConfig = field(default_factory=SelfCorrectionConfig)
 
     @property
     def method(self) -> str:
@@ -103,7 +105,7 @@ class MlxConfig:
 
 
 SECTIONS = {"model": ModelConfig, "lora": LoraConfig, "training": TrainingConfig, "kto": KtoConfig,
-            "data": DataConfig, "eval": EvalConfig}
+            "data": DataConfig, "eval": EvalConfig, "self_correction": SelfCorrectionConfig}
 # flag -> (section, key); paths given as flags are relative to the current folder
 FLAG_KEYS = {"dataset": ("data", "dataset_path"), "model": ("model", "name"), "max_steps": ("training", "max_steps"),
              "output_dir": ("training", "output_dir")}
@@ -132,7 +134,7 @@ def load_mlx_config(yaml_path: str | Path | None = None, overrides: dict | None 
             if not isinstance(values, dict):
                 raise UsageError(f"{origin}: section '{section}' must be a mapping")
             for key, value in values.items():
-                _apply(config, section, key, _relative_to(base, section, key, value), origin)
+                apply_value(config, section, key, _relative_to(base, section, key, value), origin)
     for flag, value in (overrides or {}).items():
         if value is None:
             continue
@@ -141,7 +143,7 @@ def load_mlx_config(yaml_path: str | Path | None = None, overrides: dict | None 
         section, key = FLAG_KEYS[flag]
         if (section, key) in _PATH_KEYS or (section == "model" and Path(value).is_dir()):
             value = str(Path(value).resolve())
-        _apply(config, section, key, value, f"--{flag.replace('_', '-')}")
+        apply_value(config, section, key, value, f"--{flag.replace('_', '-')}")
     check(config)
     return config
 

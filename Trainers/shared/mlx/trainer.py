@@ -22,7 +22,7 @@ from Tools.schema.records import write_json_atomic
 
 from ..data import encode_prompt
 from ..runlog import KtoHealth, RunLog, new_log_path
-from ..train import _new_run_dir  # the NVIDIA trainers' YYYYMMDD_HHMMSS naming
+from ..train import new_run_dir  # the NVIDIA trainers' YYYYMMDD_HHMMSS naming
 from . import data as mdata
 from .checkpoints import BEST, Checkpoint, prune, resolve_resume, save_checkpoint
 from .config import MlxConfig, dump_yaml
@@ -363,10 +363,12 @@ def train(config: MlxConfig, resume: str | None = None, eval_hooks: list[EvalHoo
             raise UsageError(f"{checkpoint.path} is at step {stepper.step} of {stepper.total}; "
                              "raise training.max_steps (or --max-steps) to train further")
     t, total = config.training, stepper.total
-    run_dir = checkpoint.run_dir if checkpoint else _new_run_dir(config.output_root)
+    run_dir = checkpoint.run_dir if checkpoint else new_run_dir(config.output_root)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "effective_config.yaml").write_text(dump_yaml(config), encoding="utf-8")
     samples = mdata.generation_samples(validation or train_data, config.eval.samples)
+    monitor = _self_correction_monitor(config, validation or train_data)
+    eval_hooks = [*eval_hooks, monitor.evaluate] if monitor else eval_hooks
     trainable = trainable_count(session.model)
     print(f"{config.method.upper()} on {config.model.name}: {len(rows)} training rows"
           f"{f' ({note})' if note else ''}, {len(val_rows)} validation, LoRA on {len(session.adapted)} layers "
@@ -420,6 +422,8 @@ def train(config: MlxConfig, resume: str | None = None, eval_hooks: list[EvalHoo
                              "effective batch) or model.max_seq_length") from None
         raise
     log.end(stepper.step)
+    if monitor:
+        monitor.finish(stepper.step)
     result.global_step, result.best = stepper.step, best
     result.health_warnings = health.warnings if health else []
     if t.fuse:
@@ -428,6 +432,17 @@ def train(config: MlxConfig, resume: str | None = None, eval_hooks: list[EvalHoo
                    "train_seconds": round(time.time() - started, 2), "metrics": {"train_loss": result.train_loss}}
         result.fused_dir = _fuse(session, config, run_dir, read_checkpoint(source), lineage)
     return result
+
+
+def _self_correction_monitor(config: MlxConfig, data):
+    """The shared live monitor on the validation records, run as an eval hook (None when off)."""
+    if not config.self_correction.enabled:
+        return None
+    from ..self_correction.monitor import examples_from_records, make_monitor
+
+    examples = examples_from_records(data.records, data.source)
+    return make_monitor(config.method, examples, max(config.eval.samples, 1), config.self_correction,
+                        config.training.seed)
 
 
 def _meta(config: MlxConfig, stepper: Stepper, best: dict | None, lora: dict, metrics: dict, dataset_sha: str) -> dict:

@@ -3,13 +3,12 @@ greedy generation from the model being trained, then memory released before trai
 from __future__ import annotations
 
 import gc
-from pathlib import Path
 
 from transformers import TrainerCallback
 
-from ..config import REPO_ROOT, RunConfig
-from .generator import Example, SelfCorrectionGenerator
-from .monitor import LiveMonitor
+from ..config import RunConfig
+from .generator import Example
+from .monitor import LiveMonitor, make_monitor
 
 
 def hf_generate(model, tokenizer, max_tokens: int):
@@ -72,12 +71,6 @@ class SelfCorrectionCallback(TrainerCallback):
 
 def make_callback(config: RunConfig, examples: list[Example], tokenizer, log=None) -> SelfCorrectionCallback:
     """The callback run_training adds when monitor.eval_steps > 0."""
-    m, s = config.monitor, config.self_correction
-    generator = None
-    if s.enabled:
-        generator = SelfCorrectionGenerator(
-            Path(s.output_dir) if s.output_dir else REPO_ROOT / "data" / "self_correction", method=config.method,
-            min_examples=s.min_examples, generation_interval=s.generation_interval, auto_queue=s.auto_queue,
-            queue_dir=Path(s.queue_dir) if s.queue_dir else REPO_ROOT)
-    monitor = LiveMonitor(examples, m.num_eval_samples, generator, seed=config.training.seed)
+    m = config.monitor
+    monitor = make_monitor(config.method, examples, m.num_eval_samples, config.self_correction, config.training.seed)
     return SelfCorrectionCallback(monitor, tokenizer, m.eval_steps, m.eval_max_tokens, log)

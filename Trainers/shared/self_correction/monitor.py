@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from Tools.cli_common import UsageError
@@ -23,6 +24,7 @@ from Tools.schema.registry import ToolRegistry, load_registry
 from Tools.schema.validate import record_passes, validate_record
 
 from .compare import Comparison, compare_answer, summarize
+from ..config import REPO_ROOT, SelfCorrectionConfig
 from .generator import Example, SelfCorrectionGenerator, example_from_record
 
 
@@ -149,8 +151,6 @@ def examples_from_records(records: list[tuple[int, dict]], source: str) -> list[
 def load_validation_file(path: str, registry: ToolRegistry | None = None) -> list[Example]:
     """Golden examples from a JSONL file; every golden record must pass the validator (a golden
     answer is what the model is taught, so a wrong one is refused, not used)."""
-    from pathlib import Path
-
     registry = registry or load_registry()
     if not Path(path).is_file():
         raise UsageError(f"{path}: no such validation file")
@@ -189,3 +189,16 @@ def hold_out(records: list[tuple[int, dict]], fraction: float, seed: int = 42, p
         train.append(records[-1])
     held = [r for i in sorted(chosen) for r in units[i]]
     return train, held
+
+
+def make_monitor(method: str, examples: list[Example], num_samples: int, settings: SelfCorrectionConfig,
+                 seed: int = 42) -> LiveMonitor:
+    """The live monitor, feeding a self-correction generator when settings.enabled; shared by the
+    transformers callback and the MLX trainer."""
+    generator = None
+    if settings.enabled:
+        generator = SelfCorrectionGenerator(
+            Path(settings.output_dir) if settings.output_dir else REPO_ROOT / "data" / "self_correction", method=method,
+            min_examples=settings.min_examples, generation_interval=settings.generation_interval,
+            auto_queue=settings.auto_queue, queue_dir=Path(settings.queue_dir) if settings.queue_dir else REPO_ROOT)
+    return LiveMonitor(examples, num_samples, generator, seed=seed)
