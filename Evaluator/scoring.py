@@ -202,7 +202,8 @@ def _behavior_findings(case, calls: list[ToolCall], text: str) -> list[Finding] 
 def score_case(case, message: dict | None, registry: ToolRegistry, error: str | None = None,
                execute=None) -> CaseScore:
     """Score one answer. message is the assistant message (None when no answer arrived);
-    execute, when given, runs the calls in a fresh sandbox and returns one error per failed call."""
+    execute, when given, runs the calls in a fresh sandbox and returns one problem per failed call: a
+    Finding with the executor's code, or a message (E_EXEC_FAILED)."""
     stages: dict[str, bool | None] = dict.fromkeys(STAGES)
     if message is None:
         finding = Finding("E_NO_RESPONSE", error or "no answer")
@@ -230,7 +231,7 @@ def score_case(case, message: dict | None, registry: ToolRegistry, error: str | 
     if behavior is not None:
         by_stage["behavior"] = behavior
     if execute is not None and calls:
-        by_stage["execution"] = [Finding("E_EXEC_FAILED", problem) for problem in execute(calls)]
+        by_stage["execution"] = [p if isinstance(p, Finding) else Finding("E_EXEC_FAILED", p) for p in execute(calls)]
     findings: list[Finding] = []
     failed_stage = None
     for stage in STAGES[1:]:

@@ -76,6 +76,22 @@ class VaultSandbox:
         self.executor = VaultExecutor(self.root, **self._options)
         self._baseline = snapshot(self.root)
 
+    def add_workspace(self, workspace_id: str, name: str, root_folder: str = "/", description: str = "",
+                      folders=()) -> None:
+        """Register a workspace under a given id (the one a session's system prompt hands out) and
+        create its folders, so calls made in that workspace run as they would in the plugin.
+        Folders that would leave the vault are skipped."""
+        from .memory import new_workspace, save_workspace
+        from .paths import VaultPathError
+
+        for folder in (root_folder, *folders):
+            try:
+                self.path(folder).mkdir(parents=True, exist_ok=True)
+            except (VaultPathError, OSError):
+                continue
+        save_workspace(self.executor, new_workspace(self.executor, workspace_id, name, root_folder or "/",
+                                                    description=description))
+
     def execute(self, call) -> dict:
         return self.executor.execute(call)
 
