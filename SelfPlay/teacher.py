@@ -34,10 +34,10 @@ from Tools.schema.context import PromptIds, generate_session_id, make_context
 from Tools.schema.records import iter_jsonl, messages
 from Tools.schema.toolcalls import ToolCall, new_call_id, render_message
 
-from .config import SelfPlayConfig, Task, draw_task, load_config, parse_parameters, pick, render_session_context
-from .id_utils import EPOCH_MS, SessionIds, generate_ids
-from .labels import expectation, judge, normalize_text
-from .templates import (BEHAVIOR_BUILDERS, FAKE_MODES, TOOL_BUILDERS, WORKSPACES, Draw, Plan, VaultModel, Workspace,
+from SelfPlay.config import SelfPlayConfig, Task, draw_task, load_config, parse_parameters, pick, render_session_context
+from SelfPlay.id_utils import EPOCH_MS, SessionIds, generate_ids
+from SelfPlay.labels import expectation, judge, normalize_text
+from SelfPlay.templates import (BEHAVIOR_BUILDERS, FAKE_MODES, TOOL_BUILDERS, WORKSPACES, Draw, Plan, VaultModel, Workspace,
                         key_arguments, phrase)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -104,4 +104,36 @@ def tiny_gguf(tiny_model_dir, tmp_path_factory):
     except ConverterNotFound as exc:
         pytest.skip(str(exc))
     return convert_to_gguf(tiny_model_dir, tmp_path_factory.mktemp("gguf") / "tiny-f16.gguf")
+
+
+@pytest.fixture(scope="session")
+def llama_server(tiny_gguf):
+    """llama.cpp's OpenAI-compatible server (llama_cpp.server) serving the tiny GGUF as model 'tiny';
+    yields its base URL."""
+    import time
+
+    import requests
+
+    from Evaluator.protocol_doubles import free_port
+
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_gguf), "--host", "127.0.0.1",
+                                "--port", str(port), "--n_ctx", "2048", "--n_threads", "1", "--model_alias", "tiny"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"llama_cpp.server exited: {process.stderr.read()[-2000:]}")
+        try:
+            if requests.get(url + "/v1/models", timeout=1).ok:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail("llama_cpp.server did not start within 90 s")
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
 # --- end evaluator fixtures --------------------------------------------------------------------

@@ -3,41 +3,12 @@ served by llama.cpp's OpenAI-compatible server (llama-cpp-python), and run embed
 llama-cpp-python and transformers. Skips with the reason when llama-cpp-python or the converter
 is missing (setup: see Trainers/shared/gguf.py)."""
 import json
-import subprocess
-import sys
-import time
 
 import pytest
-import requests
 
 from Evaluator import cli
-from Evaluator.protocol_doubles import free_port
 
 ARGS = ["--prompt-set", "tool_prompts", "--limit", "3", "--max-tokens", "24", "--timeout", "60", "--no-progress"]
-
-
-@pytest.fixture(scope="module")
-def llama_server(tiny_gguf):
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_gguf), "--host", "127.0.0.1",
-                                "--port", str(port), "--n_ctx", "2048", "--n_threads", "1", "--model_alias", "tiny"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"llama_cpp.server exited: {process.stderr.read()[-2000:]}")
-        try:
-            if requests.get(url + "/v1/models", timeout=1).ok:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail("llama_cpp.server did not start within 90 s")
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
 
 
 def evaluate(argv, tmp_path, capsys):
