@@ -195,7 +195,8 @@ class SelfPlayGenerator:
         case = expectation(self.config, self.registry, kind=task.kind, question=example.request,
                            system=example.record["conversations"][0]["content"], tools=[task.tool] if task.tool else (),
                            behavior=task.behavior, scenario=task.scenario, workspace_id=example.ids.workspace_id)
-        execute = self.executor.for_workspace({"id": example.ids.workspace_id, **example.workspace}) if self.executor else None
+        execute = self.executor.for_session(example.ids.session_id, {"id": example.ids.workspace_id, **example.workspace}) \
+            if self.executor else None
         verdict = judge(case, example.answer, self.registry, finish_reason=example.finish_reason, execute=execute,
                         echo_of=example.prompts)
         example.record["label"] = verdict.passed

@@ -135,9 +135,9 @@ class SandboxExecutor:
                 self._all.append(box)
         return box
 
-    def for_workspace(self, workspace: dict | None):
-        """An execute(calls) -> findings function for score_case, in a sandbox holding workspace
-        ({"id", "name", "rootFolder", "folders", "description"}) when given."""
+    def for_session(self, session_id: str | None, workspace: dict | None):
+        """An execute(calls) -> findings function for score_case, in a fresh sandbox holding the
+        session's workspace ({"id", "name", "rootFolder", "folders", "description"}) and the session."""
         from Evaluator.execution import execute_calls
 
         def execute(calls) -> list[Finding]:
@@ -145,7 +145,7 @@ class SandboxExecutor:
             box.reset()
             if workspace and workspace.get("id") and workspace["id"] != "default":
                 box.add_workspace(workspace["id"], workspace.get("name") or "Workspace", workspace.get("rootFolder") or "/",
-                                  workspace.get("description") or "", tuple(workspace.get("folders") or ()))
+                                  workspace.get("description") or "", tuple(workspace.get("folders") or ()), session_id)
             return execute_calls(box, calls)
 
         return execute

@@ -112,7 +112,8 @@ class PromptSetGenerator:
         execute = None
         if self.executor:
             ids = PromptIds(case.system) if case.system else None
-            execute = self.executor.for_workspace({"id": ids.workspace_id} if ids and ids.workspace_id else None)
+            execute = self.executor.for_session(ids.session_id if ids else None,
+                                                {"id": ids.workspace_id} if ids and ids.workspace_id else None)
         record = self._record(case, reply.message, self.metadata(case, index, variation, temperature, "model", reply),
                               reply.finish_reason, execute)
         records = [record]

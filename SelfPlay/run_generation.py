@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         check_run_arguments(args)
         if args.no_validate and args.kto is not None:
             raise UsageError("--kto needs labels: drop --no-validate")
+        if output.is_dir() or not output.name:
+            raise UsageError(f"--output {output} is a directory; name a .jsonl file")
         registry = load_registry()
         config = load_config(args.config_dir, registry)
         client = open_backend(args)
@@ -69,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
                                            resume=args.resume, kto_file=kto, progress=show_progress(args))
     except (UsageError, ConfigError) as exc:
         die(str(exc))
+    except OSError as exc:
+        die(f"cannot write {output}: {exc.strerror or exc}")
     finally:
         if client is not None:
             client.close()

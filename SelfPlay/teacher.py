@@ -115,6 +115,7 @@ class Teacher:
               ids: SessionIds | None = None, kind: str | None = None) -> Scene:
         rng = self.rng(namespace, index)
         task = task or draw_task(self.config, rng, kind)
+        chosen = workspace is not None or ids is not None  # the caller's session: no vault workspace instead
         workspace = workspace or self.workspace(rng, task.variation)
         ids = ids or generate_ids(rng, EPOCH_MS + (index % 10**8) * 1000 + rng.randrange(1000))
         draw = Draw(rng, self.vault, workspace, ids.workspace_id)
@@ -122,6 +123,10 @@ class Teacher:
             plan = TOOL_BUILDERS[task.tool](draw)
         else:
             plan = BEHAVIOR_BUILDERS[(task.behavior, task.scenario)](draw)
+        if plan.workspace and not chosen:  # e.g. loading a saved state: the session runs where it was saved
+            ws_id, name, root = plan.workspace
+            workspace = Workspace(name, f"The {name} workspace of this vault", root, self._folders(root), task.variation)
+            ids = SessionIds(plan.session_id or ids.session_id, ws_id)
         request = phrase(plan.requests[rng.randrange(len(plan.requests))], plan.slots, rng)
         context = self.context(workspace, ids, plan, request)
         if plan.calls is not None:

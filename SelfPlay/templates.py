@@ -88,8 +88,8 @@ class VaultModel:
     notes: tuple[Note, ...]
     folders: tuple[str, ...]
     workspaces: tuple[tuple[str, str, str], ...]  # (id, name, root folder)
-    sessions: tuple[tuple[str, str], ...]  # (id, name)
-    states: tuple[tuple[str, str], ...]
+    sessions: tuple[tuple[str, str, str], ...]  # (id, name, workspace id)
+    states: tuple[tuple[str, str, str, str], ...]  # (id, name, session id, workspace id)
     agents: tuple[tuple[str, str, bool], ...]  # (id, name, enabled)
 
     @classmethod
@@ -111,8 +111,8 @@ class VaultModel:
             data = json.loads(path.read_text(encoding="utf-8"))
             workspaces.append((data["id"], data["name"], data["rootFolder"]))
             for sid, session in data.get("sessions", {}).items():
-                sessions.append((sid, session.get("name", sid)))
-                states += [(st, entry.get("name", st)) for st, entry in session.get("states", {}).items()]
+                sessions.append((sid, session.get("name", sid), data["id"]))
+                states += [(st, entry.get("name", st), sid, data["id"]) for st, entry in session.get("states", {}).items()]
         agents = []
         settings = root / ".obsidian" / "plugins" / "claudesidian-mcp" / "data.json"
         if settings.is_file():
@@ -237,6 +237,8 @@ class Plan:
     text: str | None = None  # the answer's text (behaviours), with or without calls
     calls: list[tuple[str, dict]] | None = None  # behaviours: the calls; tools: (tool, args) is implied
     key_args: tuple[str, ...] | None = None  # arguments a prompt set constrains (default: short required ones)
+    workspace: tuple[str, str, str] | None = None  # run in this vault workspace (id, name, root) instead
+    session_id: str | None = None  # ... and in this existing session of it
 
 
 class Draw:
@@ -301,8 +303,17 @@ class Draw:
         return self.pick(AGENTS)
 
     def existing_agent(self) -> str:
-        names = [a[1] for a in self.vault.agents] + [a[0] for a in AGENTS[2:6]]
-        return self.pick(names)
+        """A custom agent the vault has (by name, which every agent mode accepts)."""
+        return self.pick([a[1] for a in self.vault.agents] or [a[0] for a in AGENTS[:2]])
+
+    def new_agent(self) -> tuple[str, str, str]:
+        taken = {a[1].lower() for a in self.vault.agents}
+        return self.pick([a for a in AGENTS if a[0].lower() not in taken] or AGENTS)
+
+    def vault_workspace(self, with_states: bool = False) -> tuple[str, str, str]:
+        """One of the vault's own workspaces (with sessions, or with saved states)."""
+        owners = {s[3] for s in self.vault.states} if with_states else {s[2] for s in self.vault.sessions}
+        return self.pick([w for w in self.vault.workspaces if w[0] in owners] or list(self.vault.workspaces))
 
     def model(self) -> tuple[str, str]:
         return self.pick(MODELS)
@@ -352,11 +363,11 @@ def _(d: Draw) -> Plan:
 @tool("vaultManager_deleteFolder")
 def _(d: Draw) -> Plan:
     folder = d.folder(exclude_root=True) if any(f != d.base for f in d.vault.folders) else d.folder()
-    recursive = d.rng.random() < 0.5
-    extra = " and everything in it" if recursive else ""
-    return Plan([f"delete the folder {{folder}}{extra}, I already backed it up", f"yes, remove {{folder}}{extra} - I'm sure",
-                 f"go ahead and delete {{folder}}{extra}, I don't need it anymore", f"I confirm: delete {{folder}}{extra}"],
-                {"folder": folder}, {"path": folder, **({"recursive": True} if recursive else {})},
+    # the vault's folders hold notes, and the plugin refuses to delete a full folder without recursive
+    return Plan(["delete the folder {folder} and everything in it, I already backed it up",
+                 "yes, remove {folder} with all its notes - I'm sure", "go ahead and delete {folder} and its contents",
+                 "I confirm: delete {folder}, notes included"],
+                {"folder": folder}, {"path": folder, "recursive": True},
                 f"Delete {folder}", "The user confirmed the folder can go", "Cleaning up folders")
 
 
@@ -656,18 +667,22 @@ def _(d: Draw) -> Plan:
 
 @tool("memoryManager_loadSession")
 def _(d: Draw) -> Plan:
-    name = d.pick([s[1] for s in d.vault.sessions] + SESSIONS[:4])
+    workspace = d.vault_workspace()
+    name = d.pick([s[1] for s in d.vault.sessions if s[2] == workspace[0]] or SESSIONS[:1])
     return Plan(["reopen the session {name}", "load our {name} session", "let's go back to the {name} session",
                  "continue the session called {name}"], {"name": name}, {"sessionId": name},
-                f"Load the session {name}", "Resuming an earlier session", "Resuming work")
+                f"Load the session {name}", "Resuming an earlier session", "Resuming work", workspace=workspace)
 
 
 @tool("memoryManager_loadState")
 def _(d: Draw) -> Plan:
-    name = d.pick([s[1] for s in d.vault.states] + STATES[:4])
+    workspace = d.vault_workspace(with_states=True)
+    states = [s for s in d.vault.states if s[3] == workspace[0]]
+    state = d.pick(states) if states else (None, STATES[0], None, None)
     return Plan(["restore the checkpoint {name}", "load the save point {name}", "go back to the state '{name}'",
-                 "pick up from the {name} checkpoint"], {"name": name}, {"stateId": name},
-                f"Restore {name}", "Restoring a saved checkpoint", "Resuming work")
+                 "pick up from the {name} checkpoint"], {"name": state[1]}, {"stateId": state[1]},
+                f"Restore {state[1]}", "Restoring a saved checkpoint", "Resuming work", workspace=workspace,
+                session_id=state[2])
 
 
 @tool("memoryManager_loadWorkspace")
@@ -687,11 +702,12 @@ def _(d: Draw) -> Plan:
 
 @tool("memoryManager_updateState")
 def _(d: Draw) -> Plan:
-    state = d.pick([s[1] for s in d.vault.states] + STATES[:3])
+    workspace = d.vault_workspace(with_states=True)
+    state = d.pick([s[1] for s in d.vault.states if s[3] == workspace[0]] or STATES[:1])
     tag = d.pick(["done", "important", "draft", "review"])
     return Plan(["tag the checkpoint {state} as {tag}", "add the tag {tag} to the save point {state}",
                  "mark the state '{state}' with {tag}"], {"state": state, "tag": tag}, {"stateId": state, "addTags": [tag]},
-                f"Tag {state}", "Tagging a saved checkpoint", "Tidying checkpoints")
+                f"Tag {state}", "Tagging a saved checkpoint", "Tidying checkpoints", workspace=workspace)
 
 
 @tool("memoryManager_updateWorkspace")
@@ -719,7 +735,7 @@ def _(d: Draw) -> Plan:
 
 @tool("agentManager_createAgent")
 def _(d: Draw) -> Plan:
-    name, description, prompt = d.agent()
+    name, description, prompt = d.new_agent()
     return Plan(["create an agent called {name} that {ldesc}", "make me a {name} agent: '{prompt}'",
                  "new custom agent '{name}' - {ldesc}", "set up an agent named {name} whose prompt is \"{prompt}\""],
                 {"name": name, "ldesc": description[0].lower() + description[1:], "prompt": prompt},

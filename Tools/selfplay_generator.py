@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("--num-variations and --max-tokens must be at least 1")
         if not 0 <= args.temperature <= 2 or args.temperature_spread < 0:
             raise UsageError("--temperature must be within 0..2 and --temperature-spread at least 0")
-        if output.is_dir():
+        if output.is_dir() or not output.name:
             raise UsageError(f"--output {output} is a directory; name a .jsonl file")
         registry = load_registry()
         config = load_config(registry=registry)
@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                                 progress=show_progress(args))
     except (UsageError, ConfigError, PromptSetError) as exc:
         die(str(exc))
+    except OSError as exc:
+        die(f"cannot write {output}: {exc.strerror or exc}")
     finally:
         if client is not None:
             client.close()
