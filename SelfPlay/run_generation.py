@@ -29,7 +29,7 @@ def build_parser() -> ArgumentParser:
                             "user and answers as the assistant; each answer is validated and labelled.",
                             epilog="Exit codes: 0 done, 1 every example failed, 2 bad input, 130 interrupted.")
     parser.add_argument("--num-examples", type=int, default=100, help="examples to generate (default 100)")
-    parser.add_argument("--output", type=Path, help="valid examples (default SelfPlay/output/selfplay_YYYYMMDD.jsonl); "
+    parser.add_argument("--output", type=Path, help="valid examples (default SelfPlay/output/selfplay_YYYYMMDD_HHMMSS.jsonl); "
                                                     "invalid ones go to <output>_invalid.jsonl")
     parser.add_argument("--no-validate", action="store_true", help="write every answer to --output unjudged")
     parser.add_argument("--no-save-invalid", action="store_true", help="count invalid examples but do not keep them")
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
-    output = args.output or DEFAULT_OUTPUT_DIR / f"selfplay_{time.strftime('%Y%m%d')}.jsonl"
+    output = args.output or DEFAULT_OUTPUT_DIR / f"selfplay_{time.strftime('%Y%m%d_%H%M%S')}.jsonl"
     client = None
     try:
         check_run_arguments(args)

@@ -36,7 +36,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--prompt-set", default="teacher",
                         help="a prompt-set file, a built-in set's name (tool_prompts, behavior_prompts, ...), or "
                              "'teacher': fresh prompts written by the template teacher with --seed (default)")
-    parser.add_argument("--output", type=Path, help="the KTO file (default SelfPlay/output/syngen_selfplay_YYYYMMDD.jsonl)")
+    parser.add_argument("--output", type=Path, help="the KTO file (default SelfPlay/output/syngen_selfplay_YYYYMMDD_HHMMSS.jsonl)")
     parser.add_argument("--num-examples", type=int, default=100, help="answers to generate (default 100)")
     parser.add_argument("--temperature", type=float, default=0.7, help="centre of the sampling temperatures (default 0.7)")
     parser.add_argument("--num-variations", type=int, default=3, help="answers per prompt (default 3)")
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
-    output = args.output or DEFAULT_OUTPUT_DIR / f"syngen_selfplay_{time.strftime('%Y%m%d')}.jsonl"
+    output = args.output or DEFAULT_OUTPUT_DIR / f"syngen_selfplay_{time.strftime('%Y%m%d_%H%M%S')}.jsonl"
     client = None
     try:
         check_run_arguments(args)
