@@ -79,6 +79,7 @@ _TABLE = [
     # -- self-play quality filters -------------------------------------------------------------
     ("E_TRUNCATED", "error", False, "The answer stopped at the token limit (finish_reason 'length') and may be cut off."),
     ("E_ECHO", "error", False, "The answer repeats the user's request or the generation prompt instead of answering it."),
+    ("E_REPETITIVE", "error", False, "The answer's text repeats the same few words over and over, as a collapsed model writes."),
 ]
 
 CODES: dict[str, IssueCode] = {row[0]: IssueCode(*row) for row in _TABLE}
