@@ -93,8 +93,9 @@ class RunSummary:
             out += ["", *format_table([("generation failure", "examples"), *self.failures.most_common()])]
         if registry is not None:
             visible = [t.name for t in registry.visible()]
-            covered = [t for t in visible if self.tools.get(t, [0, 0])[0]]
-            out.append(f"tools with a valid example: {len(covered)} of {len(visible)}")
+            missing = [t for t in visible if not self.tools.get(t, [0, 0])[0]]
+            out.append(f"tools with a valid example: {len(visible) - len(missing)} of {len(visible)}"
+                       + (f" (none yet: {', '.join(missing[:8])}{', ...' if len(missing) > 8 else ''})" if missing else ""))
         return out
 
 

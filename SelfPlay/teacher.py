@@ -246,17 +246,19 @@ class Teacher:
         index = 0
         while True:
             task = None
-            if index < len(forced):
+            if forced:  # a coverage task stays first in line until one of its scenes is new
                 variation = pick(self.rng(namespace, "variation", index),
                                  {v.name: v.weight for v in self.config.environment.variations.values()})
-                task = Task(forced[index].kind, variation, forced[index].tool, forced[index].agent,
-                            forced[index].behavior, forced[index].scenario)
+                f = forced[0]
+                task = Task(f.kind, variation, f.tool, f.agent, f.behavior, f.scenario)
             scene = self.scene(index, namespace=namespace, task=task)
             index += 1
             key = normalize_text(scene.request)
             if key in seen:
                 continue
             seen.add(key)
+            if forced:
+                forced.pop(0)
             yield scene
 
     def sft_records(self, size: int) -> list[dict]:
