@@ -30,7 +30,7 @@ from Tools.schema.toolcalls import parse_message, render_message
 from .config import SelfPlayConfig, Task, draw_task, load_config, render_parameters, render_session_context
 from .engine import GenerationError, Outcome, RunSummary, run_jobs
 from .id_utils import SessionIds, inject_ids, seeded_ids
-from .labels import SandboxExecutor, expectation, judge
+from .labels import SandboxExecutor, check_writable, expectation, judge
 from .store import ExampleStore, read_labelled
 
 
@@ -199,7 +199,8 @@ class SelfPlayGenerator:
             if self.executor else None
         verdict = judge(case, example.answer, self.registry, finish_reason=example.finish_reason, execute=execute,
                         echo_of=example.prompts)
-        example.record["label"] = verdict.passed
+        record = example.record
+        example.record = {"conversations": record["conversations"], "label": verdict.passed, "metadata": record["metadata"]}
         if not verdict.passed:
             example.record["metadata"]["codes"] = verdict.codes
         example.report = verdict.report()
@@ -208,6 +209,10 @@ class SelfPlayGenerator:
     # -- many examples -----------------------------------------------------------------------
     def _produce(self, index: int, stop: threading.Event) -> Outcome:
         example = self.generate_single_example(self.generation_type, index=index, stop=stop)
+        try:
+            check_writable(example.record, self.registry)
+        except ValueError as exc:
+            raise GenerationError("answer unusable", f"structurally broken ({exc})") from None
         if self.validate:
             self.validate_example(example)
         else:

@@ -3,6 +3,8 @@
 Self-play labels with the evaluator's judge (Evaluator/scoring.score_case: the shared validator,
 then expected tools, arguments and the behaviour rubric), plus execution in a fresh vault sandbox
 with --execute-mcp, plus the quality filters (truncated answers, answers that echo the request).
+Whole records also pass the validator's rule for negatives (no structural error) before they are
+written, so every file self-play writes passes Tools/validate_syngen.py.
 The expectation comes from the prompt-set case, or for generated examples from the example's
 metadata and SelfPlay/configs (the tool asked for; the behaviour scenario's criteria). A negative's
 `metadata.codes` are the error codes this judge found, so they can be checked again at any time.
@@ -17,6 +19,7 @@ from Evaluator.prompt_sets import PromptCase
 from Evaluator.scoring import score_case
 from Tools.schema.issues import Finding
 from Tools.schema.records import first_message, messages
+from Tools.schema.validate import record_passes, validate_record
 
 from .config import SelfPlayConfig
 
@@ -111,6 +114,15 @@ def judge(case: PromptCase, message: dict | None, registry, *, error: str | None
     codes = list(dict.fromkeys(f.code for f in findings if f.severity == "error"))
     failed = score.failed_stage or ("quality" if extra else None)
     return Verdict(not codes, codes, findings, failed, score.format, score.calls)
+
+
+def check_writable(record: dict, registry) -> None:
+    """The shared validator's rule for a negative: a record with a structural error (an answer
+    that is not a message, content of the wrong type, ...) would fail any file it is written to,
+    so it is not an example at all. Raises ValueError naming the codes."""
+    findings = validate_record(record, registry)
+    if not record_passes(findings, False):
+        raise ValueError(", ".join(dict.fromkeys(f.code for f in findings if f.structural)))
 
 
 class SandboxExecutor:

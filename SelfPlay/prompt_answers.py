@@ -23,7 +23,7 @@ from Tools.schema.context import PromptIds
 from .config import SelfPlayConfig
 from .engine import GenerationError, Outcome, RunSummary, run_jobs
 from .generator import write_kto
-from .labels import SandboxExecutor, judge
+from .labels import SandboxExecutor, check_writable, judge
 from .store import ExampleStore
 
 TEACHER_SET = "teacher"  # --prompt-set teacher: prompts written by the template teacher with --seed
@@ -96,10 +96,15 @@ class PromptSetGenerator:
                                "finish_reason": reply.finish_reason if reply else None}}
 
     def _record(self, case: PromptCase, message: dict, meta: dict, finish_reason, execute) -> dict:
+        record = {"conversations": case.messages() + [message], "metadata": meta}
+        try:
+            check_writable(record, self.registry)
+        except ValueError as exc:
+            raise GenerationError("answer unusable", f"structurally broken ({exc})") from None
         verdict = judge(case, message, self.registry, finish_reason=finish_reason, execute=execute, echo_of=[case.question])
         if not verdict.passed:
             meta["codes"] = verdict.codes
-        return {"conversations": case.messages() + [message], "label": verdict.passed, "metadata": meta}
+        return {"conversations": record["conversations"], "label": verdict.passed, "metadata": meta}
 
     def produce(self, index: int, stop: threading.Event) -> Outcome:
         case, variation, temperature = self.job(index)

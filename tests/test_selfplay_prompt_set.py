@@ -145,3 +145,13 @@ def test_temperatures_spread_around_the_centre():
     assert temperatures(0.7, 3, 0.2) == [0.5, 0.7, 0.9]
     assert temperatures(0.7, 1, 0.2) == [0.7]
     assert temperatures(0.1, 3, 0.2) == [0.0, 0.1, 0.3]
+
+
+def test_structurally_broken_answers_are_failures_not_examples(tmp_path):
+    """An answer whose content is not a string would make the whole file fail the validator."""
+    with OpenAIDouble(lambda body: {"role": "assistant", "content": ["not", "a", "string"]}) as double:
+        result = generate("--backend", "openai", "--base-url", double.url, "--model", "double-model",
+                          "--num-examples", "3", "--output", tmp_path / "kto.jsonl")
+    summary = json.loads((tmp_path / "kto_summary.json").read_text())
+    assert result.returncode == 1 and summary["failures"] == {"answer unusable": 3} and summary["written"] == 0
+    assert "structurally broken (E_CONTENT_TYPE" in result.stderr and "Warning" not in result.stderr
