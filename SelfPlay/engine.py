@@ -50,6 +50,7 @@ class RunSummary:
     codes: Counter = field(default_factory=Counter)  # error code -> invalid records carrying it
     tools: dict = field(default_factory=lambda: defaultdict(lambda: [0, 0]))  # tool -> [valid, invalid]
     kto: dict | None = None  # the KTO file written after the run, when asked for
+    notes: list = field(default_factory=list)  # e.g. what --resume repaired
 
     @property
     def written(self) -> int:
@@ -76,7 +77,7 @@ class RunSummary:
                 "tools": {k: {"valid": v[0], "invalid": v[1]} for k, v in sorted(self.tools.items())},
                 "wall_s": round(self.wall_s, 3),
                 "examples_per_s": round(self.completed / self.wall_s, 2) if self.wall_s else None,
-                "interrupted": self.interrupted, "kto": self.kto}
+                "interrupted": self.interrupted, "kto": self.kto, "notes": self.notes}
 
     def lines(self, registry=None) -> list[str]:
         from Tools.cli_common import format_table
@@ -86,7 +87,7 @@ class RunSummary:
         out = [f"{self.completed} examples in {self.wall_s:.1f} s ({speed}): {self.valid} valid, {self.invalid} invalid "
                f"(valid rate {rate}), {self.duplicate_exact + self.duplicate_near} duplicates dropped "
                f"({self.duplicate_exact} exact, {self.duplicate_near} near), {self.failed} failed"
-               + (f"; {self.resumed} already written before --resume" if self.resumed else "")]
+               + (f"; {self.resumed} already written before --resume" if self.resumed else "")] + self.notes
         if self.codes:
             out += ["", *format_table([("failure code", "invalid examples"), *self.codes.most_common()])]
         if self.failures:

@@ -231,7 +231,7 @@ class SelfPlayGenerator:
             jobs = [i for i in range(num_examples) if i not in store.done]
             summary = run_jobs(jobs, self._produce, store, concurrency=concurrency, progress=progress,
                                label=f"selfplay {self.client.backend}:{self.client.model[-30:]}")
-            summary.resumed = len(store.done)
+            summary.resumed, summary.notes = len(store.done), store.resume_notes()
         if self.executor:
             self.executor.close()
         summary.kto = write_kto(output_file, invalid, kto_file) if kto_file else None

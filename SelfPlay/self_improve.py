@@ -14,7 +14,6 @@ reports, and self_improve.json (the history, rewritten after every stage).
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass, field

@@ -86,7 +86,6 @@ class ExampleStore:
         self.done: set[int] = set()  # example indices already written
         self.exact: set[str] = set()
         self.near: set[str] = set()
-        self.hashes: set[str] = set()
         self.counts = Counter()  # this run: valid, invalid, duplicate_exact, duplicate_near
         self.existing = Counter()  # found on resume: valid, invalid
         self.repaired: dict[str, int] = {}
@@ -115,10 +114,14 @@ class ExampleStore:
             self._remember(record)
             self.existing["invalid" if record.get("label") is False else "valid"] += 1
 
+    def resume_notes(self) -> list[str]:
+        """What --resume found, for the summary."""
+        return [f"{path}: removed a half-written last line ({size} bytes) left by a kill"
+                for path, size in self.repaired.items()]
+
     def _remember(self, record: dict) -> None:
         self.exact.add(exact_key(record))
         self.near.add(near_key(record))
-        self.hashes.add(content_hash(record))
 
     def add(self, record: dict) -> str:
         """Write one record unless it duplicates one already kept: 'valid', 'invalid',

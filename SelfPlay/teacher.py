@@ -509,7 +509,8 @@ class TemplateClient(ChatClient):
     Prompts 1 and 2 of self-play carry their task parameters as a JSON block (config.render_parameters);
     the teacher answers them with a workspace and a request, and remembers the scene behind each
     request. Any other conversation is a request to answer: a remembered one gets the scene's answer
-    (corrupted with probability mistake_rate(temperature)); an unknown one, a clarifying question.
+    (corrupted with probability mistake_rate(temperature)); a case of a prompt set given as the
+    model (``--model heldout.json``) its reference answer; an unknown one, a clarifying question.
     Everything is a function of the seed and the messages, so concurrent runs stay deterministic."""
 
     backend = "template"
@@ -519,7 +520,20 @@ class TemplateClient(ChatClient):
         super().__init__(model or "teacher")
         self.teacher = teacher or Teacher(seed=seed, vault=vault)
         self._scenes: dict[str, Scene] = {}
+        self._references: dict[str, dict] = {}
         self._lock = threading.Lock()
+        if str(model).endswith(".json") and Path(model).is_file():
+            self.learn(model)
+
+    def learn(self, prompt_set: str | Path) -> int:
+        """Answer the cases of a prompt set that carry a `reference` answer (teacher prompt sets do)
+        with that answer: `--backend template --model heldout.json` is the evaluator's sanity check."""
+        from Evaluator.prompt_sets import load_prompt_set
+
+        cases = [c for c in load_prompt_set(prompt_set).cases if isinstance(c.metadata.get("reference"), dict)]
+        with self._lock:
+            self._references.update((c.question, c.metadata["reference"]) for c in cases)
+        return len(cases)
 
     def remember(self, scene: Scene) -> None:
         with self._lock:
@@ -553,6 +567,9 @@ class TemplateClient(ChatClient):
             return Reply({"role": "assistant", "content": scene.request}, {"teacher": "user_request"}, "stop")
         with self._lock:
             scene = self._scenes.get(text)
+            reference = self._references.get(text)
+        if scene is None and reference is not None:
+            return Reply(reference, {"teacher": "reference"}, "tool_calls" if reference.get("tool_calls") else "stop")
         if scene is None:
             question = "Which note or folder do you mean? Tell me its name or path and I'll take it from there."
             return Reply({"role": "assistant", "content": question}, {"teacher": "unknown request"}, "stop")

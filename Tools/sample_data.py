@@ -14,7 +14,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from SelfPlay.teacher import SAMPLE_DIR, build_sample, main as teacher_main  # noqa: E402
+from SelfPlay.teacher import build_sample, main as teacher_main  # noqa: E402
 
 __all__ = ["build_sample", "main"]
 

@@ -124,6 +124,7 @@ def test_resume_cuts_a_half_written_last_line(tmp_path):
     out.write_text("\n".join(complete[:-1]) + "\n" + complete[-1][:40])  # a kill in the middle of a write
     result = generate("--num-examples", "10", "--output", out, "--resume")
     assert result.returncode == 0 and out.read_text().splitlines() == complete
+    assert "removed a half-written last line" in result.stdout
     out.write_text("{broken\n" + "\n".join(complete) + "\n")
     broken = generate("--num-examples", "10", "--output", out, "--resume")
     assert broken.returncode == 2 and "line 1 is not a record" in broken.stderr and "Traceback" not in broken.stderr

@@ -189,3 +189,16 @@ def test_corruptions_apply_only_where_they_make_sense(teacher):
                                                               agent="agentManager"))
     assert "missing_required_argument" not in teacher.corruptions(only_context)
     assert "context_not_first" not in teacher.corruptions(only_context)
+
+
+def test_the_template_backend_answers_a_teacher_prompt_set_with_its_references(tmp_path):
+    """The evaluator's sanity check for a held-out set: its own reference answers pass it."""
+    from Evaluator import cli
+
+    heldout = tmp_path / "heldout.json"
+    write_heldout_prompt_set(heldout, seed=3, size=25)
+    args = ["--backend", "template", "--prompt-set", str(heldout), "--no-progress", "--output"]
+    assert cli.main(args + [str(tmp_path / "r.json"), "--model", str(heldout)]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["summary"]["pass_at_1"] == 1.0
+    assert cli.main(args + [str(tmp_path / "r2.json"), "--model", "teacher"]) == 0
+    assert json.loads((tmp_path / "r2.json").read_text())["summary"]["pass_at_1"] < 0.3  # unknown requests: it asks
