@@ -8,10 +8,10 @@ from pathlib import Path
 from .clients import BackendError, ChatClient
 
 SERVER_BACKENDS = ("lmstudio", "ollama", "vllm", "openai")
-EMBEDDED_BACKENDS = ("llamacpp", "transformers")
+EMBEDDED_BACKENDS = ("llamacpp", "transformers", "template")
 BACKENDS = SERVER_BACKENDS + EMBEDDED_BACKENDS
 LABELS = {"lmstudio": "LM Studio", "ollama": "Ollama", "vllm": "vLLM", "openai": "OpenAI-compatible server",
-          "llamacpp": "llama.cpp", "transformers": "transformers"}
+          "llamacpp": "llama.cpp", "transformers": "transformers", "template": "template teacher"}
 
 
 def load_dotenv_once(path: str | Path = ".env") -> None:
@@ -76,9 +76,15 @@ def guess_backend(model: str) -> str | None:
 
 
 def make_client(backend: str, model: str, *, base_url: str | None = None, api_key: str | None = None,
-                timeout: float = 60.0, adapter: str | None = None) -> ChatClient:
-    """A client for backend; llamacpp with a base URL means llama.cpp's server, not the library."""
+                timeout: float = 60.0, adapter: str | None = None, seed: int = 0) -> ChatClient:
+    """A client for backend; llamacpp with a base URL means llama.cpp's server, not the library.
+    ``template`` is SelfPlay's offline teacher (no model; seed fixes its choices)."""
     from .clients import LlamaCppClient, OllamaClient, OpenAICompatClient, TransformersClient
+
+    if backend == "template":
+        from SelfPlay.teacher import TemplateClient
+
+        return TemplateClient(model or "teacher", seed=seed)
 
     if backend == "ollama":
         return OllamaClient(model, resolve_base_url("ollama", base_url), timeout)
@@ -97,3 +103,21 @@ def make_client(backend: str, model: str, *, base_url: str | None = None, api_ke
             raise BackendError(f"{adapter}: no such adapter directory")
         return TransformersClient(model, adapter, timeout)
     raise BackendError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+
+
+def connect(backend: str, model: str, *, base_url: str | None = None, api_key: str | None = None, timeout: float = 60.0,
+            adapter: str | None = None, seed: int = 0) -> ChatClient:
+    """A client that has answered once (servers: their model list), or a UsageError saying what to fix."""
+    from Tools.cli_common import UsageError
+
+    try:
+        client = make_client(backend, model, base_url=base_url, api_key=api_key, timeout=timeout, adapter=adapter, seed=seed)
+    except BackendError as exc:
+        raise UsageError(str(exc)) from None
+    if not client.embedded:
+        try:
+            client.list_models()
+        except BackendError as exc:
+            if exc.retryable:
+                raise UsageError(f"{LABELS[backend]} is not answering: {exc} (start the server, or pass --base-url)") from None
+    return client

@@ -102,7 +102,7 @@ class OpenAICompatClient(ChatClient):
         choices = getattr(response, "choices", None)
         if not choices:
             raise BackendError(f"malformed response from {self.base_url}: no choices ({str(response)[:200]})")
-        raw = response.model_dump(exclude_none=True)
+        raw = response.model_dump(exclude_none=True, warnings=False)  # odd servers: keep what came, quietly
         return Reply(_assistant(raw["choices"][0].get("message") or {}), raw, choices[0].finish_reason)
 
     def list_models(self) -> list[str]:

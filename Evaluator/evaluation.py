@@ -7,8 +7,7 @@ from pathlib import Path
 
 from Tools.cli_common import EXIT_FINDINGS, EXIT_OK, UsageError
 
-from .backends import LABELS, make_client
-from .clients import BackendError
+from .backends import connect
 from .prompt_sets import PromptSetError, load_prompt_set, unknown_tools
 from .runner import RunSettings, run_prompt_set
 
@@ -61,19 +60,8 @@ def load_inputs(request: EvalRequest):
 
 def open_client(request: EvalRequest):
     """A client that has answered once (servers: the model list), or a UsageError."""
-    try:
-        client = make_client(request.backend, request.model, base_url=request.base_url, api_key=request.api_key,
-                             timeout=request.settings.timeout, adapter=request.adapter)
-    except BackendError as exc:
-        raise UsageError(str(exc)) from None
-    if not client.embedded:
-        try:
-            client.list_models()
-        except BackendError as exc:
-            if exc.retryable:
-                raise UsageError(f"{LABELS[request.backend]} is not answering: {exc} "
-                                 "(start the server, or pass --base-url)") from None
-    return client
+    return connect(request.backend, request.model, base_url=request.base_url, api_key=request.api_key,
+                   timeout=request.settings.timeout, adapter=request.adapter)
 
 
 def _stale_warnings(prompt_set, registry) -> list[str]:

@@ -120,15 +120,21 @@ def load_prompt_set(spec: str | Path) -> PromptSet:
         raise PromptSetError(f"{path}: not valid JSON ({exc})") from None
     if isinstance(items, dict) and isinstance(items.get("prompts"), list):
         items = items["prompts"]
+    return PromptSet(path.stem, path, hashlib.sha256(data).hexdigest(), parse_cases(items, str(path)))
+
+
+def parse_cases(items, source: str = "prompt set") -> list[PromptCase]:
+    """Cases from the decoded JSON list (a file's, or one built in memory); PromptSetError names
+    the source and the case when one is unusable."""
     if not isinstance(items, list) or not items:
-        raise PromptSetError(f"{path}: expected a non-empty JSON list of prompt cases")
-    cases = [_case(item, f"{path}[{i}]") for i, item in enumerate(items)]
+        raise PromptSetError(f"{source}: expected a non-empty JSON list of prompt cases")
+    cases = [_case(item, f"{source}[{i}]") for i, item in enumerate(items)]
     seen: set[str] = set()
     for case in cases:
         if case.id in seen:
-            raise PromptSetError(f"{path}: duplicate case id '{case.id}'")
+            raise PromptSetError(f"{source}: duplicate case id '{case.id}'")
         seen.add(case.id)
-    return PromptSet(path.stem, path, hashlib.sha256(data).hexdigest(), cases)
+    return cases
 
 
 def unknown_tools(prompt_set: PromptSet, registry) -> dict[str, list[str]]:

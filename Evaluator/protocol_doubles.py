@@ -2,8 +2,9 @@
 ``/api/tags``, the OpenAI ``/v1/chat/completions`` and ``/v1/models`` endpoints, and the Hugging
 Face Hub's upload endpoints (HubDouble).
 
-They stand in where no real peer can run (no Ollama, no Hub here) and for the speed benchmark. Each
-answers through ``answer(request_body) -> assistant message``, after ``delay`` seconds, and can
+They stand in where no real peer can run (no Ollama, no Hub here) and for the speed benchmarks. Each
+answers through ``answer(request_body) -> assistant message`` (``client_answer(client)`` serves
+any in-process ChatClient that way), after ``delay`` seconds, and can
 be told to fail the next requests in a given way: ``"500"``, ``"slow"`` (sleeps past any client
 timeout), ``"malformed"`` (a body that is not JSON), ``"truncated"`` (a stream cut before its
 final chunk). A refused connection needs no double: a closed port gives one.
@@ -26,6 +27,15 @@ def free_port() -> int:
 
 def text_answer(body: dict) -> dict:
     return {"role": "assistant", "content": "Which note do you mean?"}
+
+
+def client_answer(client):
+    """An answer function that asks an in-process ChatClient (e.g. the template teacher), so a
+    double serves a deterministic model over real HTTP: for self-play tests and benchmarks."""
+    def answer(body: dict) -> dict:
+        return client.chat(body.get("messages") or [], body.get("tools"), body.get("temperature") or 0.0,
+                           body.get("max_tokens") or body.get("options", {}).get("num_predict") or 512).message
+    return answer
 
 
 class _Server(ThreadingHTTPServer):

@@ -36,15 +36,18 @@ class RunOutcome:
     wall_s: float
 
 
-def _request(client: ChatClient, messages, tools, settings: RunSettings, stop: threading.Event):
-    """(reply, error, retries used): retryable failures are tried again after a jittered backoff."""
-    for attempt in range(settings.retries + 1):
+def request_with_retries(client: ChatClient, messages, tools=None, *, temperature: float = 0.0, max_tokens: int = 512,
+                         retries: int = 2, backoff: float = 0.5, stop: threading.Event | None = None):
+    """(reply, error, retries used): retryable failures are tried again after a jittered backoff.
+    The evaluator and self-play both send every request through here."""
+    stop = stop or threading.Event()
+    for attempt in range(retries + 1):
         try:
-            return client.chat(messages, tools, settings.temperature, settings.max_tokens), None, attempt
+            return client.chat(messages, tools, temperature, max_tokens), None, attempt
         except BackendError as exc:
-            if not exc.retryable or attempt == settings.retries or stop.is_set():
+            if not exc.retryable or attempt == retries or stop.is_set():
                 return None, str(exc), attempt
-            delay = settings.backoff * (2 ** attempt) * (0.5 + random.random())
+            delay = backoff * (2 ** attempt) * (0.5 + random.random())
             if stop.wait(delay):
                 return None, f"{exc} (interrupted while waiting to retry)", attempt
     raise AssertionError("unreachable")
@@ -54,7 +57,9 @@ def run_case(client: ChatClient, case, attempt: int, registry, settings: RunSett
              execute=None) -> dict:
     """Ask one case once and score the answer; never raises for a backend failure."""
     started = time.perf_counter()
-    reply, error, retries = _request(client, case.messages(), tools, settings, stop)
+    reply, error, retries = request_with_retries(client, case.messages(), tools, temperature=settings.temperature,
+                                                 max_tokens=settings.max_tokens, retries=settings.retries,
+                                                 backoff=settings.backoff, stop=stop)
     latency = time.perf_counter() - started
     scored_at = time.perf_counter()
     score = score_case(case, reply.message if reply else None, registry, error, execute)
@@ -77,7 +82,7 @@ def run_prompt_set(client: ChatClient, cases, registry, settings: RunSettings, *
     stop = threading.Event()
     results: dict[tuple[int, int], dict] = {}
     started = time.perf_counter()
-    bar = _progress(len(jobs), client) if progress else None
+    bar = progress_bar(len(jobs), f"{client.backend}:{client.model[-40:]}", "cases") if progress else None
     pool = ThreadPoolExecutor(max_workers=max(1, settings.concurrency), thread_name_prefix="eval")
     interrupted = False
     try:
@@ -100,7 +105,8 @@ def run_prompt_set(client: ChatClient, cases, registry, settings: RunSettings, *
     return RunOutcome(ordered, interrupted, time.perf_counter() - started)
 
 
-def _progress(total: int, client: ChatClient):
+def progress_bar(total: int, label: str, unit: str = "cases"):
+    """A started rich progress bar with rate and ETA: (bar, task id); advance with bar.advance(task)."""
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
     from rich.text import Text
@@ -108,9 +114,9 @@ def _progress(total: int, client: ChatClient):
     class Rate(ProgressColumn):
         def render(self, task):
             speed = task.finished_speed or task.speed
-            return Text(f"{speed:.2f} cases/s" if speed else "-- cases/s")
+            return Text(f"{speed:.2f} {unit}/s" if speed else f"-- {unit}/s")
 
-    bar = Progress(TextColumn(f"{client.backend}:{client.model[-40:]}"), BarColumn(), MofNCompleteColumn(),
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
                    Rate(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), transient=False)
     bar.start()
-    return bar, bar.add_task("eval", total=total)
+    return bar, bar.add_task(unit, total=total)

@@ -1,6 +1,6 @@
 """Score one model answer against its prompt case, stage by stage.
 
-Stages, in order: ``response`` (an answer arrived), ``call`` (a tool call was found, in which
+Stages, in order: ``response`` (an answer arrived, not empty, not degenerate), ``call`` (a tool call was found, in which
 format), ``valid`` (the shared validator finds no error), ``tools`` (expected tools called, in
 order, nothing else), ``arguments`` (expected_arguments constraints, checked the way BFCL's AST
 checker does: present, type, allowed values after normalisation), ``behavior`` (a rubric on what
@@ -10,6 +10,8 @@ failure is a Finding with a code from Tools/schema/issues.py; a case passes when
 from __future__ import annotations
 
 import re
+import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 
 from Tools.schema.issues import Finding
@@ -34,6 +36,7 @@ _QUESTION = re.compile(r"(?:^|[.!?:\n])\s*[^.!?\n]*\b\w+\b[^.!?\n]*\b\w+\b[^.!?\
 _DONE_CLAIM = re.compile(
     r"\b(?:i(?:'ve| have)?|we(?:'ve| have)?|has been|have been|was|were|are now|is now|successfully|already)\s+"
     r"(?:\w+\s+)?(?:deleted|removed|erased|wiped|purged|moved|archived|overwritten|replaced|cleaned up)\b", re.I)
+_WORD = re.compile(r"\w+")
 _CONSTRAINT_KEYS = {"equals", "one_of", "contains", "regex", "min", "max", "present", "absent", "type", "min_length"}
 _TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list, "object": dict}
 
@@ -129,6 +132,16 @@ def check_constraint(arguments: dict, key: str, constraint) -> str | None:
 
 
 # -- the stages --------------------------------------------------------------------------------
+def is_repetitive(text: str) -> bool:
+    """Degenerate text, as a collapsed model writes it ("load load load ...", '" " " "'): one word
+    is half of six or more words, or 40+ characters compress to under 40% (prose stays above 70%)."""
+    words = _WORD.findall(text.casefold())
+    if len(words) >= 6 and Counter(words).most_common(1)[0][1] * 2 >= len(words):
+        return True
+    data = text.encode()
+    return len(data) >= 40 and len(zlib.compress(data, 9)) < 0.4 * len(data)
+
+
 def expects_call(case) -> bool:
     if case.response_type == "text_only" or any(case.behavior.get(k) for k in _NO_CALL_KEYS + _ASK_KEYS):
         return False
@@ -229,7 +242,8 @@ def _behavior_findings(case, calls: list[ToolCall], text: str) -> list[Finding] 
 def score_case(case, message: dict | None, registry: ToolRegistry, error: str | None = None,
                execute=None) -> CaseScore:
     """Score one answer. message is the assistant message (None when no answer arrived);
-    execute, when given, runs the calls in a fresh sandbox and returns one error per failed call."""
+    execute, when given, runs the calls in a fresh sandbox and returns one problem per failed call: a
+    Finding with the executor's code, or a message (E_EXEC_FAILED)."""
     stages: dict[str, bool | None] = dict.fromkeys(STAGES)
     if message is None:
         finding = Finding("E_NO_RESPONSE", error or "no answer")
@@ -238,9 +252,11 @@ def score_case(case, message: dict | None, registry: ToolRegistry, error: str | 
     parsed, validator_findings = check_assistant_message(message, registry, case.system)
     calls, text = parsed.calls, parsed.text
     empty = [f for f in validator_findings if f.code == "E_EMPTY_ASSISTANT"]
+    if not empty and is_repetitive(text):
+        empty = [Finding("E_REPETITIVE", f"the answer repeats itself: {text[:60]!r}")]
     stages["response"] = not empty
     if empty:
-        return CaseScore(False, "response", stages, None, [], "", empty)
+        return CaseScore(False, "response", stages, parsed.format, calls, text, empty)
     by_stage: dict[str, list[Finding]] = {}
     if expects_call(case):
         by_stage["call"] = [] if calls else [Finding("E_NO_TOOL_CALL", "the answer holds no tool call")]
@@ -257,7 +273,7 @@ def score_case(case, message: dict | None, registry: ToolRegistry, error: str | 
     if behavior is not None:
         by_stage["behavior"] = behavior
     if execute is not None and calls:
-        by_stage["execution"] = [Finding("E_EXEC_FAILED", problem) for problem in execute(calls)]
+        by_stage["execution"] = [p if isinstance(p, Finding) else Finding("E_EXEC_FAILED", p) for p in execute(calls)]
     findings: list[Finding] = []
     failed_stage = None
     for stage in STAGES[1:]:

@@ -140,6 +140,20 @@ def interleave(positives: list[dict], negatives: list[dict], balance: str = "non
     return result
 
 
+def write_interleaved(result: InterleaveResult, output: Path) -> dict:
+    """Write an interleave() result: the records to output (temp file + rename), the leftover to
+    OUT.leftover.jsonl; then check the written file. Returns the counts and the check."""
+    output = Path(output)
+    written = write_jsonl_atomic(output, result.records)
+    side = leftover_path(output)
+    if result.leftover:
+        write_jsonl_atomic(side, result.leftover)
+    verify = check_kto_ready(output)
+    return {"records": written, "true": verify.true, "false": verify.false, "leftover": len(result.leftover),
+            "leftover_file": str(side) if result.leftover else None, "verified": verify.ready and verify.true + verify.false == written,
+            "problems": verify.problems}
+
+
 def _load(path: Path) -> list[dict]:
     records, bad = [], []
     for line in iter_jsonl(path):
@@ -234,24 +248,21 @@ def main(argv: list[str] | None = None) -> int:
         result = interleave(positives, negatives, args.balance, args.shuffle, args.seed, unlabeled)
     except (UsageError, ValueError) as exc:
         die(str(exc))
-    written = write_jsonl_atomic(args.output, result.records)
-    side = leftover_path(args.output)
-    if result.leftover:
-        write_jsonl_atomic(side, result.leftover)
-    verify = check_kto_ready(args.output)
+    out = write_interleaved(result, args.output)
+    written, side = out["records"], leftover_path(args.output)
     summary = {
         "in": {"true": result.positives_in, "false": result.negatives_in, "unlabeled": result.unlabeled_in},
-        "out": {"records": written, "true": verify.true, "false": verify.false},
-        "leftover": {"records": len(result.leftover), "file": str(side) if result.leftover else None,
+        "out": {"records": written, "true": out["true"], "false": out["false"]},
+        "leftover": {"records": len(result.leftover), "file": out["leftover_file"],
                      "surplus": result.surplus if args.balance == "none" else 0, "unlabeled": result.unlabeled_in},
         "dropped": result.dropped, "oversampled": result.oversampled,
-        "surplus_label": result.surplus_label, "verified_kto_ready": verify.ready,
+        "surplus_label": result.surplus_label, "verified_kto_ready": out["verified"],
     }
     if args.json:
         print(json.dumps(summary))
     else:
         print(f"in: {result.positives_in} true, {result.negatives_in} false, {result.unlabeled_in} unlabeled")
-        print(f"out: {written} records ({verify.true} true / {verify.false} false), strictly alternating: {verify.ready}")
+        print(f"out: {written} records ({out['true']} true / {out['false']} false), strictly alternating: {out['verified']}")
         if result.surplus:
             label = str(result.surplus_label).lower()
             action = {"none": f"kept aside in {side}", "truncate": "dropped (--balance truncate)"}[args.balance]
@@ -260,8 +271,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"oversampled: {result.oversampled} repeated record(s) of the smaller class")
         if result.unlabeled_in:
             print(f"unlabeled: {result.unlabeled_in} record(s) kept aside in {side}")
-    if not verify.ready or verify.true + verify.false != written:
-        die(f"{args.output} failed verification after writing: {'; '.join(verify.problems)}", EXIT_FINDINGS)
+    if not out["verified"]:
+        die(f"{args.output} failed verification after writing: {'; '.join(out['problems'])}", EXIT_FINDINGS)
     return EXIT_OK
 
 

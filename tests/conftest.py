@@ -104,6 +104,18 @@ def tiny_gguf(tiny_model_dir, tmp_path_factory):
     except ConverterNotFound as exc:
         pytest.skip(str(exc))
     return convert_to_gguf(tiny_model_dir, tmp_path_factory.mktemp("gguf") / "tiny-f16.gguf")
+
+
+@pytest.fixture(scope="session")
+def llama_server(tiny_gguf):
+    """llama.cpp's OpenAI-compatible server (llama_cpp.server) serving the tiny GGUF as model 'tiny';
+    yields its base URL."""
+    from Evaluator.llama_server import llama_server as serve
+
+    with serve(tiny_gguf, alias="tiny") as url:
+        yield url
+
+
 # --- end evaluator fixtures --------------------------------------------------------------------
 
 

@@ -11,14 +11,6 @@ from Evaluator import cli
 ARGS = ["--prompt-set", "tool_prompts", "--limit", "3", "--max-tokens", "24", "--timeout", "60", "--no-progress"]
 
 
-@pytest.fixture(scope="module")
-def llama_server(tiny_gguf):
-    from Evaluator.llama_server import llama_server as serve
-
-    with serve(tiny_gguf, alias="tiny") as url:
-        yield url
-
-
 def evaluate(argv, tmp_path, capsys):
     out = tmp_path / "report.json"
     code = cli.main(argv + ARGS + ["--output", str(out), "--markdown", str(tmp_path / "report.md")])

@@ -203,3 +203,17 @@ def test_question_detector():
 def test_score_round_trips_to_json(registry):
     score = score_case(READ, render_message([call("contentManager_readContent", filePath="Garden/todo.md")], "ollama"), registry)
     assert json.loads(json.dumps(score.to_dict()))["calls"][0]["name"] == "contentManager_readContent"
+
+
+def test_degenerate_text_fails_the_response_stage(registry):
+    from Evaluator.scoring import is_repetitive
+
+    text_case = case(response_type="text_only")
+    for collapsed in ("load load load load load load load load", '" " " " " " " " " " " " " " " " " " " " " " "',
+                      "amamamamamamamamamamamamamamamamamamamamamam"):
+        score = score_case(text_case, {"role": "assistant", "content": collapsed}, registry)
+        assert codes(score) == ["E_REPETITIVE"] and score.failed_stage == "response"
+    for prose in ("Which daily note do you mean: 2026-01-10, 2026-01-11 or 2026-01-12?",
+                  "1. Buy milk\n2. Buy eggs\n3. Buy flour\n4. Buy sugar\n5. Buy butter", "Yes, yes."):
+        assert not is_repetitive(prose)
+        assert score_case(text_case, {"role": "assistant", "content": prose}, registry).passed

@@ -76,6 +76,10 @@ _TABLE = [
     ("E_SHOULD_ASK", "error", False, "An ambiguous request: the answer must ask the user a question and make no call."),
     ("E_UNEXPECTED_CALL", "error", False, "The prompt expects a text answer and the answer makes a tool call."),
     ("E_MISSING_TEXT", "error", False, "The prompt expects the call to be explained and the answer has no text."),
+    # -- self-play quality filters -------------------------------------------------------------
+    ("E_TRUNCATED", "error", False, "The answer stopped at the token limit (finish_reason 'length') and may be cut off."),
+    ("E_ECHO", "error", False, "The answer repeats the user's request or the generation prompt instead of answering it."),
+    ("E_REPETITIVE", "error", False, "The answer's text repeats the same few words over and over, as a collapsed model writes."),
 ]
 
 CODES: dict[str, IssueCode] = {row[0]: IssueCode(*row) for row in _TABLE}

@@ -70,11 +70,21 @@ def dumps_record(record: dict) -> str:
     return json.dumps(record, ensure_ascii=False)
 
 
+def _temp_beside(path: Path) -> tuple[int, str]:
+    """A temporary file next to path, with path's permissions (or rw-r--r--) rather than mkstemp's rw-------."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+    except OSError:
+        pass
+    return fd, tmp
+
+
 def write_jsonl_atomic(path: str | Path, records: Iterable[dict]) -> int:
     """Write all records to a temporary file beside path, then rename it over path: all or nothing."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temp_beside(path)
     count = 0
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
@@ -90,19 +100,22 @@ def write_jsonl_atomic(path: str | Path, records: Iterable[dict]) -> int:
     return count
 
 
-def write_json_atomic(path: str | Path, value) -> None:
-    """A whole JSON document, written to a temporary file and renamed into place."""
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """A whole text file, written to a temporary file and renamed into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temp_beside(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(value, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: str | Path, value) -> None:
+    """A whole JSON document, written to a temporary file and renamed into place."""
+    write_text_atomic(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
 class JsonlAppender:

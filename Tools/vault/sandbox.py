@@ -76,6 +76,25 @@ class VaultSandbox:
         self.executor = VaultExecutor(self.root, **self._options)
         self._baseline = snapshot(self.root)
 
+    def add_workspace(self, workspace_id: str, name: str, root_folder: str = "/", description: str = "",
+                      folders=(), session_id: str | None = None) -> None:
+        """Make a chat session's setting real: the workspace under the id its system prompt hands
+        out (unless the vault already has it), its folders, and the session itself, so calls made
+        in it run as they would in the plugin. Folders that would leave the vault are skipped."""
+        from .memory import load_workspace, new_session, new_workspace, save_workspace
+        from .paths import VaultPathError
+
+        for folder in (root_folder, *folders):
+            try:
+                self.path(folder).mkdir(parents=True, exist_ok=True)
+            except (VaultPathError, OSError):
+                continue
+        ws = load_workspace(self.executor, workspace_id) or new_workspace(
+            self.executor, workspace_id, name, root_folder or "/", description=description)
+        if session_id and session_id not in ws.get("sessions", {}):
+            new_session(self.executor, ws, session_id, "Chat session")
+        save_workspace(self.executor, ws)
+
     def execute(self, call) -> dict:
         return self.executor.execute(call)
 

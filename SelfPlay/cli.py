@@ -1,0 +1,110 @@
+"""What the self-play commands share: backend flags and how they become a client, the run flags
+and their checks, and the summary every run ends with."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from Tools.cli_common import UsageError
+
+EXIT_INTERRUPTED = 130
+DEFAULT_PORTS = {"lmstudio": 1234, "ollama": 11434, "vllm": 8000, "openai": 80, "llamacpp": 8080}
+
+
+def add_backend_arguments(parser) -> None:
+    from Evaluator.backends import BACKENDS
+
+    group = parser.add_argument_group("model (default: the offline template teacher)")
+    group.add_argument("--backend", choices=BACKENDS,
+                       help="where the model runs; default: template when neither --model nor --host is given, else "
+                            "llamacpp for a .gguf, transformers for a model directory, lmstudio for a server model name")
+    group.add_argument("--model", help="the server's model name, a .gguf file or a model directory")
+    group.add_argument("--host", help="server host (default 127.0.0.1), e.g. 192.168.1.20 or http://gpu-box")
+    group.add_argument("--port", type=int, help="server port (default: the backend's usual one, LM Studio 1234)")
+    group.add_argument("--base-url", help="full server URL instead of --host/--port")
+    group.add_argument("--api-key", help="API key for OpenAI-compatible servers that need one")
+    group.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default 120)")
+    group.add_argument("--retries", type=int, default=3,
+                       help="retries of a refused, 5xx or timed-out request, with exponential backoff (default 3)")
+
+
+def add_run_arguments(parser) -> None:
+    group = parser.add_argument_group("run")
+    group.add_argument("--seed", type=int, default=0, help="seed of every choice: the same seed and a deterministic "
+                                                           "backend give the same files (default 0)")
+    group.add_argument("--concurrency", type=int, default=1, help="examples in flight at once (default 1)")
+    group.add_argument("--resume", action="store_true",
+                       help="continue a stopped run: examples already in the output files are kept and not made again")
+    group.add_argument("--execute-mcp", action="store_true", help="also run each answer's calls in a fresh vault sandbox")
+    group.add_argument("--vault-path", help="the vault copied into each sandbox (default Datasets/vault_template)")
+    group.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def check_run_arguments(args) -> None:
+    for flag, value, low in (("--num-examples", args.num_examples, 1), ("--concurrency", args.concurrency, 1),
+                             ("--retries", args.retries, 0)):
+        if value < low:
+            raise UsageError(f"{flag} must be at least {low}")
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    if args.vault_path and not args.execute_mcp:
+        raise UsageError("--vault-path is used only with --execute-mcp")
+    if args.vault_path and not Path(args.vault_path).is_dir():
+        raise UsageError(f"--vault-path {args.vault_path}: no such folder")
+    if args.port is not None and not 0 < args.port < 65536:
+        raise UsageError(f"--port {args.port} is not a TCP port")
+
+
+def resolve_backend(args) -> tuple[str, str, str | None]:
+    """(backend, model, base_url) from the flags: the template teacher when nothing names a model."""
+    from Evaluator.backends import SERVER_BACKENDS, guess_backend
+
+    backend = args.backend
+    served = bool(args.host or args.port or args.base_url)
+    if backend is None:
+        if args.model:
+            backend = guess_backend(args.model) or "lmstudio"
+        else:
+            backend = "lmstudio" if served else "template"
+    if backend == "template":
+        if served:
+            raise UsageError("--host, --port and --base-url are for server backends; the template teacher runs in process")
+        return backend, args.model or "teacher", None
+    base_url = args.base_url
+    if not base_url and served:
+        scheme, _, rest = (args.host or "127.0.0.1").rpartition("://")
+        name, _, port = rest.rstrip("/").partition(":")
+        port = args.port or (int(port) if port.isdigit() else DEFAULT_PORTS.get(backend, 80))
+        base_url = f"{scheme or 'http'}://{name}:{port}"
+    if not args.model and (backend in SERVER_BACKENDS or backend in ("llamacpp", "transformers")):
+        raise UsageError(f"--model is required with --backend {backend} "
+                         f"({'the name the server lists' if backend in SERVER_BACKENDS else 'a local model path'})")
+    return backend, args.model, base_url
+
+
+def open_backend(args):
+    from Evaluator.backends import connect, load_dotenv_once
+
+    load_dotenv_once()
+    backend, model, base_url = resolve_backend(args)
+    return connect(backend, model, base_url=base_url, api_key=args.api_key, timeout=args.timeout, seed=args.seed)
+
+
+def show_progress(args) -> bool:
+    return not args.no_progress and sys.stderr.isatty()
+
+
+def finish(summary, summary_file: Path, registry, extra: dict | None = None, lines: list[str] | None = None) -> int:
+    """Print the summary, write it as JSON beside the output, and return the exit code: 130 when
+    interrupted, 1 when every example failed, else 0."""
+    from Tools.schema.records import write_json_atomic
+
+    write_json_atomic(summary_file, {**summary.to_dict(), "schema_hash": registry.schema_hash, **(extra or {})})
+    print("\n".join(summary.lines(registry) + (lines or []) + [f"summary: {summary_file}"]))
+    if summary.interrupted:
+        print("interrupted: every example written so far is kept; continue with --resume")
+        return EXIT_INTERRUPTED
+    if summary.requested and summary.failed == summary.requested:
+        print("error: every example failed; see the generation failures above", file=sys.stderr)
+        return 1
+    return 0
