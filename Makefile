@@ -6,7 +6,6 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
-SAMPLE := Datasets/sample
 
 .PHONY: demo test setup setup-dev clean
 
@@ -19,27 +18,31 @@ $(VENV)/.core: pyproject.toml | $(PY)
 	$(PIP) install -q -e .
 	touch $@
 
-# everything the test suite exercises; torch first so a CPU build is not replaced by a CUDA one
-$(VENV)/.dev: pyproject.toml $(VENV)/.core
+# the closed loop (make demo): training, GGUF export and llama.cpp; torch first so a CPU build is not
+# replaced by a CUDA one
+$(VENV)/.loop: pyproject.toml $(VENV)/.core
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q "$(TORCH_SPEC)"
-	$(PIP) install -q -e ".[dev,train,mcp,gguf,wandb]"
-	@# the MLX trainer is tested for real: Metal build on macOS, CPU build (mlx[cpu]) elsewhere
-	$(PIP) install -q -e ".[$$(if [ "$$(uname -s)" = Darwin ]; then echo mac; else echo mlx-cpu; fi)]"
+	$(PIP) install -q -e ".[train,mcp,gguf]"
 	@# llama.cpp's HF->GGUF converter ships in llama-cpp-python's source distribution (Trainers/shared/gguf.py)
 	$(PIP) download -q --no-deps --no-binary :all: -d .cache \
 		"llama-cpp-python==$$($(PY) -c 'import llama_cpp; print(llama_cpp.__version__)')"
 	touch $@
 
+# everything the test suite exercises
+$(VENV)/.dev: pyproject.toml $(VENV)/.loop
+	$(PIP) install -q -e ".[dev,train,mcp,gguf,wandb]"
+	@# the MLX trainer is tested for real: Metal build on macOS, CPU build (mlx[cpu]) elsewhere
+	$(PIP) install -q -e ".[$$(if [ "$$(uname -s)" = Darwin ]; then echo mac; else echo mlx-cpu; fi)]"
+	touch $@
+
 setup: $(VENV)/.core
 setup-dev: $(VENV)/.dev
 
-demo: $(VENV)/.core
-	@echo "== validate the sample data =="
-	$(PY) Tools/validate_syngen.py $(SAMPLE) --summary-only
-	@echo "== is the KTO set ready for training? =="
-	$(PY) Tools/interleave_dataset.py --check $(SAMPLE)/sample_kto.jsonl
-	@echo "== which tools does the data teach? =="
-	$(PY) Tools/analyze_tool_coverage.py $(SAMPLE)
+# the closed loop on built-in defaults: teacher data -> validate -> interleave -> SFT (a model built
+# from scratch) -> KTO -> GGUF -> evaluation (embedded llama.cpp and its server) -> report; it also
+# rewrites the closed-loop section of docs/benchmarks.md. Flags: python Tools/closed_loop.py --help
+demo: $(VENV)/.loop
+	$(PY) Tools/closed_loop.py --benchmarks-md docs/benchmarks.md $(DEMO_FLAGS)
 
 test: $(VENV)/.dev
 	$(PY) -m pytest tests

@@ -1,0 +1,91 @@
+"""The closed loop end to end at toy scale: every stage runs for real (teacher data, validator,
+interleaver, a model built from scratch, SFT, KTO, GGUF export, embedded llama.cpp and its server);
+the report compares the stages and the benchmarks section is rewritten in place."""
+import json
+
+import pytest
+
+from Tools.closed_loop import MARK_END, MARK_START, case_metrics, update_benchmarks
+
+TOY = ["--sft-size", "120", "--kto-size", "24", "--eval-size", "5", "--sft-steps", "6", "--kto-steps", "2",
+       "--hidden", "64", "--layers", "2", "--vocab", "800", "--max-tokens", "48", "--sft-batch", "4"]
+
+
+@pytest.fixture(scope="module")
+def loop_run(tmp_path_factory):
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("llama-cpp-python is not installed")
+    from Trainers.shared.gguf import ConverterNotFound, find_llama_cpp
+
+    try:
+        find_llama_cpp()
+    except ConverterNotFound as exc:
+        pytest.skip(str(exc))
+    from conftest import run_tool
+
+    out = tmp_path_factory.mktemp("loop")
+    bench = out / "benchmarks.md"
+    bench.write_text(f"# Benchmarks\n\nintro\n\n{MARK_START}\nold figures\n{MARK_END}\n\n## Later section\n", encoding="utf-8")
+    done = run_tool("Tools/closed_loop.py", "--out", out / "work", "--benchmarks-md", bench, *TOY, timeout=900)
+    return out, bench, done
+
+
+def test_every_stage_runs_and_the_report_compares_the_models(loop_run):
+    out, bench, done = loop_run
+    assert done.returncode == 0, done.stderr[-3000:]
+    progress = [line for line in done.stdout.splitlines() if line.startswith("[")]
+    assert progress[0].startswith("[1/12] teacher data") and any(line.startswith("[12/12] report:") for line in progress)
+    report = json.loads((out / "work" / "report.json").read_text())
+    assert list(report["models"]) == ["before training", "after SFT", "after KTO", "after KTO, llama.cpp server"]
+    for metrics in report["models"].values():
+        assert metrics["cases"] >= 1 and 0 <= metrics["parse_rate"] <= 1
+    # the random model cannot call a tool: before training every rate is 0
+    before = report["models"]["before training"]
+    assert before["parse_rate"] == before["valid_rate"] == before["valid_expected_tool_rate"] == 0
+    assert [s["name"] for s in report["stages"]][:4] == ["teacher data", "validate", "interleave", "base model"]
+    # the held-out set is unseen: no user request of it is in the training files
+    from SelfPlay.teacher import shared_user_requests
+
+    data = out / "work" / "data"
+    assert not shared_user_requests(data / "teacher_sft.jsonl", data / "heldout.json")
+    assert (out / "work" / "gguf" / "kto" / "Modelfile").is_file()
+    text = bench.read_text()
+    assert "old figures" not in text and "| schema-valid call to the expected tool |" in text
+    assert text.startswith("# Benchmarks\n\nintro\n") and text.rstrip().endswith("## Later section")
+
+
+def test_case_metrics_count_only_cases_that_expect_a_call():
+    def case(expected, **stages):
+        return {"expected_tools": expected, "stages": {"call": None, "valid": None, "tools": None, "arguments": None, **stages}}
+
+    report = {"summary": {"pass_at_1": 0.25}, "cases": [
+        case(["a"], call=True, valid=True, tools=True, arguments=True),
+        case(["a"], call=True, valid=False, tools=True, arguments=False),
+        case(["b"], call=False, arguments=True),  # no call: nothing to check, which is not argument accuracy
+        case([], call=None),  # a behaviour case expecting text is not counted
+    ]}
+    m = case_metrics(report)
+    assert m["cases"] == 3 and m["parse_rate"] == pytest.approx(2 / 3, abs=1e-4) and m["valid_rate"] == pytest.approx(1 / 3, abs=1e-4)
+    assert m["expected_tool_rate"] == pytest.approx(2 / 3, abs=1e-4) and m["valid_expected_tool_rate"] == pytest.approx(1 / 3, abs=1e-4)
+    assert m["argument_accuracy"] == pytest.approx(1 / 3, abs=1e-4) and m["pass_rate"] == 0.25
+
+
+def test_benchmarks_section_is_appended_when_absent(tmp_path):
+    path = tmp_path / "b.md"
+    path.write_text("# Benchmarks\n", encoding="utf-8")
+    update_benchmarks(path, "table\n")
+    update_benchmarks(path, "new table\n")
+    text = path.read_text()
+    assert text.count(MARK_START) == 1 and "new table" in text and "\ntable" not in text
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--sft-steps", "0"], "--sft-steps must be at least 1"),
+    (["--kto-batch", "1"], "KTO needs --kto-batch and --kto-size of at least 2"),
+    (["--sft-size", "ten"], "invalid int value"),
+])
+def test_bad_flags_are_one_line(flags, message, run, tmp_path):
+    done = run("Tools/closed_loop.py", "--out", tmp_path, *flags)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
