@@ -37,11 +37,11 @@ class LoopSettings:
     eval_size: int = 60
     base_model: str | None = None  # None: build a small model from scratch
     model_size: str = "7b"  # the trainers' preset for a real base model (batch sizes, LoRA)
-    hidden: int = 192
+    hidden: int = 128
     layers: int = 4
-    vocab: int = 3000
+    vocab: int = 2000
     max_seq_length: int = 1024
-    sft_steps: int = 700
+    sft_steps: int = 1000
     sft_batch: int = 16
     sft_lr: float = 2e-3
     kto_steps: int = 20
