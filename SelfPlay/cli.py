@@ -40,7 +40,13 @@ def add_run_arguments(parser) -> None:
     group.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def check_run_arguments(args) -> None:
+def check_run_arguments(args, output: Path) -> None:
+    """The flags both generators share, and the output file; also routes warnings to stderr."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    if output.is_dir() or not output.name:
+        raise UsageError(f"--output {output} is a directory; name a .jsonl file")
     for flag, value, low in (("--num-examples", args.num_examples, 1), ("--concurrency", args.concurrency, 1),
                              ("--retries", args.retries, 0)):
         if value < low:

@@ -43,23 +43,18 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import logging
-
     from SelfPlay.cli import check_run_arguments, finish, open_backend, show_progress
     from SelfPlay.config import ConfigError, load_config
     from SelfPlay.generator import SelfPlayGenerator, invalid_path, kto_path, summary_path
     from Tools.schema.registry import load_registry
 
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
     output = args.output or DEFAULT_OUTPUT_DIR / f"selfplay_{time.strftime('%Y%m%d_%H%M%S')}.jsonl"
     client = None
     try:
-        check_run_arguments(args)
+        check_run_arguments(args, output)
         if args.no_validate and args.kto is not None:
             raise UsageError("--kto needs labels: drop --no-validate")
-        if output.is_dir() or not output.name:
-            raise UsageError(f"--output {output} is a directory; name a .jsonl file")
         registry = load_registry()
         config = load_config(args.config_dir, registry)
         client = open_backend(args)

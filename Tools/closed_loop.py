@@ -144,10 +144,10 @@ def build_base(s: LoopSettings, sft: Path):
     corpus = [json.dumps(chat_messages(line.record), ensure_ascii=False) for line in iter_jsonl(sft) if line.error is None]
     out = build_tiny_model(s.out / "base_model", corpus=corpus, vocab_size=s.vocab, hidden_size=s.hidden,
                            num_layers=s.layers, num_heads=4, seed=s.seed)
-    import torch  # noqa: F401  (the count below needs the weights)
-    from transformers import AutoModelForCausalLM
+    from Trainers.shared.export.merge import parameter_count
+    from Trainers.shared.export.source import resolve_source
 
-    count = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(out).parameters())
+    count = parameter_count(resolve_source(out))  # read from the safetensors header, no weights loaded
     return str(out), f"Llama {s.layers} x {s.hidden}, vocabulary {s.vocab}, {count / 1e6:.1f} M weights, random init"
 
 

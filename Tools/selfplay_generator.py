@@ -54,8 +54,6 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import logging
-
     from Evaluator.prompt_sets import PromptSetError
     from SelfPlay.cli import check_run_arguments, finish, open_backend, show_progress
     from SelfPlay.config import ConfigError, load_config
@@ -65,17 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     from Tools.schema.registry import load_registry
 
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
     output = args.output or DEFAULT_OUTPUT_DIR / f"syngen_selfplay_{time.strftime('%Y%m%d_%H%M%S')}.jsonl"
     client = None
     try:
-        check_run_arguments(args)
+        check_run_arguments(args, output)
         if args.num_variations < 1 or args.max_tokens < 1:
             raise UsageError("--num-variations and --max-tokens must be at least 1")
         if not 0 <= args.temperature <= 2 or args.temperature_spread < 0:
             raise UsageError("--temperature must be within 0..2 and --temperature-spread at least 0")
-        if output.is_dir() or not output.name:
-            raise UsageError(f"--output {output} is a directory; name a .jsonl file")
         registry = load_registry()
         config = load_config(registry=registry)
         client = open_backend(args)
