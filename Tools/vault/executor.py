@@ -23,6 +23,7 @@ from .paths import VaultPathError, VaultPaths
 # Argument findings that the plugin's server refuses too; the rest only under strict semantics.
 _REFUSED = {"E_MISSING_REQUIRED_ARG", "E_ARG_TYPE", "E_ARG_ENUM"}
 _REFUSED_STRICT = _REFUSED | {"E_UNEXPECTED_ARG", "E_ARG_VALUE"}
+REGEX_BUDGET_S = 1.0  # the time one call's user patterns may take, over every name they test (patterns.py)
 
 
 class ToolError(Exception):
@@ -94,17 +95,29 @@ class VaultExecutor:
         self._clock = clock or time.time
         self._lock = threading.RLock()
         self.session_workspace: dict[str, str] = {}  # loadWorkspace binds a session to a workspace
-        self.settings_path = self.root / ".obsidian" / "plugins" / "claudesidian-mcp" / "data.json"
+        self._regex_deadline: float | None = None
         _load_handlers()
 
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    def resolve(self, raw) -> tuple[str, Path]:
+    def regex_deadline(self) -> float:
+        """When the current call's regex budget runs out (it starts with the call's first pattern search)."""
+        if self._regex_deadline is None:
+            self._regex_deadline = time.monotonic() + REGEX_BUDGET_S
+        return self._regex_deadline
+
+    def resolve(self, raw, *, data: bool = False) -> tuple[str, Path]:
+        """A path argument (data=False: the plugin's data folders are refused) or a file of the plugin's own."""
         try:
-            return self.paths.resolve(raw)
+            return self.paths.resolve(raw, data=data)
         except VaultPathError as exc:
             raise ToolError(str(exc), "E_PATH_OUTSIDE_VAULT") from None
+
+    @property
+    def settings_path(self) -> Path:
+        """The plugin's settings file, which holds the custom agents."""
+        return self.resolve(".obsidian/plugins/claudesidian-mcp/data.json", data=True)[1]
 
     # -- executing ---------------------------------------------------------------------------
     def execute(self, call: ToolCall | dict) -> dict:
@@ -113,6 +126,7 @@ class VaultExecutor:
     def execute_detailed(self, call: ToolCall | dict) -> Outcome:
         name, args = _unpack(call)
         with self._lock:
+            self._regex_deadline = None
             try:
                 return self._execute(name, args)
             except ToolError as exc:

@@ -25,9 +25,8 @@ def write_text(path: Path, text: str) -> None:
         raise
 
 
-def file_info(path: Path, rel: str) -> dict:
-    st = path.stat()
-    return {"name": path.name, "path": rel, "size": st.st_size,
+def file_info(rel: str, st: os.stat_result) -> dict:
+    return {"name": rel.rsplit("/", 1)[-1], "path": rel, "size": st.st_size,
             "created": int(getattr(st, "st_birthtime", st.st_ctime) * 1000), "modified": int(st.st_mtime * 1000)}
 
 
