@@ -87,7 +87,12 @@ def _run_dataset(args) -> int:
                 print(f"line {line.number}: skipped ({line.error.message if line.error else 'not an object'})")
                 continue
             totals["records"] += 1
-            result = execute_record(sandbox, line.record)
+            try:
+                result = execute_record(sandbox, line.record)
+            except Exception as exc:  # a record nothing can read is one failed line, never the end of the run
+                totals["bad lines"] += 1
+                print(f"line {line.number}: skipped (unreadable record: {type(exc).__name__})")
+                continue
             record = line.record
             if result["calls"]:
                 totals["with calls"] += 1
