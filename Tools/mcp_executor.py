@@ -21,7 +21,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from Tools.cli_common import EXIT_FINDINGS, EXIT_OK, ArgumentParser, die, format_table  # noqa: E402
-from Tools.vault.executor import Outcome, ToolError, VaultExecutor, execute_call  # noqa: E402
+from Tools.vault.executor import Outcome, ToolError, VaultExecutor, envelope_json, execute_call  # noqa: E402
 
 __all__ = ["Outcome", "ToolError", "VaultExecutor", "execute_call", "execute_record", "main"]
 
@@ -61,7 +61,7 @@ def _run_one(args) -> int:
     except FileNotFoundError as exc:
         die(str(exc))
     outcome = executor.execute_detailed(call)
-    print(json.dumps(outcome.envelope, indent=2, ensure_ascii=False))
+    print(envelope_json(outcome.envelope, indent=2))
     return EXIT_OK if outcome.ok else EXIT_FINDINGS
 
 

@@ -17,7 +17,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from Tools.cli_common import ArgumentParser, die  # noqa: E402
-from Tools.vault.executor import VaultExecutor  # noqa: E402
+from Tools.vault.executor import VaultExecutor, envelope_json  # noqa: E402
 
 SERVER_NAME = "claudesidian-vault"
 INVALID_PARAMS = -32602  # JSON-RPC "Invalid params": the MCP spec's answer to an unknown tool name
@@ -60,7 +60,7 @@ def build_server(executor: VaultExecutor):
         if name not in executor.registry.tools:  # hidden tools are known: they answer with the plugin's error
             raise unknown_tool_error(name)
         envelope = await anyio.to_thread.run_sync(executor.execute, {"name": name, "arguments": arguments or {}})
-        text = json.dumps(envelope, ensure_ascii=False)
+        text = envelope_json(envelope)
         return types.CallToolResult(content=[types.TextContent(type="text", text=text)], isError=not envelope.get("success"))
 
     try:  # SDK 2.x: handlers are passed to the constructor

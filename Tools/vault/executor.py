@@ -8,6 +8,7 @@ the plugin reports; nothing a caller sends can make execute() raise.
 """
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -23,6 +24,7 @@ from .paths import VaultPathError, VaultPaths
 # Argument findings that the plugin's server refuses too; the rest only under strict semantics.
 _REFUSED = {"E_MISSING_REQUIRED_ARG", "E_ARG_TYPE", "E_ARG_ENUM"}
 _REFUSED_STRICT = _REFUSED | {"E_UNEXPECTED_ARG", "E_ARG_VALUE"}
+MAX_ARG_DEPTH = 64  # real calls nest about 5 deep; the schema check recurses
 REGEX_BUDGET_S = 1.0  # the time one call's user patterns may take, over every name they test (patterns.py)
 
 
@@ -139,6 +141,7 @@ class VaultExecutor:
             raise ToolError("Tool name is required", "E_EMPTY_TOOL_NAME")
         if not isinstance(args, dict):
             raise ToolError(f"Arguments must be a JSON object, got {type(args).__name__}", "E_MALFORMED_ARGUMENTS")
+        args = well_formed(args)
         spec = self.registry.tools.get(name)
         if spec is None or name not in HANDLERS:
             raise ToolError(f"Unknown tool: {name}. Call get_tools to see the available tools.", "E_UNKNOWN_TOOL")
@@ -179,6 +182,47 @@ class VaultExecutor:
         if not flat and call.context is not None:
             envelope["context"] = call.context
         return envelope
+
+
+def well_formed(args: dict) -> dict:
+    """A copy of the arguments in which lone surrogates (valid in JSON text, impossible in a UTF-8 file)
+    are U+FFFD, as Node writes them. Iterative, and nesting past MAX_ARG_DEPTH is refused, so no
+    argument can exhaust a stack here or in the schema check."""
+    def fix(text: str) -> str:
+        try:
+            text.encode("utf-8")
+            return text
+        except UnicodeEncodeError:
+            return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+    root: dict = {}
+    stack = [(args, root, 1)]
+    while stack:
+        source, target, depth = stack.pop()
+        if depth > MAX_ARG_DEPTH:
+            raise ToolError(f"Arguments are nested deeper than {MAX_ARG_DEPTH} levels", "E_MALFORMED_ARGUMENTS")
+        for key, item in source.items() if isinstance(source, dict) else enumerate(source):
+            if isinstance(item, (dict, list)):
+                copy = type(item)()
+                stack.append((item, copy, depth + 1))
+                item = copy
+            elif isinstance(item, str):
+                item = fix(item)
+            if isinstance(target, dict):
+                target[fix(key) if isinstance(key, str) else key] = item
+            else:
+                target.append(item)
+    return root
+
+
+def envelope_json(envelope: dict, indent: int | None = None) -> str:
+    """An envelope as JSON text that any UTF-8 stream accepts (a tool name may carry a lone surrogate)."""
+    text = json.dumps(envelope, indent=indent, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return json.dumps(envelope, indent=indent)
 
 
 def _unpack(call) -> tuple:

@@ -29,6 +29,10 @@ def normalize(raw: str) -> str:
     """The vault-relative form of a path argument ('' is the root), or VaultPathError."""
     if not isinstance(raw, str):
         raise VaultPathError(f"Path must be a string, got {type(raw).__name__}")
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        raise VaultPathError("Path is not valid Unicode (a lone surrogate)") from None
     if "\x00" in raw:
         raise VaultPathError("Path contains a NUL byte")
     if any(ord(ch) < 32 for ch in raw):
