@@ -100,3 +100,22 @@ def test_copies_of_a_process_killed_by_sigkill_are_removed_by_the_next_one(tmp_p
         for process in (killed, alive):
             process.kill()
             process.wait(timeout=10)
+
+
+def test_a_template_with_traps_copies_and_reports_without_hanging(tmp_path):
+    """FIFOs are not copied (a copy would block), links are copied as links and reported by target,
+    never followed (a link to /dev/zero would never end a digest)."""
+    import os
+
+    template = tmp_path / "template"
+    (template / "Notes").mkdir(parents=True)
+    (template / "Notes" / "a.md").write_text("a")
+    os.mkfifo(template / "pipe.md")
+    os.symlink("/dev/zero", template / "zero.md")
+    os.symlink(tmp_path, template / "out")
+    with VaultSandbox(template, base_dir=tmp_path) as box:
+        assert not (box.root / "pipe.md").exists() and (box.root / "zero.md").is_symlink()
+        os.remove(box.root / "zero.md")
+        os.symlink("Notes/a.md", box.root / "zero.md")
+        assert box.changes().modified == ["zero.md"] and not box.changes().created
+        assert box.execute(call("vaultLibrarian_searchContent", query="zero"))["success"]

@@ -16,6 +16,7 @@ import atexit
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -109,20 +110,39 @@ class Changes:
 
 
 def snapshot(root: Path) -> dict[str, str]:
-    """Every path under root (folders end in '/') -> a content digest ('' for folders)."""
+    """Every path under root (folders end in '/') -> a content digest ('' for folders). Links are
+    recorded by target and never followed, special files by kind: a link to /dev/zero or a FIFO
+    must not hang a change report."""
     state = {}
     for folder, dirs, files in os.walk(root):
         base = Path(folder)
-        for name in dirs:
-            state[(base / name).relative_to(root).as_posix() + "/"] = ""
+        for name in dirs:  # os.walk lists links to folders here without entering them
+            path, rel = base / name, (base / name).relative_to(root).as_posix()
+            if path.is_symlink():
+                state[rel] = "link:" + os.readlink(path)
+            else:
+                state[rel + "/"] = ""
         for name in files:
             path = base / name
             rel = path.relative_to(root).as_posix()
             try:
-                state[rel] = hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
-            except OSError:  # a dangling symlink has no content
+                mode = path.lstat().st_mode
+                state[rel] = "link:" + os.readlink(path) if stat.S_ISLNK(mode) else \
+                    hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest() if stat.S_ISREG(mode) else "special"
+            except OSError:  # removed while walking
                 state[rel] = "?"
     return state
+
+
+def _special_files(folder: str, names: list[str]) -> list[str]:
+    """copytree's ignore: FIFOs, sockets and devices (copying a FIFO would block for ever)."""
+    def special(name):
+        try:
+            mode = os.lstat(os.path.join(folder, name)).st_mode
+        except OSError:
+            return True
+        return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode))
+    return [name for name in names if special(name)]
 
 
 def diff(before: dict[str, str], after: dict[str, str]) -> Changes:
@@ -146,7 +166,7 @@ class VaultSandbox:
         """Back to a fresh copy of the template, with a fresh executor (no session bindings)."""
         if self.root.exists():
             shutil.rmtree(self.root)
-        shutil.copytree(self.template, self.root, symlinks=True)
+        shutil.copytree(self.template, self.root, symlinks=True, ignore=_special_files)
         self.executor = VaultExecutor(self.root, **self._options)
         self._baseline = snapshot(self.root)
 
