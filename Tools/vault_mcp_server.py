@@ -8,7 +8,6 @@ a call that fails (success:false) is also flagged isError so generic clients not
 """
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path

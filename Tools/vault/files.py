@@ -7,10 +7,9 @@ import shutil
 import regex
 
 from .executor import Call, ToolError, tool
-from .fs import file_info, remove
+from .fs import file_info, remove, walk
 from .paths import is_hidden
 from .patterns import BoundedPattern, PatternError
-from .search import walk
 
 
 def _required(call: Call, key: str, message: str) -> str:

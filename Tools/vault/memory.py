@@ -14,8 +14,8 @@ from Tools.schema.context import generate_session_id, generate_workspace_id
 from Tools.schema.records import write_json_atomic
 
 from .executor import Call, Reply, ToolError, tool
+from .fs import walk
 from .paths import is_hidden, is_store_id
-from .search import walk
 
 STORE = ".workspaces"
 _FIELD_PATH = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*|\[\d+\])*")

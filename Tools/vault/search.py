@@ -5,14 +5,11 @@ cached per file by (mtime, size), so repeated searches over a large vault only s
 """
 from __future__ import annotations
 
-import os
 import re
-import stat
 from datetime import datetime, timezone
 
 from .executor import Call, Reply, ToolError, tool
-from .fs import read_text
-from .paths import is_hidden
+from .fs import read_text, walk
 from .patterns import BoundedPattern, glob_pattern
 
 _FRONTMATTER = re.compile(r"\A---\r?\n(.*?)\r?\n---\s*(?:\r?\n|\Z)", re.S)
@@ -47,41 +44,6 @@ def _cached_note(ex, rel: str, st) -> tuple[str, str]:
         text = read_text(ex.root / rel)
         hit = cache[rel] = (key, text, text.lower())
     return hit[1], hit[2]
-
-
-def walk(ex, start: str = "", max_depth: int | None = None):
-    """(rel, is_dir, stat) for every visible entry under start (vault-relative), depth 1 = children.
-
-    A symlink counts as what it points to when that is a visible note or folder inside the vault;
-    one that leads outside, into a dot-folder or nowhere is skipped, and a linked folder is listed
-    but not entered (no loops, no duplicates). Only folders and regular files are yielded: a FIFO
-    or a device would block or never end a read."""
-    stack = [(ex.root / start if start else ex.root, start, 1)]
-    while stack:
-        folder, prefix, level = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            rel = f"{prefix}/{entry.name}" if prefix else entry.name
-            try:
-                link = entry.is_symlink()
-                if link:
-                    real = ex.paths.real_rel(entry.path)
-                    if real is None or is_hidden(real):
-                        continue
-                st = entry.stat(follow_symlinks=link)  # a dangling link raises here
-            except OSError:
-                continue
-            is_dir = stat.S_ISDIR(st.st_mode)
-            if not is_dir and not stat.S_ISREG(st.st_mode):
-                continue
-            yield rel, is_dir, st
-            if is_dir and not link and (max_depth is None or level < max_depth):
-                stack.append((entry.path, rel, level + 1))
 
 
 def _path_filter(ex, paths):
