@@ -141,3 +141,16 @@ def test_ollamas_parser_rules():
     # a call without arguments is not a call; a name still being written waits for more
     assert ollama.parse_tool_calls('<tool_call>{"name": "vaultManager_createFolder"}', "<tool_call>", [name])[0] == []
     assert ollama.parse_tool_calls('<tool_call>{"a": 1} vaultManager_create', "<tool_call>", [name])[0] == []
+
+
+@pytest.mark.parametrize("name", FAMILY_TEMPLATES)
+def test_the_lm_studio_note_says_whether_tool_calling_is_native(name):
+    from Trainers.shared.export.templates import lmstudio_note
+
+    make, bos, eos, family, call, tools, space = FAMILY_TEMPLATES[name]
+    note = lmstudio_note(["m-Q4_K_M.gguf", "m-f16.gguf"], detect_format(make(), bos, eos))
+    assert "lms import m-Q4_K_M.gguf" in note and eos in note
+    if tools:  # Qwen 2.5 and the Mistral templates list tools: LM Studio's native tool use
+        assert "Tool calling is native here" in note and "--tools-in-request" in note
+    else:  # the toolkit's ChatML does not: LM Studio would switch to its [TOOL_REQUEST] prompt
+        assert "NOT native" in note and "[TOOL_REQUEST]" in note and "WITHOUT\n   `tools`" in note

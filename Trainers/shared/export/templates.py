@@ -284,10 +284,31 @@ def modelfile(gguf_name: str, fmt: ChatFormat, go_template: str, num_ctx: int = 
             f"PARAMETER num_ctx {num_ctx}\n")
 
 
+def lmstudio_native_tools(fmt: ChatFormat) -> bool:
+    """LM Studio's docs: a model gets native tool use when its chat template supports tools (it
+    lists the request's tools in the prompt); any other model gets LM Studio's default tool-use
+    system prompt, which asks for ``[TOOL_REQUEST]{...}[END_TOOL_REQUEST]`` blocks instead."""
+    return fmt.renders_tools
+
+
 def lmstudio_note(gguf_names: list[str], fmt: ChatFormat) -> str:
     example = {"hermes": '<tool_call>\n{"name": "vaultManager_createFolder", "arguments": {"path": "Projects"}}\n</tool_call>',
                "mistral": '[TOOL_CALLS] [{"name": "vaultManager_createFolder", "arguments": {"path": "Projects"}, "id": "abc123def"}]'}
     files = "\n".join(f"- `{name}`" for name in gguf_names)
+    if lmstudio_native_tools(fmt):
+        tools = """5. Tool calling is native here: the chat template lists the tools of a request, which is what LM
+   Studio keys native tool use on. Send the tool definitions (`tools` in `/v1/chat/completions`);
+   LM Studio puts them into the prompt through this template and returns the calls the model writes
+   in `tool_calls`. Evaluate it that way with
+   `python -m Evaluator.cli --backend lmstudio --model NAME --tools-in-request --prompt-set tool_prompts --output r.json`."""
+    else:
+        tools = """5. Tool calling is NOT native here: this model learned the tool definitions in training and its
+   chat template does not list tools, so LM Studio would answer a request that carries `tools` with
+   its default tool-use prompt, which asks for `[TOOL_REQUEST]{...}[END_TOOL_REQUEST]` blocks, a
+   format this model never saw, and changes the prompt it was trained on. Send requests WITHOUT
+   `tools`: the calls then arrive in `content`, in the format above, and the toolkit's evaluator
+   parses them there:
+   `python -m Evaluator.cli --backend lmstudio --model NAME --prompt-set tool_prompts --output r.json`."""
     return f"""# Using this model in LM Studio
 
 Files:
@@ -300,16 +321,15 @@ Files:
    template instead: a different template changes how tool calls are written.
 3. Stop strings: {", ".join(f"`{s}`" for s in fmt.stops if s)} (the template's turn ends; LM Studio
    takes the end-of-turn token from the GGUF).
-4. Tool calls: the model writes them as {fmt.call_format} ({"ChatML" if fmt.family == "chatml" else "Mistral"} family):
+4. The model writes tool calls as {fmt.call_format} ({"ChatML" if fmt.family == "chatml" else "Mistral"} family):
 
 ```
 {example[fmt.call_format]}
 ```
 
-   Send the tool definitions in the request (`tools` in `/v1/chat/completions`) so LM Studio
-   returns them as `tool_calls`; if a call shows up inside `content` instead, the toolkit's
-   evaluator still parses it: `python -m Evaluator.cli --backend lmstudio --model NAME --prompt-set tool_prompts --output r.json`.
-{"" if fmt.renders_tools else '''
-This model learned the tool definitions during training; its template does not list them in the
-prompt, so sending `tools` changes nothing in what the model sees.
-'''}"""
+{tools}
+
+What LM Studio does with tools is taken from its documentation (lmstudio.ai/docs, tool use); the
+toolkit cannot run LM Studio in its tests. The same GGUF and template were checked with llama.cpp
+(docs/export.md).
+"""
