@@ -8,8 +8,10 @@ The family is read from the tokenizer's chat template by rendering probe convers
 - ``mistral``: ``[INST]`` turns with ``[TOOL_CALLS]`` lists (Mistral v0.3, Nemo), with or without
   the space v0.3 writes after each marker.
 
-The Modelfile's TEMPLATE is written for that family and checked against the chat template before
-it is kept (``check_ollama_template``): the prompt a model sees must be the one it was trained on.
+Each family is one row of ``FAMILIES``: how it is recognised, the tag Ollama must find, and its
+Ollama TEMPLATE writer. The Modelfile's TEMPLATE is checked against the chat template with Go's own
+text/template and Ollama's rules (``check_ollama_template``, ``ollama.py``) before it is kept: the
+prompt a model sees must be the one it was trained on, and Ollama must hand its calls back as calls.
 """
 from __future__ import annotations
 
@@ -80,32 +82,58 @@ def detect_format(template: str | None, bos: str = "", eos: str = "") -> ChatFor
         call_text = render(_call_turn(), generation=False)
     except Exception as exc:  # a template that cannot render a tool call cannot be exported for tool use
         raise UsageError(f"the chat template cannot render a tool-call conversation ({type(exc).__name__}: {exc})") from None
-    parsed = parse_content(call_text)
-    names = [c.name for c in parsed.calls]
-    if "[TOOL_CALLS]" in call_text and parsed.format == "mistral" and names == ["vaultManager_createFolder"]:
-        space = " " if f"[INST] {PROBE_SYSTEM}" in plain or "[INST] " in plain else ""
-        return ChatFormat("mistral", "mistral", bos, eos, ["[INST]", "[/INST]", eos or "</s>"],
-                          renders_tools=with_tools != plain, space=space)
-    if "<|im_start|>" in plain and parsed.format == "hermes" and names == ["vaultManager_createFolder"]:
-        fmt = ChatFormat("chatml", "hermes", bos, eos, ["<|im_start|>", "<|im_end|>"] +
-                         ([eos] if eos and eos not in ("<|im_end|>",) else []))
-        no_system = render([{"role": "user", "content": PROBE_USER}])
-        head = "<|im_start|>system\n"
-        if no_system.startswith(head):
-            fmt.default_system = no_system[len(head):no_system.index("<|im_end|>")]
-        fmt.tool_role = "user" if f"<|im_start|>user\n<tool_response>" in call_text else "tool"
-        if with_tools != plain:
-            fmt.renders_tools = True
-            tool_json = "\n" + json.dumps(PROBE_TOOL, ensure_ascii=False)
-            start = with_tools.find(PROBE_SYSTEM) + len(PROBE_SYSTEM)
-            at = with_tools.find(tool_json, start)
-            end = with_tools.find("<|im_end|>", at)
-            if at < 0 or end < 0:
-                raise UsageError("the chat template lists tools in a way the toolkit cannot reproduce for Ollama")
-            fmt.tools_block = (with_tools[start:at], with_tools[at + len(tool_json):end])
-        return fmt
+    probe = Probe(render, plain, with_tools, call_text, parse_content(call_text), bos, eos)
+    for family in FAMILIES.values():
+        fmt = family.detect(probe)
+        if fmt:
+            return fmt
     raise UsageError("the chat template is neither ChatML with <tool_call> blocks nor Mistral [TOOL_CALLS]; "
                      "no Ollama template can be written for it (train with model.chat_template: chatml)")
+
+
+@dataclass
+class Probe:
+    """The probe conversations rendered through a chat template, for the families to recognise."""
+    render: object
+    plain: str  # system + user
+    with_tools: str  # system + user with PROBE_TOOL
+    call_text: str  # system + user + PROBE_CALL + its result
+    parsed: object  # call_text through the toolkit's parser
+    bos: str
+    eos: str
+
+    def calls(self, fmt: str) -> bool:
+        return self.parsed.format == fmt and [c.name for c in self.parsed.calls] == [PROBE_CALL["function"]["name"]]
+
+
+def _detect_mistral(p: Probe) -> ChatFormat | None:
+    if "[TOOL_CALLS]" not in p.call_text or not p.calls("mistral"):
+        return None
+    space = " " if f"[INST] {PROBE_SYSTEM}" in p.plain or "[INST] " in p.plain else ""
+    return ChatFormat("mistral", "mistral", p.bos, p.eos, ["[INST]", "[/INST]", p.eos or "</s>"],
+                      renders_tools=p.with_tools != p.plain, space=space)
+
+
+def _detect_chatml(p: Probe) -> ChatFormat | None:
+    if "<|im_start|>" not in p.plain or not p.calls("hermes"):
+        return None
+    fmt = ChatFormat("chatml", "hermes", p.bos, p.eos, ["<|im_start|>", "<|im_end|>"] +
+                     ([p.eos] if p.eos and p.eos not in ("<|im_end|>",) else []))
+    no_system = p.render([{"role": "user", "content": PROBE_USER}])
+    head = "<|im_start|>system\n"
+    if no_system.startswith(head):
+        fmt.default_system = no_system[len(head):no_system.index("<|im_end|>")]
+    fmt.tool_role = "user" if "<|im_start|>user\n<tool_response>" in p.call_text else "tool"
+    if p.with_tools != p.plain:
+        fmt.renders_tools = True
+        tool_json = "\n" + json.dumps(PROBE_TOOL, ensure_ascii=False)
+        start = p.with_tools.find(PROBE_SYSTEM) + len(PROBE_SYSTEM)
+        at = p.with_tools.find(tool_json, start)
+        end = p.with_tools.find("<|im_end|>", at)
+        if at < 0 or end < 0:
+            raise UsageError("the chat template lists tools in a way the toolkit cannot reproduce for Ollama")
+        fmt.tools_block = (p.with_tools[start:at], p.with_tools[at + len(tool_json):end])
+    return fmt
 
 
 # -- Ollama ------------------------------------------------------------------------------------
@@ -177,14 +205,23 @@ def _mistral_template(fmt: ChatFormat) -> str:
 
 @dataclass(frozen=True)
 class Family:
-    """One chat family the export writes an Ollama TEMPLATE for: a new family is one more row."""
+    """One chat family the export knows: a new family is one more row of FAMILIES (and of the
+    tests' FAMILY_TEMPLATES)."""
     name: str
     tag: str  # the tool-call tag Ollama must detect in the TEMPLATE
+    example: str  # a call as the model writes it (LM Studio note)
+    detect: object  # Probe -> ChatFormat | None
     ollama_template: object  # ChatFormat -> Go template text
 
 
-FAMILIES = {f.name: f for f in (Family("chatml", "<tool_call>", _chatml_template),
-                                Family("mistral", "[TOOL_CALLS]", _mistral_template))}
+FAMILIES = {f.name: f for f in (
+    Family("mistral", "[TOOL_CALLS]",
+           '[TOOL_CALLS] [{"name": "vaultManager_createFolder", "arguments": {"path": "Projects"}, "id": "abc123def"}]',
+           _detect_mistral, _mistral_template),
+    Family("chatml", "<tool_call>",
+           '<tool_call>\n{"name": "vaultManager_createFolder", "arguments": {"path": "Projects"}}\n</tool_call>',
+           _detect_chatml, _chatml_template),
+)}
 
 
 def ollama_template(fmt: ChatFormat) -> str:
@@ -292,8 +329,6 @@ def lmstudio_native_tools(fmt: ChatFormat) -> bool:
 
 
 def lmstudio_note(gguf_names: list[str], fmt: ChatFormat) -> str:
-    example = {"hermes": '<tool_call>\n{"name": "vaultManager_createFolder", "arguments": {"path": "Projects"}}\n</tool_call>',
-               "mistral": '[TOOL_CALLS] [{"name": "vaultManager_createFolder", "arguments": {"path": "Projects"}, "id": "abc123def"}]'}
     files = "\n".join(f"- `{name}`" for name in gguf_names)
     if lmstudio_native_tools(fmt):
         tools = """5. Tool calling is native here: the chat template lists the tools of a request, which is what LM
@@ -324,7 +359,7 @@ Files:
 4. The model writes tool calls as {fmt.call_format} ({"ChatML" if fmt.family == "chatml" else "Mistral"} family):
 
 ```
-{example[fmt.call_format]}
+{FAMILIES[fmt.family].example}
 ```
 
 {tools}
