@@ -6,8 +6,9 @@ is a SentencePiece ``tokenizer.model`` (llama.cpp's converter accepts it; a cust
 rejects) whose chat markers are declared in ``added_tokens_decoder`` (the converter writes them as
 CONTROL or USER_DEFINED tokens, so llama.cpp keeps them whole) and which adds no prefix space
 (``add_dummy_prefix`` off, ``add_prefix_space: false``: llama.cpp would otherwise put a ``▁`` after
-every special token, transformers not), so both engines give the same token ids. The chat template is ChatML with Hermes-style ``<tool_call>`` blocks, rendered exactly
-as ``Tools.schema.toolcalls.render_content(calls, "hermes")`` writes them.
+every special token, transformers not), so both engines give the same token ids. The chat
+template is ChatML with Hermes-style ``<tool_call>`` blocks, rendered exactly as
+``Tools.schema.toolcalls.render_content(calls, "hermes")`` writes them.
 
     python -m Trainers.shared.tiny_model OUT_DIR
 """
