@@ -24,7 +24,7 @@ CACHE_DIR = Path(__file__).resolve().parents[3] / ".cache" / "ollama_check"
 
 
 class GoMissing(RuntimeError):
-    pass
+    """The Go check cannot run here (no Go, or the checker does not build)."""
 
 
 @dataclass
@@ -46,15 +46,18 @@ def build_checker(cache_dir: Path | None = None) -> Path:
     binary = cache / f"ollama_check-{digest}"
     if binary.is_file():
         return binary
-    cache.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
     env.setdefault("GOCACHE", str(cache / "gocache"))
-    with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        built = Path(tmp) / "ollama_check"
-        done = subprocess.run([go, "build", "-o", str(built), "."], cwd=GO_SOURCE, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"go build of {GO_SOURCE} failed: {done.stderr.strip()[-1000:]}")
-        os.replace(built, binary)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=cache) as tmp:
+            built = Path(tmp) / "ollama_check"
+            done = subprocess.run([go, "build", "-o", str(built), "."], cwd=GO_SOURCE, env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise GoMissing(f"go build of {GO_SOURCE} failed: {done.stderr.strip()[-1000:]}")
+            os.replace(built, binary)
+    except OSError as exc:
+        raise GoMissing(f"cannot build the Go checker in {cache}: {exc}") from None
     return binary
 
 
