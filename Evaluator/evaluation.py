@@ -61,7 +61,8 @@ def load_inputs(request: EvalRequest):
 def open_client(request: EvalRequest):
     """A client that has answered once (servers: the model list), or a UsageError."""
     return connect(request.backend, request.model, base_url=request.base_url, api_key=request.api_key,
-                   timeout=request.settings.timeout, adapter=request.adapter)
+                   timeout=request.settings.timeout, adapter=request.adapter,
+                   max_answer_bytes=request.settings.max_answer_bytes)
 
 
 def _stale_warnings(prompt_set, registry) -> list[str]:
@@ -89,7 +90,7 @@ def dry_run(request: EvalRequest) -> EvalResult:
 
 def evaluate(request: EvalRequest) -> EvalResult:
     """Run the prompt set and write the JSON (and Markdown) report, partial on Ctrl-C."""
-    from Tools.schema.records import write_json_atomic
+    from Tools.schema.records import write_json_atomic, write_text_atomic
 
     from .reporting import build_report, render_markdown
 
@@ -112,10 +113,12 @@ def evaluate(request: EvalRequest) -> EvalResult:
         client.close()
     report = build_report(client=client, prompt_set=prompt_set, registry=registry, settings=request.settings,
                           outcome=outcome, started_at=started)
-    write_json_atomic(request.output, report)
-    if request.markdown:
-        request.markdown.parent.mkdir(parents=True, exist_ok=True)
-        request.markdown.write_text(render_markdown(report), encoding="utf-8")
+    try:
+        write_json_atomic(request.output, report)
+        if request.markdown:
+            write_text_atomic(request.markdown, render_markdown(report))
+    except OSError as exc:
+        raise UsageError(f"cannot write the report: {exc}") from None
     s = report["summary"]
     k = request.settings.repeats
     lines = [f"{s['cases']} cases, {s['attempts']} attempts: pass@1 {_pct(s['pass_at_1'])}, pass^{k} "

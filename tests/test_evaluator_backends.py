@@ -66,8 +66,8 @@ def test_retry_after_5xx_then_success(registry):
 
 @pytest.mark.parametrize("fault,message,attempts", [
     ("500", "HTTP 500", 3),
-    ("slow", "no answer within", 3),
-    ("truncated", "stream", 3),
+    ("slow", "answer within 0.5 s", 3),
+    ("truncated", "broke off", 3),
     ("malformed", "malformed", 1),  # a server bug, not a hiccup: no retry
 ])
 def test_faults_are_recorded_and_the_run_goes_on(registry, fault, message, attempts):
@@ -78,7 +78,8 @@ def test_faults_are_recorded_and_the_run_goes_on(registry, fault, message, attem
                       cases=(CASE, second), timeout=0.5, concurrency=1)
     first, other = results
     assert not first["passed"] and first["failed_stage"] == "response"
-    assert first["findings"][0]["code"] == "E_NO_RESPONSE" and message in first["error"]
+    code = "E_BAD_SERVER_ANSWER" if fault == "malformed" else "E_NO_RESPONSE"
+    assert first["findings"][0]["code"] == code and message in first["error"]
     assert first["retries"] == attempts - 1
     assert other["response"] is not None  # the run went on
 
@@ -86,7 +87,7 @@ def test_faults_are_recorded_and_the_run_goes_on(registry, fault, message, attem
 def test_refused_connection(registry):
     client = make_client("ollama", "m", base_url=f"http://127.0.0.1:{free_port()}", timeout=1)
     [result] = run(client, registry)
-    assert "cannot reach Ollama" in result["error"] and result["retries"] == 2
+    assert "cannot reach" in result["error"] and result["retries"] == 2
     with pytest.raises(BackendError) as info:
         client.list_models()
     assert info.value.retryable

@@ -120,6 +120,10 @@ def test_ctrl_c_writes_the_partial_report(tmp_path):
     assert process.returncode == 130, err
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["metadata"]["interrupted"] is True and 3 <= len(report["cases"]) < 45
+    # every case is accounted for: finished (in cases) or not run
+    assert len(report["cases"]) + len(report["not_run"]) == report["metadata"]["prompt_set"]["cases"]
+    assert report["summary"]["not_run"] == len(report["not_run"]) > 0
+    assert {r["id"] for r in report["cases"]}.isdisjoint(r["id"] for r in report["not_run"])
     assert "partial report" in out and "Traceback" not in err
 
 
