@@ -92,12 +92,33 @@ def retry_after_seconds(value: str | None) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
-def _cut(sock: socket.socket) -> None:
-    """The deadline passed: shut the socket so a blocked read returns at once."""
+def _cut(connection: http.client.HTTPConnection, held: list) -> None:
+    """The deadline passed: shut the socket so a blocked connect handshake or read returns at once."""
+    sock = held[0] if held else connection.sock
     try:
-        sock.shutdown(socket.SHUT_RDWR)
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
+
+
+def _connection(parts: urllib.parse.SplitResult, timeout: float):
+    """(connection, request target): straight to the server, or through the proxy the environment
+    names (HTTP_PROXY, HTTPS_PROXY, NO_PROXY): plain HTTP in absolute form, HTTPS through a CONNECT tunnel."""
+    import urllib.request
+
+    path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    proxy = None if urllib.request.proxy_bypass(parts.hostname or "") else urllib.request.getproxies().get(parts.scheme)
+    via = urllib.parse.urlsplit(proxy if "://" in proxy else "http://" + proxy) if proxy else None
+    if parts.scheme == "https":
+        if via is None:
+            return http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout), path
+        connection = http.client.HTTPSConnection(via.hostname, via.port or 80, timeout=timeout)
+        connection.set_tunnel(parts.hostname, parts.port or 443)
+        return connection, path
+    if via is None:
+        return http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout), path
+    return http.client.HTTPConnection(via.hostname, via.port or 80, timeout=timeout), urllib.parse.urlunsplit(parts)
 
 
 def fetch(url: str, *, method: str = "GET", payload=None, headers: dict | None = None, timeout: float = 60.0,
@@ -106,21 +127,20 @@ def fetch(url: str, *, method: str = "GET", payload=None, headers: dict | None =
     (a server trickling bytes cannot hold it longer), keeping at most ``max_bytes`` of body.
     Raises BackendError."""
     parts = urllib.parse.urlsplit(url)
-    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     where = f"{parts.scheme}://{parts.netloc}"
     deadline = time.monotonic() + timeout
     late = BackendError(f"no complete answer within {timeout:g} s", retryable=True)
-    connection = kind(parts.hostname, parts.port, timeout=timeout)
-    watchdog = None
+    connection, target = _connection(parts, timeout)
+    held: list = []  # the socket, ours to the end: http.client drops it once a response says Connection: close
+    watchdog = threading.Timer(timeout, _cut, (connection, held))
+    watchdog.daemon = True
+    watchdog.start()
     try:
-        connection.connect()
-        sock = connection.sock  # ours to the end: http.client drops it once a response says Connection: close
-        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _cut, (sock,))
-        watchdog.daemon = True
-        watchdog.start()
+        connection.connect()  # a proxy's CONNECT and the TLS handshake included
+        sock = connection.sock
+        held.append(sock)
         body = None if payload is None else json.dumps(payload).encode()
-        connection.request(method, urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, "")), body=body,
-                           headers={"Content-Type": "application/json", **(headers or {})})
+        connection.request(method, target, body=body, headers={"Content-Type": "application/json", **(headers or {})})
         response = connection.getresponse()
         chunks, size = [], 0
         while True:
@@ -153,8 +173,7 @@ def fetch(url: str, *, method: str = "GET", payload=None, headers: dict | None =
             raise late from None
         raise BackendError(f"cannot reach {where}: {exc.__class__.__name__}: {exc}", retryable=True) from None
     finally:
-        if watchdog:
-            watchdog.cancel()
+        watchdog.cancel()
         connection.close()
     if response.status >= 400:
         detail = _error_detail(b"".join(chunks))
