@@ -171,7 +171,7 @@ def fetch(url: str, *, method: str = "GET", payload=None, headers: dict | None =
     except OSError as exc:  # refused, reset, timed out, or cut by the watchdog
         if isinstance(exc, TimeoutError) or time.monotonic() >= deadline:
             raise late from None
-        raise BackendError(f"cannot reach {where}: {exc.__class__.__name__}: {exc}", retryable=True) from None
+        raise BackendError(f"cannot reach {url}: {exc.strerror or exc.__class__.__name__}", retryable=True) from None
     finally:
         watchdog.cancel()
         connection.close()
