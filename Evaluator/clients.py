@@ -92,9 +92,8 @@ def retry_after_seconds(value: str | None) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
-def _cut(connection: http.client.HTTPConnection, held: list) -> None:
-    """The deadline passed: shut the socket so a blocked connect handshake or read returns at once."""
-    sock = held[0] if held else connection.sock
+def _shut(sock: socket.socket | None) -> None:
+    """Shut a socket so that a read (or a connect handshake) blocked on it returns at once."""
     try:
         if sock is not None:
             sock.shutdown(socket.SHUT_RDWR)
@@ -122,23 +121,25 @@ def _connection(parts: urllib.parse.SplitResult, timeout: float):
 
 
 def fetch(url: str, *, method: str = "GET", payload=None, headers: dict | None = None, timeout: float = 60.0,
-          max_bytes: int = MAX_ANSWER_BYTES) -> tuple[int, http.client.HTTPMessage, bytes]:
+          max_bytes: int = MAX_ANSWER_BYTES, in_flight: set | None = None) -> tuple[int, http.client.HTTPMessage, bytes]:
     """(status, headers, body) of one request that ends within ``timeout`` seconds, all included
     (a server trickling bytes cannot hold it longer), keeping at most ``max_bytes`` of body.
-    Raises BackendError."""
+    The socket sits in ``in_flight`` while the request runs (ServerClient.close cuts it). Raises BackendError."""
     parts = urllib.parse.urlsplit(url)
     where = f"{parts.scheme}://{parts.netloc}"
     deadline = time.monotonic() + timeout
     late = BackendError(f"no complete answer within {timeout:g} s", retryable=True)
     connection, target = _connection(parts, timeout)
     held: list = []  # the socket, ours to the end: http.client drops it once a response says Connection: close
-    watchdog = threading.Timer(timeout, _cut, (connection, held))
+    watchdog = threading.Timer(timeout, lambda: _shut(held[0] if held else connection.sock))
     watchdog.daemon = True
     watchdog.start()
     try:
         connection.connect()  # a proxy's CONNECT and the TLS handshake included
         sock = connection.sock
         held.append(sock)
+        if in_flight is not None:
+            in_flight.add(sock)
         body = None if payload is None else json.dumps(payload).encode()
         connection.request(method, target, body=body, headers={"Content-Type": "application/json", **(headers or {})})
         response = connection.getresponse()
@@ -174,6 +175,8 @@ def fetch(url: str, *, method: str = "GET", payload=None, headers: dict | None =
         raise BackendError(f"cannot reach {url}: {exc.strerror or exc.__class__.__name__}", retryable=True) from None
     finally:
         watchdog.cancel()
+        if in_flight is not None and held:
+            in_flight.discard(held[0])
         connection.close()
     if response.status >= 400:
         detail = _error_detail(b"".join(chunks))
@@ -260,14 +263,31 @@ def _check_message(message, where: str) -> dict:
     return message
 
 
+class ServerClient(ChatClient):
+    """A client of an HTTP server: every request through ``fetch`` with the client's limits."""
+
+    def __init__(self, model: str, timeout: float = 60.0, max_answer_bytes: int = MAX_ANSWER_BYTES):
+        super().__init__(model, timeout)
+        self.max_answer_bytes = max_answer_bytes
+        self._in_flight: set = set()
+
+    def _fetch(self, url: str, payload=None, headers: dict | None = None):
+        return fetch(url, method="GET" if payload is None else "POST", payload=payload, headers=headers,
+                     timeout=self.timeout, max_bytes=self.max_answer_bytes, in_flight=self._in_flight)
+
+    def close(self) -> None:
+        """Cut the requests still running (after Ctrl-C: the process need not wait for their answers)."""
+        for sock in list(self._in_flight):
+            _shut(sock)
+
+
 # -- OpenAI-compatible servers -----------------------------------------------------------------
-class OpenAICompatClient(ChatClient):
+class OpenAICompatClient(ServerClient):
     def __init__(self, model: str, base_url: str, api_key: str | None = None, timeout: float = 60.0,
                  backend: str = "openai", max_answer_bytes: int = MAX_ANSWER_BYTES):
-        super().__init__(model, timeout)
+        super().__init__(model, timeout, max_answer_bytes)
         self.backend = backend
         self.base_url = base_url.rstrip("/")
-        self.max_answer_bytes = max_answer_bytes
         self._headers = {"Authorization": f"Bearer {api_key or 'not-needed'}"}
 
     @property
@@ -276,8 +296,7 @@ class OpenAICompatClient(ChatClient):
 
     def _json(self, path: str, payload=None):
         url = self.base_url + path
-        _, headers, body = fetch(url, method="GET" if payload is None else "POST", payload=payload,
-                                 headers=self._headers, timeout=self.timeout, max_bytes=self.max_answer_bytes)
+        _, headers, body = self._fetch(url, payload, self._headers)
         _require_json(headers, url, "application/json")
         return parse_json(body, url)
 
@@ -303,21 +322,16 @@ class OpenAICompatClient(ChatClient):
 
 
 # -- Ollama's native API -----------------------------------------------------------------------
-class OllamaClient(ChatClient):
+class OllamaClient(ServerClient):
     backend = "ollama"
 
     def __init__(self, model: str, host: str, timeout: float = 60.0, max_answer_bytes: int = MAX_ANSWER_BYTES):
-        super().__init__(model, timeout)
+        super().__init__(model, timeout, max_answer_bytes)
         self.host = host.rstrip("/")
-        self.max_answer_bytes = max_answer_bytes
 
     @property
     def endpoint(self) -> str:
         return self.host
-
-    def _fetch(self, path: str, payload=None):
-        return fetch(self.host + path, method="GET" if payload is None else "POST", payload=payload,
-                     timeout=self.timeout, max_bytes=self.max_answer_bytes)
 
     def chat(self, messages, tools=None, temperature=0.0, max_tokens=512) -> Reply:
         body = {"model": self.model, "messages": messages, "stream": True,
@@ -325,7 +339,7 @@ class OllamaClient(ChatClient):
         if tools:
             body["tools"] = tools
         where = self.host + "/api/chat"
-        _, headers, data = self._fetch("/api/chat", body)
+        _, headers, data = self._fetch(where, body)
         _require_json(headers, where, "application/x-ndjson", "application/json")
         content, tool_calls, last = [], [], None
         for line in data.splitlines():
@@ -354,7 +368,7 @@ class OllamaClient(ChatClient):
 
     def list_models(self) -> list[str]:
         where = self.host + "/api/tags"
-        _, headers, data = self._fetch("/api/tags")
+        _, headers, data = self._fetch(where)
         try:
             return sorted(str(m["name"]) for m in parse_json(data, where).get("models", []))
         except (KeyError, TypeError, AttributeError):

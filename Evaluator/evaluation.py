@@ -1,6 +1,9 @@
 """One evaluation from start to report: the library behind every evaluator command."""
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,14 +114,15 @@ def evaluate(request: EvalRequest) -> EvalResult:
                                  execute=execute)
     finally:
         client.close()
-    report = build_report(client=client, prompt_set=prompt_set, registry=registry, settings=request.settings,
-                          outcome=outcome, started_at=started)
-    try:
-        write_json_atomic(request.output, report)
-        if request.markdown:
-            write_text_atomic(request.markdown, render_markdown(report))
-    except OSError as exc:
-        raise UsageError(f"cannot write the report: {exc}") from None
+    with _sigint_ignored():  # a second Ctrl-C must not cost the report
+        report = build_report(client=client, prompt_set=prompt_set, registry=registry, settings=request.settings,
+                              outcome=outcome, started_at=started)
+        try:
+            write_json_atomic(request.output, report)
+            if request.markdown:
+                write_text_atomic(request.markdown, render_markdown(report))
+        except OSError as exc:
+            raise UsageError(f"cannot write the report: {exc}") from None
     s = report["summary"]
     k = request.settings.repeats
     lines = [f"{s['cases']} cases, {s['attempts']} attempts: pass@1 {_pct(s['pass_at_1'])}, pass^{k} "
@@ -132,6 +136,19 @@ def evaluate(request: EvalRequest) -> EvalResult:
     if request.fail_under is not None and (s["pass_at_1"] or 0) < request.fail_under:
         return EvalResult(report, EXIT_FINDINGS, lines + [f"pass@1 is below --fail-under {request.fail_under}"])
     return EvalResult(report, EXIT_OK, lines)
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """Ctrl-C does nothing while the block runs (signals reach only the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _pct(rate) -> str:
