@@ -64,15 +64,19 @@ def test_a_run_through_every_fault_gets_a_full_report(tmp_path, capsys):
     assert wall < 30  # the trickle is cut at --timeout, twice; nothing waits for a slow server beyond that
 
 
-@pytest.mark.parametrize("fault", sorted(set(HTTP_FAULTS) - {"status_429"}) + ["trickle", "huge_answer"])
-def test_ollama_client_turns_every_transport_fault_into_a_backend_error(fault):
+@pytest.fixture(scope="module")
+def ollama_double():
     with OllamaDouble(tool_answer) as double:
-        client = OllamaClient("double-model", double.url, timeout=1.0, max_answer_bytes=1 << 20)
-        started = time.monotonic()
-        with pytest.raises(BackendError) as info:
-            client.chat([{"role": "user", "content": f"fault:{fault}"}])
-        elapsed = time.monotonic() - started
-    assert elapsed < 1.3
+        yield double
+
+
+@pytest.mark.parametrize("fault", sorted(set(HTTP_FAULTS) - {"status_429"}) + ["trickle", "huge_answer"])
+def test_ollama_client_turns_every_transport_fault_into_a_backend_error(ollama_double, fault):
+    client = OllamaClient("double-model", ollama_double.url, timeout=1.0, max_answer_bytes=1 << 20)
+    started = time.monotonic()
+    with pytest.raises(BackendError) as info:
+        client.chat([{"role": "user", "content": f"fault:{fault}"}])
+    assert time.monotonic() - started < 1.3
     assert info.value.code == ("E_NO_RESPONSE" if fault in NO_ANSWER else "E_BAD_SERVER_ANSWER"), str(info.value)
 
 
