@@ -248,17 +248,19 @@ def _require_json(headers, where: str, *accepted: str) -> None:
                            code=BAD_ANSWER)
 
 
-def _check_message(message, where: str) -> dict:
-    """An assistant message in OpenAI shape: content a string or null, tool_calls a list of objects."""
+def _check_message(message, where: str, pieces: bool = False) -> dict:
+    """An assistant message: an object (or null). The model's own mistakes inside it, content that
+    is not a string included, are the scorer's to judge (E_CONTENT_TYPE, ...), except in Ollama's
+    stream (``pieces``), where content must be text and tool_calls a list of objects to be joined."""
     if message is None:
         return {}
     if not isinstance(message, dict):
         raise BackendError(f"malformed answer from {where}: the message is {type(message).__name__}, not an object",
                            code=BAD_ANSWER)
     content, calls = message.get("content"), message.get("tool_calls")
-    if content is not None and not isinstance(content, str):
+    if pieces and content is not None and not isinstance(content, str):
         raise BackendError(f"malformed answer from {where}: content is {type(content).__name__}", code=BAD_ANSWER)
-    if calls is not None and not (isinstance(calls, list) and all(isinstance(c, dict) for c in calls)):
+    if pieces and calls is not None and not (isinstance(calls, list) and all(isinstance(c, dict) for c in calls)):
         raise BackendError(f"malformed answer from {where}: tool_calls is not a list of objects", code=BAD_ANSWER)
     return message
 
@@ -350,7 +352,7 @@ class OllamaClient(ServerClient):
                 raise BackendError(f"malformed chunk in Ollama's stream: {line[:120]!r}", code=BAD_ANSWER)
             if "error" in chunk:
                 raise BackendError(f"Ollama: {str(chunk['error'])[:300]}")
-            message = _check_message(chunk.get("message"), where)
+            message = _check_message(chunk.get("message"), where, pieces=True)
             content.append(message.get("content") or "")
             tool_calls += message.get("tool_calls") or []
             last = chunk

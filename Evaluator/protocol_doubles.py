@@ -65,7 +65,8 @@ def _choices(*choices) -> bytes:
     return _raw(200, json.dumps({"id": "x", "object": "chat.completion", "choices": list(choices)}).encode())
 
 
-# Well-formed JSON in the wrong shape for /v1/chat/completions.
+# Well-formed JSON in the wrong shape for /v1/chat/completions: no chat answer at all, or (content_*,
+# tool_calls_*) a message whose fields a model got wrong, for the scorer to judge.
 OPENAI_FAULTS: dict[str, bytes] = {
     "choices_null": _choices(None),
     "choices_string": _raw(200, b'{"choices": "abc"}'),
