@@ -34,10 +34,6 @@ class ProcessLock:
         self._fd: int | None = None
         self.previous_note = ""  # what the file held when we took it: a dead holder's note, or ""
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     def acquire(self) -> bool:
         """Take the lock without waiting; False when another process holds it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)

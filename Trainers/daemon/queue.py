@@ -221,10 +221,6 @@ class QueueLock:
         self.stale: dict | None = None
         self._lock = ProcessLock(self.path)
 
-    @property
-    def held(self) -> bool:
-        return self._lock.held
-
     def owner(self) -> dict | None:
         try:
             value = json.loads(self.path.read_text(encoding="utf-8"))
