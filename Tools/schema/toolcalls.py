@@ -18,11 +18,13 @@ import random
 import re
 from dataclasses import dataclass, field
 
-from .fastjson import loads
+from .fastjson import NotRepresentable, check_unicode, loads
 from .issues import Finding
 
 FORMATS = ("openai", "ollama", "hermes", "mistral", "text", "bare_json")
 _DECODER = json.JSONDecoder(strict=False)
+_WINDOW, _NEAR_END = 256, 8
+_JSON_START = frozenset('{["-0123456789tfn')
 _WS = re.compile(r"\s*")
 _HERMES_OPEN, _HERMES_CLOSE = "<tool_call>", "</tool_call>"
 _MISTRAL = "[TOOL_CALLS]"
@@ -30,7 +32,8 @@ _TEXT_MARKER = re.compile(r"(?m)^[ \t]*tool_call:[ \t]*([^\n]*)")
 _TEXT_ARGS = re.compile(r"[ \t]*\n[ \t]*arguments:[ \t]*")
 _RESULT = re.compile(r"\s*Result:[ \t]*")
 _NAME_RE = re.compile(r"[A-Za-z_][\w.\-]*")
-_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
+# name, an optional [CALL_ID]id (no "[" inside, so a failed match stops at the next marker), [ARGS]
+_MISTRAL_ARGS = re.compile(r"\s*([A-Za-z_][\w.\-]*)\s*(?:\[CALL_ID\][^\[]*)?\[ARGS\]")
 
 
 @dataclass
@@ -56,12 +59,30 @@ class ParsedMessage:
 
 # -- parsing -----------------------------------------------------------------------------------
 def _json_at(text: str, pos: int):
-    """Decode one JSON value starting at pos (after whitespace); return (value, end) or None."""
+    """Decode one JSON value starting at pos (after whitespace); return (value, end) or None.
+
+    Decodes a growing window rather than the rest of the text: json's errors count the lines before
+    the error position, so failing on the whole text would cost time in its length at every marker.
+    A window is grown only when the value may run past it (the decoder stopped near its end)."""
     pos = _WS.match(text, pos).end()
-    try:
-        return _DECODER.raw_decode(text, pos)
-    except ValueError:
+    if text[pos:pos + 1] not in _JSON_START:  # the common hostile case, answered without raising
         return None
+    size = _WINDOW
+    while True:
+        window = text[pos:pos + size]
+        cut = pos + size < len(text)
+        try:
+            value, end = _DECODER.raw_decode(window)
+            check_unicode(window[:end], value)  # what cannot be written back as UTF-8 is no call
+        except (RecursionError, NotRepresentable):
+            return None
+        except ValueError as exc:
+            if not (cut and (exc.pos >= len(window) - _NEAR_END or exc.msg.startswith("Unterminated string"))):
+                return None
+        else:
+            if not cut or end < len(window) - _NEAR_END:
+                return value, pos + end
+        size *= 4
 
 
 def _arguments(value, name: str, index: int | None, findings: list[Finding]) -> dict | None:
@@ -120,8 +141,10 @@ def _parse_hermes(text: str, index, parsed: ParsedMessage) -> str:
         decoded = _json_at(text, start + len(_HERMES_OPEN))
         if decoded is None:
             parsed.findings.append(Finding("E_MALFORMED_CALL", "<tool_call> is not followed by a JSON object", index))
-            end = text.find(_HERMES_CLOSE, start)
-            pos = len(text) if end == -1 else end + len(_HERMES_CLOSE)
+            next_open = text.find(_HERMES_OPEN, start + len(_HERMES_OPEN))
+            limit = len(text) if next_open == -1 else next_open
+            end = text.find(_HERMES_CLOSE, start, limit)  # only up to the next call, so each search is bounded
+            pos = limit if end == -1 else end + len(_HERMES_CLOSE)
             continue
         value, end = decoded
         call = _call_from_object(value, index, parsed.findings)
@@ -147,14 +170,14 @@ def _parse_mistral(text: str, index, parsed: ParsedMessage) -> str:
             pos = decoded[1]
             continue
         # the newer form: [TOOL_CALLS]name[ARGS]{...}
-        args_at = text.find("[ARGS]", pos)
-        name = text[pos:args_at].split("[CALL_ID]")[0].strip() if args_at != -1 else ""
-        decoded = _json_at(text, args_at + len("[ARGS]")) if args_at != -1 and _NAME_RE.fullmatch(name) else None
+        head = _MISTRAL_ARGS.match(text, pos)
+        decoded = _json_at(text, head.end()) if head else None
         if decoded is None:
             parsed.findings.append(Finding("E_MALFORMED_CALL", "[TOOL_CALLS] is not followed by a call list", index))
             next_marker = text.find(_MISTRAL, pos)
             pos = len(text) if next_marker == -1 else next_marker
             continue
+        name = head.group(1)
         parsed.calls.append(ToolCall(name, _arguments(decoded[0], name, index, parsed.findings)))
         pos = decoded[1]
     prose.append(text[pos:])
@@ -191,11 +214,16 @@ def _parse_text(text: str, index, parsed: ParsedMessage) -> str:
     return "".join(prose)
 
 
+def _unfence(body: str) -> str:
+    """The inside of a ```json ... ``` fence (or body itself when it is not one); no regex, so no backtracking."""
+    if len(body) < 6 or not body.startswith("```") or not body.endswith("```"):
+        return body
+    inner = body[3:-3]
+    return (inner[4:] if inner.startswith("json") else inner).strip()
+
+
 def _parse_bare_json(text: str, index, parsed: ParsedMessage) -> str:
-    body = text.strip()
-    fenced = _FENCE.match(body)
-    if fenced:
-        body = fenced.group(1)
+    body = _unfence(text.strip())
     if not body or body[0] not in "{[":
         return text
     try:
