@@ -31,6 +31,10 @@ INPUTS = {
     "<tool_call> without close": ("", "<tool_call>x"),
     "unterminated string after <tool_call>": ("<tool_call>", '"a'),
     "nested arrays after <tool_call>": ("<tool_call>", "["),
+    "harmony headers without a message": ("", "<|start|>assistant<|channel|>commentary to=functions.x "),
+    "<|python_tag|> + unterminated JSON": ("<|python_tag|>", "{\"name\": \"x\", \"parameters\": {\"a\": [1, "),
+    "fences around non-calls": ("", "```[\n```"),
+    "{\"name\": nested": ("", "{\"name\": "),
 }
 
 
