@@ -21,7 +21,7 @@ def _mutate_structure(record, rng: random.Random):
     """A wrong type somewhere a reader looks."""
     if not isinstance(record, dict):
         return {"conversations": record}
-    choice = rng.randrange(6)
+    choice = rng.randrange(7)
     conversations = record.get("conversations")
     if choice == 0 or not isinstance(conversations, list) or not conversations:
         record["conversations"] = rng.choice(["text", 7, {"role": "user"}, [None], []])
@@ -37,9 +37,14 @@ def _mutate_structure(record, rng: random.Random):
         message["role"] = rng.choice([None, 3, "robot", ""])
     elif choice == 4:
         record["label"] = rng.choice(["true", 1, None, [True]])
-    else:
+    elif choice == 5:
         message["role"] = "assistant"
         message["content"] = "".join(rng.choice(PIECES) for _ in range(rng.randint(1, 40)))
+    else:  # arguments nested deeper than the schema engine goes, in a native call and in text
+        depth = rng.choice([300, 500])
+        arguments = {"context": {}, "operations": json.loads("[" * depth + "]" * depth)}
+        message.update(role="assistant", content=f"<tool_call>{json.dumps({'name': 'contentManager_batchContent', 'arguments': arguments})}</tool_call>",
+                       tool_calls=[{"function": {"name": "contentManager_batchContent", "arguments": json.dumps(arguments)}}])
     return record
 
 
@@ -53,7 +58,7 @@ def _mutate(line: bytes, rng: random.Random) -> bytes:
     if kind == 1:
         return line[:rng.randrange(len(line))]
     if kind == 2:
-        depth = rng.choice([600, 1100, 5000])
+        depth = rng.choice([400, 520, 1020, 1100, 5000])  # below, between and above the decoders' limits
         return line.rstrip(b"}") + b', "deep": ' + b"[" * depth + b"]" * depth + b"}"
     if kind == 3:
         return line.replace(b'"role": "', rng.choice([b'"role": "\\ud800', b'"role": "\\udfff']), 1).replace(

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
-from .fastjson import NotRepresentable, loads
+from .fastjson import NotRepresentable, TooDeep, loads
 from .issues import Finding
 
 ROLES = ("system", "user", "assistant", "tool")
@@ -57,8 +57,8 @@ def iter_jsonl(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> Iterat
                 yield Line(number, None, Finding("E_ENCODING", f"invalid UTF-8 at byte {exc.start}"))
             except NotRepresentable as exc:
                 yield Line(number, None, Finding("E_ENCODING", str(exc)))
-            except RecursionError:
-                yield Line(number, None, Finding("E_NESTING_TOO_DEEP", "JSON nested deeper than the decoder allows"))
+            except TooDeep as exc:
+                yield Line(number, None, Finding("E_NESTING_TOO_DEEP", str(exc)))
             except ValueError as exc:
                 yield Line(number, None, Finding("E_INVALID_JSON", f"invalid JSON: {exc}"))
 

@@ -24,7 +24,7 @@ import random
 import re
 from dataclasses import dataclass, field
 
-from .fastjson import NotRepresentable, check_unicode, loads
+from .fastjson import NotRepresentable, TooDeep, check_decoded, loads
 from .issues import Finding
 
 FORMATS = ("openai", "ollama", "hermes", "mistral", "text", "bare_json", "harmony", "llama", "python_tag")
@@ -81,8 +81,8 @@ def _json_at(text: str, pos: int):
         cut = pos + size < len(text)
         try:
             value, end = _DECODER.raw_decode(window)
-            check_unicode(window[:end], value)  # what cannot be written back as UTF-8 is no call
-        except (RecursionError, NotRepresentable):
+            check_decoded(window[:end], value)  # what could not be written back is no call
+        except (RecursionError, NotRepresentable, TooDeep):
             return None
         except ValueError as exc:
             if not (cut and (exc.pos >= len(window) - _NEAR_END or exc.msg.startswith("Unterminated string"))):
