@@ -247,9 +247,9 @@ def main(argv: list[str] | None = None) -> int:
             _, negatives, more = _split(_load(sources[1]), sources[1], False)
             unlabeled += more
         result = interleave(positives, negatives, args.balance, args.shuffle, args.seed, unlabeled)
+        out = write_interleaved(result, args.output)
     except (UsageError, ValueError) as exc:
         die(str(exc))
-    out = write_interleaved(result, args.output)
     written, side = out["records"], leftover_path(args.output)
     summary = {
         "in": {"true": result.positives_in, "false": result.negatives_in, "unlabeled": result.unlabeled_in},

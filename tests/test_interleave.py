@@ -115,3 +115,13 @@ def test_an_empty_file_is_not_kto_ready(tmp_path, run):
     result = run(INTERLEAVE, "--check", empty, "--json")
     assert result.returncode == 1 and json.loads(result.stdout)["problems"] == ["the file holds no record"]
     assert run(INTERLEAVE, "--input", empty, "-o", tmp_path / "out.jsonl").returncode == 2
+
+
+def test_a_record_too_deep_to_write_is_one_line_and_nothing_written(tmp_path, run):
+    # orjson reads 1,020 levels; json.dumps cannot write them back
+    mixed = write(tmp_path / "mixed.jsonl", recs(True, 1, "p") + recs(False, 1, "n"))
+    mixed.write_text(mixed.read_text() + '{"conversations": [], "label": true, "x": ' + "[" * 1020 + "]" * 1020 + "}\n")
+    out = tmp_path / "out.jsonl"
+    result = run(INTERLEAVE, "--input", mixed, "-o", out)
+    assert result.returncode == 2 and "nested too deeply" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mixed.jsonl"]

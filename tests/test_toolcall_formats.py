@@ -96,3 +96,12 @@ def test_json_that_is_not_a_call_stays_prose():
                     '```json\n{"title": "Notes"}\n```', "Use [brackets] and {braces} freely."):
         parsed = parse_message({"role": "assistant", "content": content})
         assert not parsed.calls and not parsed.findings and parsed.text == content
+
+
+def test_a_broken_example_before_the_real_call_does_not_hide_it():
+    content = ('The format is {"name": "tool", "arguments": {...}}, so:\n'
+               '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>')
+    parsed = parse_message({"role": "assistant", "content": content})
+    assert (parsed.format, [c.name for c in parsed.calls], parsed.findings) == ("hermes", ["get_weather"], [])
+    alone = parse_message({"role": "assistant", "content": content.split("\n")[0]})
+    assert [f.code for f in alone.findings] == ["E_MALFORMED_CALL"] and not alone.calls

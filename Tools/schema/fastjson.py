@@ -2,10 +2,9 @@
 the standard library on the reference sets), the standard library's lenient decoder as the fallback
 for strings with raw control characters, which the earlier datasets contain.
 
-Both paths accept only what can be written back as JSON and UTF-8: NaN, Infinity, numbers too
-large for a double, lone surrogate escapes (``"\\ud800"``) and nesting deeper than MAX_DEPTH (the
-standard library's encoder stops near 1,000 levels, orjson's decoder at 1,024) are refused, so no
-tool can read a record it cannot write out again."""
+Both paths refuse what JSON or UTF-8 cannot carry: NaN, Infinity, numbers too large for a double
+and lone surrogate escapes (``"\\ud800"``); nesting past the decoders' limits (orjson 1,024 levels,
+the standard library about 1,000) is TooDeep rather than a RecursionError."""
 from __future__ import annotations
 
 import json
@@ -15,15 +14,12 @@ import re
 import orjson
 
 
-MAX_DEPTH = 512
-
-
 class NotRepresentable(ValueError):
     """The text decodes, but to something JSON or UTF-8 cannot carry (a lone surrogate)."""
 
 
 class TooDeep(ValueError):
-    """The text nests arrays and objects deeper than MAX_DEPTH."""
+    """The text nests arrays and objects deeper than the decoder can follow."""
 
 
 def _finite(text: str) -> float:
@@ -43,41 +39,25 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 def loads(data: bytes | str):
     """Decode one JSON document; raises ValueError (UnicodeDecodeError for invalid UTF-8 bytes,
-    NotRepresentable for a lone surrogate, TooDeep past MAX_DEPTH levels)."""
+    NotRepresentable for a lone surrogate, TooDeep past the decoders' nesting limits)."""
     try:
-        value = orjson.loads(data)
+        return orjson.loads(data)
     except orjson.JSONDecodeError:
         text = data.decode("utf-8") if isinstance(data, bytes) else data  # raises on invalid UTF-8
         try:
             value = _LENIENT.decode(text)
         except RecursionError:
-            raise TooDeep(f"JSON nested deeper than {MAX_DEPTH} levels") from None
-        check_decoded(text, value)
+            raise TooDeep("JSON nested deeper than the decoder can follow (about 1,000 levels)") from None
+        check_unicode(text, value)
         return value
-    check_depth(data, value)
-    return value
 
 
-def check_decoded(text: str, value) -> None:
-    """Raise NotRepresentable or TooDeep when value, decoded from text, could not be written back."""
-    check_depth(text, value)
-    if _SURROGATE_ESCAPE.search(text):  # only then can a decoded string hold a lone surrogate
+def check_unicode(text: str, value) -> None:
+    """Raise NotRepresentable when value, decoded from text, holds a lone surrogate."""
+    if _SURROGATE_ESCAPE.search(text):  # only then can a decoded string hold one
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError as exc:
             raise NotRepresentable(f"lone surrogate {exc.object[exc.start:exc.end]!a}: not valid Unicode") from None
-
-
-def check_depth(text: bytes | str, value) -> None:
-    """Raise TooDeep when value nests deeper than MAX_DEPTH; the walk runs only when text holds
-    that many brackets at all, so ordinary records cost two counts."""
-    open_ = (b"[", b"{") if isinstance(text, bytes) else ("[", "{")
-    if text.count(open_[0]) + text.count(open_[1]) <= MAX_DEPTH:
-        return
-    stack = [(value, 1)]
-    while stack:  # iterative, so the check itself cannot overflow the stack
-        item, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise TooDeep(f"JSON nested deeper than {MAX_DEPTH} levels")
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+        except RecursionError:
+            raise TooDeep("JSON nested too deeply to check") from None

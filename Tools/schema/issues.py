@@ -81,7 +81,7 @@ _TABLE = [
     ("E_ECHO", "error", False, "The answer repeats the user's request or the generation prompt instead of answering it."),
     ("E_REPETITIVE", "error", False, "The answer's text repeats the same few words over and over, as a collapsed model writes."),
     # -- added later (codes are appended, never reordered) -------------------------------------
-    ("E_NESTING_TOO_DEEP", "error", True, "The line's JSON nests arrays and objects more than 512 levels deep."),
+    ("E_NESTING_TOO_DEEP", "error", True, "The line's JSON nests deeper than the decoders can follow (about 1,000 levels)."),
     ("E_EMPTY_FILE", "error", True, "The file holds no record at all."),
 ]
 

@@ -71,7 +71,12 @@ def read_records(path: str | Path) -> Iterator[tuple[int, dict]]:
 
 
 def dumps_record(record: dict) -> str:
-    return json.dumps(record, ensure_ascii=False)
+    """One record as a JSON line; ValueError for one nested too deeply to encode (orjson reads 1,024
+    levels, json.dumps stops near 1,000), so writers report it instead of crashing."""
+    try:
+        return json.dumps(record, ensure_ascii=False)
+    except RecursionError:
+        raise ValueError("a record is nested too deeply to be written as JSON (about 1,000 levels)") from None
 
 
 def _temp_beside(path: Path) -> tuple[int, str]:

@@ -24,7 +24,7 @@ import random
 import re
 from dataclasses import dataclass, field
 
-from .fastjson import NotRepresentable, TooDeep, check_decoded, loads
+from .fastjson import NotRepresentable, TooDeep, check_unicode, loads
 from .issues import Finding
 
 FORMATS = ("openai", "ollama", "hermes", "mistral", "text", "bare_json", "harmony", "llama", "python_tag")
@@ -81,7 +81,7 @@ def _json_at(text: str, pos: int):
         cut = pos + size < len(text)
         try:
             value, end = _DECODER.raw_decode(window)
-            check_decoded(window[:end], value)  # what could not be written back is no call
+            check_unicode(window[:end], value)  # what cannot be written as UTF-8 is no call
         except (RecursionError, NotRepresentable, TooDeep):
             return None
         except ValueError as exc:
@@ -230,14 +230,13 @@ def _is_call_object(value) -> bool:
     return isinstance(value, dict) and isinstance(value.get("name"), str) and ("arguments" in value or "parameters" in value)
 
 
-def _call_sequence(text: str, pos: int, end: int | None = None):
+def _call_sequence(text: str, pos: int):
     """JSON calls from pos: one object, a list of them, or several separated by ';' (Llama 3.x),
     optionally closed by <|eot_id|>. Returns (items, end), ([], end) for JSON that is no call, or None."""
-    limit = len(text) if end is None else end
     items = []
     while True:
         decoded = _json_at(text, pos)
-        if decoded is None or decoded[1] > limit:
+        if decoded is None:
             return (items, pos) if items else None
         value, after = decoded
         found = value if isinstance(value, list) and value else [value]
@@ -245,7 +244,7 @@ def _call_sequence(text: str, pos: int, end: int | None = None):
             return (items, pos) if items else ([], after)
         items += found
         pos = _WS.match(text, after).end()
-        if text.startswith(";", pos) and pos < limit:
+        if text.startswith(";", pos):
             pos += 1
             continue
         for token in _LLAMA_END:
@@ -348,17 +347,22 @@ def _first_marker(text: str) -> list[tuple[int, str, object]]:
 
 
 def parse_content(text, index: int | None = None) -> ParsedMessage:
-    """Tool calls written into a message's text, in the format whose marker comes first."""
-    parsed = ParsedMessage(text=text if isinstance(text, str) else "")
+    """Tool calls written into a message's text, in the format whose marker comes first. A format that
+    finds only broken calls gives way to a later one that finds calls (a quoted, broken example before
+    the real call); when none finds a call, the first one's findings stand."""
     if not isinstance(text, str) or not text:
-        return parsed
+        return ParsedMessage(text=text if isinstance(text, str) else "")
+    first_broken = None
     for _, name, parser in _first_marker(text):
+        parsed = ParsedMessage()
         prose = parser(text, index, parsed)
         if parsed.calls or parsed.findings:
             parsed.format = parsed.format or name
             parsed.text = prose.strip()
-            return parsed
-    return parsed
+            if parsed.calls:
+                return parsed
+            first_broken = first_broken or parsed
+    return first_broken or ParsedMessage(text=text)
 
 
 def parse_message(message: dict, index: int | None = None) -> ParsedMessage:
