@@ -172,7 +172,11 @@ def test_output_survives_a_kill_midway(tmp_path):
     time.sleep(1.0)  # well into reading, before the report is written
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert json.loads(out.read_text()) in ({"previous": True},) or json.loads(out.read_text())["totals"]["judged"] == 20000
+    report = json.loads(out.read_text())  # never empty, never cut off
+    if proc.returncode == -signal.SIGKILL:
+        assert report == {"previous": True}
+    else:  # a fast machine finished first
+        assert report["totals"]["judged"] == 20000
 
 
 def test_an_empty_file_is_a_finding(tmp_path, run):
