@@ -82,6 +82,8 @@ def resolve_backend(args) -> tuple[str, str, str | None]:
         name, _, port = rest.rstrip("/").partition(":")
         port = args.port or (int(port) if port.isdigit() else DEFAULT_PORTS.get(backend, 80))
         base_url = f"{scheme or 'http'}://{name}:{port}"
+    if not args.model and served and backend in SERVER_BACKENDS:
+        return backend, None, base_url  # open_backend asks the server which model it has loaded
     if not args.model and (backend in SERVER_BACKENDS or backend in ("llamacpp", "transformers")):
         raise UsageError(f"--model is required with --backend {backend} "
                          f"({'the name the server lists' if backend in SERVER_BACKENDS else 'a local model path'})")
@@ -89,11 +91,35 @@ def resolve_backend(args) -> tuple[str, str, str | None]:
 
 
 def open_backend(args):
-    from Evaluator.backends import connect, load_dotenv_once
+    """A client that has answered once; the first line printed says which backend and model run."""
+    from Evaluator.backends import LABELS, connect, load_dotenv_once
 
     load_dotenv_once()
     backend, model, base_url = resolve_backend(args)
-    return connect(backend, model, base_url=base_url, api_key=args.api_key, timeout=args.timeout, seed=args.seed)
+    client = connect(backend, model or "", base_url=base_url, api_key=args.api_key, timeout=args.timeout, seed=args.seed)
+    if model is None:
+        client.model = loaded_model(client, LABELS[backend])
+    if backend == "template":
+        print("backend: the offline template teacher (no --model given; pass --model NAME, with --host/--port "
+              "for a server elsewhere, to generate with a real model)", flush=True)
+    else:
+        where = "" if client.embedded else f" at {client.endpoint}"
+        print(f"backend: {LABELS[backend]}{where}, model {client.model}", flush=True)
+    return client
+
+
+def loaded_model(client, label: str) -> str:
+    """--host/--port without --model: the one model the server has loaded."""
+    from Evaluator.clients import BackendError
+
+    try:
+        models = client.list_models()
+    except BackendError as exc:
+        raise UsageError(f"{label} at {client.endpoint} did not list its models ({exc}); pass --model") from None
+    if len(models) != 1:
+        raise UsageError(f"{label} at {client.endpoint} has {'no model loaded' if not models else 'several models: ' + ', '.join(models)}; "
+                         "pass --model NAME" + ("" if models else " or load one first"))
+    return models[0]
 
 
 def show_progress(args) -> bool:

@@ -1,0 +1,229 @@
+"""The earlier project's commands and files, run as its documents write them (issue 17).
+
+Each test quotes the seed's command line; the deliberate differences are in the README's table."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, tool_record, write_jsonl
+from Evaluator.protocol_doubles import OllamaDouble, OpenAIDouble, free_port
+
+PY = sys.executable
+
+
+def sh(args, cwd=ROOT, env=None, timeout=180):
+    env = {**os.environ, "PYTHON": PY, **(env or {})}
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def one_error_line(run):
+    lines = run.stderr.strip().splitlines()
+    assert "Traceback" not in run.stderr + run.stdout
+    assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr
+    return lines[0]
+
+
+# -- item 1: default datasets, --drop-invalid for KTO, validate_syngen --write-valid ----------------------
+@pytest.mark.parametrize("method", ["sft", "kto"])
+def test_train_sh_without_local_file_uses_the_shipped_dataset_and_fails_fast_offline(method):
+    # seed: cd Trainers/rtx3090_sft && ./train.sh --model-size 7b   (no network here: the 7b model is not cached)
+    started = time.time()
+    run = sh(["./train.sh", "--model-size", "7b", "--dry-run"], cwd=ROOT / "Trainers" / f"rtx3090_{method}",
+             env={"HF_HUB_OFFLINE": "1", "HF_HOME": "/nonexistent-hf-home"})
+    assert run.returncode == 2
+    assert f"dataset: none given; using the shipped Datasets/teacher/teacher_{method}.jsonl" in run.stdout
+    assert "is not in the local Hugging Face cache and the Hub is offline (HF_HUB_OFFLINE is set)" in one_error_line(run)
+    assert time.time() - started < 30
+
+
+def test_unreachable_hub_is_detected_once_without_retries():
+    started = time.time()
+    run = sh(["./train.sh", "--model-size", "3b", "--dry-run"], cwd=ROOT / "Trainers" / "rtx3090_sft",
+             env={"HF_ENDPOINT": f"http://127.0.0.1:{free_port()}", "HF_HUB_OFFLINE": "", "HF_HOME": "/nonexistent-hf-home"})
+    assert "the Hub is unreachable (127.0.0.1" in one_error_line(run)
+    assert time.time() - started < 30  # the seed's version retried for about a minute
+
+
+def test_default_dataset_plan_with_a_local_model(tiny_model_dir):
+    run = sh(["./train.sh", "--model-size", "7b", "--model-name", tiny_model_dir, "--dry-run"],
+             cwd=ROOT / "Trainers" / "rtx3090_kto")
+    assert run.returncode == 0, run.stderr
+    plan = json.loads(run.stdout.split("plan:\n", 1)[1].split("\neffective config:", 1)[0])
+    assert plan["dataset"].endswith("Datasets/teacher/teacher_kto.jsonl") and plan["labels"] == {"true": 1200, "false": 1200}
+
+
+def test_kto_drop_invalid_keeps_the_alternation(tmp_path):
+    from Trainers.shared.data import load_records, validate_for
+
+    good = [tool_record(f"Projects/P{i}", f"Make folder {i}", label) for i, label in enumerate([True, False] * 3)]
+    broken_positive = tool_record("Projects/X", "Make folder X", True)
+    broken_positive["conversations"][2]["tool_calls"][0]["function"]["name"] = "vaultManager_inventedTool"
+    broken_negative = {"conversations": [{"role": "user", "content": "hi"}], "label": False}  # structurally broken
+    records = good[:2] + [broken_positive] + good[2:4] + [broken_negative] + good[4:]
+    data = load_records(write_jsonl(tmp_path / "kto.jsonl", records))
+    with pytest.raises(Exception, match="--drop-invalid"):
+        validate_for("kto", load_records(data.source))
+    assert validate_for("kto", data, drop_invalid=True) == 2
+    labels = [r["label"] for _, r in data.records]
+    assert labels == [True, False] * 3 and dict(data.labels) == {"true": 3, "false": 3}
+
+
+def test_validate_syngen_write_valid_and_invalid(tmp_path, run):
+    good = tool_record("Projects/A", "Make folder A")
+    bad = tool_record("Projects/B", "Make folder B", tool="vaultManager_inventedTool")
+    source = write_jsonl(tmp_path / "mixed.jsonl", [good, bad, good])
+    result = run("Tools/validate_syngen.py", source, "--write-valid", tmp_path / "ok.jsonl",
+                 "--write-invalid", tmp_path / "bad.jsonl", "--summary-only")
+    assert result.returncode == 1  # findings still fail the run
+    assert "wrote 2 passing record(s)" in result.stderr and "wrote 1 failing record(s)" in result.stderr
+    assert [json.loads(line) for line in (tmp_path / "ok.jsonl").read_text().splitlines()] == [good, good]
+    assert run("Tools/validate_syngen.py", tmp_path / "ok.jsonl").returncode == 0
+
+
+# -- item 2: evaluation --------------------------------------------------------------------------------------
+def _answer_list_directory(body):
+    context = {"sessionId": "session_1735689600000_k3v9x2m7q", "workspaceId": "ws_1735689600000_garden001",
+               "sessionDescription": "d", "sessionMemory": "The user asked about a folder.", "toolContext": "t",
+               "primaryGoal": "g", "subgoal": "s"}
+    call = {"name": "vaultManager_listDirectory", "arguments": {"context": context, "path": "Thesis"}}
+    return {"role": "assistant", "content": f"<tool_call>\n{json.dumps(call)}\n</tool_call>"}
+
+
+def test_evaluator_cli_seed_command_defaults_to_ollama_and_full_coverage():
+    # seed: python -m Evaluator.cli --model NAME --prompt-set Evaluator/prompts/full_coverage.json
+    results = ROOT / "Evaluator" / "results"
+    before = set(results.glob("*")) if results.is_dir() else set()
+    with OllamaDouble(_answer_list_directory, models=("claudesidian-mcp",)) as double:
+        run = sh([PY, "-m", "Evaluator.cli", "--model", "claudesidian-mcp", "--prompt-set",
+                  "Evaluator/prompts/full_coverage.json"], env={"OLLAMA_HOST": double.url})
+    written = set(results.glob("*")) - before
+    try:
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.startswith("backend: ollama (the default for a model name")
+        report = json.loads(next(p for p in written if p.suffix == ".json").read_text())
+        tools = {t for case in report["cases"] for t in case["expected_tools"]}
+        assert len(report["cases"]) == len(tools) == 45  # one case per tool the model is shown
+        assert report["summary"]["per_tool"]["vaultManager_listDirectory"]["rate"] == 1.0
+        assert any(p.suffix == ".md" for p in written)
+    finally:
+        for path in written:
+            path.unlink()
+
+
+def test_python_m_evaluator_help_prints_help():
+    run = sh([PY, "-m", "Evaluator", "--help"], timeout=60)
+    assert run.returncode == 0 and "interactive picker" in run.stdout and "--prompt-set" in run.stdout
+
+
+def test_adapter_with_a_server_backend_is_an_error(tmp_path):
+    run = sh([PY, "-m", "Evaluator.cli", "--backend", "lmstudio", "--model", "m", "--adapter", str(tmp_path),
+              "--prompt-set", "tool_prompts", "--output", str(tmp_path / "r.json")])
+    assert run.returncode == 2 and "--adapter applies to the transformers backend only" in one_error_line(run)
+
+
+def test_unknown_ollama_model_is_caught_before_the_run(tmp_path):
+    with OllamaDouble(_answer_list_directory, models=("qwen2.5:7b",)) as double:
+        run = sh([PY, "-m", "Evaluator.cli", "--backend", "ollama", "--model", "claudesidian-mcp", "--base-url", double.url,
+                  "--prompt-set", "tool_prompts", "--output", str(tmp_path / "r.json")])
+        assert not double.requests
+    assert "has no model 'claudesidian-mcp' (it has: qwen2.5:7b); run: ollama pull claudesidian-mcp" in one_error_line(run)
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_a_404_on_v1_models_is_not_a_server_answering(tmp_path):
+    with OllamaDouble() as not_openai:  # something that answers HTTP but has no /v1/models
+        run = sh([PY, "-m", "Evaluator.cli", "--backend", "lmstudio", "--model", "m", "--base-url", not_openai.url,
+                  "--prompt-set", "tool_prompts", "--output", str(tmp_path / "r.json")])
+    assert "LM Studio is not answering: HTTP 404" in one_error_line(run)
+
+
+def test_execute_mcp_registers_the_workspaces_the_prompt_names():
+    from Evaluator.execution import make_executor
+    from Evaluator.prompt_sets import parse_cases
+    from Tools.schema.toolcalls import parse_message
+
+    records = [json.loads(line) for line in (ROOT / "Datasets/teacher/teacher_sft.jsonl").open()][:60]
+    cases = parse_cases([{"id": str(i), "question": "q", "system": r["conversations"][0]["content"]}
+                         for i, r in enumerate(records)])
+    execute = make_executor(None, cases)
+    codes = [f.code for r in records for f in execute(parse_message(r["conversations"][-1]).calls)]
+    assert codes and set(codes) == {"E_PROVIDER_REQUIRED"}  # only the calls that need a model provider fail
+    assert "E_EXEC_FAILED" in {f.code for r in records for f in make_executor(None)(parse_message(r["conversations"][-1]).calls)}
+
+
+def test_execute_mcp_against_the_vault_mcp_server(tmp_path):
+    pytest.importorskip("mcp")
+    from Tools.vault.sandbox import DEFAULT_TEMPLATE
+
+    vault = tmp_path / "vault"
+    shutil.copytree(DEFAULT_TEMPLATE, vault)
+    command = f"{PY} {ROOT / 'Tools' / 'vault_mcp_server.py'} --vault {vault}"
+
+    def list_directory_case():
+        with OpenAIDouble(_answer_list_directory) as double:
+            run = sh([PY, "-m", "Evaluator.cli", "--backend", "lmstudio", "--model", "double-model", "--base-url",
+                      double.url, "--prompt-set", "tool_prompts", "--tags", "vaultManager", "--execute-mcp",
+                      "--mcp-command", command, "--output", str(tmp_path / "r.json")])
+        assert run.returncode == 0, run.stderr
+        return next(c for c in json.loads((tmp_path / "r.json").read_text())["cases"] if c["id"] == "vaultManager_listDirectory")
+
+    case = list_directory_case()  # the server's vault has no Thesis folder: the call runs there and fails
+    assert case["failed_stage"] == "execution" and "Folder not found at path: Thesis" in case["findings"][0]["message"]
+    (vault / "Thesis").mkdir()
+    assert list_directory_case()["passed"]
+    run = sh([PY, "-m", "Evaluator.cli", "--backend", "lmstudio", "--model", "m", "--prompt-set", "tool_prompts",
+              "--mcp-command", command, "--output", str(tmp_path / "r.json")])
+    assert "--mcp-command is used only with --execute-mcp" in one_error_line(run)
+
+
+# -- item 3: generators say which backend runs; --host/--port alone; --num-examples; run.sh's files -------
+def test_generators_without_model_say_the_template_teacher_runs_first(tmp_path):
+    # seed: ./SelfPlay/run.sh --quick   (files as the seed names them, beside run.sh)
+    out = ROOT / "SelfPlay" / "selfplay_output.jsonl"
+    written = [out, out.with_name("selfplay_output_invalid.jsonl"), out.with_name("selfplay_output_summary.json")]
+    if any(p.exists() for p in written):
+        pytest.skip("SelfPlay/selfplay_output*.jsonl exist (a user's run); not overwriting them")
+    try:
+        run = sh(["./SelfPlay/run.sh", "--quick", "--seed", "3"])
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.startswith("backend: the offline template teacher (no --model given")
+        valid = [json.loads(line) for line in written[0].read_text().splitlines()]
+        invalid = [json.loads(line) for line in written[1].read_text().splitlines()]
+        assert all(r["label"] is True for r in valid) and all(r["label"] is False for r in invalid)
+        assert len(valid) + len(invalid) >= 1
+    finally:
+        for path in written:
+            path.unlink(missing_ok=True)
+    # seed: python Tools/selfplay_generator.py --num-examples 100: the KTO file says why it holds fewer
+    run = sh([PY, "Tools/selfplay_generator.py", "--num-examples", "100", "--output", str(tmp_path / "kto.jsonl")])
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("backend: the offline template teacher")
+    kto_records = len((tmp_path / "kto.jsonl").read_text().splitlines())
+    assert kto_records < 100 and f"KTO: {tmp_path / 'kto.jsonl'} ({kto_records} of the 100 requested:" in run.stdout
+
+
+def test_host_and_port_alone_ask_lm_studio_for_its_loaded_model(tmp_path):
+    # seed: python3 SelfPlay/run_generation.py --host 192.168.1.104 --port 1234 --num-examples 500
+    from Evaluator.protocol_doubles import client_answer
+    from Evaluator.backends import make_client
+
+    teacher = make_client("template", "teacher", seed=1)
+    with OpenAIDouble(client_answer(teacher), models=("qwen3-8b-claudesidian",)) as double:
+        port = str(double.port)
+        run = sh([PY, "SelfPlay/run_generation.py", "--host", "127.0.0.1", "--port", port, "--num-examples", "3",
+                  "--output", str(tmp_path / "o.jsonl")])
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.splitlines()[0] == f"backend: LM Studio at http://127.0.0.1:{port}/v1, model qwen3-8b-claudesidian"
+        assert {r["model"] for r in double.requests} == {"qwen3-8b-claudesidian"}
+    with OpenAIDouble(models=("a", "b")) as double:
+        port = str(double.port)
+        run = sh([PY, "SelfPlay/run_generation.py", "--host", "127.0.0.1", "--port", port, "--output", str(tmp_path / "p.jsonl")])
+    assert "has several models: a, b; pass --model NAME" in one_error_line(run)
