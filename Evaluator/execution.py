@@ -85,6 +85,9 @@ class McpExecutor:
                 found.append(Finding("E_EXEC_FAILED", f"{call.name}: {envelope.get('error') or 'failed'}", tool=call.name))
         return found
 
+    def for_session(self, session_id, workspace):  # self-play's executor interface (SelfPlay/labels.py)
+        return self
+
     def close(self) -> None:
         self.client.close()
 

@@ -37,6 +37,9 @@ def add_run_arguments(parser) -> None:
                        help="continue a stopped run: examples already in the output files are kept and not made again")
     group.add_argument("--execute-mcp", action="store_true", help="also run each answer's calls in a fresh vault sandbox")
     group.add_argument("--vault-path", help="the vault copied into each sandbox (default Datasets/vault_template)")
+    group.add_argument("--mcp-command", help='with --execute-mcp: run the calls on this stdio MCP server instead of a '
+                                             'sandbox, e.g. "node /path/to/connector.js" (the real plugin)')
+    group.add_argument("--mcp-url", help="with --execute-mcp: run the calls on this streamable-HTTP MCP server instead")
     group.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -53,8 +56,13 @@ def check_run_arguments(args, output: Path) -> None:
             raise UsageError(f"{flag} must be at least {low}")
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
-    if args.vault_path and not args.execute_mcp:
-        raise UsageError("--vault-path is used only with --execute-mcp")
+    for flag, value in (("--vault-path", args.vault_path), ("--mcp-command", args.mcp_command), ("--mcp-url", args.mcp_url)):
+        if value and not args.execute_mcp:
+            raise UsageError(f"{flag} is used only with --execute-mcp")
+    if args.mcp_command and args.mcp_url:
+        raise UsageError("--mcp-command and --mcp-url name two servers; pass one")
+    if args.vault_path and (args.mcp_command or args.mcp_url):
+        raise UsageError("--vault-path is for the built-in sandbox; an MCP server acts on its own vault")
     if args.vault_path and not Path(args.vault_path).is_dir():
         raise UsageError(f"--vault-path {args.vault_path}: no such folder")
     if args.port is not None and not 0 < args.port < 65536:
@@ -120,6 +128,23 @@ def loaded_model(client, label: str) -> str:
         raise UsageError(f"{label} at {client.endpoint} has {'no model loaded' if not models else 'several models: ' + ', '.join(models)}; "
                          "pass --model NAME" + ("" if models else " or load one first"))
     return models[0]
+
+
+def open_executor(args):
+    """--execute-mcp: calls run on the MCP server --mcp-command / --mcp-url names, else in a fresh
+    sandbox copy of --vault-path per answer; None without --execute-mcp."""
+    if not args.execute_mcp:
+        return None
+    if args.mcp_command or args.mcp_url:
+        from Evaluator.execution import ExecutionUnavailable, McpExecutor
+
+        try:
+            return McpExecutor(args.mcp_command, args.mcp_url)
+        except ExecutionUnavailable as exc:
+            raise UsageError(str(exc)) from None
+    from SelfPlay.labels import SandboxExecutor
+
+    return SandboxExecutor(args.vault_path)
 
 
 def show_progress(args) -> bool:

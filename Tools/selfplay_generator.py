@@ -68,10 +68,9 @@ def kto_count_line(records: int, summary) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from Evaluator.prompt_sets import PromptSetError
-    from SelfPlay.cli import check_run_arguments, finish, open_backend, show_progress
+    from SelfPlay.cli import check_run_arguments, finish, open_backend, open_executor, show_progress
     from SelfPlay.config import ConfigError, load_config
     from SelfPlay.generator import summary_path
-    from SelfPlay.labels import SandboxExecutor
     from SelfPlay.prompt_answers import PromptSetGenerator, load_cases, prompts_needed, stream_paths
     from Tools.schema.registry import load_registry
 
@@ -93,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             client, cases, registry, config, prompt_set=name, seed=args.seed, temperature=args.temperature,
             num_variations=args.num_variations, spread=args.temperature_spread, max_tokens=args.max_tokens,
             retries=args.retries, tools_in_request=args.tools_in_request, reference_positives=args.reference_positives,
-            executor=SandboxExecutor(args.vault_path) if args.execute_mcp else None)
+            executor=open_executor(args))
         summary = generator.run(args.num_examples, output, concurrency=args.concurrency, resume=args.resume,
                                 progress=show_progress(args))
     except (UsageError, ConfigError, PromptSetError) as exc:

@@ -227,3 +227,143 @@ def test_host_and_port_alone_ask_lm_studio_for_its_loaded_model(tmp_path):
         port = str(double.port)
         run = sh([PY, "SelfPlay/run_generation.py", "--host", "127.0.0.1", "--port", port, "--output", str(tmp_path / "p.jsonl")])
     assert "has several models: a, b; pass --model NAME" in one_error_line(run)
+
+
+# -- item 5: seed 001's Python API -------------------------------------------------------------------------
+def test_seed_python_api(tmp_path, monkeypatch):
+    from Evaluator.backends import make_client
+    from Evaluator.protocol_doubles import client_answer
+
+    teacher = make_client("template", "teacher", seed=2)
+    with OpenAIDouble(client_answer(teacher), models=("local-model",)) as double:
+        monkeypatch.setenv("LMSTUDIO_HOST", double.url)
+        # the seed's README, as written
+        from SelfPlay.generator import SelfPlayGenerator
+        from Evaluator.lmstudio_client import LMStudioClient
+        from Evaluator.config import LMStudioSettings
+
+        settings = LMStudioSettings(model="local-model")
+        client = LMStudioClient(settings=settings)
+        generator = SelfPlayGenerator(model_client=client)
+        results = generator.generate_batch(num_examples=8, output_file=str(tmp_path / "output.jsonl"), validate=True,
+                                           save_invalid=True)
+        assert len(results["valid"]) + len(results["invalid"]) == results.written > 0
+        assert all(r["label"] for r in results["valid"]) and not any(r["label"] for r in results["invalid"])
+
+        tool_example = generator.generate_single_example(generation_type="tool")
+        behavioral_example = generator.generate_single_example(generation_type="behavioral")
+        assert tool_example.task.kind == "tool" and behavioral_example.task.kind == "behavioral"
+        verdicts = [generator.validate_example(generator.generate_single_example(generation_type="tool", index=i))
+                    for i in range(12)]
+    assert client.model == "local-model" and double.requests[0]["model"] == "local-model"
+    failing = [report for is_valid, report in verdicts if not is_valid]
+    assert failing, "the teacher makes mistakes at its default temperature"
+    for issue in failing[0].issues:
+        assert issue.level in ("error", "warning") and issue.message
+    assert any(issue.level == "error" for issue in failing[0].issues)
+
+    from SelfPlay.id_utils import generate_ids, validate_session_id
+
+    session_id, workspace_id = generate_ids()
+    assert validate_session_id(session_id) and workspace_id.startswith("ws_") and not validate_session_id(workspace_id)
+
+
+def test_selfplay_execute_mcp_against_the_vault_mcp_server(tmp_path):
+    # seed: python Tools/selfplay_generator.py ... --execute-mcp (the guide's MCP section: calls run on a real server)
+    pytest.importorskip("mcp")
+    from Tools.vault.sandbox import DEFAULT_TEMPLATE, snapshot
+
+    vault = tmp_path / "vault"
+    shutil.copytree(DEFAULT_TEMPLATE, vault)
+    before = snapshot(vault)
+    run = sh([PY, "Tools/selfplay_generator.py", "--num-examples", "30", "--execute-mcp", "--mcp-command",
+              f"{PY} {ROOT / 'Tools' / 'vault_mcp_server.py'} --vault {vault}", "--output", str(tmp_path / "o.jsonl")])
+    assert run.returncode == 0, run.stderr
+    assert snapshot(vault) != before  # the answers' calls changed the server's vault, not a sandbox copy
+    run = sh([PY, "Tools/selfplay_generator.py", "--execute-mcp", "--mcp-command", f"{PY} -c 'import sys; sys.exit(3)'",
+              "--output", str(tmp_path / "p.jsonl")])
+    assert "could not connect to MCP server" in one_error_line(run)
+
+
+# -- item 4: --wandb without a key, .env from any folder, uploads and Hub look-ups with no network ---------
+def test_wandb_without_a_key_goes_offline_before_anything_loads(tiny_model_dir, tiny_sft_file, tmp_path):
+    # seed: ./train.sh --model-size 7b --wandb --wandb-project my-project   (no WANDB_API_KEY anywhere)
+    pytest.importorskip("wandb")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    run = subprocess.run(["./train.sh", "--model-size", "7b", "--model-name", tiny_model_dir, "--local-file", tiny_sft_file,
+                          "--wandb", "--wandb-project", "my-project", "--dry-run"],
+                         cwd=ROOT / "Trainers" / "rtx3090_sft", capture_output=True, text=True, timeout=180,
+                         env={**env, "PYTHON": PY, "HOME": str(tmp_path)})  # no ~/.netrc from `wandb login`
+    assert run.returncode == 0, run.stderr
+    first = run.stdout.splitlines()[0]
+    assert first.startswith("wandb: no API key (WANDB_API_KEY in the environment or .env, or `wandb login`); logging offline")
+
+
+def test_dotenv_is_found_at_the_repository_root_from_any_folder(tmp_path):
+    dotenv = ROOT / ".env"
+    if dotenv.exists():
+        pytest.skip("a .env exists at the repository root; not touching it")
+    dotenv.write_text("TOOLKIT_DOTENV_PROBE=from-root\n")
+    try:
+        run = subprocess.run([PY, "-c", "import os; from Evaluator.backends import load_dotenv_once; load_dotenv_once(); "
+                                        "print(os.environ.get('TOOLKIT_DOTENV_PROBE'))"],
+                             cwd=ROOT / "Trainers" / "rtx3090_kto", capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    finally:
+        dotenv.unlink()
+    assert run.stdout.strip() == "from-root", run.stderr
+
+
+def test_upload_with_no_network_is_one_line_within_seconds(tiny_sft_run, tmp_path):
+    # seed (from Trainers/rtx3090_kto): python src/upload_to_hf.py ./kto_output_rtx3090/final_model username/model-name
+    #   --save-method merged_16bit --create-gguf        ... and the same with --dry-run; here the Hub cannot be reached
+    model = tmp_path / "final_model"
+    shutil.copytree(tiny_sft_run.final_dir, model)
+    config = json.loads((model / "adapter_config.json").read_text())
+    (model / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": "someone/not-cached-7b"}))
+    offline = {"HF_ENDPOINT": f"http://127.0.0.1:{free_port()}", "HF_HUB_OFFLINE": "", "HF_HOME": str(tmp_path / "hf"),
+               "HF_TOKEN": "hf_FAKEtoken_do_not_print_4242"}
+    for extra in ([], ["--dry-run"]):
+        started = time.time()
+        run = sh([PY, "src/upload_to_hf.py", str(model), "username/model-name", "--save-method", "merged_16bit",
+                  "--create-gguf", "--outdir", str(tmp_path / "up"), *extra], cwd=ROOT / "Trainers" / "rtx3090_kto", env=offline)
+        assert "someone/not-cached-7b is not in the local Hugging Face cache and the Hub is unreachable" in one_error_line(run)
+        assert time.time() - started < 30
+    # a LoRA upload needs no base model: it is the upload itself that cannot reach the Hub
+    run = sh([PY, "src/upload_to_hf.py", str(tiny_sft_run.final_dir), "username/model-name", "--save-method", "lora",
+              "--outdir", str(tmp_path / "lora"), "--no-progress"], cwd=ROOT / "Trainers" / "rtx3090_kto", env=offline)
+    assert "cannot upload to username/model-name: the Hub is unreachable" in one_error_line(run)
+    assert "hf_FAKEtoken" not in run.stdout + run.stderr
+
+
+# -- item 6: set-up and the doctor ---------------------------------------------------------------------------
+def test_scripts_without_the_environment_say_how_to_install(tmp_path):
+    # seed: cd Trainers/rtx3090_kto && ./train.sh --model-size 7b   on a machine without the project's .venv
+    bare = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=120)
+    for script, cwd in (("./train.sh", "Trainers/rtx3090_kto"), ("./SelfPlay/run.sh", ".")):
+        run = sh([script, "--help"], cwd=ROOT / cwd, env={"PYTHON": str(bare / "bin" / "python")})
+        assert run.returncode == 2 and "set up the project's environment: bash" in one_error_line(run)
+        assert "ModuleNotFoundError" not in run.stderr
+
+
+def test_setup_sh_flags():
+    # seed: bash setup.sh --quick / bash setup.sh --with-flash-attn
+    run = sh(["bash", "Trainers/rtx3090_kto/setup.sh", "--help"])
+    assert run.returncode == 0 and "--quick" in run.stdout and "--with-flash-attn" in run.stdout
+    assert "unknown option --fast" in one_error_line(sh(["bash", "Trainers/rtx3090_kto/setup.sh", "--fast"]))
+    if not shutil.which("nvidia-smi"):
+        assert "--with-flash-attn needs a CUDA GPU" in one_error_line(sh(["bash", "Trainers/rtx3090_sft/setup.sh", "--with-flash-attn"]))
+
+
+def test_doctor_reports_servers_and_tokens_without_their_values():
+    secret = "hf_FAKEtoken_do_not_print_4242"
+    with OpenAIDouble(models=("a", "b")) as lmstudio:
+        run = sh([PY, "-m", "Trainers.doctor"], env={"LMSTUDIO_HOST": lmstudio.url, "OLLAMA_HOST": f"127.0.0.1:{free_port()}",
+                                                     "HF_TOKEN": secret, "WANDB_API_KEY": "", "HF_HUB_OFFLINE": "1"})
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    assert f"lmstudio    {lmstudio.url}/v1: answering, 2 model(s)" in out and "ollama" in out and "not answering" in out
+    assert "HF_TOKEN / HF_API_KEY: HF_TOKEN set (environment)" in out and secret not in out
+    assert "torch " in out and "bitsandbytes" in out and "unsloth" in out and "GB free" in out
+    assert "Hugging Face Hub offline (HF_HUB_OFFLINE is set)" in out

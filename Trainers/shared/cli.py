@@ -83,6 +83,9 @@ def main(method: str, argv: list[str] | None = None) -> int:
         result = run_training(config)
     except UsageError as exc:
         die(str(exc))
+    except ModuleNotFoundError as exc:  # run with a Python that lacks the training packages
+        die(f"{exc.name} is not installed: bash Trainers/rtx3090_sft/setup.sh (or pip install -e '.[train]'), "
+            "or run with the project's .venv/bin/python")
     except KeyboardInterrupt:
         die("interrupted; continue with --resume latest", 130)
     if config.training.dry_run:
