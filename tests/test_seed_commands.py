@@ -367,3 +367,27 @@ def test_doctor_reports_servers_and_tokens_without_their_values():
     assert "HF_TOKEN / HF_API_KEY: HF_TOKEN set (environment)" in out and secret not in out
     assert "torch " in out and "bitsandbytes" in out and "unsloth" in out and "GB free" in out
     assert "Hugging Face Hub offline (HF_HUB_OFFLINE is set)" in out
+
+
+# -- item 7: make demo leaves the tree clean; the daemon log lines the seed greps for ----------------------
+def test_make_demo_writes_into_an_ignored_folder_and_leaves_the_docs_alone():
+    if not shutil.which("make"):
+        pytest.skip("make is not installed")
+    recipe = [line for line in sh(["make", "-n", "demo"]).stdout.splitlines() if "closed_loop.py" in line]
+    assert recipe and "--out demo_output" in recipe[0] and "--benchmarks-md" not in recipe[0]
+    explicit = sh(["make", "-n", "demo", "DEMO_FLAGS=--benchmarks-md docs/benchmarks.md"]).stdout
+    assert "--benchmarks-md docs/benchmarks.md" in explicit
+    ignored = sh(["git", "check-ignore", "demo_output/report.md", "outputs/closed_loop/report.md"])
+    assert ignored.stdout.split() == ["demo_output/report.md", "outputs/closed_loop/report.md"]
+
+
+def test_daemon_log_names_self_correction_jobs(tmp_path, tiny_model_dir):
+    # seed: tail -f logs/daemon_$(date +%Y%m%d).log | grep "Self-Correction"
+    queue = tmp_path / "queue" / "normal"
+    queue.mkdir(parents=True)
+    (queue / "self_correction_step500_20251121_143022.jsonl").write_text("not json\n")
+    run = sh([PY, "-m", "Trainers.daemon", "--base-model", tiny_model_dir, "--method", "sft", "--once", "--root", str(tmp_path)])
+    assert run.returncode == 1  # the job fails on its data; the log still says what it was
+    grep = subprocess.run(f'grep "Self-Correction" {tmp_path}/logs/daemon_$(date +%Y%m%d).log', shell=True,
+                          capture_output=True, text=True, timeout=30)
+    assert "Self-Correction: self_correction_step500_20251121_143022.jsonl: training (sft)" in grep.stdout

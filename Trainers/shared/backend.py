@@ -120,14 +120,18 @@ def settle_hub_access(name: str) -> None:
     no retries), or fail at once in one line when the model is not cached."""
     if Path(name).exists() or not (why := hub_unreachable()):
         return
-    os.environ["HF_HUB_OFFLINE"] = "1"
     import huggingface_hub.constants
     from huggingface_hub import try_to_load_from_cache
 
-    huggingface_hub.constants.HF_HUB_OFFLINE = True  # read at import time; the variable alone is too late
-    if not isinstance(try_to_load_from_cache(name, "config.json"), str):
+    try:
+        cached = isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except ValueError:  # not a Hub id (a missing local folder): the loader's own error says so
+        return
+    if not cached:
         raise TrainingError(f"{name} is not in the local Hugging Face cache and the Hub is {why}: connect once to "
                             "download it, or pass --model-name with a local model directory")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    huggingface_hub.constants.HF_HUB_OFFLINE = True  # read at import time; the variable alone is too late
 
 
 def load_tokenizer(config: RunConfig):
