@@ -391,3 +391,42 @@ def test_daemon_log_names_self_correction_jobs(tmp_path, tiny_model_dir):
     grep = subprocess.run(f'grep "Self-Correction" {tmp_path}/logs/daemon_$(date +%Y%m%d).log', shell=True,
                           capture_output=True, text=True, timeout=30)
     assert "Self-Correction: self_correction_step500_20251121_143022.jsonl: training (sft)" in grep.stdout
+
+
+# -- item 8: the Colab notebooks, executed on CPU with the tiny model -----------------------------------------
+NOTEBOOKS = ROOT / "Trainers" / "notebooks"
+
+
+def test_notebooks_are_what_the_builder_writes():
+    sys.path.insert(0, str(NOTEBOOKS))
+    try:
+        import build
+    finally:
+        sys.path.remove(str(NOTEBOOKS))
+    for name, nb in build.build().items():
+        assert (NOTEBOOKS / name).read_text(encoding="utf-8") == build.render(nb), f"run python {NOTEBOOKS / 'build.py'}"
+
+
+@pytest.mark.parametrize("name,method", [("sft_colab_beginner.ipynb", "sft"), ("sft_colab_tool_calling.ipynb", "sft"),
+                                         ("kto_colab_notebook.ipynb", "kto")])
+def test_notebook_runs_on_cpu_with_the_tiny_model(name, method, tiny_model_dir, tmp_path, monkeypatch):
+    # seed: open Trainers/notebooks/sft_colab_beginner.ipynb in Colab, Runtime > Run all
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    labels = [True, False] * 2 if method == "kto" else [None] * 4
+    records = [tool_record(f"Projects/P{i}", f"Create a folder for P{i}", label) for i, label in enumerate(labels)]
+    overrides = {"MODEL_NAME": tiny_model_dir, "DATASET": write_jsonl(tmp_path / "data.jsonl", records), "MAX_STEPS": 2,
+                 "BATCH_SIZE": 2, "OUTPUT_DIR": str(tmp_path / "runs"), "EVAL_CASES": 1, "EVAL_MAX_TOKENS": 4,
+                 "QUANTIZATIONS": "none"}
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    index = next(i for i, cell in enumerate(nb.cells) if "parameters" in cell.metadata.get("tags", []))
+    nb.cells.insert(index + 1, nbformat.v4.new_code_cell("\n".join(f"{k} = {v!r}" for k, v in overrides.items())))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    text = "".join(o.get("text", "") for cell in nb.cells for o in cell.get("outputs", []))
+    assert "adapter, tokenizer and lineage in" in text and "validator exit code: 0" in text
+    [run_dir] = [p for p in (tmp_path / "runs").iterdir() if (p / "final_model" / "lineage.json").is_file()]
+    assert (run_dir / "eval_report.json").is_file()
+    assert "set HF_REPO" in text
+    if name == "sft_colab_tool_calling.ipynb":
+        assert list((run_dir / "gguf").glob("*.gguf")) and (run_dir / "gguf" / "Modelfile").is_file()
