@@ -76,6 +76,19 @@ def test_kto_drop_invalid_keeps_the_alternation(tmp_path):
     assert labels == [True, False] * 3 and dict(data.labels) == {"true": 3, "false": 3}
 
 
+def test_the_earlier_projects_kto_set_trains_with_drop_invalid(reference_dir, tiny_model_dir):
+    # seed: cd ../rtx3090_kto && ./train.sh --model-size 7b --local-file ../../Datasets/<the earlier KTO set>.jsonl
+    data = reference_dir / "datasets" / "behavior_merged_kto_v1.5_balanced.jsonl"
+    kto = ROOT / "Trainers" / "rtx3090_kto"
+    refused = sh(["./train.sh", "--model-size", "7b", "--local-file", str(data), "--model-name", tiny_model_dir, "--dry-run"], cwd=kto)
+    assert "Train on the rest with --drop-invalid" in one_error_line(refused)
+    run = sh(["./train.sh", "--model-size", "7b", "--local-file", str(data), "--model-name", tiny_model_dir, "--dry-run",
+              "--drop-invalid"], cwd=kto, timeout=600)
+    assert run.returncode == 0, run.stderr
+    plan = json.loads(run.stdout.split("plan:\n", 1)[1].split("\neffective config:", 1)[0])
+    assert plan["labels"]["true"] == plan["labels"]["false"] > 2000 and plan["dropped_invalid"] > 0
+
+
 def test_validate_syngen_write_valid_and_invalid(tmp_path, run):
     good = tool_record("Projects/A", "Make folder A")
     bad = tool_record("Projects/B", "Make folder B", tool="vaultManager_inventedTool")
@@ -430,3 +443,16 @@ def test_notebook_runs_on_cpu_with_the_tiny_model(name, method, tiny_model_dir, 
     assert "set HF_REPO" in text
     if name == "sft_colab_tool_calling.ipynb":
         assert list((run_dir / "gguf").glob("*.gguf")) and (run_dir / "gguf" / "Modelfile").is_file()
+
+
+def test_pipeline_without_files_uses_the_shipped_datasets(tiny_model_dir, tmp_path):
+    # seed: cd Trainers && ./train_sft_to_kto_pipeline.sh --wandb --wandb-project my-project
+    pytest.importorskip("wandb")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    run = subprocess.run(["./train_sft_to_kto_pipeline.sh", "--wandb", "--wandb-project", "my-project",
+                          "--model-name", tiny_model_dir, "--dry-run"], cwd=ROOT / "Trainers", capture_output=True,
+                         text=True, timeout=600, env={**env, "PYTHON": PY, "HOME": str(tmp_path)})
+    assert run.returncode == 0, run.stderr
+    assert "sft dataset: none given; using the shipped Datasets/teacher/teacher_sft.jsonl" in run.stdout
+    assert "kto dataset: none given; using the shipped Datasets/teacher/teacher_kto.jsonl" in run.stdout
+    assert "wandb: no API key" in run.stdout and "dry run: SFT would run in" in run.stdout
