@@ -117,13 +117,16 @@ def open_backend(args):
 
 
 def loaded_model(client, label: str) -> str:
-    """--host/--port without --model: the one model the server has loaded."""
+    """--host/--port without --model: the one model the server has loaded. LM Studio's /v1/models may
+    list every downloaded model (just-in-time loading); its native API says which are loaded."""
     from Evaluator.clients import BackendError
 
     try:
         models = client.list_models()
     except BackendError as exc:
         raise UsageError(f"{label} at {client.endpoint} did not list its models ({exc}); pass --model") from None
+    if len(models) > 1 and client.backend == "lmstudio":
+        models = lmstudio_loaded(client.endpoint, client.timeout) or models
     if len(models) != 1:
         raise UsageError(f"{label} at {client.endpoint} has {'no model loaded' if not models else 'several models: ' + ', '.join(models)}; "
                          "pass --model NAME" + ("" if models else " or load one first"))
@@ -145,6 +148,23 @@ def open_executor(args):
     from SelfPlay.labels import SandboxExecutor
 
     return SandboxExecutor(args.vault_path)
+
+
+def lmstudio_loaded(base_url: str, timeout: float) -> list[str]:
+    """The models LM Studio has in memory, from its native REST API (0.4+: /api/v1/models with
+    loaded_instances; earlier: /api/v0/models with state); [] when neither answers."""
+    import requests
+
+    root = base_url.rstrip("/").removesuffix("/v1")
+    for path, read in (("/api/v1/models", lambda d: [m["key"] for m in d.get("models", []) if m.get("loaded_instances")]),
+                       ("/api/v0/models", lambda d: [m["id"] for m in d.get("data", []) if m.get("state") == "loaded"])):
+        try:
+            response = requests.get(root + path, timeout=timeout)
+            if response.ok:
+                return read(response.json())
+        except (requests.RequestException, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return []
 
 
 def show_progress(args) -> bool:

@@ -241,6 +241,23 @@ def test_host_and_port_alone_ask_lm_studio_for_its_loaded_model(tmp_path):
         run = sh([PY, "SelfPlay/run_generation.py", "--host", "127.0.0.1", "--port", port, "--output", str(tmp_path / "p.jsonl")])
     assert "has several models: a, b; pass --model NAME" in one_error_line(run)
 
+    class LMStudioDouble(OpenAIDouble):
+        """LM Studio with just-in-time loading lists every downloaded model on /v1/models; its native
+        /api/v1/models says which one is in memory (a protocol double: no LM Studio runs here)."""
+
+        def _route(self, handler, method, body):
+            if method == "GET" and handler.path == "/api/v1/models":
+                return self._send(handler, 200, {"models": [{"key": m, "type": "llm", "loaded_instances":
+                                                             [{"id": m}] if m == "qwen3-8b-claudesidian" else []}
+                                                            for m in self.models]})
+            return super()._route(handler, method, body)
+
+    with LMStudioDouble(client_answer(teacher), models=("other-model", "qwen3-8b-claudesidian")) as double:
+        run = sh([PY, "SelfPlay/run_generation.py", "--host", "127.0.0.1", "--port", str(double.port), "--num-examples", "2",
+                  "--output", str(tmp_path / "q.jsonl")])
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.splitlines()[0].endswith("model qwen3-8b-claudesidian")
+
 
 # -- item 5: seed 001's Python API -------------------------------------------------------------------------
 def test_seed_python_api(tmp_path, monkeypatch):
