@@ -1,14 +1,78 @@
-"""Serve a GGUF with llama.cpp's OpenAI-compatible server (``python -m llama_cpp.server``) on a
-free loopback port, for as long as a ``with`` block runs. Used by the export's round trip and the
-tests; the evaluator then talks to it like any other server (``--backend llamacpp --base-url``)."""
+"""Serve a GGUF with llama.cpp's OpenAI-compatible server (llama-cpp-python's ``llama_cpp.server``)
+so that tool calls work as they do in LM Studio: the tools of a request reach the prompt through
+the GGUF's own chat template, and the calls in the answer come back parsed in ``tool_calls``.
+
+llama-cpp-python renders the GGUF's template with the request's tools, but returns every answer
+as ``content`` (it parses calls only for its own prompt formats, ``functionary`` and
+``chatml-function-calling``, which replace the model's template). So this module registers one
+more chat format with llama-cpp-python's handler registry, ``gguf-tools``: the GGUF's template
+(the same Jinja2ChatFormatter llama-cpp-python builds from it), then the toolkit's parser
+(``Tools.schema.toolcalls.parse_content``) on the answer when the request carried tools; streamed
+answers are passed through unparsed. Run the server with it:
+
+    python -m Evaluator.llama_server --model model.gguf --chat_format gguf-tools [any llama_cpp.server flag]
+
+``llama_server()`` starts that on a free loopback port for as long as a ``with`` block runs (the
+export's round trip, the closed loop and the tests); the evaluator then talks to it like any other
+server (``--backend llamacpp --base-url``)."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
+
+CHAT_FORMAT = "gguf-tools"
+_ROOT = Path(__file__).resolve().parents[1]
+_handlers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # one template handler per loaded model
+
+
+def _template_handler(llama):
+    """llama-cpp-python's own handler for the GGUF's chat template (as Llama builds it)."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    if llama not in _handlers:
+        template = llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ValueError("the GGUF carries no chat template (tokenizer.chat_template)")
+
+        def text(token_id):
+            return llama._model.token_get_text(token_id) if token_id != -1 else ""
+
+        _handlers[llama] = Jinja2ChatFormatter(template, eos_token=text(llama.token_eos()), bos_token=text(llama.token_bos()),
+                                               stop_token_ids=[llama.token_eos()]).to_chat_handler()
+    return _handlers[llama]
+
+
+def gguf_tools_handler(*, llama, messages, tools=None, stream=False, **kwargs):
+    """A llama-cpp-python chat completion handler: the GGUF's template with the request's tools,
+    and the calls in a complete answer moved from ``content`` to ``tool_calls``."""
+    from Tools.schema.toolcalls import parse_content, to_openai_tool_calls
+
+    response = _template_handler(llama)(llama=llama, messages=messages, tools=tools, stream=stream, **kwargs)
+    if stream or not tools:
+        return response
+    choice = response["choices"][0]
+    message = choice["message"]
+    if message.get("tool_calls") or not message.get("content"):
+        return response  # a forced tool_choice: llama-cpp-python already wrote the call
+    parsed = parse_content(message["content"])
+    if parsed.calls and all(c.arguments is not None for c in parsed.calls):
+        message["tool_calls"] = to_openai_tool_calls(parsed.calls)
+        message["content"] = parsed.text or None
+        choice["finish_reason"] = "tool_calls"
+    return response
+
+
+def register() -> None:
+    """Make ``--chat_format gguf-tools`` known to llama-cpp-python in this process."""
+    from llama_cpp.llama_chat_format import LlamaChatCompletionHandlerRegistry
+
+    LlamaChatCompletionHandlerRegistry().register_chat_completion_handler(CHAT_FORMAT, gguf_tools_handler, overwrite=True)
 
 
 class ServerError(RuntimeError):
@@ -25,9 +89,11 @@ def llama_server(model: str | Path, alias: str = "model", n_ctx: int = 2048, thr
 
     port = free_port()
     with tempfile.TemporaryFile(mode="w+") as log:  # a file, not a pipe: a full pipe would stall the server
-        process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
+        process = subprocess.Popen([sys.executable, "-m", "Evaluator.llama_server", "--model", str(model), "--host", "127.0.0.1",
                                     "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads),
-                                    "--model_alias", alias], stdout=subprocess.DEVNULL, stderr=log, text=True)
+                                    "--model_alias", alias, "--chat_format", CHAT_FORMAT],
+                                   stdout=subprocess.DEVNULL, stderr=log, text=True, env=env)
 
         def tail() -> str:
             log.seek(0)
@@ -55,3 +121,10 @@ def llama_server(model: str | Path, alias: str = "model", n_ctx: int = 2048, thr
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+if __name__ == "__main__":
+    register()
+    from llama_cpp.server.__main__ import main
+
+    main()

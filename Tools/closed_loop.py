@@ -212,7 +212,9 @@ def evaluate(s: LoopSettings, label: str, gguf: Path, heldout: Path, base_url: s
     name = f"{label}-server" if base_url else label
     request = EvalRequest(backend="llamacpp", model=str(gguf) if not base_url else label, prompt_set=str(heldout),
                           output=s.out / "reports" / f"{name}.json", markdown=s.out / "reports" / f"{name}.md",
-                          base_url=base_url, settings=RunSettings(max_tokens=s.max_tokens, timeout=300, retries=1),
+                          # through the server, tools go in the request and calls come back in tool_calls, as in LM Studio
+                          base_url=base_url, settings=RunSettings(max_tokens=s.max_tokens, timeout=300, retries=1,
+                                                                  tools_in_request=bool(base_url)),
                           progress=False)
     result = run_eval(request)
     metrics = case_metrics(result.report)

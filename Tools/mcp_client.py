@@ -123,7 +123,13 @@ class SessionClient(ToolClient):
                 for t in result.tools]
 
     def call_tool(self, name: str, arguments: dict | None) -> dict:
-        return envelope_from_result(self._run(self._session.call_tool(name, arguments if arguments is not None else {})))
+        from mcp.shared import exceptions
+        protocol_error = getattr(exceptions, "MCPError", None) or exceptions.McpError  # SDK 2.x / 1.x
+        try:
+            result = self._run(self._session.call_tool(name, arguments if arguments is not None else {}))
+        except protocol_error as exc:  # the server refused the request itself, e.g. -32602 for an unknown tool
+            return {"success": False, "error": str(exc)}
+        return envelope_from_result(result)
 
     def close(self) -> None:
         if self._loop.is_closed():

@@ -21,7 +21,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from Tools.cli_common import EXIT_FINDINGS, EXIT_OK, ArgumentParser, die, format_table  # noqa: E402
-from Tools.vault.executor import Outcome, ToolError, VaultExecutor, execute_call  # noqa: E402
+from Tools.vault.executor import Outcome, ToolError, VaultExecutor, envelope_json, execute_call  # noqa: E402
 
 __all__ = ["Outcome", "ToolError", "VaultExecutor", "execute_call", "execute_record", "main"]
 
@@ -61,7 +61,7 @@ def _run_one(args) -> int:
     except FileNotFoundError as exc:
         die(str(exc))
     outcome = executor.execute_detailed(call)
-    print(json.dumps(outcome.envelope, indent=2, ensure_ascii=False))
+    print(envelope_json(outcome.envelope, indent=2))
     return EXIT_OK if outcome.ok else EXIT_FINDINGS
 
 
@@ -87,7 +87,12 @@ def _run_dataset(args) -> int:
                 print(f"line {line.number}: skipped ({line.error.message if line.error else 'not an object'})")
                 continue
             totals["records"] += 1
-            result = execute_record(sandbox, line.record)
+            try:
+                result = execute_record(sandbox, line.record)
+            except Exception as exc:  # a record nothing can read is one failed line, never the end of the run
+                totals["bad lines"] += 1
+                print(f"line {line.number}: skipped (unreadable record: {type(exc).__name__})")
+                continue
             record = line.record
             if result["calls"]:
                 totals["with calls"] += 1

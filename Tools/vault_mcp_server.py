@@ -8,7 +8,7 @@ a call that fails (success:false) is also flagged isError so generic clients not
 """
 from __future__ import annotations
 
-import json
+import re
 import sys
 from pathlib import Path
 
@@ -16,9 +16,31 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from Tools.cli_common import ArgumentParser, die  # noqa: E402
-from Tools.vault.executor import VaultExecutor  # noqa: E402
+from Tools.vault.executor import VaultExecutor, envelope_json  # noqa: E402
 
 SERVER_NAME = "claudesidian-vault"
+INVALID_PARAMS = -32602  # JSON-RPC "Invalid params": the MCP spec's answer to an unknown tool name
+
+
+def toolkit_version() -> str:
+    """This toolkit's version (serverInfo.version): the installed package's, else pyproject.toml's."""
+    from importlib import metadata
+    try:
+        return metadata.version("claudesidian-toolkit")
+    except metadata.PackageNotFoundError:
+        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        match = re.search(r'(?m)^version\s*=\s*"([^"]+)"', pyproject.read_text(encoding="utf-8")) if pyproject.is_file() else None
+        return match.group(1) if match else "0+unknown"
+
+
+def unknown_tool_error(name: str) -> Exception:
+    """The SDK's protocol error for a tool the server does not have (a JSON-RPC error, not a tool result)."""
+    from mcp.shared import exceptions
+    message = f"Unknown tool: {name}"
+    if hasattr(exceptions, "MCPError"):  # SDK 2.x
+        return exceptions.MCPError(code=INVALID_PARAMS, message=message)
+    from mcp.types import ErrorData
+    return exceptions.McpError(ErrorData(code=INVALID_PARAMS, message=message))
 
 
 def advertised_tools(executor: VaultExecutor) -> list[dict]:
@@ -34,8 +56,10 @@ def build_server(executor: VaultExecutor):
     tools = [types.Tool(**t) for t in advertised_tools(executor)]
 
     async def call(name: str, arguments: dict | None):
+        if name not in executor.registry.tools:  # hidden tools are known: they answer with the plugin's error
+            raise unknown_tool_error(name)
         envelope = await anyio.to_thread.run_sync(executor.execute, {"name": name, "arguments": arguments or {}})
-        text = json.dumps(envelope, ensure_ascii=False)
+        text = envelope_json(envelope)
         return types.CallToolResult(content=[types.TextContent(type="text", text=text)], isError=not envelope.get("success"))
 
     try:  # SDK 2.x: handlers are passed to the constructor
@@ -45,9 +69,9 @@ def build_server(executor: VaultExecutor):
         async def on_call_tool(ctx, params):
             return await call(params.name, params.arguments)
 
-        return Server(SERVER_NAME, on_list_tools=on_list_tools, on_call_tool=on_call_tool)
-    except TypeError:  # SDK 1.x: handlers are registered with decorators
-        server = Server(SERVER_NAME)
+        return Server(SERVER_NAME, version=toolkit_version(), on_list_tools=on_list_tools, on_call_tool=on_call_tool)
+    except TypeError:  # SDK 1.x: handlers are registered with decorators (which turn any error into an isError result)
+        server = Server(SERVER_NAME, version=toolkit_version())
 
         @server.list_tools()
         async def list_tools():

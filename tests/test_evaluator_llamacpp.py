@@ -67,3 +67,58 @@ def test_embedded_transformers_with_a_peft_adapter(tiny_model_dir, tmp_path, cap
     report = evaluate(["--model", str(tiny_model_dir), "--adapter", str(tmp_path / "adapter")], tmp_path, capsys)
     check_report(report, "transformers", str(tiny_model_dir))
     assert report["metadata"]["adapter"] == str(tmp_path / "adapter")
+
+
+# -- tool calls through llama.cpp's server (Evaluator/llama_server.py, chat format gguf-tools) ----
+CALL = '<tool_call>\n{"name": "vaultManager_createFolder", "arguments": {"path": "Projects/Alpha"}}\n</tool_call>'
+
+
+@pytest.fixture(scope="module")
+def qwen_style_server(tiny_model_dir, tmp_path_factory):
+    """The tiny model exported with a chat template that lists the request's tools in the system
+    turn (Qwen 2.5's layout), served by llama.cpp's server as the evaluator serves exports."""
+    import shutil
+
+    from Evaluator.llama_server import llama_server
+    from Trainers.shared.gguf import convert_to_gguf
+
+    model = tmp_path_factory.mktemp("qwen_style") / "model"
+    shutil.copytree(tiny_model_dir, model)
+    config = json.loads((model / "tokenizer_config.json").read_text())
+    config["chat_template"] = (
+        "{%- if tools %}{{- '<|im_start|>system\\n# Tools\\n<tools>' }}{%- for tool in tools %}{{- '\\n' + (tool | tojson) }}"
+        "{%- endfor %}{{- '\\n</tools><|im_end|>\\n' }}{%- endif %}" + config["chat_template"])
+    (model / "tokenizer_config.json").write_text(json.dumps(config))
+    with llama_server(convert_to_gguf(model, model.parent / "qwen-style.gguf"), alias="tiny") as url:
+        yield url
+
+
+def _chat(url, tools=None, **extra):
+    import requests
+
+    body = {"model": "tiny", "messages": [{"role": "user", "content": "Create a folder for Alpha"}],
+            "max_tokens": 160, "temperature": 0, **extra}
+    if tools:
+        body["tools"] = tools
+    reply = requests.post(url + "/v1/chat/completions", json=body, timeout=60)
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+def test_tools_reach_the_prompt_and_calls_come_back_in_tool_calls(qwen_style_server):
+    tools = [{"type": "function", "function": {"name": "vaultManager_createFolder", "description": "Create a folder",
+                                               "parameters": {"type": "object", "properties": {"path": {"type": "string"}}}}}]
+    plain, with_tools = _chat(qwen_style_server), _chat(qwen_style_server, tools)
+    # the GGUF's template listed the tools: the prompt grew by their definitions
+    assert with_tools["usage"]["prompt_tokens"] > plain["usage"]["prompt_tokens"] + 20
+    # a random model writes no call by itself: a grammar (llama.cpp's, in the request) makes it
+    # write one in the trained format, and the server hands it back parsed, as LM Studio does
+    grammar = "root ::= " + json.dumps(CALL)
+    answer = _chat(qwen_style_server, tools, grammar=grammar)["choices"][0]
+    assert answer["finish_reason"] == "tool_calls" and not answer["message"]["content"], answer
+    [call] = answer["message"]["tool_calls"]
+    assert call["type"] == "function" and call["id"]
+    assert call["function"]["name"] == "vaultManager_createFolder"
+    assert json.loads(call["function"]["arguments"]) == {"path": "Projects/Alpha"}
+    # without tools in the request, the answer stays text (OpenAI semantics)
+    assert _chat(qwen_style_server, grammar=grammar)["choices"][0]["message"]["content"] == CALL

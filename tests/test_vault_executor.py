@@ -61,6 +61,8 @@ def test_list_directory_and_open_note(box):
     deep = run(box, "vaultManager_listDirectory", path="Projects", depth=1, filesOnly=True, filter="over*")["data"]
     assert {f["path"] for f in deep["files"]} == {"Projects/Website Redesign/Overview.md", "Projects/Home Lab/Overview.md"}
     assert deep["summary"]["folderCount"] == 0
+    globbed = run(box, "vaultManager_listDirectory", path="Projects", depth=1, filter="*view.MD")["data"]  # not a regex: a glob
+    assert {f["path"] for f in globbed["files"]} == {f["path"] for f in deep["files"]}
     assert "Folder not found at path: Nope" in run(box, "vaultManager_listDirectory", path="Nope")["error"]
     assert run(box, "vaultManager_openNote", path="Welcome")["data"]["path"] == "Welcome.md"
     assert run(box, "vaultManager_openNote", path="Missing")["error"] == "Note not found at path: Missing.md"

@@ -122,3 +122,30 @@ def test_http_transport(vault):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_unknown_tool_is_a_protocol_error_and_server_reports_the_toolkit_version(vault):
+    """MCP spec: an unknown tool is a JSON-RPC error -32602, not a tool result; serverInfo carries our version."""
+    import re
+    from pathlib import Path
+
+    from mcp.shared import exceptions
+    protocol_error = getattr(exceptions, "MCPError", None) or exceptions.McpError  # SDK 2.x / 1.x
+
+    async def scenario():
+        command = server_command(vault)
+        params = StdioServerParameters(command=command[0], args=command[1:])
+        async with stdio_client(params) as streams, ClientSession(streams[0], streams[1]) as session:
+            init = await session.initialize()
+            with pytest.raises(protocol_error) as caught:
+                await session.call_tool("vaultManager_fly", {"path": "x"})
+            hidden = call("commandManager_listCommands")  # known to the plugin, only hidden: a tool result
+            hidden = _envelope(await session.call_tool(hidden["name"], hidden["arguments"]))
+            return getattr(init, "serverInfo", None) or init.server_info, caught.value, hidden
+
+    info, error, hidden = asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert error.error.code == -32602 and "vaultManager_fly" in error.error.message
+    assert not hidden["success"] and "hidden" in hidden["error"]
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert info.name == "claudesidian-vault"
+    assert info.version == re.search(r'(?m)^version\s*=\s*"([^"]+)"', pyproject).group(1)

@@ -142,3 +142,40 @@ def test_symlink_inside_the_vault_still_works(layout):
     os.symlink(vault / "Dir", vault / "alias")
     out = VaultExecutor(vault).execute(call("contentManager_readContent", filePath="alias/n.md"))
     assert out["success"] and out["data"]["content"] == "n\n"
+
+
+BAD_IDS = ["/tmp/x", "C:\\x", "a/b", "a\\b", "..", "../x", ".hidden", "x\x00", "x\n", "\x1b", "a" * 129, "", " x",
+           "é", "index", None, 3]
+
+
+@pytest.mark.parametrize("bad", BAD_IDS, ids=repr)
+def test_store_ids_never_name_another_file(tmp_path, bad):
+    """A workspace id that could leave .workspaces/ (or clash with the index) reaches no file: loading
+    finds nothing, saving refuses, and only index.json and default.json ever exist in the store."""
+    from Tools.vault.executor import ToolError
+    from Tools.vault.memory import load_workspace, new_workspace, save_workspace
+    from Tools.vault.paths import is_store_id
+
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    ex = VaultExecutor(vault)
+    assert not is_store_id(bad) or bad == "index"
+    assert load_workspace(ex, bad) is None
+    with pytest.raises(ToolError):
+        save_workspace(ex, new_workspace(ex, bad, "W", "/"))
+    envelope = ex.execute(call("memoryManager_loadWorkspace", id=bad)) if isinstance(bad, str) and bad else None
+    assert envelope is None or not envelope["success"]
+    assert ex.execute(call("memoryManager_createSession", name="s", ctx={"workspaceId": bad}))["success"] is not (isinstance(bad, str) and bool(bad))
+    assert {p.name for p in tmp_path.rglob("*") if p.is_file()} <= {"index.json", "default.json"}
+
+
+def test_a_store_file_whose_id_points_elsewhere_is_saved_back_to_itself(tmp_path):
+    vault = tmp_path / "vault"
+    (vault / ".workspaces").mkdir(parents=True)
+    target = tmp_path / "pwned"
+    (vault / ".workspaces" / "evil.json").write_text(f'{{"id": "{target}", "name": "Evil", "sessions": {{}}}}')
+    ex = VaultExecutor(vault)
+    assert ex.execute(call("memoryManager_loadWorkspace", id="Evil"))["success"]
+    assert ex.execute(call("memoryManager_createSession", name="s", ctx={"workspaceId": "evil"}))["success"]
+    assert not list(tmp_path.glob("pwned*"))
+    assert '"id": "evil"' in (vault / ".workspaces" / "evil.json").read_text()

@@ -65,3 +65,57 @@ def test_two_sandboxes_in_two_threads_do_not_interfere():
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_copies_of_a_process_killed_by_sigkill_are_removed_by_the_next_one(tmp_path):
+    """A real subprocess makes sandboxes and is SIGKILLed: its copies stay, and the next process
+    that makes a sandbox there removes them, while a live process's copies are left alone."""
+    import signal
+    import subprocess
+    import sys
+
+    pytest.importorskip("fcntl", reason="sweeping needs flock (POSIX)")
+    script = ("import sys, time; from Tools.vault.sandbox import VaultSandbox; "
+              "boxes = [VaultSandbox(base_dir=sys.argv[1]) for _ in range(2)]; print('ready', flush=True); time.sleep(120)")
+
+    def start():
+        process = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+        assert process.stdout.readline().strip() == "ready"
+        return process
+
+    killed, alive = start(), start()
+    try:
+        runs = sorted(tmp_path.glob("vault-run-*"))
+        assert len(runs) == 2 and all(len(list(run.glob("sandbox-*/vault/Welcome.md"))) == 2 for run in runs)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=10)
+        assert len(list(tmp_path.glob("vault-run-*"))) == 2  # a SIGKILL runs no cleanup
+
+        with VaultSandbox(base_dir=tmp_path) as box:  # the next start sweeps
+            left = set(tmp_path.glob("vault-run-*"))
+            assert box.root.parents[1] in left and len(left) == 2
+            survivors = [run for run in runs if run in left]
+            assert len(survivors) == 1 and len(list(survivors[0].glob("sandbox-*/vault"))) == 2  # the live one's
+    finally:
+        for process in (killed, alive):
+            process.kill()
+            process.wait(timeout=10)
+
+
+def test_a_template_with_traps_copies_and_reports_without_hanging(tmp_path):
+    """FIFOs are not copied (a copy would block), links are copied as links and reported by target,
+    never followed (a link to /dev/zero would never end a digest)."""
+    import os
+
+    template = tmp_path / "template"
+    (template / "Notes").mkdir(parents=True)
+    (template / "Notes" / "a.md").write_text("a")
+    os.mkfifo(template / "pipe.md")
+    os.symlink("/dev/zero", template / "zero.md")
+    os.symlink(tmp_path, template / "out")
+    with VaultSandbox(template, base_dir=tmp_path) as box:
+        assert not (box.root / "pipe.md").exists() and (box.root / "zero.md").is_symlink()
+        os.remove(box.root / "zero.md")
+        os.symlink("Notes/a.md", box.root / "zero.md")
+        assert box.changes().modified == ["zero.md"] and not box.changes().created
+        assert box.execute(call("vaultLibrarian_searchContent", query="zero"))["success"]

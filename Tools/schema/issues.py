@@ -80,6 +80,7 @@ _TABLE = [
     ("E_TRUNCATED", "error", False, "The answer stopped at the token limit (finish_reason 'length') and may be cut off."),
     ("E_ECHO", "error", False, "The answer repeats the user's request or the generation prompt instead of answering it."),
     ("E_REPETITIVE", "error", False, "The answer's text repeats the same few words over and over, as a collapsed model writes."),
+    ("E_BAD_SERVER_ANSWER", "error", False, "The server answered, but not with a chat answer: not HTTP or JSON, wrong shape or content type, nested too deep, a lone surrogate, or larger than --max-answer-bytes."),
 ]
 
 CODES: dict[str, IssueCode] = {row[0]: IssueCode(*row) for row in _TABLE}

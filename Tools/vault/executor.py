@@ -8,6 +8,7 @@ the plugin reports; nothing a caller sends can make execute() raise.
 """
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -23,6 +24,8 @@ from .paths import VaultPathError, VaultPaths
 # Argument findings that the plugin's server refuses too; the rest only under strict semantics.
 _REFUSED = {"E_MISSING_REQUIRED_ARG", "E_ARG_TYPE", "E_ARG_ENUM"}
 _REFUSED_STRICT = _REFUSED | {"E_UNEXPECTED_ARG", "E_ARG_VALUE"}
+MAX_ARG_DEPTH = 64  # real calls nest about 5 deep; the schema check recurses
+REGEX_BUDGET_S = 1.0  # the time one call's user patterns may take, over every name they test (patterns.py)
 
 
 class ToolError(Exception):
@@ -94,17 +97,29 @@ class VaultExecutor:
         self._clock = clock or time.time
         self._lock = threading.RLock()
         self.session_workspace: dict[str, str] = {}  # loadWorkspace binds a session to a workspace
-        self.settings_path = self.root / ".obsidian" / "plugins" / "claudesidian-mcp" / "data.json"
+        self._regex_deadline: float | None = None
         _load_handlers()
 
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    def resolve(self, raw) -> tuple[str, Path]:
+    def regex_deadline(self) -> float:
+        """When the current call's regex budget runs out (it starts with the call's first pattern search)."""
+        if self._regex_deadline is None:
+            self._regex_deadline = time.monotonic() + REGEX_BUDGET_S
+        return self._regex_deadline
+
+    def resolve(self, raw, *, data: bool = False) -> tuple[str, Path]:
+        """A path argument (data=False: the plugin's data folders are refused) or a file of the plugin's own."""
         try:
-            return self.paths.resolve(raw)
+            return self.paths.resolve(raw, data=data)
         except VaultPathError as exc:
             raise ToolError(str(exc), "E_PATH_OUTSIDE_VAULT") from None
+
+    @property
+    def settings_path(self) -> Path:
+        """The plugin's settings file, which holds the custom agents."""
+        return self.resolve(".obsidian/plugins/claudesidian-mcp/data.json", data=True)[1]
 
     # -- executing ---------------------------------------------------------------------------
     def execute(self, call: ToolCall | dict) -> dict:
@@ -113,6 +128,7 @@ class VaultExecutor:
     def execute_detailed(self, call: ToolCall | dict) -> Outcome:
         name, args = _unpack(call)
         with self._lock:
+            self._regex_deadline = None
             try:
                 return self._execute(name, args)
             except ToolError as exc:
@@ -125,6 +141,7 @@ class VaultExecutor:
             raise ToolError("Tool name is required", "E_EMPTY_TOOL_NAME")
         if not isinstance(args, dict):
             raise ToolError(f"Arguments must be a JSON object, got {type(args).__name__}", "E_MALFORMED_ARGUMENTS")
+        args = well_formed(args)
         spec = self.registry.tools.get(name)
         if spec is None or name not in HANDLERS:
             raise ToolError(f"Unknown tool: {name}. Call get_tools to see the available tools.", "E_UNKNOWN_TOOL")
@@ -165,6 +182,47 @@ class VaultExecutor:
         if not flat and call.context is not None:
             envelope["context"] = call.context
         return envelope
+
+
+def well_formed(args: dict) -> dict:
+    """A copy of the arguments in which lone surrogates (valid in JSON text, impossible in a UTF-8 file)
+    are U+FFFD, as Node writes them. Iterative, and nesting past MAX_ARG_DEPTH is refused, so no
+    argument can exhaust a stack here or in the schema check."""
+    def fix(text: str) -> str:
+        try:
+            text.encode("utf-8")
+            return text
+        except UnicodeEncodeError:
+            return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+    root: dict = {}
+    stack = [(args, root, 1)]
+    while stack:
+        source, target, depth = stack.pop()
+        if depth > MAX_ARG_DEPTH:
+            raise ToolError(f"Arguments are nested deeper than {MAX_ARG_DEPTH} levels", "E_MALFORMED_ARGUMENTS")
+        for key, item in source.items() if isinstance(source, dict) else enumerate(source):
+            if isinstance(item, (dict, list)):
+                copy = type(item)()
+                stack.append((item, copy, depth + 1))
+                item = copy
+            elif isinstance(item, str):
+                item = fix(item)
+            if isinstance(target, dict):
+                target[fix(key) if isinstance(key, str) else key] = item
+            else:
+                target.append(item)
+    return root
+
+
+def envelope_json(envelope: dict, indent: int | None = None) -> str:
+    """An envelope as JSON text that any UTF-8 stream accepts (a tool name may carry a lone surrogate)."""
+    text = json.dumps(envelope, indent=indent, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return json.dumps(envelope, indent=indent)
 
 
 def _unpack(call) -> tuple:

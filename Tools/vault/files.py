@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 
+import regex
+
 from .executor import Call, ToolError, tool
-from .fs import file_info, remove
+from .fs import file_info, remove, walk
 from .paths import is_hidden
+from .patterns import BoundedPattern, PatternError
 
 
 def _required(call: Call, key: str, message: str) -> str:
@@ -149,15 +151,15 @@ def duplicate_note(ex, call: Call):
             "wasAutoIncremented": auto, "wasOverwritten": overwritten}
 
 
-def _name_filter(pattern):
+def _name_filter(ex, pattern):
     """The plugin's filter: a case-insensitive regex on the name, or a glob if it is not a valid regex."""
     if not isinstance(pattern, str) or not pattern:
         return None
     try:
-        return re.compile(pattern, re.I).search
-    except re.error:
-        glob = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
-        return re.compile(glob, re.I).search
+        return BoundedPattern(ex, pattern, ignore_case=True).search
+    except PatternError:
+        glob = regex.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+        return BoundedPattern(ex, glob, ignore_case=True).search
 
 
 @tool("vaultManager_listDirectory")
@@ -171,24 +173,15 @@ def list_directory(ex, call: Call):
     files_only, folders_only = bool(call.args.get("filesOnly")), bool(call.args.get("foldersOnly"))
     want_files = call.args.get("includeFiles", True) is not False and not folders_only
     want_folders = call.args.get("includeFolders", True) is not False and not files_only
-    match = _name_filter(call.args.get("filter"))
+    match = _name_filter(ex, call.args.get("filter"))
     files, folders = [], []
-
-    def walk(folder, prefix: str, level: int) -> None:
-        for entry in os.scandir(folder):
-            if entry.name.startswith("."):
-                continue
-            child = f"{prefix}{entry.name}"
-            is_dir = entry.is_dir()
-            if (match is None or match(entry.name)) and (want_folders if is_dir else want_files):
-                if is_dir:
-                    folders.append({"name": entry.name, "path": child})
-                else:
-                    files.append(file_info(ex.root / child, child))
-            if is_dir and level < depth and not entry.is_symlink():
-                walk(entry.path, child + "/", level + 1)
-
-    walk(path, f"{rel}/" if rel else "", 0)
+    for child, is_dir, st in walk(ex, rel, min(depth, 10_000) + 1):  # the same links rule as the searches
+        name = child.rsplit("/", 1)[-1]
+        if (want_folders if is_dir else want_files) and (match is None or match(name)):
+            if is_dir:
+                folders.append({"name": name, "path": child})
+            else:
+                files.append(file_info(child, st))
     files.sort(key=lambda f: -f["modified"])
     folders.sort(key=lambda f: f["name"])
     return {"path": rel or "/", "files": files, "folders": folders,

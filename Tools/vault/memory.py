@@ -14,10 +14,10 @@ from Tools.schema.context import generate_session_id, generate_workspace_id
 from Tools.schema.records import write_json_atomic
 
 from .executor import Call, Reply, ToolError, tool
-from .paths import is_hidden
+from .fs import walk
+from .paths import is_hidden, is_store_id
 
 STORE = ".workspaces"
-_SAFE_ID = re.compile(r"[A-Za-z0-9][\w.\-]{0,127}")
 _FIELD_PATH = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*|\[\d+\])*")
 _AUTO_KEY_FILES = ("index.md", "readme.md", "summary.md", "moc.md", "overview.md")
 
@@ -27,19 +27,30 @@ def _rand(ex, prefix: str) -> str:
     return f"{prefix}_{ex.now_ms()}_{''.join(ex.rng.choices('abcdefghijklmnopqrstuvwxyz0123456789', k=9))}"
 
 
-def _file(ex, workspace_id: str):
-    return ex.root / STORE / f"{workspace_id}.json" if _SAFE_ID.fullmatch(workspace_id or "") and workspace_id != "index" else None
+def _store_path(ex, name: str):
+    """A file of the store, confined like a user path (a symlinked .workspaces leading out is refused)."""
+    return ex.resolve(f"{STORE}/{name}", data=True)[1]
 
 
-def load_workspace(ex, workspace_id: str) -> dict | None:
-    path = _file(ex, workspace_id) if isinstance(workspace_id, str) else None
+def _file(ex, workspace_id):
+    """The file of a workspace, or None when the id cannot name one (a path, '..', NUL, over 128 characters)."""
+    if not is_store_id(workspace_id) or workspace_id == "index":
+        return None
+    return _store_path(ex, f"{workspace_id}.json")
+
+
+def load_workspace(ex, workspace_id) -> dict | None:
+    path = _file(ex, workspace_id)
     if path is None or not path.is_file():
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    data["id"] = workspace_id  # a workspace is its file: an id written inside it never names another file
+    return data
 
 
 def all_workspaces(ex) -> list[dict]:
@@ -52,11 +63,16 @@ def all_workspaces(ex) -> list[dict]:
 
 
 def save_workspace(ex, ws: dict) -> None:
-    write_json_atomic(ex.root / STORE / f"{ws['id']}.json", ws)
-    index_path = ex.root / STORE / "index.json"
+    path = _file(ex, ws.get("id"))
+    if path is None:
+        raise ToolError(f"Invalid workspace id: {ws.get('id')!r}", "E_WORKSPACE_ID_FORMAT")
+    write_json_atomic(path, ws)
+    index_path = _store_path(ex, "index.json")
     try:
         index = json.loads(index_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
+        index = {}
+    if not isinstance(index, dict) or not isinstance(index.get("workspaces"), dict):
         index = {}
     meta = index.setdefault("workspaces", {})
     meta[ws["id"]] = {k: ws.get(k) for k in ("id", "name", "description", "rootFolder", "created", "lastAccessed")}
@@ -156,11 +172,9 @@ def create_workspace(ex, call: Call):
         if not isinstance(flow, dict) or not all(isinstance(flow.get(k), str) for k in ("name", "when", "steps")):
             raise ToolError(f"Workflow {i} must have name, when and steps (steps is one string)", "E_ARG_VALUE")
     root = _root_folder(ex, a["rootFolder"])
-    folder = ex.root / ("" if root == "/" else root)
     key_files = _strings(a.get("keyFiles"))
-    for entry in sorted(folder.iterdir()):
-        rel = ex.paths.rel(entry)
-        if entry.is_file() and entry.name.lower() in _AUTO_KEY_FILES and rel not in key_files:
+    for rel, is_dir, _ in sorted(walk(ex, "" if root == "/" else root, 1)):
+        if not is_dir and rel.rsplit("/", 1)[-1].lower() in _AUTO_KEY_FILES and rel not in key_files:
             key_files.append(rel)
     context = {"purpose": a["purpose"], "currentGoal": a["currentGoal"],
                "workflows": [{k: f[k] for k in ("name", "when", "steps")} for f in workflows],
@@ -191,14 +205,14 @@ def list_workspaces(ex, call: Call):
     return {"workspaces": items, "total": len(items)}
 
 
-def _under(ex, root: str) -> list[tuple[str, int]]:
-    folder = ex.root / ("" if root in ("", "/") else root)
-    out = []
-    for path in folder.rglob("*") if folder.is_dir() else []:
-        rel = ex.paths.rel(path)
-        if path.is_file() and not is_hidden(rel):
-            out.append((rel, path.stat().st_mtime_ns))
-    return out
+def _under(ex, root) -> list[tuple[str, int]]:
+    """Visible files under a workspace's root folder (which comes from the store, so it is checked too)."""
+    try:
+        rel, folder = ex.resolve(root if isinstance(root, str) else "")
+    except ToolError:
+        return []
+    return [(p, st.st_mtime_ns) for p, is_dir, st in walk(ex, rel) if not is_dir and not is_hidden(p)] \
+        if folder.is_dir() else []
 
 
 @tool("memoryManager_loadWorkspace")

@@ -6,19 +6,94 @@
         box.reset()                              # back to the template, memory bindings cleared
 
 Each sandbox owns its folder and its executor, so sandboxes in different threads never meet.
+The copies of one process live in one run folder (`vault-run-*` in the temp dir) whose lock file
+the process holds for its life; a process killed with SIGKILL cannot remove its copies, so the
+next process that makes a sandbox there removes every run folder whose lock is free.
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .executor import Outcome, VaultExecutor
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so no sweeping (copies of killed runs stay in %TEMP%)
+    fcntl = None
+
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "Datasets" / "vault_template"
+RUN_PREFIX = "vault-run-"
+_STAGING = ".vault-staging-"  # a run folder before its lock is held (a sweeper leaves young ones alone)
+_LOCK_NAME = "owner.lock"
+_runs: dict[str, tuple[Path, object]] = {}  # base folder -> (this process's run folder, its held lock file)
+_owner = os.getpid()  # a forked child inherits _runs but must not remove its parent's folders
+_runs_lock = threading.Lock()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return time.time()
+
+
+def _try_lock(handle) -> bool:
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
+def sweep_stale_runs(base: str | Path) -> list[Path]:
+    """Remove the run folders under base whose owner process is gone (its flock died with it)."""
+    removed = []
+    stale_staging = [p for p in Path(base).glob(_STAGING + "*") if time.time() - _mtime(p) > 60]
+    for folder in [*Path(base).glob(RUN_PREFIX + "*"), *stale_staging] if fcntl else ():
+        try:
+            handle = open(folder / _LOCK_NAME, "a" if folder.name.startswith(_STAGING) else "r")
+        except OSError:  # no lock file: not a run folder
+            continue
+        with handle:
+            if _try_lock(handle):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+    return removed
+
+
+def _run_folder(base_dir) -> Path:
+    """This process's run folder under base_dir (the temp dir by default), made on first use."""
+    base = os.path.realpath(base_dir or tempfile.gettempdir())
+    with _runs_lock:
+        run = _runs.get(base)
+        if run is not None and run[0].is_dir():
+            return run[0]
+        sweep_stale_runs(base)
+        # locked before it gets its final name, so a sweeper never sees it unlocked
+        staging = Path(tempfile.mkdtemp(prefix=_STAGING, dir=base))
+        handle = open(staging / _LOCK_NAME, "w")
+        if fcntl:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        folder = staging.with_name(RUN_PREFIX + staging.name[len(_STAGING):])
+        os.rename(staging, folder)
+        _runs[base] = (folder, handle)
+        return folder
+
+
+@atexit.register
+def _remove_runs() -> None:
+    for folder, handle in _runs.values() if os.getpid() == _owner else ():
+        shutil.rmtree(folder, ignore_errors=True)
+        handle.close()
 
 
 @dataclass
@@ -35,20 +110,39 @@ class Changes:
 
 
 def snapshot(root: Path) -> dict[str, str]:
-    """Every path under root (folders end in '/') -> a content digest ('' for folders)."""
+    """Every path under root (folders end in '/') -> a content digest ('' for folders). Links are
+    recorded by target and never followed, special files by kind: a link to /dev/zero or a FIFO
+    must not hang a change report."""
     state = {}
     for folder, dirs, files in os.walk(root):
         base = Path(folder)
-        for name in dirs:
-            state[(base / name).relative_to(root).as_posix() + "/"] = ""
+        for name in dirs:  # os.walk lists links to folders here without entering them
+            path, rel = base / name, (base / name).relative_to(root).as_posix()
+            if path.is_symlink():
+                state[rel] = "link:" + os.readlink(path)
+            else:
+                state[rel + "/"] = ""
         for name in files:
             path = base / name
             rel = path.relative_to(root).as_posix()
             try:
-                state[rel] = hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
-            except OSError:  # a dangling symlink has no content
+                mode = path.lstat().st_mode
+                state[rel] = "link:" + os.readlink(path) if stat.S_ISLNK(mode) else \
+                    hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest() if stat.S_ISREG(mode) else "special"
+            except OSError:  # removed while walking
                 state[rel] = "?"
     return state
+
+
+def _special_files(folder: str, names: list[str]) -> list[str]:
+    """copytree's ignore: FIFOs, sockets and devices (copying a FIFO would block for ever)."""
+    def special(name):
+        try:
+            mode = os.lstat(os.path.join(folder, name)).st_mode
+        except OSError:
+            return True
+        return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode))
+    return [name for name in names if special(name)]
 
 
 def diff(before: dict[str, str], after: dict[str, str]) -> Changes:
@@ -62,7 +156,7 @@ class VaultSandbox:
         if not self.template.is_dir():
             raise FileNotFoundError(f"template vault not found: {self.template}")
         self._options = executor_options
-        self._tmp = Path(tempfile.mkdtemp(prefix="vault-sandbox-", dir=base_dir))
+        self._tmp = Path(tempfile.mkdtemp(prefix="sandbox-", dir=_run_folder(base_dir)))
         self.root = self._tmp / "vault"
         self.executor: VaultExecutor | None = None
         self._baseline: dict[str, str] = {}
@@ -72,7 +166,7 @@ class VaultSandbox:
         """Back to a fresh copy of the template, with a fresh executor (no session bindings)."""
         if self.root.exists():
             shutil.rmtree(self.root)
-        shutil.copytree(self.template, self.root, symlinks=True)
+        shutil.copytree(self.template, self.root, symlinks=True, ignore=_special_files)
         self.executor = VaultExecutor(self.root, **self._options)
         self._baseline = snapshot(self.root)
 
@@ -82,11 +176,13 @@ class VaultSandbox:
         out (unless the vault already has it), its folders, and the session itself, so calls made
         in it run as they would in the plugin. Folders that would leave the vault are skipped."""
         from .memory import load_workspace, new_session, new_workspace, save_workspace
-        from .paths import VaultPathError
+        from .paths import VaultPathError, is_store_id
 
+        if not is_store_id(workspace_id):  # the store could not hold it; calls in it fail as "not found"
+            return
         for folder in (root_folder, *folders):
             try:
-                self.path(folder).mkdir(parents=True, exist_ok=True)
+                self.executor.paths.resolve(folder)[1].mkdir(parents=True, exist_ok=True)
             except (VaultPathError, OSError):
                 continue
         ws = load_workspace(self.executor, workspace_id) or new_workspace(
@@ -106,7 +202,8 @@ class VaultSandbox:
         return diff(self._baseline, snapshot(self.root))
 
     def path(self, rel: str) -> Path:
-        return self.executor.paths.resolve(rel)[1]
+        """For inspection: the plugin's data folders (.workspaces, ...) are reachable here."""
+        return self.executor.paths.resolve(rel, data=True)[1]
 
     def exists(self, rel: str) -> bool:
         return self.path(rel).exists()

@@ -5,12 +5,12 @@ cached per file by (mtime, size), so repeated searches over a large vault only s
 """
 from __future__ import annotations
 
-import os
 import re
 from datetime import datetime, timezone
 
 from .executor import Call, Reply, ToolError, tool
-from .fs import read_text
+from .fs import read_text, walk
+from .patterns import BoundedPattern, glob_pattern
 
 _FRONTMATTER = re.compile(r"\A---\r?\n(.*?)\r?\n---\s*(?:\r?\n|\Z)", re.S)
 _INLINE_TAG = re.compile(r"(?<![\w#])#([A-Za-z][\w/\-]*)")
@@ -46,44 +46,6 @@ def _cached_note(ex, rel: str, st) -> tuple[str, str]:
     return hit[1], hit[2]
 
 
-def walk(ex, start: str = "", max_depth: int | None = None):
-    """(rel, is_dir, stat) for every visible entry under start (vault-relative), depth 1 = children."""
-    stack = [(ex.root / start if start else ex.root, start, 1)]
-    while stack:
-        folder, prefix, level = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            rel = f"{prefix}/{entry.name}" if prefix else entry.name
-            is_dir = entry.is_dir(follow_symlinks=False)
-            try:
-                yield rel, is_dir, entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if is_dir and (max_depth is None or level < max_depth):
-                stack.append((entry.path, rel, level + 1))
-
-
-def _glob_regex(glob: str):
-    out, i = [], 0
-    while i < len(glob):
-        if glob.startswith("**/", i):
-            out.append("(?:.*/)?"); i += 3
-        elif glob.startswith("**", i):
-            out.append(".*"); i += 2
-        elif glob[i] == "*":
-            out.append("[^/]*"); i += 1
-        elif glob[i] == "?":
-            out.append("[^/]"); i += 1
-        else:
-            out.append(re.escape(glob[i])); i += 1
-    return re.compile("".join(out) + r"\Z")
-
-
 def _path_filter(ex, paths):
     """The searchContent paths filter: literal prefixes or globs; None = the whole vault."""
     if not isinstance(paths, list) or not paths:
@@ -94,7 +56,7 @@ def _path_filter(ex, paths):
             continue
         rel, _ = ex.resolve(raw)  # globs too: a '..' or a NUL is refused, not just left unmatched
         if any(c in rel for c in "*?["):
-            tests.append(_glob_regex(rel).match)
+            tests.append(glob_pattern(ex, rel).search)
             continue
         if not rel:
             return None
@@ -199,10 +161,7 @@ def search_directory(ex, call: Call):
     kind = a.get("searchType") if a.get("searchType") in ("files", "folders") else "both"
     depth = _int(a.get("depth"), 0, 1, 10) or None
     types = {t.lower().lstrip(".") for t in a.get("fileTypes") or [] if isinstance(t, str)}
-    try:
-        pattern = re.compile(a["pattern"]) if isinstance(a.get("pattern"), str) and a["pattern"] else None
-    except re.error as exc:
-        raise ToolError(f"Invalid pattern: {exc}", "E_ARG_VALUE") from None
+    pattern = BoundedPattern(ex, a["pattern"]) if isinstance(a.get("pattern"), str) and a["pattern"] else None
     date_range = a.get("dateRange") if isinstance(a.get("dateRange"), dict) else {}
     after, before = _iso_ms(date_range.get("start")), _iso_ms(date_range.get("end"))
     seen: dict[str, tuple] = {}
@@ -211,8 +170,8 @@ def search_directory(ex, call: Call):
             continue
         rel, folder = ex.resolve(raw)
         if any(c in rel for c in "*?["):
-            rx = _glob_regex(rel)
-            found = ((p, d, st) for p, d, st in walk(ex) if rx.match(p))
+            glob = glob_pattern(ex, rel)
+            found = ((p, d, st) for p, d, st in walk(ex) if glob.search(p))
         else:
             found = walk(ex, rel, depth) if folder.is_dir() else ()  # a missing folder is no error
         for item in found:

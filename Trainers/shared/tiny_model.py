@@ -3,8 +3,12 @@ SentencePiece tokenizer trained on the spot, saved in Hugging Face format.
 
 Tests, the demo and benchmarks build models with it, so nothing is ever downloaded. The tokenizer
 is a SentencePiece ``tokenizer.model`` (llama.cpp's converter accepts it; a custom BPE tokenizer it
-rejects) and the chat template is ChatML with Hermes-style ``<tool_call>`` blocks, rendered exactly
-as ``Tools.schema.toolcalls.render_content(calls, "hermes")`` writes them.
+rejects) whose chat markers are declared in ``added_tokens_decoder`` (the converter writes them as
+CONTROL or USER_DEFINED tokens, so llama.cpp keeps them whole) and which adds no prefix space
+(``add_dummy_prefix`` off, ``add_prefix_space: false``: llama.cpp would otherwise put a ``▁`` after
+every special token, transformers not), so both engines give the same token ids. The chat
+template is ChatML with Hermes-style ``<tool_call>`` blocks, rendered exactly as
+``Tools.schema.toolcalls.render_content(calls, "hermes")`` writes them.
 
     python -m Trainers.shared.tiny_model OUT_DIR
 """
@@ -16,7 +20,11 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
-SPECIAL_TOKENS = ["<|im_start|>", "<|im_end|>", "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>"]
+# Control tokens (never printed back) and printable markers (written out, so llama.cpp returns the
+# calls as text a parser can read). Both are single tokens in transformers and llama.cpp alike.
+CONTROL_TOKENS = ["<|im_start|>", "<|im_end|>"]
+MARKER_TOKENS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>"]
+SPECIAL_TOKENS = CONTROL_TOKENS + MARKER_TOKENS
 
 # ChatML; assistant tool calls as <tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>.
 # Arguments given as a JSON string (OpenAI style) are written through unchanged.
@@ -78,22 +86,26 @@ def build_tiny_model(out_dir: str | Path, corpus: Iterable[str] | None = None, *
             input=str(text), model_prefix=str(Path(tmp) / "tokenizer"), vocab_size=vocab_size,
             model_type="bpe", byte_fallback=True, hard_vocab_limit=False, character_coverage=1.0,
             user_defined_symbols=SPECIAL_TOKENS, unk_id=0, bos_id=1, eos_id=2, pad_id=3,
-            split_digits=True, num_threads=1, minloglevel=2,
+            split_digits=True, add_dummy_prefix=False, num_threads=1, minloglevel=2,
         )
         (out / "tokenizer.model").write_bytes((Path(tmp) / "tokenizer.model").read_bytes())
     processor = spm.SentencePieceProcessor(model_file=str(out / "tokenizer.model"))
     im_end = processor.piece_to_id("<|im_end|>")
+    added = {str(processor.piece_to_id(t)): {"content": t, "special": t in CONTROL_TOKENS, "normalized": False,
+                                             "lstrip": False, "rstrip": False, "single_word": False}
+             for t in SPECIAL_TOKENS}
     (out / "tokenizer_config.json").write_text(json.dumps({
         "tokenizer_class": "LlamaTokenizer",
         "bos_token": "<s>", "eos_token": "<|im_end|>", "unk_token": "<unk>", "pad_token": "<pad>",
-        "add_bos_token": True, "add_eos_token": False, "legacy": False,
-        "additional_special_tokens": SPECIAL_TOKENS,
+        "add_bos_token": True, "add_eos_token": False, "legacy": False, "add_prefix_space": False,
+        "added_tokens_decoder": added,
+        "additional_special_tokens": CONTROL_TOKENS,
         "model_max_length": 2048,
         "chat_template": CHAT_TEMPLATE,
     }, indent=2), encoding="utf-8")
     (out / "special_tokens_map.json").write_text(json.dumps({
         "bos_token": "<s>", "eos_token": "<|im_end|>", "unk_token": "<unk>", "pad_token": "<pad>",
-        "additional_special_tokens": SPECIAL_TOKENS,
+        "additional_special_tokens": CONTROL_TOKENS,
     }, indent=2), encoding="utf-8")
     torch.manual_seed(seed)
     config = LlamaConfig(

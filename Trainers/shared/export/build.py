@@ -123,6 +123,7 @@ def export_gguf(source: ExportSource, outdir: Path, quantizations: list[str], *,
     checked: the caller has already checked the output folder and disk space."""
     from ..gguf import ConverterNotFound, convert_to_gguf, find_llama_cpp
     from ..lineage import file_sha256
+    from .ollama import GoMissing
     from .templates import check_ollama_template, lmstudio_note, modelfile, ollama_template
 
     name = name or source.name
@@ -160,7 +161,10 @@ def export_gguf(source: ExportSource, outdir: Path, quantizations: list[str], *,
             bar.done()
         served = made[1][0] if len(made) > 1 else f16  # the Modelfile points at the first quantization
         go_template = ollama_template(fmt)
-        result.template_problems = check_ollama_template(_template_of(source, model_dir), fmt, go_template)
+        try:
+            result.template_problems = check_ollama_template(_template_of(source, model_dir), fmt, go_template)
+        except GoMissing as exc:
+            result.warnings.append(f"Modelfile not checked: {exc}")
         (work / "Modelfile").write_text(modelfile(served.name, fmt, go_template), encoding="utf-8")
         (work / "LMSTUDIO.md").write_text(lmstudio_note([p.name for p, _, _ in made[1:] + made[:1]], fmt), encoding="utf-8")
         if roundtrip != "off":

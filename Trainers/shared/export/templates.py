@@ -8,8 +8,10 @@ The family is read from the tokenizer's chat template by rendering probe convers
 - ``mistral``: ``[INST]`` turns with ``[TOOL_CALLS]`` lists (Mistral v0.3, Nemo), with or without
   the space v0.3 writes after each marker.
 
-The Modelfile's TEMPLATE is written for that family and checked against the chat template before
-it is kept (``check_ollama_template``): the prompt a model sees must be the one it was trained on.
+Each family is one row of ``FAMILIES``: how it is recognised, the tag Ollama must find, and its
+Ollama TEMPLATE writer. The Modelfile's TEMPLATE is checked against the chat template with Go's own
+text/template and Ollama's rules (``check_ollama_template``, ``ollama.py``) before it is kept: the
+prompt a model sees must be the one it was trained on, and Ollama must hand its calls back as calls.
 """
 from __future__ import annotations
 
@@ -18,8 +20,6 @@ from dataclasses import dataclass, field
 
 from Tools.cli_common import UsageError
 from Tools.schema.toolcalls import parse_content
-
-from . import gotemplate
 
 PROBE_SYSTEM, PROBE_USER, PROBE_RESULT = "PROBE-SYSTEM", "PROBE-USER", '{"success": true}'
 PROBE_TOOL = {"type": "function", "function": {
@@ -82,35 +82,65 @@ def detect_format(template: str | None, bos: str = "", eos: str = "") -> ChatFor
         call_text = render(_call_turn(), generation=False)
     except Exception as exc:  # a template that cannot render a tool call cannot be exported for tool use
         raise UsageError(f"the chat template cannot render a tool-call conversation ({type(exc).__name__}: {exc})") from None
-    parsed = parse_content(call_text)
-    names = [c.name for c in parsed.calls]
-    if "[TOOL_CALLS]" in call_text and parsed.format == "mistral" and names == ["vaultManager_createFolder"]:
-        space = " " if f"[INST] {PROBE_SYSTEM}" in plain or "[INST] " in plain else ""
-        return ChatFormat("mistral", "mistral", bos, eos, ["[INST]", "[/INST]", eos or "</s>"],
-                          renders_tools=with_tools != plain, space=space)
-    if "<|im_start|>" in plain and parsed.format == "hermes" and names == ["vaultManager_createFolder"]:
-        fmt = ChatFormat("chatml", "hermes", bos, eos, ["<|im_start|>", "<|im_end|>"] +
-                         ([eos] if eos and eos not in ("<|im_end|>",) else []))
-        no_system = render([{"role": "user", "content": PROBE_USER}])
-        head = "<|im_start|>system\n"
-        if no_system.startswith(head):
-            fmt.default_system = no_system[len(head):no_system.index("<|im_end|>")]
-        fmt.tool_role = "user" if f"<|im_start|>user\n<tool_response>" in call_text else "tool"
-        if with_tools != plain:
-            fmt.renders_tools = True
-            tool_json = "\n" + json.dumps(PROBE_TOOL, ensure_ascii=False)
-            start = with_tools.find(PROBE_SYSTEM) + len(PROBE_SYSTEM)
-            at = with_tools.find(tool_json, start)
-            end = with_tools.find("<|im_end|>", at)
-            if at < 0 or end < 0:
-                raise UsageError("the chat template lists tools in a way the toolkit cannot reproduce for Ollama")
-            fmt.tools_block = (with_tools[start:at], with_tools[at + len(tool_json):end])
-        return fmt
+    probe = Probe(render, plain, with_tools, call_text, parse_content(call_text), bos, eos)
+    for family in FAMILIES.values():
+        fmt = family.detect(probe)
+        if fmt:
+            return fmt
     raise UsageError("the chat template is neither ChatML with <tool_call> blocks nor Mistral [TOOL_CALLS]; "
                      "no Ollama template can be written for it (train with model.chat_template: chatml)")
 
 
+@dataclass
+class Probe:
+    """The probe conversations rendered through a chat template, for the families to recognise."""
+    render: object
+    plain: str  # system + user
+    with_tools: str  # system + user with PROBE_TOOL
+    call_text: str  # system + user + PROBE_CALL + its result
+    parsed: object  # call_text through the toolkit's parser
+    bos: str
+    eos: str
+
+    def calls(self, fmt: str) -> bool:
+        return self.parsed.format == fmt and [c.name for c in self.parsed.calls] == [PROBE_CALL["function"]["name"]]
+
+
+def _detect_mistral(p: Probe) -> ChatFormat | None:
+    if "[TOOL_CALLS]" not in p.call_text or not p.calls("mistral"):
+        return None
+    space = " " if f"[INST] {PROBE_SYSTEM}" in p.plain or "[INST] " in p.plain else ""
+    return ChatFormat("mistral", "mistral", p.bos, p.eos, ["[INST]", "[/INST]", p.eos or "</s>"],
+                      renders_tools=p.with_tools != p.plain, space=space)
+
+
+def _detect_chatml(p: Probe) -> ChatFormat | None:
+    if "<|im_start|>" not in p.plain or not p.calls("hermes"):
+        return None
+    fmt = ChatFormat("chatml", "hermes", p.bos, p.eos, ["<|im_start|>", "<|im_end|>"] +
+                     ([p.eos] if p.eos and p.eos not in ("<|im_end|>",) else []))
+    no_system = p.render([{"role": "user", "content": PROBE_USER}])
+    head = "<|im_start|>system\n"
+    if no_system.startswith(head):
+        fmt.default_system = no_system[len(head):no_system.index("<|im_end|>")]
+    fmt.tool_role = "user" if "<|im_start|>user\n<tool_response>" in p.call_text else "tool"
+    if p.with_tools != p.plain:
+        fmt.renders_tools = True
+        tool_json = "\n" + json.dumps(PROBE_TOOL, ensure_ascii=False)
+        start = p.with_tools.find(PROBE_SYSTEM) + len(PROBE_SYSTEM)
+        at = p.with_tools.find(tool_json, start)
+        end = p.with_tools.find("<|im_end|>", at)
+        if at < 0 or end < 0:
+            raise UsageError("the chat template lists tools in a way the toolkit cannot reproduce for Ollama")
+        fmt.tools_block = (p.with_tools[start:at], p.with_tools[at + len(tool_json):end])
+    return fmt
+
+
 # -- Ollama ------------------------------------------------------------------------------------
+# Ollama detects the tool-call tag in its TEMPLATE: the first non-blank text inside the first
+# `if` whose pipeline names the FIELD .ToolCalls (not a variable such as $m.ToolCalls), before any
+# action, cut at "{". So messages are ranged with dot set to the message, and `{{ if .ToolCalls }}`
+# starts with the tag itself. Without a tag Ollama parses every answer starting with "{" instead.
 _TOOLS_NOTE = ("{{- /* This model learned the tools in training and its chat template does not list them; .Tools "
                "is read so that Ollama accepts tools in a request and parses the calls. */ -}}\n"
                "{{ if .Tools }}{{ end -}}\n")
@@ -140,14 +170,15 @@ def _chatml_template(fmt: ChatFormat) -> str:
     # consecutive tool results stay separate turns (Qwen's template merges them; see docs/export.md)
     parts.append(
         "{{ range $i, $m := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}"
-        "{{ if eq $m.Role \"user\" }}<|im_start|>user\n{{ $m.Content }}<|im_end|>\n"
-        "{{ else if eq $m.Role \"assistant\" }}<|im_start|>assistant"
-        "{{ if $m.ToolCalls }}{{ if $m.Content }}\n{{ $m.Content }}{{ end }}"
-        "{{ range $m.ToolCalls }}\n<tool_call>\n{\"name\": \"{{ .Function.Name }}\", \"arguments\": {{ json .Function.Arguments }}}\n</tool_call>{{ end }}"
-        "{{ else }}\n{{ $m.Content }}{{ end }}<|im_end|>\n"
-        "{{ else if eq $m.Role \"tool\" }}<|im_start|>" + fmt.tool_role + "\n<tool_response>\n{{ $m.Content }}\n</tool_response><|im_end|>\n"
+        "{{ if eq .Role \"user\" }}<|im_start|>user\n{{ .Content }}<|im_end|>\n"
+        "{{ else if eq .Role \"assistant\" }}<|im_start|>assistant\n"
+        "{{ if $m.ToolCalls }}{{ if .Content }}{{ .Content }}\n{{ end }}{{ end }}"
+        "{{ if .ToolCalls }}{{ range $j, $c := .ToolCalls }}<tool_call>\n{\"name\": {{ json .Function.Name }}, "
+        "\"arguments\": {{ json .Function.Arguments }}}\n</tool_call>{{ if ne (len (slice $m.ToolCalls $j)) 1 }}\n{{ end }}"
+        "{{ end }}{{ else }}{{ .Content }}{{ end }}<|im_end|>\n"
+        "{{ else if eq .Role \"tool\" }}<|im_start|>" + fmt.tool_role + "\n<tool_response>\n{{ .Content }}\n</tool_response><|im_end|>\n"
         "{{ end }}"
-        "{{ if and $last (ne $m.Role \"assistant\") }}<|im_start|>assistant\n{{ end }}"
+        "{{ if and $last (ne .Role \"assistant\") }}<|im_start|>assistant\n{{ end }}"
         "{{ end }}")
     return "".join(parts)
 
@@ -162,49 +193,119 @@ def _mistral_template(fmt: ChatFormat) -> str:
         ("" if fmt.renders_tools else _TOOLS_NOTE) +
         "{{ $lastUser := -1 }}{{ range $i, $m := .Messages }}{{ if eq $m.Role \"user\" }}{{ $lastUser = $i }}{{ end }}{{ end }}"
         "{{ range $i, $m := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}"
-        "{{ if eq $m.Role \"user\" }}" + tools + "[INST]" + sp +
-        "{{ if and $.System $last }}{{ $.System }}\n\n{{ end }}{{ $m.Content }}[/INST]"
-        "{{ else if eq $m.Role \"assistant\" }}{{ if $m.ToolCalls }}[TOOL_CALLS]" + sp +
-        "[{{ range $j, $c := $m.ToolCalls }}{{ if $j }}, {{ end }}{\"name\": \"{{ $c.Function.Name }}\", "
-        "\"arguments\": {{ json $c.Function.Arguments }}}{{ end }}]" + fmt.eos +
-        "{{ else }}" + sp + "{{ $m.Content }}" + fmt.eos + "{{ end }}"
-        "{{ else if eq $m.Role \"tool\" }}[TOOL_RESULTS]" + sp + "{\"content\": {{ $m.Content }}}[/TOOL_RESULTS]"
+        "{{ if eq .Role \"user\" }}" + tools + "[INST]" + sp +
+        "{{ if and $.System $last }}{{ $.System }}\n\n{{ end }}{{ .Content }}[/INST]"
+        "{{ else if eq .Role \"assistant\" }}{{ if .ToolCalls }}[TOOL_CALLS]{{ \"" + sp + "[\" }}"
+        "{{ range $j, $c := .ToolCalls }}{{ if $j }}, {{ end }}{\"name\": {{ json .Function.Name }}, "
+        "\"arguments\": {{ json .Function.Arguments }}}{{ end }}]" + fmt.eos +
+        "{{ else }}" + sp + "{{ .Content }}" + fmt.eos + "{{ end }}"
+        "{{ else if eq .Role \"tool\" }}[TOOL_RESULTS]" + sp + "{\"content\": {{ .Content }}}[/TOOL_RESULTS]"
         "{{ end }}{{ end }}")
 
 
+@dataclass(frozen=True)
+class Family:
+    """One chat family the export knows: a new family is one more row of FAMILIES (and of the
+    tests' FAMILY_TEMPLATES)."""
+    name: str
+    tag: str  # the tool-call tag Ollama must detect in the TEMPLATE
+    example: str  # a call as the model writes it (LM Studio note)
+    detect: object  # Probe -> ChatFormat | None
+    ollama_template: object  # ChatFormat -> Go template text
+
+
+FAMILIES = {f.name: f for f in (
+    Family("mistral", "[TOOL_CALLS]",
+           '[TOOL_CALLS] [{"name": "vaultManager_createFolder", "arguments": {"path": "Projects"}, "id": "abc123def"}]',
+           _detect_mistral, _mistral_template),
+    Family("chatml", "<tool_call>",
+           '<tool_call>\n{"name": "vaultManager_createFolder", "arguments": {"path": "Projects"}}\n</tool_call>',
+           _detect_chatml, _chatml_template),
+)}
+
+
 def ollama_template(fmt: ChatFormat) -> str:
-    return _chatml_template(fmt) if fmt.family == "chatml" else _mistral_template(fmt)
+    return FAMILIES[fmt.family].ollama_template(fmt)
 
 
-def check_ollama_template(chat_template: str, fmt: ChatFormat, go_template: str) -> list[str]:
-    """Render probe conversations through both templates; the list of what differs (empty: none).
+def canonical_json(text: str, drop: tuple = ()) -> str:
+    """text with every embedded JSON object or array rewritten in one spelling (sorted keys,
+    compact, unescaped) and the keys in drop removed: Go's json.Marshal and Jinja's tojson differ
+    in spacing, key order and escaping but not in the data they write."""
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in drop}
+        return [strip(v) for v in value] if isinstance(value, list) else value
 
-    A system + user prompt (what the model sees when asked to call a tool) must be identical; a
-    conversation with a call and its result must hold the same calls in the same format; tools
-    must be listed by the Ollama template exactly when the chat template lists them."""
-    render = _probe(chat_template, fmt.bos, fmt.eos)
+    decoder, out, pos = json.JSONDecoder(), [], 0
+    while pos < len(text):
+        at = min((i for i in (text.find("{", pos), text.find("[", pos)) if i >= 0), default=-1)
+        if at < 0:
+            break
+        try:
+            value, end = decoder.raw_decode(text, at)
+        except ValueError:
+            out.append(text[pos:at + 1])
+            pos = at + 1
+            continue
+        out.append(text[pos:at] + json.dumps(strip(value), sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+        pos = end
+    return "".join(out) + text[pos:]
+
+
+def _answer(render, conversation: list[dict]) -> str:
+    """The assistant turn (last message) as the model writes it: the text after the prompt that
+    precedes it, up to the end-of-turn marker."""
+    prompt = render(conversation[:-1], True)
+    full = render(conversation, False)
+    answer = full[len(prompt):] if full.startswith(prompt) else full
+    for end in ("<|im_end|>", "</s>"):
+        answer = answer.split(end)[0]
+    return answer
+
+
+def check_ollama_template(chat_template: str, fmt: ChatFormat, go_template: str, binary=None) -> list[str]:
+    """Render probe conversations through the chat template (Jinja, as llama.cpp does) and through
+    the Ollama template (Go, as Ollama does); the list of what differs (empty: none).
+
+    Ollama must detect the family's tag and offer tools; prompts without JSON must be identical
+    byte for byte, prompts with tools or calls identical up to the spelling of their JSON (and the
+    call ids Mistral templates write: Ollama's template data has none); the call the model writes
+    must come back from Ollama's parser as the same call."""
+    from . import ollama
+
+    jinja = _probe(chat_template, fmt.bos, fmt.eos)
+    family = FAMILIES[fmt.family]
+
+    def go(messages, tools=None):
+        return ollama.render(go_template, messages, tools, binary)
+
     problems = []
-    if "Tools" not in gotemplate.referenced_fields(go_template):
+    base = [{"role": "system", "content": PROBE_SYSTEM}, {"role": "user", "content": PROBE_USER}]
+    first = go(base)
+    if first.error:
+        return [f"Ollama cannot render the template: {first.error}"]
+    if not first.reads_tools:
         problems.append("the template does not read .Tools, so Ollama would answer 'does not support tools'")
-    cases = [[{"role": "system", "content": PROBE_SYSTEM}, {"role": "user", "content": PROBE_USER}],
-             [{"role": "user", "content": PROBE_USER}]]
-    for messages in cases:
-        expected = render(messages).removeprefix(fmt.bos)
-        got = gotemplate.render(go_template, gotemplate.ollama_values(messages))
-        if got != expected:
-            problems.append(f"prompt differs for roles {[m['role'] for m in messages]}:\n  chat template: {expected!r}\n"
-                            f"  Ollama:        {got!r}")
+    if first.tag != family.tag:
+        problems.append(f"Ollama detects the tool-call tag {first.tag!r}, not {family.tag!r}: calls would come back as text")
     conversation = _call_turn()
-    expected = parse_content(render(conversation))
-    got = parse_content(gotemplate.render(go_template, gotemplate.ollama_values(conversation)))
-    same = [(c.name, c.arguments) for c in expected.calls] == [(c.name, c.arguments) for c in got.calls]
-    if not same or expected.format != got.format:
-        problems.append(f"a tool call renders differently: chat template {expected.format} {expected.calls}, "
-                        f"Ollama {got.format} {got.calls}")
-    listed = gotemplate.render(go_template, gotemplate.ollama_values(cases[0], [PROBE_TOOL]))
-    if fmt.renders_tools != ("vaultManager_createFolder" in listed):
-        problems.append("the chat template " + ("lists" if fmt.renders_tools else "does not list") +
-                        " tool definitions but the Ollama template " + ("does not" if fmt.renders_tools else "does"))
+    cases = [("system + user", base, None, True), ("user", base[1:], None, True),
+             ("system + user + tools", base, [PROBE_TOOL], not fmt.renders_tools),
+             ("call and result", conversation, [PROBE_TOOL], False)]
+    for label, messages, tools, exact in cases:
+        expected = jinja(messages, tools).removeprefix(fmt.bos)
+        got = go(messages, tools)
+        drop = ("id", "call_id") if label == "call and result" else ()
+        same = got.prompt == expected if exact else canonical_json(got.prompt, drop) == canonical_json(expected, drop)
+        if got.error or not same:
+            problems.append(f"prompt differs ({label}):\n  chat template: {expected!r}\n  Ollama:        {got.error or got.prompt!r}")
+    call = conversation[1:3]  # user + call: a system prompt moves with the last user turn in Mistral templates
+    answer = _answer(lambda m, generation: go(m, [PROBE_TOOL]).prompt, call)  # Go: the prompt ends where the turn opens
+    calls, _ = ollama.parse_tool_calls(answer, first.tag, [PROBE_TOOL["function"]["name"]])
+    want = [(c.name, c.arguments) for c in parse_content(_answer(lambda m, g: jinja(m, [PROBE_TOOL], g), call)).calls]
+    if calls != want or not calls:
+        problems.append(f"Ollama's parser reads the call turn {answer!r} as {calls}, the chat template's as {want}")
     return problems
 
 
@@ -220,10 +321,29 @@ def modelfile(gguf_name: str, fmt: ChatFormat, go_template: str, num_ctx: int = 
             f"PARAMETER num_ctx {num_ctx}\n")
 
 
+def lmstudio_native_tools(fmt: ChatFormat) -> bool:
+    """LM Studio's docs: a model gets native tool use when its chat template supports tools (it
+    lists the request's tools in the prompt); any other model gets LM Studio's default tool-use
+    system prompt, which asks for ``[TOOL_REQUEST]{...}[END_TOOL_REQUEST]`` blocks instead."""
+    return fmt.renders_tools
+
+
 def lmstudio_note(gguf_names: list[str], fmt: ChatFormat) -> str:
-    example = {"hermes": '<tool_call>\n{"name": "vaultManager_createFolder", "arguments": {"path": "Projects"}}\n</tool_call>',
-               "mistral": '[TOOL_CALLS] [{"name": "vaultManager_createFolder", "arguments": {"path": "Projects"}, "id": "abc123def"}]'}
     files = "\n".join(f"- `{name}`" for name in gguf_names)
+    if lmstudio_native_tools(fmt):
+        tools = """5. Tool calling is native here: the chat template lists the tools of a request, which is what LM
+   Studio keys native tool use on. Send the tool definitions (`tools` in `/v1/chat/completions`);
+   LM Studio puts them into the prompt through this template and returns the calls the model writes
+   in `tool_calls`. Evaluate it that way with
+   `python -m Evaluator.cli --backend lmstudio --model NAME --tools-in-request --prompt-set tool_prompts --output r.json`."""
+    else:
+        tools = """5. Tool calling is NOT native here: this model learned the tool definitions in training and its
+   chat template does not list tools, so LM Studio would answer a request that carries `tools` with
+   its default tool-use prompt, which asks for `[TOOL_REQUEST]{...}[END_TOOL_REQUEST]` blocks, a
+   format this model never saw, and changes the prompt it was trained on. Send requests WITHOUT
+   `tools`: the calls then arrive in `content`, in the format above, and the toolkit's evaluator
+   parses them there:
+   `python -m Evaluator.cli --backend lmstudio --model NAME --prompt-set tool_prompts --output r.json`."""
     return f"""# Using this model in LM Studio
 
 Files:
@@ -236,16 +356,15 @@ Files:
    template instead: a different template changes how tool calls are written.
 3. Stop strings: {", ".join(f"`{s}`" for s in fmt.stops if s)} (the template's turn ends; LM Studio
    takes the end-of-turn token from the GGUF).
-4. Tool calls: the model writes them as {fmt.call_format} ({"ChatML" if fmt.family == "chatml" else "Mistral"} family):
+4. The model writes tool calls as {fmt.call_format} ({"ChatML" if fmt.family == "chatml" else "Mistral"} family):
 
 ```
-{example[fmt.call_format]}
+{FAMILIES[fmt.family].example}
 ```
 
-   Send the tool definitions in the request (`tools` in `/v1/chat/completions`) so LM Studio
-   returns them as `tool_calls`; if a call shows up inside `content` instead, the toolkit's
-   evaluator still parses it: `python -m Evaluator.cli --backend lmstudio --model NAME --prompt-set tool_prompts --output r.json`.
-{"" if fmt.renders_tools else '''
-This model learned the tool definitions during training; its template does not list them in the
-prompt, so sending `tools` changes nothing in what the model sees.
-'''}"""
+{tools}
+
+What LM Studio does with tools is taken from its documentation (lmstudio.ai/docs, tool use); the
+toolkit cannot run LM Studio in its tests. The same GGUF and template were checked with llama.cpp
+(docs/export.md).
+"""

@@ -1,0 +1,3 @@
+module claudesidian/ollama_check
+
+go 1.19
