@@ -128,8 +128,8 @@ def loaded_model(client, label: str) -> str:
     if len(models) > 1 and client.backend == "lmstudio":
         models = lmstudio_loaded(client.endpoint, client.timeout) or models
     if len(models) != 1:
-        raise UsageError(f"{label} at {client.endpoint} has {'no model loaded' if not models else 'several models: ' + ', '.join(models)}; "
-                         "pass --model NAME" + ("" if models else " or load one first"))
+        found = "several models: " + ", ".join(models) if models else "no model loaded"
+        raise UsageError(f"{label} at {client.endpoint} has {found}; pass --model NAME" + ("" if models else " or load one first"))
     return models[0]
 
 
