@@ -39,10 +39,11 @@ setup: $(VENV)/.core
 setup-dev: $(VENV)/.dev
 
 # the closed loop on built-in defaults: teacher data -> validate -> interleave -> SFT (a model built
-# from scratch) -> KTO -> GGUF -> evaluation (embedded llama.cpp and its server) -> report; it also
-# rewrites the closed-loop section of docs/benchmarks.md. Flags: python Tools/closed_loop.py --help
+# from scratch) -> KTO -> GGUF -> evaluation (embedded llama.cpp and its server) -> report, all in
+# demo_output/ (ignored by git). To also rewrite the closed-loop section of docs/benchmarks.md:
+#   make demo DEMO_FLAGS="--benchmarks-md docs/benchmarks.md"      Flags: python Tools/closed_loop.py --help
 demo: $(VENV)/.loop
-	$(PY) Tools/closed_loop.py --benchmarks-md docs/benchmarks.md $(DEMO_FLAGS)
+	$(PY) Tools/closed_loop.py --out demo_output $(DEMO_FLAGS)
 
 test: $(VENV)/.dev
 	$(PY) -m pytest tests

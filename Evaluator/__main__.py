@@ -1,4 +1,5 @@
-"""python -m Evaluator: pick a backend, a model the server lists and a prompt set, then run."""
+"""python -m Evaluator: pick a backend, a model the server lists and a prompt set, then run.
+With flags it is python -m Evaluator.cli (``--help`` prints both)."""
 from __future__ import annotations
 
 import sys
@@ -18,7 +19,25 @@ def _choose(title: str, options: list[str], default: int = 0) -> str:
     return options[int(answer) - 1]
 
 
-def main() -> int:
+HELP = """usage: python -m Evaluator [FLAGS]
+
+Without flags: an interactive picker (backend, a model the server lists, a prompt set), then the
+evaluation; results go to Evaluator/results/. With flags: the same as python -m Evaluator.cli,
+whose flags follow.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv:
+        from . import cli
+
+        if argv[0] in ("-h", "--help"):
+            print(HELP)
+        return cli.main(argv)
+    return pick_and_run()
+
+
+def pick_and_run() -> int:
     from .backends import SERVER_BACKENDS, load_dotenv_once, make_client
     from .clients import BackendError
     from .evaluation import EvalRequest, evaluate
@@ -47,4 +66,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

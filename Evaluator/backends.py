@@ -15,11 +15,13 @@ LABELS = {"lmstudio": "LM Studio", "ollama": "Ollama", "vllm": "vLLM", "openai":
 
 
 def load_dotenv_once(path: str | Path = ".env") -> None:
-    """Variables from .env in the working directory; the real environment wins."""
-    if Path(path).is_file():
-        from dotenv import load_dotenv
+    """Variables from .env in the working directory, then from the repository root's .env (the
+    seed runs uploads from Trainers/rtx3090_kto); the real environment wins, then the nearer file."""
+    from dotenv import load_dotenv
 
-        load_dotenv(path, override=False)
+    for candidate in dict.fromkeys((Path(path), Path(__file__).resolve().parents[1] / ".env")):
+        if candidate.is_file():
+            load_dotenv(candidate, override=False)
 
 
 def wsl_windows_host() -> str | None:
@@ -118,8 +120,17 @@ def connect(backend: str, model: str, *, base_url: str | None = None, api_key: s
         raise UsageError(str(exc)) from None
     if not client.embedded:
         try:
-            client.list_models()
+            models = client.list_models()
         except BackendError as exc:
-            if exc.retryable:
+            if exc.retryable or str(exc).startswith("HTTP 404"):  # a 404: something else listens there
                 raise UsageError(f"{LABELS[backend]} is not answering: {exc} (start the server, or pass --base-url)") from None
+            models = None  # e.g. 401: a server is there; the first request says what it wants
+        if backend == "ollama" and model and models is not None and not _ollama_has(models, model):
+            raise UsageError(f"Ollama at {client.endpoint} has no model {model!r} (it has: {', '.join(models) or 'none'}); "
+                             f"run: ollama pull {model}")
     return client
+
+
+def _ollama_has(models: list[str], model: str) -> bool:
+    """Ollama lists name:tag; a name without a tag means name:latest."""
+    return model in models or (":" not in model and f"{model}:latest" in models)

@@ -1,4 +1,4 @@
-"""python -m Evaluator.cli --backend B --model M --prompt-set FILE --output results.json [...]"""
+"""python -m Evaluator.cli --model M --prompt-set FILE [--backend B] [--output results.json] [...]"""
 from __future__ import annotations
 
 import sys
@@ -14,14 +14,16 @@ from .runner import RunSettings
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog="python -m Evaluator.cli", description="Evaluate a model's tool calling on a prompt set.")
     p.add_argument("--backend", choices=BACKENDS,
-                   help="where the model runs; default: llamacpp for a .gguf file, transformers for a model directory")
+                   help="where the model runs; default: llamacpp for a .gguf file, transformers for a model directory, "
+                        "else ollama (as the earlier project)")
     p.add_argument("--model", required=True, help="model name on the server, a .gguf path, or a model directory")
     p.add_argument("--prompt-set", required=True, help="a prompt-set file, or a built-in set's name (tool_prompts, ...)")
-    p.add_argument("--output", required=True, type=Path, help="JSON report path")
+    p.add_argument("--output", type=Path,
+                   help="JSON report path (default Evaluator/results/<model>_<set>_<time>.json, with a .md beside it)")
     p.add_argument("--markdown", type=Path, help="also write a Markdown report here")
     p.add_argument("--base-url", help="server URL (default: from the environment, see docs/evaluate.md)")
     p.add_argument("--api-key", help="API key (default: OPENAI_API_KEY for openai)")
-    p.add_argument("--adapter", help="PEFT adapter directory (transformers backend)")
+    p.add_argument("--adapter", help="PEFT adapter directory (transformers backend only)")
     p.add_argument("--schemas", help="tool schema file (default: Tools/tool_schemas.json)")
     p.add_argument("--concurrency", type=int, default=1, help="requests in flight at once (default 1)")
     p.add_argument("--repeats", type=int, default=1, help="attempts per case, for pass^k (default 1)")
@@ -39,6 +41,9 @@ def build_parser() -> ArgumentParser:
                    help="send none (the default: fine-tuned models call tools without them)")
     p.add_argument("--execute-mcp", action="store_true", help="run each call in a fresh vault sandbox")
     p.add_argument("--vault-path", help="the vault copied into each sandbox (with --execute-mcp)")
+    p.add_argument("--mcp-command", help='with --execute-mcp: run the calls on this stdio MCP server instead, e.g. '
+                                         '"node /path/to/connector.js" (the real plugin) or "python Tools/vault_mcp_server.py --vault DIR"')
+    p.add_argument("--mcp-url", help="with --execute-mcp: run the calls on this streamable-HTTP MCP server instead")
     p.add_argument("--fail-under", type=float, help="exit 1 when pass@1 is below this fraction")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--dry-run", action="store_true", help="load and check everything, send nothing")
@@ -55,14 +60,28 @@ def request_from_args(args):
             raise UsageError(f"{flag} must be at least {low}")
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
-    if args.output.is_dir():
-        raise UsageError(f"--output {args.output} is a directory; name a .json file")
-    if args.vault_path and not args.execute_mcp:
-        raise UsageError("--vault-path is used only with --execute-mcp")
+    for flag, value in (("--vault-path", args.vault_path), ("--mcp-command", args.mcp_command), ("--mcp-url", args.mcp_url)):
+        if value and not args.execute_mcp:
+            raise UsageError(f"{flag} is used only with --execute-mcp")
+    if args.mcp_command and args.mcp_url:
+        raise UsageError("--mcp-command and --mcp-url name two servers; pass one")
+    if args.vault_path and (args.mcp_command or args.mcp_url):
+        raise UsageError("--vault-path is for the built-in sandbox; an MCP server acts on its own vault")
     backend = args.backend or guess_backend(args.model)
     if backend is None:
-        raise UsageError(f"{args.model} is neither a .gguf file nor a model directory: name a --backend "
-                         f"({', '.join(BACKENDS)})")
+        backend = "ollama"
+        print(f"backend: ollama (the default for a model name, as the earlier project; --backend "
+              f"{'|'.join(b for b in BACKENDS if b != 'ollama')} to choose)", flush=True)
+    if args.adapter and backend != "transformers":
+        raise UsageError(f"--adapter applies to the transformers backend only; a {backend} server serves the model "
+                         "it loaded (merge the adapter, or export it: python -m Trainers.shared.export gguf RUN_DIR)")
+    if args.output is None:
+        from .lmstudio_cli import result_paths
+
+        args.output, default_markdown = result_paths(args.model, args.prompt_set)
+        args.markdown = args.markdown or default_markdown
+    if args.output.is_dir():
+        raise UsageError(f"--output {args.output} is a directory; name a .json file")
     settings = RunSettings(temperature=args.temperature, max_tokens=args.max_tokens, timeout=args.timeout,
                            retries=args.retries, concurrency=args.concurrency, repeats=args.repeats,
                            tools_in_request=args.tools_in_request, execute_mcp=args.execute_mcp,
@@ -71,7 +90,8 @@ def request_from_args(args):
                        markdown=args.markdown, base_url=args.base_url, api_key=args.api_key, adapter=args.adapter,
                        schema=args.schemas, tags=[t.strip() for t in (args.tags or "").split(",") if t.strip()],
                        limit=args.limit, settings=settings, fail_under=args.fail_under,
-                       progress=not args.no_progress and sys.stderr.isatty())
+                       progress=not args.no_progress and sys.stderr.isatty(), mcp_command=args.mcp_command,
+                       mcp_url=args.mcp_url)
 
 
 def main(argv: list[str] | None = None) -> int:

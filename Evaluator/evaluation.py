@@ -33,6 +33,8 @@ class EvalRequest:
     settings: RunSettings = field(default_factory=RunSettings)
     fail_under: float | None = None
     progress: bool = True
+    mcp_command: str | None = None  # with execute_mcp: run calls on this stdio MCP server ...
+    mcp_url: str | None = None  # ... or this streamable-HTTP one, instead of a vault sandbox
 
 
 @dataclass
@@ -85,9 +87,11 @@ def dry_run(request: EvalRequest) -> EvalResult:
         from .execution import ExecutionUnavailable, make_executor
 
         try:
-            make_executor(request.settings.vault_path)
+            executor = make_executor(request.settings.vault_path, prompt_set.cases, mcp_command=request.mcp_command,
+                                     mcp_url=request.mcp_url)
         except ExecutionUnavailable as exc:
             raise UsageError(str(exc)) from None
+        getattr(executor, "close", lambda: None)()
     return EvalResult(None, EXIT_OK, lines + ["dry run: nothing sent"])
 
 
@@ -104,16 +108,20 @@ def evaluate(request: EvalRequest) -> EvalResult:
         from .execution import ExecutionUnavailable, make_executor
 
         try:
-            execute = make_executor(request.settings.vault_path)
+            execute = make_executor(request.settings.vault_path, prompt_set.cases, mcp_command=request.mcp_command,
+                                    mcp_url=request.mcp_url)
         except ExecutionUnavailable as exc:
             raise UsageError(str(exc)) from None
-    client = open_client(request)
-    started = time.time()
     try:
-        outcome = run_prompt_set(client, prompt_set.cases, registry, request.settings, progress=request.progress,
-                                 execute=execute)
+        client = open_client(request)
+        started = time.time()
+        try:
+            outcome = run_prompt_set(client, prompt_set.cases, registry, request.settings, progress=request.progress,
+                                     execute=execute)
+        finally:
+            client.close()
     finally:
-        client.close()
+        getattr(execute, "close", lambda: None)()  # an MCP server's connection
     with _sigint_ignored():  # a second Ctrl-C must not cost the report
         report = build_report(client=client, prompt_set=prompt_set, registry=registry, settings=request.settings,
                               outcome=outcome, started_at=started)

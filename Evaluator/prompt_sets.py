@@ -108,7 +108,8 @@ def resolve_prompt_set(spec: str | Path) -> Path:
 
 
 def builtin_sets() -> list[str]:
-    return sorted(p.stem for p in BUILTIN_DIR.glob("*.json"))
+    """The built-in sets' names; aliases (full_coverage, the seed's name for tool_prompts) are links, not listed."""
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.json") if not p.is_symlink())
 
 
 def load_prompt_set(spec: str | Path) -> PromptSet:

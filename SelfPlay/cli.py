@@ -37,6 +37,9 @@ def add_run_arguments(parser) -> None:
                        help="continue a stopped run: examples already in the output files are kept and not made again")
     group.add_argument("--execute-mcp", action="store_true", help="also run each answer's calls in a fresh vault sandbox")
     group.add_argument("--vault-path", help="the vault copied into each sandbox (default Datasets/vault_template)")
+    group.add_argument("--mcp-command", help='with --execute-mcp: run the calls on this stdio MCP server instead of a '
+                                             'sandbox, e.g. "node /path/to/connector.js" (the real plugin)')
+    group.add_argument("--mcp-url", help="with --execute-mcp: run the calls on this streamable-HTTP MCP server instead")
     group.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -53,8 +56,13 @@ def check_run_arguments(args, output: Path) -> None:
             raise UsageError(f"{flag} must be at least {low}")
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
-    if args.vault_path and not args.execute_mcp:
-        raise UsageError("--vault-path is used only with --execute-mcp")
+    for flag, value in (("--vault-path", args.vault_path), ("--mcp-command", args.mcp_command), ("--mcp-url", args.mcp_url)):
+        if value and not args.execute_mcp:
+            raise UsageError(f"{flag} is used only with --execute-mcp")
+    if args.mcp_command and args.mcp_url:
+        raise UsageError("--mcp-command and --mcp-url name two servers; pass one")
+    if args.vault_path and (args.mcp_command or args.mcp_url):
+        raise UsageError("--vault-path is for the built-in sandbox; an MCP server acts on its own vault")
     if args.vault_path and not Path(args.vault_path).is_dir():
         raise UsageError(f"--vault-path {args.vault_path}: no such folder")
     if args.port is not None and not 0 < args.port < 65536:
@@ -82,6 +90,8 @@ def resolve_backend(args) -> tuple[str, str, str | None]:
         name, _, port = rest.rstrip("/").partition(":")
         port = args.port or (int(port) if port.isdigit() else DEFAULT_PORTS.get(backend, 80))
         base_url = f"{scheme or 'http'}://{name}:{port}"
+    if not args.model and served and backend in SERVER_BACKENDS:
+        return backend, None, base_url  # open_backend asks the server which model it has loaded
     if not args.model and (backend in SERVER_BACKENDS or backend in ("llamacpp", "transformers")):
         raise UsageError(f"--model is required with --backend {backend} "
                          f"({'the name the server lists' if backend in SERVER_BACKENDS else 'a local model path'})")
@@ -89,11 +99,72 @@ def resolve_backend(args) -> tuple[str, str, str | None]:
 
 
 def open_backend(args):
-    from Evaluator.backends import connect, load_dotenv_once
+    """A client that has answered once; the first line printed says which backend and model run."""
+    from Evaluator.backends import LABELS, connect, load_dotenv_once
 
     load_dotenv_once()
     backend, model, base_url = resolve_backend(args)
-    return connect(backend, model, base_url=base_url, api_key=args.api_key, timeout=args.timeout, seed=args.seed)
+    client = connect(backend, model or "", base_url=base_url, api_key=args.api_key, timeout=args.timeout, seed=args.seed)
+    if model is None:
+        client.model = loaded_model(client, LABELS[backend])
+    if backend == "template":
+        print("backend: the offline template teacher (no --model given; pass --model NAME, with --host/--port "
+              "for a server elsewhere, to generate with a real model)", flush=True)
+    else:
+        where = "" if client.embedded else f" at {client.endpoint}"
+        print(f"backend: {LABELS[backend]}{where}, model {client.model}", flush=True)
+    return client
+
+
+def loaded_model(client, label: str) -> str:
+    """--host/--port without --model: the one model the server has loaded. LM Studio's /v1/models may
+    list every downloaded model (just-in-time loading); its native API says which are loaded."""
+    from Evaluator.clients import BackendError
+
+    try:
+        models = client.list_models()
+    except BackendError as exc:
+        raise UsageError(f"{label} at {client.endpoint} did not list its models ({exc}); pass --model") from None
+    if len(models) > 1 and client.backend == "lmstudio":
+        models = lmstudio_loaded(client.endpoint, client.timeout) or models
+    if len(models) != 1:
+        found = "several models: " + ", ".join(models) if models else "no model loaded"
+        raise UsageError(f"{label} at {client.endpoint} has {found}; pass --model NAME" + ("" if models else " or load one first"))
+    return models[0]
+
+
+def open_executor(args):
+    """--execute-mcp: calls run on the MCP server --mcp-command / --mcp-url names, else in a fresh
+    sandbox copy of --vault-path per answer; None without --execute-mcp."""
+    if not args.execute_mcp:
+        return None
+    if args.mcp_command or args.mcp_url:
+        from Evaluator.execution import ExecutionUnavailable, McpExecutor
+
+        try:
+            return McpExecutor(args.mcp_command, args.mcp_url)
+        except ExecutionUnavailable as exc:
+            raise UsageError(str(exc)) from None
+    from SelfPlay.labels import SandboxExecutor
+
+    return SandboxExecutor(args.vault_path)
+
+
+def lmstudio_loaded(base_url: str, timeout: float) -> list[str]:
+    """The models LM Studio has in memory, from its native REST API (0.4+: /api/v1/models with
+    loaded_instances; earlier: /api/v0/models with state); [] when neither answers."""
+    import requests
+
+    root = base_url.rstrip("/").removesuffix("/v1")
+    for path, read in (("/api/v1/models", lambda d: [m["key"] for m in d.get("models", []) if m.get("loaded_instances")]),
+                       ("/api/v0/models", lambda d: [m["id"] for m in d.get("data", []) if m.get("state") == "loaded"])):
+        try:
+            response = requests.get(root + path, timeout=timeout)
+            if response.ok:
+                return read(response.json())
+        except (requests.RequestException, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return []
 
 
 def show_progress(args) -> bool:

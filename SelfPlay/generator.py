@@ -50,6 +50,31 @@ class Example:
     report: dict | None = None
 
 
+class Report(dict):
+    """The judge's report (a dict: valid, codes, failed_stage, format, calls, findings), also read
+    the earlier project's way: ``report.issues``, each with ``.level`` and ``.message``."""
+
+    @property
+    def issues(self) -> list:
+        from types import SimpleNamespace
+
+        return [SimpleNamespace(level=f["severity"], code=f["code"], message=f["message"]) for f in self["findings"]]
+
+
+@dataclass
+class BatchSummary(RunSummary):
+    """A run's summary; ``summary["valid"]`` / ``summary["invalid"]`` are the records in the output
+    files, as the earlier project's generate_batch returned them."""
+    output: Path | None = None
+    invalid_output: Path | None = None
+
+    def __getitem__(self, key: str) -> list[dict]:
+        from Tools.schema.records import read_records
+
+        path = {"valid": self.output, "invalid": self.invalid_output}[key]
+        return [record for _, record in read_records(path)] if path and Path(path).is_file() else []
+
+
 def invalid_path(output: str | Path) -> Path:
     output = Path(output)
     return output.with_name(f"{output.stem}_invalid{output.suffix or '.jsonl'}")
@@ -101,7 +126,8 @@ class SelfPlayGenerator:
 
     def __init__(self, model_client: ChatClient | None = None, *, config: SelfPlayConfig | None = None, registry=None,
                  seed: int = 0, retries: int = 2, backoff: float = 0.5, execute_mcp: bool = False,
-                 vault_path: str | None = None, validate: bool = True, generation_type: str | None = None):
+                 vault_path: str | None = None, validate: bool = True, generation_type: str | None = None,
+                 executor=None):
         from Tools.schema.registry import load_registry
 
         self.registry = registry or load_registry()
@@ -113,7 +139,8 @@ class SelfPlayGenerator:
         self.client = model_client
         self.seed, self.retries, self.backoff, self.validate = seed, retries, backoff, validate
         self.generation_type = generation_type  # None: the configured type mix
-        self.executor = SandboxExecutor(vault_path) if execute_mcp else None
+        # executor: an MCP server's (SelfPlay/cli.open_executor); else --execute-mcp's sandbox
+        self.executor = executor or (SandboxExecutor(vault_path) if execute_mcp else None)
         self.stop = threading.Event()
 
     # -- one example -------------------------------------------------------------------------
@@ -203,7 +230,7 @@ class SelfPlayGenerator:
         example.record = {"conversations": record["conversations"], "label": verdict.passed, "metadata": record["metadata"]}
         if not verdict.passed:
             example.record["metadata"]["codes"] = verdict.codes
-        example.report = verdict.report()
+        example.report = Report(verdict.report())
         return verdict.passed, example.report
 
     # -- many examples -----------------------------------------------------------------------
@@ -221,7 +248,7 @@ class SelfPlayGenerator:
 
     def generate_batch(self, num_examples: int, output_file: str | Path, validate: bool = True, save_invalid: bool = True,
                        *, concurrency: int = 1, resume: bool = False, kto_file: str | Path | None = None,
-                       progress: bool = False) -> RunSummary:
+                       progress: bool = False) -> BatchSummary:
         """Examples 0..num_examples-1 (those not already written when resuming): valid ones to
         output_file, invalid ones to <output>_invalid.jsonl (or nowhere when save_invalid is
         false), and with kto_file both interleaved into a KTO-ready file."""
@@ -235,7 +262,7 @@ class SelfPlayGenerator:
         if self.executor:
             self.executor.close()
         summary.kto = write_kto(output_file, invalid, kto_file) if kto_file else None
-        return summary
+        return BatchSummary(**vars(summary), output=Path(output_file), invalid_output=invalid)
 
 
 def _inject(answer: dict, ids: SessionIds) -> tuple[dict, bool]:

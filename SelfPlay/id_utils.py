@@ -19,6 +19,9 @@ class SessionIds:
     session_id: str
     workspace_id: str
 
+    def __iter__(self):  # session_id, workspace_id = generate_ids(), as the earlier project wrote it
+        return iter((self.session_id, self.workspace_id))
+
 
 def generate_ids(rng: random.Random | None = None, now_ms: int | None = None) -> SessionIds:
     """A fresh session id and workspace id sharing one timestamp (the clock's when now_ms is None)."""

@@ -72,7 +72,7 @@ class PromptSetGenerator:
     backoff: float = 0.5
     tools_in_request: bool = False
     reference_positives: bool = False
-    executor: SandboxExecutor | None = None
+    executor: SandboxExecutor | None = None  # or an MCP server's (Evaluator.execution.McpExecutor)
 
     def job(self, index: int) -> tuple[PromptCase, int, float]:
         """Job `index`: prompt index // variations (cycling through the set), variation index % variations."""

@@ -43,7 +43,7 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from SelfPlay.cli import check_run_arguments, finish, open_backend, show_progress
+    from SelfPlay.cli import check_run_arguments, finish, open_backend, open_executor, show_progress
     from SelfPlay.config import ConfigError, load_config
     from SelfPlay.generator import SelfPlayGenerator, invalid_path, kto_path, summary_path
     from Tools.schema.registry import load_registry
@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config_dir, registry)
         client = open_backend(args)
         generator = SelfPlayGenerator(client, config=config, registry=registry, seed=args.seed, retries=args.retries,
-                                      execute_mcp=args.execute_mcp, vault_path=args.vault_path, generation_type=args.type)
+                                      execute_mcp=args.execute_mcp, vault_path=args.vault_path, generation_type=args.type,
+                                      executor=open_executor(args))
         kto = (Path(args.kto) if args.kto else kto_path(output)) if args.kto is not None else None
         summary = generator.generate_batch(args.num_examples, output, validate=not args.no_validate,
                                            save_invalid=not args.no_save_invalid, concurrency=args.concurrency,

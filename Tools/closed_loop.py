@@ -285,9 +285,17 @@ def markdown(s: LoopSettings, result: LoopResult, wall: float) -> str:
     lines += ["", f"Model: {model}; SFT {s.sft_steps} steps x batch {s.sft_batch} at lr {s.sft_lr:g} on {s.sft_size} "
               f"records; KTO {s.kto_steps} steps x batch {s.kto_batch} at lr {s.kto_lr:g} on {s.kto_size} records; "
               f"greedy decoding, at most {s.max_tokens} tokens.", "", "| stage | seconds | result |", "|---|---|---|"]
-    lines += [f"| {st.name} | {st.seconds:.0f} | {st.detail} |" for st in result.stages]
+    lines += [f"| {st.name} | {st.seconds:.0f} | {_portable(st.detail, s)} |" for st in result.stages]
     lines += ["", f"Total wall time: {wall / 60:.1f} min."]
     return "\n".join(lines) + "\n"
+
+
+def _portable(text: str, s: LoopSettings) -> str:
+    """Stage details name files under --out; the report (and docs/benchmarks.md, which is committed)
+    names them relative to it, never by this machine's absolute paths."""
+    for path, name in ((s.out.resolve(), "<out>"), (s.out, "<out>"), (ROOT, ".")):
+        text = text.replace(str(path), name)
+    return text
 
 
 def write_report(s: LoopSettings, result: LoopResult, wall: float):

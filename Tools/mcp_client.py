@@ -14,6 +14,7 @@ so callers stay synchronous.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import shlex
 import sys
@@ -76,20 +77,17 @@ class SessionClient(ToolClient):
         self._loop = asyncio.new_event_loop()
         self._closing: asyncio.Event | None = None
         self._session = None
-        ready: "asyncio.Future" = self._loop.create_future()
+        # a thread-safe future: an asyncio one awaited through a task logs "exception never retrieved" on a failed start
+        ready: concurrent.futures.Future = concurrent.futures.Future()
         self._thread = threading.Thread(target=self._loop.run_until_complete, args=(self._main(command, url, ready),),
                                         daemon=True, name="mcp-client")
         self._thread.start()
         try:
-            asyncio.run_coroutine_threadsafe(self._wait(ready), self._loop).result(timeout)
+            ready.result(timeout)
         except Exception as exc:
             self.close()
             target = url or " ".join(command or [])
             raise ConnectionError(f"could not connect to MCP server {target}: {type(exc).__name__}: {exc}") from None
-
-    @staticmethod
-    async def _wait(ready):
-        await ready
 
     async def _transport(self, stack: AsyncExitStack, command, url):
         if url:

@@ -53,12 +53,24 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+def kto_count_line(records: int, summary) -> str:
+    """The KTO file's size against --num-examples, and why they differ: answers are de-duplicated,
+    and a pair needs one true and one false answer, so the larger class's surplus stays aside."""
+    if records >= summary.requested:
+        return f"{records} records"
+    reasons = [f"{n} {what}" for n, what in ((summary.duplicate_exact + summary.duplicate_near, "duplicate answers dropped"),
+                                             (summary.failed, "requests failed"),
+                                             (abs(summary.valid - summary.invalid), "unpaired answers set aside"))
+               if n]
+    return (f"{records} of the {summary.requested} requested: {', '.join(reasons) or 'interrupted'}; "
+            "raise --num-examples for more pairs")
+
+
 def main(argv: list[str] | None = None) -> int:
     from Evaluator.prompt_sets import PromptSetError
-    from SelfPlay.cli import check_run_arguments, finish, open_backend, show_progress
+    from SelfPlay.cli import check_run_arguments, finish, open_backend, open_executor, show_progress
     from SelfPlay.config import ConfigError, load_config
     from SelfPlay.generator import summary_path
-    from SelfPlay.labels import SandboxExecutor
     from SelfPlay.prompt_answers import PromptSetGenerator, load_cases, prompts_needed, stream_paths
     from Tools.schema.registry import load_registry
 
@@ -80,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             client, cases, registry, config, prompt_set=name, seed=args.seed, temperature=args.temperature,
             num_variations=args.num_variations, spread=args.temperature_spread, max_tokens=args.max_tokens,
             retries=args.retries, tools_in_request=args.tools_in_request, reference_positives=args.reference_positives,
-            executor=SandboxExecutor(args.vault_path) if args.execute_mcp else None)
+            executor=open_executor(args))
         summary = generator.run(args.num_examples, output, concurrency=args.concurrency, resume=args.resume,
                                 progress=show_progress(args))
     except (UsageError, ConfigError, PromptSetError) as exc:
@@ -94,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     kto = summary.kto
     lines = [f"prompt set {name}: {len(cases)} prompts x {args.num_variations} variations", f"answers: {valid}, {invalid}"]
     if kto.get("records"):
-        lines.append(f"KTO: {output} ({kto['records']} records, {kto['true']} true / {kto['false']} false, strictly "
-                     f"alternating: {kto['verified']}; surplus kept in {kto['leftover_file'] or '-'})")
+        lines.append(f"KTO: {output} ({kto_count_line(kto['records'], summary)}; {kto['true']} true / {kto['false']} "
+                     f"false, strictly alternating: {kto['verified']}; surplus kept in {kto['leftover_file'] or '-'})")
     code = finish(summary, summary_path(output), registry,
                   {"backend": client.backend, "model": client.model, "seed": args.seed, "prompt_set": name,
                    "output": str(output)}, lines)

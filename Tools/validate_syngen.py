@@ -179,7 +179,31 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--output", "-o", type=Path, metavar="FILE",
                         help="write the report (in --format) to FILE instead of stdout: a temporary file renamed into "
                              "place when complete, so a killed run never leaves a partial report")
+    parser.add_argument("--write-valid", type=Path, metavar="OUT", help="also write the judged records that pass to OUT (JSONL)")
+    parser.add_argument("--write-invalid", type=Path, metavar="OUT", help="also write the judged records that fail to OUT (JSONL)")
     return parser
+
+
+def write_split(files: list[Path], registry: ToolRegistry, valid_out: Path | None, invalid_out: Path | None,
+                strict: bool = False, labels: str = "all") -> tuple[int, int]:
+    """Copy the judged records that pass to valid_out and those that fail to invalid_out, in file
+    order (each written whole: temp file + rename). Unreadable lines are in neither. Returns the counts."""
+    from Tools.schema.records import write_jsonl_atomic
+
+    valid, invalid = [], []
+    for path in files:
+        for line in iter_jsonl(path):
+            if line.error or not isinstance(line.record, dict):
+                continue
+            label = label_of(line.record)
+            if labels != "all" and label is not (labels == "true"):
+                continue
+            findings = validate_record(line.record, registry)
+            (valid if record_passes(findings, label, strict) else invalid).append(line.record)
+    for out, records in ((valid_out, valid), (invalid_out, invalid)):
+        if out:
+            write_jsonl_atomic(out, records)
+    return len(valid), len(invalid)
 
 
 def _count(text: str) -> int:
@@ -208,6 +232,14 @@ def main(argv: list[str] | None = None) -> int:
             die(f"{path}: {exc.strerror or exc}")
     options = {"strict": args.strict, "labels": args.labels, "max_issues": args.max_issues}
     report = build_report(reports, registry, options)
+    if args.write_valid or args.write_invalid:
+        try:
+            counts = write_split(files, registry, args.write_valid, args.write_invalid, args.strict, args.labels)
+        except OSError as exc:
+            die(f"cannot write {exc.filename}: {exc.strerror or exc}")
+        for out, count, kind in ((args.write_valid, counts[0], "passing"), (args.write_invalid, counts[1], "failing")):
+            if out:
+                print(f"wrote {count} {kind} record(s) to {out}", file=sys.stderr)
     text = json.dumps(report, ensure_ascii=False) if args.format == "json" else format_text(report, args.summary_only)
     text = printable(text) + "\n"
     if args.output is None:

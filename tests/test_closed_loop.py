@@ -54,6 +54,7 @@ def test_every_stage_runs_and_the_report_compares_the_models(loop_run):
     text = bench.read_text()
     assert "old figures" not in text and "| schema-valid call to the expected tool |" in text
     assert text.startswith("# Benchmarks\n\nintro\n") and text.rstrip().endswith("## Later section")
+    assert str(out) not in text and "<out>/gguf/kto" in text  # no path of this machine in a committed file
 
 
 def test_case_metrics_count_only_cases_that_expect_a_call():

@@ -70,7 +70,7 @@ def test_tools_in_request_flag(tmp_path, capsys):
     (["--prompt-set", "missing.json", "--backend", "vllm"], "no such prompt set"),
     (["--backend", "lmstudio", "--base-url", "http://127.0.0.1:{port}"], "LM Studio is not answering"),
     (["--backend", "llamacpp", "--model", "nothing.gguf"], "no such GGUF file"),
-    (["--model", "not-a-path"], "name a --backend"),
+    (["--model", "not-a-path", "--base-url", "http://127.0.0.1:{port}"], "Ollama is not answering"),  # the seed's default
     (["--execute-mcp", "--vault-path", "no/such/vault", "--dry-run", "--backend", "vllm"], "--vault-path no/such/vault: no such folder"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys, argv, message):

@@ -282,7 +282,7 @@ def test_monitor_reports_matches_and_feeds_the_generator(tmp_path):
     text = printed[0]
     assert text.startswith("live eval @ step 3: 3/4 match (75%)")
     assert "MISMATCH  d.jsonl:1: E_NO_TOOL_CALL" in text and "expected:  vaultManager_createFolder(path=Projects/Alpha)" in text
-    assert "predicted: I cannot do that." in text and printed[1].startswith("self-correction: wrote ")
+    assert "predicted: I cannot do that." in text and printed[1].startswith("Self-Correction: generated ")
     assert generator.stats.total_evals == 4 and generator.batches[0].step == 3
 
 

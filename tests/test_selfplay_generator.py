@@ -226,7 +226,7 @@ def test_execution_labels_name_the_executors_codes(tmp_path):
     (["--concurrency", "0"], "--concurrency must be at least 1"),
     (["--vault-path", "Datasets/vault_template"], "--vault-path is used only with --execute-mcp"),
     (["--execute-mcp", "--vault-path", "no/such/vault"], "no such folder"),
-    (["--host", "localhost"], "--model is required with --backend lmstudio"),
+    (["--host", "localhost", "--port", "9"], "LM Studio is not answering"),  # --host alone asks the server its model
     (["--backend", "template", "--port", "1234"], "the template teacher runs in process"),
     (["--backend", "llamacpp", "--model", "missing.gguf"], "missing.gguf: no such GGUF file"),
     (["--no-validate", "--kto"], "--kto needs labels"),

@@ -188,7 +188,7 @@ class Daemon:
         output = Path(meta["output_dir"])
         resumable = sorted((p for p in output.glob("*") if p.is_dir() and checkpoints(p)), key=lambda p: p.name)
         resume = str(resumable[-1]) if resumable else None
-        self.log(f"{path.name}: training ({s.method}) from {meta['model']}"
+        self.log(("Self-Correction: " if path.name.startswith("self_correction") else "") + f"{path.name}: training ({s.method}) from {meta['model']}"
                  + (f", resuming {resume}" if resume else "") + f" (attempt {meta['attempts']})")
         started = time.time()
         try:

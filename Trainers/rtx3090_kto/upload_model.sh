@@ -4,4 +4,5 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/../python_env.sh"
+need_modules "train,hub" yaml huggingface_hub
 exec "$python" "$here/src/upload_to_hf.py" latest "$@"

@@ -5,8 +5,13 @@ installed), else plain CPU. Every heavy import happens inside a function, so ``-
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
+import os
+import socket
+import threading
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,8 +91,52 @@ def _explain_load_error(name: str, exc: Exception) -> TrainingError:
     return TrainingError(f"cannot load {name} ({text.splitlines()[0]})")
 
 
+@functools.lru_cache(maxsize=1)
+def hub_unreachable(timeout: float = 2.0) -> str | None:
+    """Why the Hugging Face Hub cannot be used (HF_HUB_OFFLINE, or no connection within timeout),
+    else None. Asked once per process, so an offline machine answers in seconds, not after a minute
+    of retries per file."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return "offline (HF_HUB_OFFLINE is set)"
+    url = urllib.parse.urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = url.port or (443 if url.scheme == "https" else 80)
+    outcome: list = []
+
+    def probe():  # in a thread: name resolution has no timeout of its own
+        try:
+            socket.create_connection((url.hostname, port), timeout=timeout).close()
+            outcome.append(None)
+        except OSError as exc:
+            outcome.append(f"unreachable ({url.hostname}:{port}: {exc.strerror or type(exc).__name__})")
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return outcome[0] if outcome else f"unreachable ({url.hostname}:{port}: no answer within {timeout:g} s)"
+
+
+def settle_hub_access(name: str) -> None:
+    """For a Hub id on a machine that cannot reach the Hub: use the local cache only (offline mode,
+    no retries), or fail at once in one line when the model is not cached."""
+    if Path(name).exists() or not (why := hub_unreachable()):
+        return
+    import huggingface_hub.constants
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except ValueError:  # not a Hub id (a missing local folder): the loader's own error says so
+        return
+    if not cached:
+        raise TrainingError(f"{name} is not in the local Hugging Face cache and the Hub is {why}: connect once to "
+                            "download it, or pass --model-name with a local model directory")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    huggingface_hub.constants.HF_HUB_OFFLINE = True  # read at import time; the variable alone is too late
+
+
 def load_tokenizer(config: RunConfig):
     """The tokenizer, with a chat template that renders tool calls (said aloud when it is replaced)."""
+    settle_hub_access(split_adapter(config.model_name)[0])
     from transformers import AutoTokenizer
 
     try:
@@ -149,6 +198,8 @@ def load_model(config: RunConfig, backend: Backend, tokenizer):
         if backend.device == "cuda":
             kwargs["dtype"] = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
             kwargs["device_map"] = {"": torch.cuda.current_device()}
+            if _installed("flash_attn"):  # setup.sh --with-flash-attn
+                kwargs["attn_implementation"] = "flash_attention_2"
             if backend.quantized:
                 from transformers import BitsAndBytesConfig
 

@@ -6,7 +6,7 @@ import sys
 
 from Tools.cli_common import ArgumentParser, UsageError, die
 
-from .config import BACKENDS, SIZE_PRESETS, load_config
+from .config import BACKENDS, SHIPPED_DATASET, SIZE_PRESETS, load_config, use_shipped_dataset
 
 PRECEDENCE = "Precedence: method defaults < --model-size preset < --config YAML < flags."
 
@@ -28,7 +28,8 @@ def add_training_flags(parser, method: str | None, omit: tuple[str, ...] = ()) -
         + "monitor, self_correction)")
     add("--model-size", choices=list(SIZE_PRESETS), help="selects the base model and its batch defaults (default 7b)")
     add("--model-name", help="any Hugging Face id or local directory (a trained final_model/ continues from that adapter)")
-    add("--local-file", metavar="JSONL", help="dataset file in the toolkit's record format")
+    add("--local-file", metavar="JSONL", help="dataset file in the toolkit's record format (default: the shipped "
+        f"Datasets/teacher/teacher_{method or 'sft'}.jsonl when no --dataset-name is given either)")
     add("--dataset-name", help="Hugging Face dataset id, used when no local file is given")
     add("--drop-invalid", action="store_true", default=None, help="SFT: drop records that fail validation instead of refusing the file")
     add("--full-finetune", action="store_true", default=None,
@@ -75,11 +76,16 @@ def main(method: str, argv: list[str] | None = None) -> int:
     config_file = args.pop("config")
     try:
         config = load_config(method, config_file, args)
+        if use_shipped_dataset(config):
+            print(f"dataset: none given; using the shipped {SHIPPED_DATASET.format(method=method)} (--local-file FILE for your own)")
         from .train import run_training
 
         result = run_training(config)
     except UsageError as exc:
         die(str(exc))
+    except ModuleNotFoundError as exc:  # run with a Python that lacks the training packages
+        die(f"{exc.name} is not installed: bash Trainers/rtx3090_sft/setup.sh (or pip install -e '.[train]'), "
+            "or run with the project's .venv/bin/python")
     except KeyboardInterrupt:
         die("interrupted; continue with --resume latest", 130)
     if config.training.dry_run:

@@ -33,6 +33,7 @@ SIZE_PRESETS = {
     "20b": SizePreset("unsloth/gpt-oss-20b-unsloth-bnb-4bit", 1, 2, 6, "18-20 GB"),
 }
 DEFAULT_SIZE = "7b"
+SHIPPED_DATASET = "Datasets/teacher/teacher_{method}.jsonl"  # relative to the repository root
 
 
 @dataclass
@@ -243,6 +244,16 @@ def load_config(method: str, yaml_path: str | Path | None = None, overrides: dic
         apply_value(config, *FLAG_KEYS[flag], value, f"--{flag.replace('_', '-')}")
     check(config)
     return config
+
+
+def use_shipped_dataset(config: RunConfig) -> bool:
+    """With neither a local file nor a Hub dataset, train on the teacher set the repository ships
+    (Datasets/teacher/teacher_sft.jsonl or teacher_kto.jsonl, KTO-ready), as the seed's default
+    dataset did. Returns whether it did, so the command line can say so."""
+    if config.data.local_file or config.data.dataset_name:
+        return False
+    config.data.local_file = str(REPO_ROOT / SHIPPED_DATASET.format(method=config.method))
+    return True
 
 
 def check(config: RunConfig) -> None:

@@ -69,7 +69,8 @@ def validate_for(method: str, data: LoadedData, registry: ToolRegistry | None = 
     SFT trains on positives only: every record must pass the shared validator, and ``label: false``
     records are refused. KTO accepts negatives (they only need to be structurally sound) but needs
     both labels in strict True/False alternation, because TRL estimates its KL term per batch.
-    With drop_invalid (SFT only) failing records are removed instead; returns how many were.
+    With drop_invalid failing records are removed instead (KTO: then re-paired, so the alternation
+    holds and the unpaired surplus is dropped too); returns how many records were removed.
     """
     registry = registry or load_registry()
     if method == "sft" and data.labels["false"]:
@@ -81,21 +82,41 @@ def validate_for(method: str, data: LoadedData, registry: ToolRegistry | None = 
         if findings and not record_passes(findings, label_of(record)):
             failing.append((number, findings))
             codes.update(f.code for f in findings if f.severity == "error")
-    if failing and drop_invalid and method == "sft":
-        dropped = {number for number, _ in failing}
+    if failing and drop_invalid:
+        before, dropped = len(data.records), {number for number, _ in failing}
         data.records = [(n, r) for n, r in data.records if n not in dropped]
         if not data.records:
             raise DataError(f"{data.source}: every record fails validation")
-        return len(dropped)
+        if method == "kto":
+            repair_alternation(data)
+        recount(data)
+        return before - len(data.records)
     if failing:
         number, findings = failing[0]
         first = next((f for f in findings if f.severity == "error"), findings[0])
         top = ", ".join(f"{code} x{count}" for code, count in codes.most_common(4))
         raise DataError(f"{data.source}: {len(failing)} of {len(data.records)} record(s) fail validation ({top}); "
-                        f"first at line {number}: {first.message}. Fix or filter them with Tools/validate_syngen.py")
+                        f"first at line {number}: {first.message}. Train on the rest with --drop-invalid, or write "
+                        f"them out with python Tools/validate_syngen.py {data.source} --write-valid OUT")
     if method == "kto":
         check_alternation(data)
     return 0
+
+
+def recount(data: LoadedData) -> None:
+    data.labels = Counter({True: "true", False: "false", None: "unlabeled"}[label_of(r)] for _, r in data.records)
+
+
+def repair_alternation(data: LoadedData) -> None:
+    """After records were dropped: pair the remaining true and false records in file order
+    (true, false, true, ...) and drop the unpaired surplus (and unlabeled records), so TRL's
+    per-batch KL still sees both labels."""
+    positives = [(n, r) for n, r in data.records if label_of(r) is True]
+    negatives = [(n, r) for n, r in data.records if label_of(r) is False]
+    if not positives or not negatives:
+        raise DataError(f"{data.source}: after dropping invalid records only label "
+                        f"{'true' if positives else 'false'} is left; KTO needs both")
+    data.records = [pair[i] for pair in zip(positives, negatives) for i in (0, 1)]
 
 
 def check_alternation(data: LoadedData) -> None:

@@ -13,8 +13,10 @@ from Tools.cli_common import ArgumentParser, UsageError, die
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="train_sft_to_kto_pipeline.sh", description=__doc__.splitlines()[0])
-    parser.add_argument("--sft-file", required=True, metavar="JSONL", help="SFT dataset (positives)")
-    parser.add_argument("--kto-file", required=True, metavar="JSONL", help="KTO dataset (interleaved true/false)")
+    parser.add_argument("--sft-file", metavar="JSONL", help="SFT dataset (positives; default the shipped "
+                                                            "Datasets/teacher/teacher_sft.jsonl)")
+    parser.add_argument("--kto-file", metavar="JSONL", help="KTO dataset (interleaved true/false; default the shipped "
+                                                            "Datasets/teacher/teacher_kto.jsonl)")
     parser.add_argument("--sft-config", metavar="FILE", help="SFT YAML (default Trainers/rtx3090_sft/configs/config.yaml)")
     parser.add_argument("--kto-config", metavar="FILE", help="KTO YAML (default Trainers/rtx3090_kto/configs/config.yaml)")
     parser.add_argument("--sft-output-dir")
@@ -24,7 +26,7 @@ def build_parser() -> ArgumentParser:
 
 def run_pipeline(argv: list[str]) -> tuple:
     from .cli import build_parser as stage_parser
-    from .config import REPO_ROOT, load_config
+    from .config import REPO_ROOT, SHIPPED_DATASET, load_config, use_shipped_dataset
     from .train import run_training
 
     args, rest = build_parser().parse_known_args(argv)
@@ -32,7 +34,8 @@ def run_pipeline(argv: list[str]) -> tuple:
     for method, data, config_file, output in (("sft", args.sft_file, args.sft_config, args.sft_output_dir),
                                               ("kto", args.kto_file, args.kto_config, args.kto_output_dir)):
         # a flag only one stage knows (e.g. --beta) goes to that stage alone
-        namespace, extra = stage_parser(method).parse_known_args(rest + ["--local-file", data] + (["--output-dir", output] if output else []))
+        namespace, extra = stage_parser(method).parse_known_args(rest + (["--local-file", data] if data else [])
+                                                                 + (["--output-dir", output] if output else []))
         flags = vars(namespace)
         flags.pop("config")
         unknown.append({a for a in extra if a.startswith("--")})
@@ -41,10 +44,15 @@ def run_pipeline(argv: list[str]) -> tuple:
         raise UsageError(f"unrecognized arguments: {' '.join(sorted(unknown[0] & unknown[1]))} (see train_sft_to_kto_pipeline.sh --help)")
     kto_file, kto_flags = stage["kto"]
     kto_check = load_config("kto", kto_file, kto_flags)  # a KTO config error must surface before hours of SFT
+    sft_config = load_config("sft", *stage["sft"])
+    for method, config in (("sft", sft_config), ("kto", kto_check)):
+        if use_shipped_dataset(config):
+            print(f"{method} dataset: none given; using the shipped {SHIPPED_DATASET.format(method=method)}")
+            stage[method][1]["local_file"] = config.data.local_file
     from .data import load_records, validate_for
 
     validate_for("kto", load_records(kto_check.data.local_file, kto_check.data.dataset_name, kto_check.data.split))
-    sft = run_training(load_config("sft", *stage["sft"]))
+    sft = run_training(sft_config)
     if sft.final_dir is None:  # --dry-run: show the KTO plan too, without an SFT adapter to start from
         return sft, run_training(kto_check)
     print(f"SFT adapter: {sft.final_dir}; starting KTO from it", flush=True)

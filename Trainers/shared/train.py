@@ -8,13 +8,12 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from Tools.cli_common import UsageError
-from Tools.schema.records import label_of, write_json_atomic
+from Tools.schema.records import write_json_atomic
 
 from .config import RunConfig, dump_yaml
 
@@ -78,14 +77,35 @@ def resolve_run(config: RunConfig) -> tuple[Path, Path | None]:
     raise UsageError(f"--resume {resume}: not a checkpoint directory nor a run directory with checkpoints")
 
 
+def check_wandb(config: RunConfig) -> None:
+    """--wandb is settled before any data or weights load: the package must be there, and without an
+    API key (environment, the repository's .env, or `wandb login`) the run logs offline, said once."""
+    if not config.training.wandb:
+        return
+    import importlib.util
+    import netrc
+
+    from Evaluator.backends import load_dotenv_once
+
+    if importlib.util.find_spec("wandb") is None:
+        raise UsageError("--wandb needs the wandb package: pip install wandb (or pip install -e '.[wandb]')")
+    load_dotenv_once()
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_MODE") in ("offline", "disabled", "dryrun"):
+        return
+    try:
+        logged_in = netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (OSError, netrc.NetrcParseError):
+        logged_in = False
+    if not logged_in:
+        os.environ["WANDB_MODE"] = "offline"
+        print("wandb: no API key (WANDB_API_KEY in the environment or .env, or `wandb login`); logging offline "
+              "under the run's logs/wandb (upload later with `wandb sync`)", flush=True)
+
+
 def _report_to(config: RunConfig, logs_dir: Path) -> list[str]:
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(logs_dir / "tensorboard")
     report = ["tensorboard"]
     if config.training.wandb:
-        import importlib.util
-
-        if importlib.util.find_spec("wandb") is None:
-            raise UsageError("--wandb needs the wandb package: pip install wandb (or pip install -e '.[wandb]')")
         os.environ.setdefault("WANDB_PROJECT", config.training.wandb_project)
         os.environ.setdefault("WANDB_DIR", str(logs_dir))
         report.append("wandb")
@@ -186,13 +206,14 @@ def _validation_examples(config: RunConfig, data) -> list:
     monitor = config.monitor
     if monitor.eval_steps <= 0:
         return []
+    from .data import recount
     from .self_correction.monitor import examples_from_records, hold_out, load_validation_file
 
     if monitor.validation_file:
         return load_validation_file(monitor.validation_file)
     data.records, held = hold_out(data.records, monitor.validation_fraction, config.training.seed,
                                   paired=config.method == "kto")
-    data.labels = Counter({True: "true", False: "false", None: "unlabeled"}[label_of(r)] for _, r in data.records)
+    recount(data)
     examples = examples_from_records(held, Path(data.source).name)
     if not examples:
         raise UsageError("no held-out record has a golden answer to evaluate on; set monitor.validation_file")
@@ -205,6 +226,7 @@ def run_training(config: RunConfig, extra_callbacks: list | None = None) -> RunR
     from .backend import detect_backend, load_tokenizer, out_of_memory, split_adapter
     from .data import load_records, prepare, validate_for
 
+    check_wandb(config)
     run_dir, resume_from = resolve_run(config)
     data = load_records(config.data.local_file, config.data.dataset_name, config.data.split)
     dropped = validate_for(config.method, data, drop_invalid=config.data.drop_invalid)  # before any heavy import

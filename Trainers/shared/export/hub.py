@@ -42,6 +42,10 @@ def upload_folder(folder: Path, repo_id: str, token: str, private: bool = False,
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
+    from ..backend import hub_unreachable
+
+    if not endpoint and (why := hub_unreachable()):  # huggingface_hub's own connection errors are not OSErrors
+        raise UsageError(f"cannot upload to {repo_id}: the Hub is {why}; the folder is kept at {folder}")
     api = HfApi(endpoint=endpoint, token=token)
     try:
         repo = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")

@@ -56,6 +56,9 @@ def parameter_count(source: ExportSource) -> int:
     try:
         from transformers import AutoConfig
 
+        from ..backend import settle_hub_access
+
+        settle_hub_access(source.base_model)  # offline: the cache or at once, not a minute of retries
         return _params_from_config(AutoConfig.from_pretrained(source.base_model).to_dict())
     except Exception:  # unknown until downloaded: assume a 7B model rather than no check at all
         return 7_000_000_000
@@ -74,6 +77,9 @@ def merge_adapter(source: ExportSource, out_dir: Path) -> Path:
     from peft import PeftModel
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+    from ..backend import settle_hub_access
+
+    settle_hub_access(source.base_model)  # offline and not cached: one line at once
     try:
         config = AutoConfig.from_pretrained(source.base_model).to_dict()
     except Exception as exc:

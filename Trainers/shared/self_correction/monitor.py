@@ -124,7 +124,8 @@ class LiveMonitor:
         if batch is not None and self.printer:
             kinds = ", ".join(f"{n} {k}" for k, n in batch.counts.items() if n)
             where = f"; queued as {batch.queued}" if batch.queued else ""
-            self.printer(f"self-correction: wrote {batch.sft_file} ({kinds}){where}")
+            # "Self-Correction:" as the earlier project wrote it: its guide greps the logs for it
+            self.printer(f"Self-Correction: generated {sum(batch.counts.values())} example(s) -> {batch.sft_file} ({kinds}){where}")
         return batch is not None
 
 
