@@ -73,7 +73,7 @@ def _print_gguf(result) -> None:
     print("\n".join(format_table(rows)))
     fmt = result.chat_format
     print(f"chat format: {fmt['family']} (tool calls as {fmt['call_format']}; stop tokens {', '.join(fmt['stops'])})")
-    print(f"Modelfile: {result.modelfile}" + ("" if not result.template_problems else " (CHECK FAILED)"))
+    print(result.no_ollama or f"Modelfile: {result.modelfile}" + ("" if not result.template_problems else " (CHECK FAILED)"))
     for problem in result.template_problems:
         print(f"  modelfile problem: {problem}")
     for warning in result.warnings:
@@ -87,7 +87,8 @@ def _print_gguf(result) -> None:
                   f"positive control {'parsed' if b['control_parsed'] else 'FAILED'}")
         for problem in trip["problems"] + [p for b in trip["backends"] for p in b["problems"]]:
             print(f"  round-trip problem: {problem}")
-    print(f"next: cd {result.outdir} && ollama create NAME -f Modelfile   (LM Studio: see LMSTUDIO.md)")
+    print(f"next: cd {result.outdir} && ollama create NAME -f Modelfile   (LM Studio: see LMSTUDIO.md)" if result.modelfile
+          else f"next: LM Studio: see {result.outdir}/LMSTUDIO.md; llama.cpp: llama-server -m GGUF --jinja")
 
 
 def gguf_main(argv: list[str] | None = None) -> int:

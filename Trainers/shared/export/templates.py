@@ -6,7 +6,12 @@ The family is read from the tokenizer's chat template by rendering probe convers
   whether tools are listed in the prompt, a default system prompt and the role of tool results
   are taken from the template's own output;
 - ``mistral``: ``[INST]`` turns with ``[TOOL_CALLS]`` lists (Mistral v0.3, Nemo), with or without
-  the space v0.3 writes after each marker.
+  the space v0.3 writes after each marker, the system prompt in the last user turn (Mistral's own
+  templates) or the first (the toolkit's, ``chat_templates.MISTRAL_TEMPLATE``);
+- ``mistral-v11``: ``[SYSTEM_PROMPT]``, calls as ``[TOOL_CALLS]name[ARGS]{...}`` (Mistral Small 3.2, Devstral);
+- ``harmony``: gpt-oss's ``<|start|>``/``<|channel|>`` messages, calls to ``functions.NAME`` (no Ollama
+  Modelfile: see ``FAMILIES``; the GGUF still exports);
+- ``llama3``: Llama 3.x header turns, calls as JSON with ``parameters`` (no Ollama Modelfile either).
 
 Each family is one row of ``FAMILIES``: how it is recognised, the tag Ollama must find, and its
 Ollama TEMPLATE writer. The Modelfile's TEMPLATE is checked against the chat template with Go's own
@@ -31,8 +36,8 @@ PROBE_CALL = {"id": "abc123def", "type": "function",
 
 @dataclass
 class ChatFormat:
-    family: str  # "chatml" or "mistral"
-    call_format: str  # the Tools.schema.toolcalls format the model writes: "hermes" or "mistral"
+    family: str  # a key of FAMILIES
+    call_format: str  # the Tools.schema.toolcalls format the model writes: "hermes", "mistral", "harmony", "llama"
     bos: str = ""
     eos: str = ""
     stops: list = field(default_factory=list)
@@ -41,6 +46,7 @@ class ChatFormat:
     tools_block: tuple | None = None  # chatml: text before and after the tool list in the system turn
     tool_role: str = "tool"  # chatml: the role tool results are written under
     space: str = ""  # mistral: " " after [INST] / [TOOL_CALLS] / [AVAILABLE_TOOLS] (v0.3) or "" (Nemo)
+    system_first: bool = False  # mistral: the system prompt goes into the first user turn, not the last
 
     def to_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
@@ -87,8 +93,8 @@ def detect_format(template: str | None, bos: str = "", eos: str = "") -> ChatFor
         fmt = family.detect(probe)
         if fmt:
             return fmt
-    raise UsageError("the chat template is neither ChatML with <tool_call> blocks nor Mistral [TOOL_CALLS]; "
-                     "no Ollama template can be written for it (train with model.chat_template: chatml)")
+    raise UsageError("the chat template is none of the families the toolkit knows (ChatML with <tool_call> blocks, "
+                     "Mistral [TOOL_CALLS], gpt-oss harmony, Llama 3.x JSON calls); train with model.chat_template: chatml")
 
 
 @dataclass
@@ -107,11 +113,36 @@ class Probe:
 
 
 def _detect_mistral(p: Probe) -> ChatFormat | None:
-    if "[TOOL_CALLS]" not in p.call_text or not p.calls("mistral"):
+    if "[TOOL_CALLS]" not in p.call_text or "[ARGS]" in p.call_text or not p.calls("mistral"):
         return None
     space = " " if f"[INST] {PROBE_SYSTEM}" in p.plain or "[INST] " in p.plain else ""
     return ChatFormat("mistral", "mistral", p.bos, p.eos, ["[INST]", "[/INST]", p.eos or "</s>"],
-                      renders_tools=p.with_tools != p.plain, space=space)
+                      renders_tools=p.with_tools != p.plain, space=space,
+                      system_first=PROBE_SYSTEM in p.call_text)  # the user turn is not the last one there
+
+
+def _detect_mistral_v11(p: Probe) -> ChatFormat | None:
+    if "[TOOL_CALLS]" not in p.call_text or "[ARGS]" not in p.call_text or not p.calls("mistral"):
+        return None
+    if f"[SYSTEM_PROMPT]{PROBE_SYSTEM}[/SYSTEM_PROMPT]" not in p.plain:
+        raise UsageError("the chat template writes [TOOL_CALLS]name[ARGS] calls but no [SYSTEM_PROMPT] turn; "
+                         "no Ollama template can be written for it")
+    return ChatFormat("mistral-v11", "mistral", p.bos, p.eos, ["[INST]", p.eos or "</s>"],
+                      renders_tools=p.with_tools != p.plain)
+
+
+def _detect_harmony(p: Probe) -> ChatFormat | None:
+    if "<|channel|>" not in p.call_text or not p.calls("harmony"):
+        return None
+    return ChatFormat("harmony", "harmony", p.bos, p.eos, ["<|return|>", "<|call|>"] + ([p.eos] if p.eos else []),
+                      renders_tools=p.with_tools != p.plain)
+
+
+def _detect_llama3(p: Probe) -> ChatFormat | None:
+    if "<|start_header_id|>" not in p.plain or not (p.calls("llama") or p.calls("python_tag")):
+        return None
+    return ChatFormat("llama3", p.parsed.format, p.bos, p.eos, ["<|eot_id|>", "<|eom_id|>"],
+                      renders_tools=p.with_tools != p.plain)
 
 
 def _detect_chatml(p: Probe) -> ChatFormat | None:
@@ -183,23 +214,44 @@ def _chatml_template(fmt: ChatFormat) -> str:
     return "".join(parts)
 
 
+def _mistral_tools(fmt: ChatFormat, sp: str = "") -> str:
+    """[AVAILABLE_TOOLS] before the last user turn, when the chat template lists tools; and the
+    indices of the first and last user turns."""
+    users = ("{{ $firstUser := -1 }}{{ $lastUser := -1 }}{{ range $i, $m := .Messages }}{{ if eq $m.Role \"user\" }}"
+             "{{ if lt $firstUser 0 }}{{ $firstUser = $i }}{{ end }}{{ $lastUser = $i }}{{ end }}{{ end }}")
+    if not fmt.renders_tools:
+        return _TOOLS_NOTE + users, ""
+    return users, ("{{ if and $.Tools (eq $i $lastUser) }}[AVAILABLE_TOOLS]" + sp +
+                   "[{{ range $j, $t := $.Tools }}{{ if $j }}, {{ end }}{{ json $t }}{{ end }}][/AVAILABLE_TOOLS]{{ end }}")
+
+
 def _mistral_template(fmt: ChatFormat) -> str:
     sp = fmt.space
-    tools = ""
-    if fmt.renders_tools:
-        tools = ("{{ if and $.Tools (eq $i $lastUser) }}[AVAILABLE_TOOLS]" + sp +
-                 "[{{ range $j, $t := $.Tools }}{{ if $j }}, {{ end }}{{ json $t }}{{ end }}][/AVAILABLE_TOOLS]{{ end }}")
+    head, tools = _mistral_tools(fmt, sp)
+    system_here = "(eq $i $firstUser)" if fmt.system_first else "$last"
     return (
-        ("" if fmt.renders_tools else _TOOLS_NOTE) +
-        "{{ $lastUser := -1 }}{{ range $i, $m := .Messages }}{{ if eq $m.Role \"user\" }}{{ $lastUser = $i }}{{ end }}{{ end }}"
+        head +
         "{{ range $i, $m := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}"
         "{{ if eq .Role \"user\" }}" + tools + "[INST]" + sp +
-        "{{ if and $.System $last }}{{ $.System }}\n\n{{ end }}{{ .Content }}[/INST]"
+        "{{ if and $.System " + system_here + " }}{{ $.System }}\n\n{{ end }}{{ .Content }}[/INST]"
         "{{ else if eq .Role \"assistant\" }}{{ if .ToolCalls }}[TOOL_CALLS]{{ \"" + sp + "[\" }}"
         "{{ range $j, $c := .ToolCalls }}{{ if $j }}, {{ end }}{\"name\": {{ json .Function.Name }}, "
         "\"arguments\": {{ json .Function.Arguments }}}{{ end }}]" + fmt.eos +
         "{{ else }}" + sp + "{{ .Content }}" + fmt.eos + "{{ end }}"
         "{{ else if eq .Role \"tool\" }}[TOOL_RESULTS]" + sp + "{\"content\": {{ .Content }}}[/TOOL_RESULTS]"
+        "{{ end }}{{ end }}")
+
+
+def _mistral_v11_template(fmt: ChatFormat) -> str:
+    head, tools = _mistral_tools(fmt)
+    return (
+        head + "{{ if .System }}[SYSTEM_PROMPT]{{ .System }}[/SYSTEM_PROMPT]{{ end }}"
+        "{{ range $i, $m := .Messages }}"
+        "{{ if eq .Role \"user\" }}" + tools + "[INST]{{ .Content }}[/INST]"
+        "{{ else if eq .Role \"assistant\" }}{{ .Content }}"
+        "{{ if .ToolCalls }}[TOOL_CALLS]{{ range $j, $c := .ToolCalls }}{{ if $j }}[TOOL_CALLS]{{ end }}"
+        "{{ .Function.Name }}[ARGS]{{ json .Function.Arguments }}{{ end }}{{ end }}" + fmt.eos +
+        "{{ else if eq .Role \"tool\" }}[TOOL_RESULTS]{{ .Content }}[/TOOL_RESULTS]"
         "{{ end }}{{ end }}")
 
 
@@ -211,21 +263,42 @@ class Family:
     tag: str  # the tool-call tag Ollama must detect in the TEMPLATE
     example: str  # a call as the model writes it (LM Studio note)
     detect: object  # Probe -> ChatFormat | None
-    ollama_template: object  # ChatFormat -> Go template text
+    ollama_template: object  # ChatFormat -> Go template text; None: no Modelfile, for no_ollama's reason
+    title: str  # the family as users know it
+    no_ollama: str = ""
 
 
 FAMILIES = {f.name: f for f in (
+    Family("mistral-v11", "[TOOL_CALLS]", '[TOOL_CALLS]vaultManager_createFolder[ARGS]{"path": "Projects"}',
+           _detect_mistral_v11, _mistral_v11_template, "Mistral v11"),
     Family("mistral", "[TOOL_CALLS]",
            '[TOOL_CALLS] [{"name": "vaultManager_createFolder", "arguments": {"path": "Projects"}, "id": "abc123def"}]',
-           _detect_mistral, _mistral_template),
+           _detect_mistral, _mistral_template, "Mistral"),
     Family("chatml", "<tool_call>",
            '<tool_call>\n{"name": "vaultManager_createFolder", "arguments": {"path": "Projects"}}\n</tool_call>',
-           _detect_chatml, _chatml_template),
+           _detect_chatml, _chatml_template, "ChatML"),
+    Family("harmony", "", '<|channel|>commentary to=functions.vaultManager_createFolder <|constrain|>json'
+           '<|message|>{"path": "Projects"}<|call|>', _detect_harmony, None, "gpt-oss harmony",
+           "a harmony tool result names the call it answers (<|start|>functions.NAME), which an Ollama TEMPLATE "
+           "cannot look up (Go templates have no way to match a result to its call); Ollama runs gpt-oss with its "
+           "built-in harmony handling instead"),
+    Family("llama3", "{", '{"name": "vaultManager_createFolder", "parameters": {"path": "Projects"}}', _detect_llama3,
+           None, "Llama 3.x",
+           "Ollama finds a Llama 3.x call only when the answer starts with '{' (the JSON has no tag), so a call "
+           "after any text, or after <|python_tag|>, comes back as text"),
 )}
 
 
-def ollama_template(fmt: ChatFormat) -> str:
-    return FAMILIES[fmt.family].ollama_template(fmt)
+def ollama_template(fmt: ChatFormat) -> str | None:
+    """The Modelfile TEMPLATE for fmt; None for a family without one (FAMILIES[...].no_ollama says why)."""
+    writer = FAMILIES[fmt.family].ollama_template
+    return writer(fmt) if writer else None
+
+
+def no_ollama_line(fmt: ChatFormat) -> str:
+    """The one line an export prints for a family that gets no Modelfile."""
+    return (f"Ollama: no Modelfile for the {FAMILIES[fmt.family].title} format: {FAMILIES[fmt.family].no_ollama}; "
+            "the GGUF exports and carries its chat template for llama.cpp and LM Studio")
 
 
 def canonical_json(text: str, drop: tuple = ()) -> str:
@@ -259,7 +332,7 @@ def _answer(render, conversation: list[dict]) -> str:
     prompt = render(conversation[:-1], True)
     full = render(conversation, False)
     answer = full[len(prompt):] if full.startswith(prompt) else full
-    for end in ("<|im_end|>", "</s>"):
+    for end in ("<|im_end|>", "</s>", "<|eot_id|>", "<|return|>"):
         answer = answer.split(end)[0]
     return answer
 
@@ -356,7 +429,7 @@ Files:
    template instead: a different template changes how tool calls are written.
 3. Stop strings: {", ".join(f"`{s}`" for s in fmt.stops if s)} (the template's turn ends; LM Studio
    takes the end-of-turn token from the GGUF).
-4. The model writes tool calls as {fmt.call_format} ({"ChatML" if fmt.family == "chatml" else "Mistral"} family):
+4. The model writes tool calls as {fmt.call_format} ({FAMILIES[fmt.family].title} family):
 
 ```
 {FAMILIES[fmt.family].example}
