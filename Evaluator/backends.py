@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .clients import BackendError, ChatClient
+from .clients import MAX_ANSWER_BYTES, BackendError, ChatClient
 
 SERVER_BACKENDS = ("lmstudio", "ollama", "vllm", "openai")
 EMBEDDED_BACKENDS = ("llamacpp", "transformers", "template")
@@ -76,7 +76,8 @@ def guess_backend(model: str) -> str | None:
 
 
 def make_client(backend: str, model: str, *, base_url: str | None = None, api_key: str | None = None,
-                timeout: float = 60.0, adapter: str | None = None, seed: int = 0) -> ChatClient:
+                timeout: float = 60.0, adapter: str | None = None, seed: int = 0,
+                max_answer_bytes: int = MAX_ANSWER_BYTES) -> ChatClient:
     """A client for backend; llamacpp with a base URL means llama.cpp's server, not the library.
     ``template`` is SelfPlay's offline teacher (no model; seed fixes its choices)."""
     from .clients import LlamaCppClient, OllamaClient, OpenAICompatClient, TransformersClient
@@ -87,11 +88,11 @@ def make_client(backend: str, model: str, *, base_url: str | None = None, api_ke
         return TemplateClient(model or "teacher", seed=seed)
 
     if backend == "ollama":
-        return OllamaClient(model, resolve_base_url("ollama", base_url), timeout)
+        return OllamaClient(model, resolve_base_url("ollama", base_url), timeout, max_answer_bytes)
     if backend in ("lmstudio", "vllm", "openai") or (backend == "llamacpp" and base_url):
         key = api_key or os.environ.get("OPENAI_API_KEY" if backend == "openai" else f"{backend.upper()}_API_KEY")
         return OpenAICompatClient(model, resolve_base_url("openai" if backend == "llamacpp" else backend, base_url),
-                                  key, timeout, backend=backend)
+                                  key, timeout, backend=backend, max_answer_bytes=max_answer_bytes)
     if backend == "llamacpp":
         if not Path(model).is_file():
             raise BackendError(f"{model}: no such GGUF file (the llamacpp backend takes a .gguf path as --model)")
@@ -106,12 +107,13 @@ def make_client(backend: str, model: str, *, base_url: str | None = None, api_ke
 
 
 def connect(backend: str, model: str, *, base_url: str | None = None, api_key: str | None = None, timeout: float = 60.0,
-            adapter: str | None = None, seed: int = 0) -> ChatClient:
+            adapter: str | None = None, seed: int = 0, max_answer_bytes: int = MAX_ANSWER_BYTES) -> ChatClient:
     """A client that has answered once (servers: their model list), or a UsageError saying what to fix."""
     from Tools.cli_common import UsageError
 
     try:
-        client = make_client(backend, model, base_url=base_url, api_key=api_key, timeout=timeout, adapter=adapter, seed=seed)
+        client = make_client(backend, model, base_url=base_url, api_key=api_key, timeout=timeout, adapter=adapter, seed=seed,
+                             max_answer_bytes=max_answer_bytes)
     except BackendError as exc:
         raise UsageError(str(exc)) from None
     if not client.embedded:

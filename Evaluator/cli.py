@@ -7,6 +7,7 @@ from pathlib import Path
 from Tools.cli_common import ArgumentParser, UsageError, die
 
 from .backends import BACKENDS, guess_backend, load_dotenv_once
+from .clients import MAX_ANSWER_BYTES
 from .runner import RunSettings
 
 
@@ -27,6 +28,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--max-tokens", type=int, default=512)
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
+    p.add_argument("--max-answer-bytes", type=int, default=MAX_ANSWER_BYTES,
+                   help=f"a larger answer is a case failure, E_BAD_SERVER_ANSWER (default {MAX_ANSWER_BYTES})")
     p.add_argument("--retries", type=int, default=2, help="retries of a refused, 5xx or timed-out request (default 2)")
     p.add_argument("--limit", type=int, help="only the first N cases")
     p.add_argument("--tags", help="only cases with any of these comma-separated tags")
@@ -47,7 +50,7 @@ def request_from_args(args):
 
     for flag, value, low in (("--concurrency", args.concurrency, 1), ("--repeats", args.repeats, 1),
                              ("--max-tokens", args.max_tokens, 1), ("--retries", args.retries, 0),
-                             ("--limit", args.limit or 1, 1)):
+                             ("--limit", args.limit or 1, 1), ("--max-answer-bytes", args.max_answer_bytes, 1024)):
         if value < low:
             raise UsageError(f"{flag} must be at least {low}")
     if args.timeout <= 0:
@@ -63,7 +66,7 @@ def request_from_args(args):
     settings = RunSettings(temperature=args.temperature, max_tokens=args.max_tokens, timeout=args.timeout,
                            retries=args.retries, concurrency=args.concurrency, repeats=args.repeats,
                            tools_in_request=args.tools_in_request, execute_mcp=args.execute_mcp,
-                           vault_path=args.vault_path)
+                           vault_path=args.vault_path, max_answer_bytes=args.max_answer_bytes)
     return EvalRequest(backend=backend, model=args.model, prompt_set=args.prompt_set, output=args.output,
                        markdown=args.markdown, base_url=args.base_url, api_key=args.api_key, adapter=args.adapter,
                        schema=args.schemas, tags=[t.strip() for t in (args.tags or "").split(",") if t.strip()],
@@ -72,7 +75,7 @@ def request_from_args(args):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .evaluation import dry_run, evaluate
+    from .evaluation import EXIT_INTERRUPTED, dry_run, evaluate
 
     args = build_parser().parse_args(argv)
     load_dotenv_once()
@@ -81,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         result = dry_run(request) if args.dry_run else evaluate(request)
     except UsageError as exc:
         die(str(exc))
+    except KeyboardInterrupt:  # before the first request: nothing to report
+        print("interrupted before any case ran; no report written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print("\n".join(result.lines))
     return result.exit_code
 

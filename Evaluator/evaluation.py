@@ -1,6 +1,9 @@
 """One evaluation from start to report: the library behind every evaluator command."""
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +64,8 @@ def load_inputs(request: EvalRequest):
 def open_client(request: EvalRequest):
     """A client that has answered once (servers: the model list), or a UsageError."""
     return connect(request.backend, request.model, base_url=request.base_url, api_key=request.api_key,
-                   timeout=request.settings.timeout, adapter=request.adapter)
+                   timeout=request.settings.timeout, adapter=request.adapter,
+                   max_answer_bytes=request.settings.max_answer_bytes)
 
 
 def _stale_warnings(prompt_set, registry) -> list[str]:
@@ -89,7 +93,7 @@ def dry_run(request: EvalRequest) -> EvalResult:
 
 def evaluate(request: EvalRequest) -> EvalResult:
     """Run the prompt set and write the JSON (and Markdown) report, partial on Ctrl-C."""
-    from Tools.schema.records import write_json_atomic
+    from Tools.schema.records import write_json_atomic, write_text_atomic
 
     from .reporting import build_report, render_markdown
 
@@ -110,12 +114,15 @@ def evaluate(request: EvalRequest) -> EvalResult:
                                  execute=execute)
     finally:
         client.close()
-    report = build_report(client=client, prompt_set=prompt_set, registry=registry, settings=request.settings,
-                          outcome=outcome, started_at=started)
-    write_json_atomic(request.output, report)
-    if request.markdown:
-        request.markdown.parent.mkdir(parents=True, exist_ok=True)
-        request.markdown.write_text(render_markdown(report), encoding="utf-8")
+    with _sigint_ignored():  # a second Ctrl-C must not cost the report
+        report = build_report(client=client, prompt_set=prompt_set, registry=registry, settings=request.settings,
+                              outcome=outcome, started_at=started)
+        try:
+            write_json_atomic(request.output, report)
+            if request.markdown:
+                write_text_atomic(request.markdown, render_markdown(report))
+        except OSError as exc:
+            raise UsageError(f"cannot write the report: {exc}") from None
     s = report["summary"]
     k = request.settings.repeats
     lines = [f"{s['cases']} cases, {s['attempts']} attempts: pass@1 {_pct(s['pass_at_1'])}, pass^{k} "
@@ -129,6 +136,19 @@ def evaluate(request: EvalRequest) -> EvalResult:
     if request.fail_under is not None and (s["pass_at_1"] or 0) < request.fail_under:
         return EvalResult(report, EXIT_FINDINGS, lines + [f"pass@1 is below --fail-under {request.fail_under}"])
     return EvalResult(report, EXIT_OK, lines)
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """Ctrl-C does nothing while the block runs (signals reach only the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _pct(rate) -> str:

@@ -7,7 +7,10 @@ answers through ``answer(request_body) -> assistant message`` (``client_answer(c
 any in-process ChatClient that way), after ``delay`` seconds, and can
 be told to fail the next requests in a given way: ``"500"``, ``"slow"`` (sleeps past any client
 timeout), ``"malformed"`` (a body that is not JSON), ``"truncated"`` (a stream cut before its
-final chunk). A refused connection needs no double: a closed port gives one.
+final chunk), or any fault in HTTP_FAULTS (every double) and OPENAI_FAULTS (OpenAIDouble). A
+request whose last user message is ``fault:NAME`` gets that fault, whatever the order requests
+arrive in (a whole run of faulty cases at any concurrency). A refused connection needs no double:
+a closed port gives one.
 """
 from __future__ import annotations
 
@@ -17,6 +20,75 @@ import threading
 import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def _raw(status: int, body: bytes, content_type: str = "application/json", headers: str = "",
+         length: int | None = None) -> bytes:
+    """A whole HTTP/1.1 response as bytes, headers as written (so they can be wrong on purpose)."""
+    reason = {200: "OK", 429: "Too Many Requests", 502: "Bad Gateway", 503: "Service Unavailable"}.get(status, "Status")
+    head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body) if length is None else length}\r\nConnection: close\r\n{headers}\r\n")
+    return head.encode() + body
+
+
+_DEEP = 100_000
+# Faults of the transport and the body, the same for every server API: raw bytes the double writes,
+# then it hangs up. None of them can be made to come out of a real engine.
+HTTP_FAULTS: dict[str, bytes] = {
+    "not_json": _raw(200, b"{not json"),
+    "empty_body": _raw(200, b""),
+    "html_page": _raw(200, b"<html><body><h1>It works!</h1></body></html>", "text/html"),
+    "html_502": _raw(502, b"<html><body>502 Bad Gateway</body></html>", "text/html"),
+    "wrong_content_type": _raw(200, b'{"ok": true}', "text/plain"),
+    "truncated_body": _raw(200, b'{"choices": [{"mess', length=4000),
+    "not_http": b"hello, this is not HTTP\r\n\r\n",
+    "hang_up": b"",
+    "too_many_headers": _raw(200, b"{}", headers="".join(f"X-H{i}: {i}\r\n" for i in range(150))),
+    "bad_chunked": (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    b"zz\r\n{}\r\n0\r\n\r\n"),
+    "deep_json": _raw(200, b"[" * _DEEP + b"]" * _DEEP),
+    "lone_surrogate": _raw(200, b'{"choices": [{"message": {"role": "assistant", "content": "\\ud800"}}], '
+                                b'"message": {"role": "assistant", "content": "\\ud800"}, "done": true}'),
+    "invalid_utf8": _raw(200, b'{"choices": [{"message": {"role": "assistant", "content": "\xff\xfe"}}]}'),
+    "nan": _raw(200, b'{"choices": [{"message": {"role": "assistant", "content": "hi"}}], "usage": {"t": NaN}, '
+                     b'"message": {"role": "assistant", "content": "hi"}, "done": true, "x": NaN}'),
+    "huge_number": _raw(200, b'{"n": ' + b"9" * 5000 + b"}"),
+    "null_body": _raw(200, b"null"),
+    "array_body": _raw(200, b"[]"),
+    "status_429": _raw(429, b'{"error": "slow down"}', headers="Retry-After: 1\r\n"),
+    "status_503_date": _raw(503, b'{"error": "busy"}', headers="Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n"),
+}
+_HTTP_SLOW = {"trickle", "huge_answer"}  # written over time, see _write_fault
+
+
+def _choices(*choices) -> bytes:
+    return _raw(200, json.dumps({"id": "x", "object": "chat.completion", "choices": list(choices)}).encode())
+
+
+# Well-formed JSON in the wrong shape for /v1/chat/completions: no chat answer at all, or (content_*,
+# tool_calls_*) a message whose fields a model got wrong, for the scorer to judge.
+OPENAI_FAULTS: dict[str, bytes] = {
+    "choices_null": _choices(None),
+    "choices_string": _raw(200, b'{"choices": "abc"}'),
+    "choices_empty": _choices(),
+    "no_choices": _raw(200, b'{"id": "x", "object": "chat.completion"}'),
+    "error_object_200": _raw(200, b'{"error": {"message": "model crashed"}}'),
+    "message_string": _choices({"message": "hello"}),
+    "message_list": _choices({"message": []}),
+    "content_number": _choices({"message": {"role": "assistant", "content": 42}}),
+    "content_object": _choices({"message": {"role": "assistant", "content": {"text": "hi"}}}),
+    "tool_calls_string": _choices({"message": {"role": "assistant", "content": None, "tool_calls": "call it"}}),
+    "tool_calls_of_strings": _choices({"message": {"role": "assistant", "content": None, "tool_calls": ["x"]}}),
+    "deep_extra_field": _raw(200, json.dumps({"choices": [{"message": {"role": "assistant", "content": "hi"}}],
+                                              "extra": json.loads("[" * 500 + "]" * 500)}).encode()),
+}
+
+
+def prompt_fault(body) -> str | None:
+    """NAME when the request's last user message is ``fault:NAME``."""
+    users = [m for m in (body or {}).get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
+    content = users[-1].get("content") if users else None
+    return content[6:] if isinstance(content, str) and content.startswith("fault:") else None
 
 
 def free_port() -> int:
@@ -101,11 +173,37 @@ class LoopbackDouble:
         handler.send_header("Content-Type", content_type)
         handler.send_header("Content-Length", str(len(data)))
         handler.end_headers()
-        handler.wfile.write(data)
+        try:
+            handler.wfile.write(data)
+        except OSError:  # the client stopped waiting (its timeout): nothing to answer
+            handler.close_connection = True
 
-    def _common_fault(self, handler, fault: str | None) -> bool:
+    def _write_fault(self, handler, fault: str, table: dict[str, bytes]) -> None:
+        handler.close_connection = True
+        try:
+            if fault == "trickle":  # a valid answer, one byte at a time: only a whole-request deadline ends it
+                for byte in _raw(200, b'{"choices": [{"message": {"role": "assistant", "content": "' + b"a" * 400 + b'"}}]}'):
+                    handler.wfile.write(bytes([byte]))
+                    handler.wfile.flush()
+                    time.sleep(0.05)
+            elif fault == "huge_answer":  # 20 MB of one JSON string, sent as fast as the client reads
+                size = 20 * 1024 * 1024
+                handler.wfile.write(_raw(200, b"", length=size + 2))
+                handler.wfile.write(b'"')
+                for _ in range(size // 65536):
+                    handler.wfile.write(b"a" * 65536)
+                handler.wfile.write(b'"')
+            else:
+                handler.wfile.write(table[fault])
+            handler.wfile.flush()
+        except OSError:  # the client gave up (deadline, size cap): what it must do
+            pass
+
+    def _common_fault(self, handler, fault: str | None, table: dict[str, bytes] = HTTP_FAULTS) -> bool:
         """Apply a fault every endpoint shares; True when the request is answered."""
-        if fault == "500":
+        if fault in table or fault in _HTTP_SLOW:
+            self._write_fault(handler, fault, table)
+        elif fault == "500":
             self._send(handler, 500, {"error": "injected server error"})
         elif fault == "slow":
             time.sleep(self.slow_s)
@@ -142,7 +240,7 @@ class OllamaDouble(LoopbackDouble):
             self.requests.append(body)
         if body.get("model") not in self.models:
             return self._send(handler, 404, {"error": f"model '{body.get('model')}' not found"})
-        fault = self._next_fault()
+        fault = self._next_fault() or prompt_fault(body)
         if self._common_fault(handler, fault):
             return
         time.sleep(self.delay)
@@ -180,7 +278,7 @@ class OpenAIDouble(LoopbackDouble):
             return self._send(handler, 404, {"error": {"message": "not found"}})
         with self._lock:
             self.requests.append(body)
-        if self._common_fault(handler, self._next_fault()):
+        if self._common_fault(handler, self._next_fault() or prompt_fault(body), HTTP_FAULTS | OPENAI_FAULTS):
             return
         time.sleep(self.delay)
         message = json.loads(json.dumps(self.answer(body)))

@@ -111,7 +111,9 @@ def build_report(*, client, prompt_set, registry, settings, outcome, started_at:
         "wall_s": round(outcome.wall_s, 3),
         "interrupted": outcome.interrupted,
     }
-    return {"metadata": metadata, "summary": summarize(outcome.results, settings.repeats), "cases": outcome.results}
+    summary = summarize(outcome.results, settings.repeats) | {"not_run": len(outcome.not_run)}
+    # not_run: the (case, attempt) jobs an interrupt left unasked or unfinished
+    return {"metadata": metadata, "summary": summary, "cases": outcome.results, "not_run": outcome.not_run}
 
 
 def _pct(rate) -> str:
@@ -132,7 +134,8 @@ def render_markdown(report: dict, top_codes: int = 10) -> str:
              f"({meta['prompt_set']['cases']} cases, sha256 `{meta['prompt_set']['sha256'][:12]}`); schema "
              f"`{meta['schema_hash'][:12]}`; toolkit {meta['toolkit_version']} "
              f"(`{(meta['toolkit_commit'] or 'unknown')[:10]}`); started {meta['started_at']}, {meta['wall_s']} s."
-             + (" **Interrupted: partial results.**" if meta["interrupted"] else ""), "", "## Summary", ""]
+             + (f" **Interrupted: partial results, {s.get('not_run', 0)} attempts not run.**" if meta["interrupted"] else ""),
+             "", "## Summary", ""]
     rows = [["cases", s["cases"]], ["attempts", s["attempts"]], ["pass@1", _pct(s["pass_at_1"])],
             [f"pass^{k}", _pct(s.get(f"pass_hat_{k}"))], ["failed requests", s["requests_failed"]],
             ["retries", s["retries"]], ["latency p50 / p90 / max (s)",

@@ -6,17 +6,20 @@ import random
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
-from .clients import BackendError, ChatClient
-from .scoring import score_case
+from Tools.schema.issues import Finding
+
+from .clients import MAX_ANSWER_BYTES, BackendError, ChatClient
+from .scoring import STAGES, CaseScore, score_case
 
 
 @dataclass
 class RunSettings:
     temperature: float = 0.0
     max_tokens: int = 512
-    timeout: float = 60.0
+    timeout: float = 60.0  # seconds for a whole request: connect, wait, and every byte of the answer
+    max_answer_bytes: int = MAX_ANSWER_BYTES  # a larger answer is a case failure, not kept in memory
     retries: int = 2
     concurrency: int = 1
     repeats: int = 1
@@ -34,22 +37,29 @@ class RunOutcome:
     results: list[dict]  # one per (case, attempt), in prompt-set order
     interrupted: bool
     wall_s: float
+    not_run: list[dict] = field(default_factory=list)  # {"id", "attempt"} of jobs an interrupt left unfinished
 
 
 def request_with_retries(client: ChatClient, messages, tools=None, *, temperature: float = 0.0, max_tokens: int = 512,
                          retries: int = 2, backoff: float = 0.5, stop: threading.Event | None = None):
-    """(reply, error, retries used): retryable failures are tried again after a jittered backoff.
-    The evaluator and self-play both send every request through here."""
+    """(reply, BackendError or None, retries used): retryable failures are tried again after a
+    jittered backoff, or after the server's Retry-After when it sent one. The evaluator and
+    self-play both send every request through here."""
     stop = stop or threading.Event()
     for attempt in range(retries + 1):
         try:
             return client.chat(messages, tools, temperature, max_tokens), None, attempt
         except BackendError as exc:
-            if not exc.retryable or attempt == retries or stop.is_set():
-                return None, str(exc), attempt
-            delay = backoff * (2 ** attempt) * (0.5 + random.random())
-            if stop.wait(delay):
-                return None, f"{exc} (interrupted while waiting to retry)", attempt
+            error = exc
+        except Exception as exc:  # an embedded engine's own failure: this case fails, the run goes on
+            error = BackendError(f"{client.backend} failed: {exc.__class__.__name__}: {str(exc)[:300]}")
+        if not error.retryable or attempt == retries or stop.is_set():
+            return None, error, attempt
+        delay = backoff * (2 ** attempt) * (0.5 + random.random())
+        if error.retry_after is not None:
+            delay = max(delay, error.retry_after)
+        if stop.wait(delay):
+            return None, BackendError(f"{error} (interrupted while waiting to retry)", code=error.code), attempt
     raise AssertionError("unreachable")
 
 
@@ -62,11 +72,16 @@ def run_case(client: ChatClient, case, attempt: int, registry, settings: RunSett
                                                  backoff=settings.backoff, stop=stop)
     latency = time.perf_counter() - started
     scored_at = time.perf_counter()
-    score = score_case(case, reply.message if reply else None, registry, error, execute)
+    try:
+        score = score_case(case, reply.message if reply else None, registry, error and str(error), execute,
+                           error.code if error else "E_NO_RESPONSE")
+    except (RecursionError, ValueError, TypeError, AttributeError) as exc:  # an answer the scorer cannot read
+        score = CaseScore(False, "response", dict.fromkeys(STAGES) | {"response": False}, None, [], "", [Finding(
+            "E_BAD_SERVER_ANSWER", f"the answer could not be scored: {exc.__class__.__name__}: {str(exc)[:200]}")])
     return {
         "id": case.id, "attempt": attempt, "tags": case.tags, "expected_tools": case.expected_tools,
         **score.to_dict(),
-        "text": score.text, "error": error, "retries": retries, "latency_s": round(latency, 4),
+        "text": score.text, "error": error and str(error), "retries": retries, "latency_s": round(latency, 4),
         "score_ms": round((time.perf_counter() - scored_at) * 1000, 3),
         "finish_reason": reply.finish_reason if reply else None,
         "response": reply.message if reply else None, "raw": reply.raw if reply else None,
@@ -102,7 +117,9 @@ def run_prompt_set(client: ChatClient, cases, registry, settings: RunSettings, *
         if bar:
             bar[0].stop()
     ordered = [results[key] for key in sorted(results, key=lambda k: (k[0], k[1]))]
-    return RunOutcome(ordered, interrupted, time.perf_counter() - started)
+    not_run = [{"id": case.id, "attempt": attempt} for index, case, attempt in sorted(jobs, key=lambda j: (j[0], j[2]))
+               if (index, attempt) not in results]
+    return RunOutcome(ordered, interrupted, time.perf_counter() - started, not_run)
 
 
 def progress_bar(total: int, label: str, unit: str = "cases"):

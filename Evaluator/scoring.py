@@ -240,13 +240,14 @@ def _behavior_findings(case, calls: list[ToolCall], text: str) -> list[Finding] 
 
 
 def score_case(case, message: dict | None, registry: ToolRegistry, error: str | None = None,
-               execute=None) -> CaseScore:
-    """Score one answer. message is the assistant message (None when no answer arrived);
+               execute=None, error_code: str = "E_NO_RESPONSE") -> CaseScore:
+    """Score one answer. message is the assistant message (None when no answer arrived: error says
+    why, error_code is its finding code);
     execute, when given, runs the calls in a fresh sandbox and returns one problem per failed call: a
     Finding with the executor's code, or a message (E_EXEC_FAILED)."""
     stages: dict[str, bool | None] = dict.fromkeys(STAGES)
     if message is None:
-        finding = Finding("E_NO_RESPONSE", error or "no answer")
+        finding = Finding(error_code, error or "no answer")
         stages["response"] = False
         return CaseScore(False, "response", stages, None, [], "", [finding])
     parsed, validator_findings = check_assistant_message(message, registry, case.system)

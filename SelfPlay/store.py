@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from Tools.cli_common import UsageError
+from Tools.process_lock import ProcessLock
 from Tools.schema.records import JsonlAppender, iter_jsonl, messages
 from Tools.schema.toolcalls import parse_message
 
@@ -89,14 +90,31 @@ class ExampleStore:
         self.counts = Counter()  # this run: valid, invalid, duplicate_exact, duplicate_near
         self.existing = Counter()  # found on resume: valid, invalid
         self.repaired: dict[str, int] = {}
-        for path in self.paths:
-            if path.is_dir():
-                raise UsageError(f"{path} is a directory; name a .jsonl file")
-            if path.exists() and path.stat().st_size and not resume:
-                raise UsageError(f"{path} already exists; pass --resume to continue that run, or choose another --output")
-            if resume and path.is_file():
-                self._load(path)
+        self._locks: list[ProcessLock] = []
+        self._appenders: list[JsonlAppender] = []
+        try:
+            for path in self.paths:
+                if path.is_dir():
+                    raise UsageError(f"{path} is a directory; name a .jsonl file")
+                self._lock(path)
+                if path.exists() and path.stat().st_size and not resume:
+                    raise UsageError(f"{path} already exists; pass --resume to continue that run, or choose another --output")
+                if resume and path.is_file():
+                    self._load(path)
+        except BaseException:
+            self.close()
+            raise
         self._appenders = [JsonlAppender(p) for p in self.paths]
+
+    def _lock(self, path: Path) -> None:
+        """One writer per file for the writer's life: a second run on the same output (--resume
+        included) would read the same 'done' set and write every example twice."""
+        lock = ProcessLock(path.with_name(f".{path.name}.lock"))
+        if not lock.acquire():
+            raise UsageError(f"{path} is being written by another running generator; wait for it to finish "
+                             "or choose another --output")
+        lock.write_note(f"pid {os.getpid()}\n")
+        self._locks.append(lock)
 
     def _load(self, path: Path) -> None:
         removed = _repair_tail(path)
@@ -142,6 +160,9 @@ class ExampleStore:
     def close(self) -> None:
         for appender in self._appenders:
             appender.close()
+        for lock in self._locks:
+            lock.release()
+        self._locks = []
 
     def __enter__(self) -> "ExampleStore":
         return self

@@ -169,12 +169,11 @@ def test_one_daemon_per_queue_and_bad_input_is_one_line(tiny_model_dir, tiny_sft
     root = tmp_path / "root"
     layout = QueueLayout(root)
     layout.ensure()
-    layout.lock_file.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": "now"}))
-    with pytest.raises(SystemExit) as exit_info:  # this test's own process holds the lock: alive
+    with QueueLock(layout), pytest.raises(SystemExit) as exit_info:  # this test's own process holds the lock
         daemon_main(["--root", str(root), "--base-model", tiny_model_dir, "--method", "sft", "--once"])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and f"another daemon (pid {os.getpid()}" in err and len(err.strip().splitlines()) == 1
-    layout.lock_file.unlink()
+    assert not layout.lock_file.exists()
 
     layout.write_state({"base_model": "some/other-model", "latest_adapter": str(tmp_path)})
     cases = [
@@ -199,3 +198,61 @@ def test_one_daemon_per_queue_and_bad_input_is_one_line(tiny_model_dir, tiny_sft
     second = layout.enqueue(tiny_sft_file, "low")
     assert (first.name, second.name) == ("sft.jsonl", "sft_2.jsonl")
     assert [j.name for j in layout.queued()] == ["sft.jsonl", "sft_2.jsonl"]
+
+
+CONTENDER = """
+import os, sys, time
+from pathlib import Path
+from Tools.cli_common import UsageError
+from Trainers.daemon.queue import QueueLayout, QueueLock
+
+root, trials = Path(sys.argv[1]), int(sys.argv[2])
+layout = QueueLayout(root)
+for trial in range(trials):
+    while not (root / f"go{trial}").exists():
+        time.sleep(0.001)
+    lock, result = QueueLock(layout), "refused"
+    try:
+        lock.acquire()
+        try:  # alone inside while holding the lock, or two daemons serve the queue at once
+            fd = os.open(root / "inside", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            end = time.monotonic() + 5  # hold until the 7 others have tried (and been refused)
+            while len(list(root.glob(f"r{trial}_*"))) < 7 and time.monotonic() < end:
+                time.sleep(0.002)
+            os.close(fd)
+            os.unlink(root / "inside")
+            result = "held" if lock.stale is not None else "held, no stale note"
+        except FileExistsError:
+            result = "overlap"
+        lock.release()
+    except UsageError:
+        pass
+    (root / f".r{trial}_{os.getpid()}").write_text(result)
+    os.replace(root / f".r{trial}_{os.getpid()}", root / f"r{trial}_{os.getpid()}")
+"""
+
+
+@pytest.mark.skipif(os.name == "nt", reason="the contenders use POSIX paths and timing")
+def test_eight_contenders_for_a_stale_lock_never_hold_it_together(tmp_path):
+    """Each trial leaves the lock a killed daemon's note (a dead pid), then releases 8 real
+    processes at once to take it over; a holder keeps the lock until the others have tried.
+    Exactly one holder in every trial, never two inside at once."""
+    root, trials = tmp_path / "root", 25
+    layout = QueueLayout(root)
+    layout.ensure()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    procs = [subprocess.Popen([sys.executable, "-c", CONTENDER, str(root), str(trials)], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    results = []
+    for trial in range(trials):
+        layout.lock_file.write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname(), "started": "x"}))
+        (root / f"go{trial}").touch()
+        deadline = time.time() + 60
+        while len(outcome := [p.read_text() for p in root.glob(f"r{trial}_*")]) < 8 and time.time() < deadline:
+            time.sleep(0.01)
+        results.append(sorted(outcome))
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    bad = [r for r in results if r != ["held"] + ["refused"] * 7]
+    assert not bad, bad

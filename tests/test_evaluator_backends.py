@@ -1,5 +1,7 @@
 """Clients and the runner against protocol doubles: loopback servers that speak Ollama's
 documented /api/chat + /api/tags and the OpenAI chat API. Fault injection included."""
+import time
+
 import pytest
 
 from Evaluator.backends import make_client, resolve_base_url
@@ -66,8 +68,8 @@ def test_retry_after_5xx_then_success(registry):
 
 @pytest.mark.parametrize("fault,message,attempts", [
     ("500", "HTTP 500", 3),
-    ("slow", "no answer within", 3),
-    ("truncated", "stream", 3),
+    ("slow", "answer within 0.5 s", 3),
+    ("truncated", "broke off", 3),
     ("malformed", "malformed", 1),  # a server bug, not a hiccup: no retry
 ])
 def test_faults_are_recorded_and_the_run_goes_on(registry, fault, message, attempts):
@@ -78,7 +80,8 @@ def test_faults_are_recorded_and_the_run_goes_on(registry, fault, message, attem
                       cases=(CASE, second), timeout=0.5, concurrency=1)
     first, other = results
     assert not first["passed"] and first["failed_stage"] == "response"
-    assert first["findings"][0]["code"] == "E_NO_RESPONSE" and message in first["error"]
+    code = "E_BAD_SERVER_ANSWER" if fault == "malformed" else "E_NO_RESPONSE"
+    assert first["findings"][0]["code"] == code and message in first["error"]
     assert first["retries"] == attempts - 1
     assert other["response"] is not None  # the run went on
 
@@ -86,7 +89,7 @@ def test_faults_are_recorded_and_the_run_goes_on(registry, fault, message, attem
 def test_refused_connection(registry):
     client = make_client("ollama", "m", base_url=f"http://127.0.0.1:{free_port()}", timeout=1)
     [result] = run(client, registry)
-    assert "cannot reach Ollama" in result["error"] and result["retries"] == 2
+    assert "cannot reach" in result["error"] and result["retries"] == 2
     with pytest.raises(BackendError) as info:
         client.list_models()
     assert info.value.retryable
@@ -133,3 +136,136 @@ def test_benchmark_runs_and_concurrency_helps():
     result = measure(cases=16, concurrencies=(1, 4), delay=0.05)
     assert all(run["failed"] == 0 for run in result["runs"].values())
     assert result["speedup"] > 1.5 and result["runs"][4]["own_ms_per_case"] < 50
+
+
+# -- HTTPS and proxies: a TLS double and a forward proxy, both on loopback --------------------
+class ForwardProxy:
+    """An HTTP proxy: absolute-form requests forwarded, CONNECT tunnels relayed; ``seen`` lists
+    each request line it served."""
+
+    def __init__(self):
+        import http.client
+        import socket
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        proxy = self
+        self.seen = []
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_CONNECT(self):
+                proxy.seen.append(f"CONNECT {self.path}")
+                host, port = self.path.rsplit(":", 1)
+                upstream = socket.create_connection((host, int(port)))
+                self.send_response(200, "Connection established")
+                self.end_headers()
+
+                def pipe(src, dst):
+                    try:
+                        while data := src.recv(65536):
+                            dst.sendall(data)
+                    except OSError:
+                        pass
+                    for s in (src, dst):
+                        try:
+                            s.shutdown(socket.SHUT_RDWR)
+                        except OSError:
+                            pass
+
+                threading.Thread(target=pipe, args=(upstream, self.connection), daemon=True).start()
+                pipe(self.connection, upstream)
+                self.close_connection = True
+
+            def forward(self):
+                from urllib.parse import urlsplit
+
+                proxy.seen.append(f"{self.command} {self.path}")
+                target = urlsplit(self.path)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=5)
+                upstream.request(self.command, target.path, body=body or None,
+                                 headers={"Content-Type": self.headers.get("Content-Type", "application/json")})
+                answer = upstream.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                self.send_header("Content-Type", answer.getheader("Content-Type"))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = forward
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self):
+        import threading
+
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def no_proxy_env(monkeypatch):
+    for name in ("http_proxy", "https_proxy", "no_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def tls_double(tmp_path, no_proxy_env):
+    """An OpenAIDouble behind TLS with a self-signed certificate the client is told to trust."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("needs the openssl command for a self-signed certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    no_proxy_env.setenv("SSL_CERT_FILE", str(cert))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    double = OpenAIDouble(tool_answer)
+    double._server.socket = context.wrap_socket(double._server.socket, server_side=True)
+    with double:
+        yield double
+
+
+def test_http_through_the_environments_proxy(registry, no_proxy_env):
+    with OpenAIDouble(tool_answer) as double, ForwardProxy() as proxy:
+        no_proxy_env.setenv("HTTP_PROXY", proxy.url)
+        client = make_client("vllm", "double-model", base_url=double.url)
+        [result] = run(client, registry)
+        assert result["passed"] and proxy.seen == [f"POST {double.url}/v1/chat/completions"]
+        no_proxy_env.setenv("NO_PROXY", "127.0.0.1")
+        [result] = run(client, registry)
+        assert result["passed"] and len(proxy.seen) == 1 and len(double.requests) == 2
+
+
+def test_https_direct_and_through_a_connect_tunnel(registry, tls_double, no_proxy_env):
+    url = tls_double.url.replace("http://", "https://")
+    client = make_client("vllm", "double-model", base_url=url, timeout=1.0)
+    [result] = run(client, registry)
+    assert result["passed"]
+    started = time.monotonic()
+    with pytest.raises(BackendError, match="within 1 s"):  # the deadline holds over TLS too
+        client.chat([{"role": "user", "content": "fault:trickle"}])
+    assert time.monotonic() - started < 1.3
+    with ForwardProxy() as proxy:
+        no_proxy_env.setenv("HTTPS_PROXY", proxy.url)
+        [result] = run(client, registry)
+    assert result["passed"] and proxy.seen == [f"CONNECT {url.split('://')[1]}"]

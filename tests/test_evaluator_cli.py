@@ -120,7 +120,32 @@ def test_ctrl_c_writes_the_partial_report(tmp_path):
     assert process.returncode == 130, err
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["metadata"]["interrupted"] is True and 3 <= len(report["cases"]) < 45
+    # every case is accounted for: finished (in cases) or not run
+    assert len(report["cases"]) + len(report["not_run"]) == report["metadata"]["prompt_set"]["cases"]
+    assert report["summary"]["not_run"] == len(report["not_run"]) > 0
+    assert {r["id"] for r in report["cases"]}.isdisjoint(r["id"] for r in report["not_run"])
     assert "partial report" in out and "Traceback" not in err
+
+
+def test_ctrl_c_does_not_wait_for_requests_in_flight(tmp_path):
+    """A server that takes 30 s per answer, --timeout 60: Ctrl-C cuts the requests in flight, the
+    report lists every case as not run, and the command ends within seconds."""
+    with OpenAIDouble(hermes_answer, delay=30) as double:
+        process = subprocess.Popen([sys.executable, "-m", "Evaluator.cli", "--backend", "vllm", "--base-url", double.url,
+                                    "--model", "m", "--prompt-set", "baseline", "--concurrency", "4", "--timeout", "60",
+                                    "--output", str(tmp_path / "r.json")],
+                                   cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 30
+        while len(double.requests) < 4 and time.time() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        out, err = process.communicate(timeout=30)
+        elapsed = time.monotonic() - started
+    assert process.returncode == 130 and "Traceback" not in err, err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["cases"] == [] and len(report["not_run"]) == report["metadata"]["prompt_set"]["cases"]
+    assert elapsed < 5
 
 
 def test_compare(tmp_path, capsys):

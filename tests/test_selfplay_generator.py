@@ -162,6 +162,30 @@ def test_ctrl_c_keeps_valid_files_and_resume_finishes(tmp_path):
     assert len(lines(out) + lines(tmp_path / "sp_invalid.jsonl")) > len(first)
 
 
+def test_a_second_generator_on_the_same_output_is_refused(tmp_path):
+    """Two real processes, both with --resume on one output: the second would read the same 'done'
+    set and write the same examples again; the output's OS lock turns it away with one error line."""
+    with OpenAIDouble(client_answer(TemplateClient(seed=0)), delay=0.05) as double:
+        server = ["--backend", "openai", "--base-url", double.url, "--model", "double-model"]
+        out = tmp_path / "sp.jsonl"
+        first = subprocess.Popen([sys.executable, str(ROOT / "SelfPlay" / "run_generation.py"), "--no-progress",
+                                  "--num-examples", "30", "--output", str(out), "--resume", *server], cwd=ROOT,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 60
+        while time.time() < deadline and len(out.read_text().splitlines() if out.exists() else []) < 2:
+            time.sleep(0.02)
+        second = generate("--num-examples", "30", "--output", out, "--resume", *server)
+        stdout, stderr = first.communicate(timeout=120)
+        third = generate("--num-examples", "30", "--output", out, "--resume", *server)  # the lock went with the first
+    assert second.returncode == 2 and second.stderr.startswith("error: ") and len(second.stderr.strip().splitlines()) == 1
+    assert "another running generator" in second.stderr
+    assert first.returncode == 0, stderr
+    written = hashes(out, tmp_path / "sp_invalid.jsonl")
+    assert written and len(written) == len(set(written))
+    assert third.returncode == 0 and "30 already written before --resume" in third.stdout, third.stderr
+    assert not list(tmp_path.glob(".*.lock"))  # released at the end
+
+
 def test_prompts_carry_the_configured_values(registry):
     config = load_config(registry=registry)
     with OpenAIDouble(client_answer(TemplateClient(seed=0))) as double:

@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 
 from Tools.cli_common import UsageError
+from Tools.process_lock import ProcessLock
 from Tools.schema.records import write_json_atomic
 
 PRIORITIES = ("high", "normal", "low")
@@ -210,14 +211,15 @@ class QueueLayout:
 
 
 class QueueLock:
-    """One daemon per queue: queue/daemon.lock holds the owner's pid; a lock whose pid is dead
-    (a killed daemon) is stale and taken over."""
+    """One daemon per queue: an OS lock on queue/daemon.lock, held for the daemon's life (the kernel
+    drops it when the daemon dies, however it dies). The file notes the holder's pid, for status;
+    a note found when taking the lock was left by a daemon that was killed: ``stale``."""
 
     def __init__(self, layout: QueueLayout):
         self.path = layout.lock_file
         self.root = layout.root
         self.stale: dict | None = None
-        self.held = False
+        self._lock = ProcessLock(self.path)
 
     def owner(self) -> dict | None:
         try:
@@ -227,37 +229,22 @@ class QueueLock:
         return value if isinstance(value, dict) else None
 
     def acquire(self) -> "QueueLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(3):
+        if not self._lock.acquire():
+            owner = self.owner() or {}
+            pid = owner.get("pid", "?")
+            raise UsageError(f"another daemon (pid {pid}, since {owner.get('started', '?')}) serves the queue "
+                             f"in {self.root}; stop it first (kill {pid}) or use another --root")
+        if self._lock.previous_note.strip():
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                owner = self.owner()
-                if owner is None and time.time() - self._mtime() < 5:
-                    time.sleep(0.2)  # another daemon is writing its lock right now
-                    continue
-                if owner and owner.get("host") == socket.gethostname() and pid_alive(owner.get("pid")):
-                    raise UsageError(f"another daemon (pid {owner['pid']}, since {owner.get('started')}) serves the queue "
-                                     f"in {self.root}; stop it first (kill {owner['pid']}) or use another --root") from None
-                self.stale = owner or {}
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": now()}, handle)
-            self.held = True
-            return self
-        raise UsageError(f"could not take the queue lock {self.path}; remove it if no daemon is running")
-
-    def _mtime(self) -> float:
-        try:
-            return self.path.stat().st_mtime
-        except OSError:
-            return 0.0
+                previous = json.loads(self._lock.previous_note)
+            except ValueError:
+                previous = None
+            self.stale = previous if isinstance(previous, dict) else {}
+        self._lock.write_note(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": now()}))
+        return self
 
     def release(self) -> None:
-        if self.held and (self.owner() or {}).get("pid") == os.getpid():
-            self.path.unlink(missing_ok=True)
-        self.held = False
+        self._lock.release()
 
     def __enter__(self) -> "QueueLock":
         return self.acquire()
