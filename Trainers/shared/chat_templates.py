@@ -216,10 +216,13 @@ def _families() -> dict:
         TemplateFamily("mistral", MISTRAL_TEMPLATE, "<s>", "</s>", mistral, ("[TOOL_CALLS]",), "mistral"),
         TemplateFamily("mistral-v11", MISTRAL_V11_TEMPLATE, "<s>", "</s>", mistral + ("[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]"),
                        ("[TOOL_CALLS]", "[ARGS]"), "mistral"),
-        TemplateFamily("harmony", HARMONY_TEMPLATE, "<s>", "<|return|>", ("<|end|>", "<|return|>"),
-                       ("<|start|>", "<|channel|>", "<|constrain|>", "<|message|>", "<|call|>"), "harmony"),
+        # llama.cpp's converter stores every <|...|> token as a control token; it prints harmony's
+        # message markers all the same (as it does for gpt-oss), and the call ends at <|call|>
+        TemplateFamily("harmony", HARMONY_TEMPLATE, "<s>", "<|return|>", ("<|return|>", "<|call|>"),
+                       ("<|start|>", "<|end|>", "<|channel|>", "<|constrain|>", "<|message|>"), "harmony"),
         TemplateFamily("llama3", LLAMA3_TEMPLATE, "<|begin_of_text|>", "<|eot_id|>",
-                       ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>"), ("<|python_tag|>",), "llama"),
+                       ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>", "<|python_tag|>"), (),
+                       "llama"),
     )}
 
 
