@@ -4,7 +4,8 @@ format (the families' own template files are not copied), and the special tokens
 A template here renders a conversation left to right, so every prefix of a conversation renders as
 a prefix of the whole (what the loss mask needs, ``data.render_conversation``); where a family's
 own template does not, the difference is named below. ``tiny_model.build_tiny_model(family=...)``
-builds a test model with each; ``model.chat_template`` puts ``chatml`` or ``mistral`` on a real one.
+builds a test model with each; ``model.chat_template: NAME`` puts one on a real model (the 7b
+preset puts ``mistral`` on its own).
 
 - ``chatml``: the toolkit's ChatML with Hermes ``<tool_call>`` blocks (``tiny_model.CHAT_TEMPLATE``).
 - ``qwen2.5``: Qwen 2.5 Instruct: ChatML, a default system prompt, the request's tools listed in
@@ -140,21 +141,21 @@ HARMONY_TEMPLATE = (
     "{%- endif %}"
     "{{- '<|end|>' }}"
     "{%- endif %}"
-    "{%- set ns = namespace(names=[], next=0) %}"
+    "{%- set ns = namespace(calls=[]) %}"
     "{%- for message in (messages[1:] if has_system else messages) %}"
     "{%- if message['role'] == 'assistant' and message.get('tool_calls') %}"
-    "{%- set ns.names = [] %}{%- set ns.next = 0 %}"
+    "{%- set ns.calls = message['tool_calls'] %}"
     "{%- if message['content'] %}{{- '<|start|>assistant<|channel|>commentary<|message|>' + message['content'] + '<|end|>' }}{%- endif %}"
     "{%- for call in message['tool_calls'] %}" + _FN +
-    "{%- set ns.names = ns.names + [fn['name']] %}"
     "{{- '<|start|>assistant<|channel|>commentary to=functions.' + fn['name'] + ' <|constrain|>json<|message|>' }}" + _ARGS +
     "{{- '<|call|>' }}"
     "{%- endfor %}"
     "{%- elif message['role'] == 'assistant' %}"
     "{{- '<|start|>assistant<|channel|>final<|message|>' + (message['content'] or '') + '<|return|>' }}"
-    "{%- elif message['role'] == 'tool' %}"
-    "{%- set name = ns.names[ns.next] if ns.next < ns.names | length else 'tool' %}{%- set ns.next = ns.next + 1 %}"
-    "{{- '<|start|>functions.' + name + ' to=assistant<|channel|>commentary<|message|>' + message['content'] + '<|end|>' }}"
+    "{%- elif message['role'] == 'tool' %}"  # the result names the call it answers (by call id)
+    "{{- '<|start|>functions.' }}"
+    "{%- for call in ns.calls %}" + _FN + "{%- if call.get('id') == message.get('tool_call_id') %}{{- fn['name'] }}{%- endif %}{%- endfor %}"
+    "{{- ' to=assistant<|channel|>commentary<|message|>' + message['content'] + '<|end|>' }}"
     "{%- else %}"
     "{{- '<|start|>' + message['role'] + '<|message|>' + (message['content'] or '') + '<|end|>' }}"
     "{%- endif %}"
@@ -224,6 +225,10 @@ def _families() -> dict:
                        ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>", "<|python_tag|>"), (),
                        "llama"),
     )}
+
+
+def family_names() -> list[str]:
+    return list(_families())
 
 
 def family(name: str) -> TemplateFamily:

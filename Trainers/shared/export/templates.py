@@ -134,7 +134,7 @@ def _detect_mistral_v11(p: Probe) -> ChatFormat | None:
 def _detect_harmony(p: Probe) -> ChatFormat | None:
     if "<|channel|>" not in p.call_text or not p.calls("harmony"):
         return None
-    return ChatFormat("harmony", "harmony", p.bos, p.eos, ["<|return|>", "<|call|>"] + ([p.eos] if p.eos else []),
+    return ChatFormat("harmony", "harmony", p.bos, p.eos, list(dict.fromkeys(["<|return|>", "<|call|>", p.eos or "<|return|>"])),
                       renders_tools=p.with_tools != p.plain)
 
 
@@ -255,6 +255,48 @@ def _mistral_v11_template(fmt: ChatFormat) -> str:
         "{{ end }}{{ end }}")
 
 
+def _harmony_template(fmt: ChatFormat) -> str:
+    # the call's tag follows the generation prompt's "<|start|>assistant", as the model writes it;
+    # a tool result names the call it answers, found by the call id among the last calls
+    return (
+        "<|start|>system<|message|>Reasoning: low\n\n# Valid channels: analysis, commentary, final. Channel must be "
+        "included for every message.{{ if .Tools }}\nCalls to these tools must go to the commentary channel: "
+        "'functions'.{{ end }}<|end|>"
+        "{{ if or .System .Tools }}<|start|>developer<|message|>{{ if .System }}# Instructions\n\n{{ .System }}"
+        "{{ if .Tools }}\n\n{{ end }}{{ end }}{{ if .Tools }}# Tools\n\n## functions\n\nnamespace functions {\n\n"
+        "{{ range .Tools }}// {{ .Function.Description }}\ntype {{ .Function.Name }} = (_: {{ json .Function.Parameters }}) "
+        "=> any;\n\n{{ end }}} // namespace functions{{ end }}<|end|>{{ end }}"
+        "{{ $calls := slice .Messages 0 0 }}"
+        "{{ range $i, $m := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}"
+        "{{ if eq .Role \"user\" }}<|start|>user<|message|>{{ .Content }}<|end|>"
+        "{{ else if eq .Role \"assistant\" }}{{ if $m.ToolCalls }}{{ $calls = $m.ToolCalls }}{{ if .Content }}"
+        "<|start|>assistant<|channel|>commentary<|message|>{{ .Content }}<|end|>{{ end }}{{ end }}<|start|>assistant"
+        "{{ if .ToolCalls }}<|channel|>commentary to=functions.{{ range $j, $c := .ToolCalls }}{{ if $j }}"
+        "<|start|>assistant<|channel|>commentary to=functions.{{ end }}{{ .Function.Name }} <|constrain|>json<|message|>"
+        "{{ json .Function.Arguments }}<|call|>{{ end }}{{ else }}<|channel|>final<|message|>{{ .Content }}<|return|>{{ end }}"
+        "{{ else if eq .Role \"tool\" }}<|start|>functions.{{ range $calls }}{{ if eq .ID $m.ToolCallID }}{{ .Function.Name }}"
+        "{{ end }}{{ end }} to=assistant<|channel|>commentary<|message|>{{ .Content }}<|end|>"
+        "{{ end }}{{ if and $last (ne .Role \"assistant\") }}<|start|>assistant{{ end }}{{ end }}")
+
+
+def _llama3_template(fmt: ChatFormat) -> str:
+    # no tag ("; " is written by an action, or Ollama would take it for one): Ollama reads an answer
+    # that starts with '{' as calls, which is how the model writes them
+    return (
+        "<|start_header_id|>system<|end_header_id|>\n\n{{ if .Tools }}Environment: ipython\n{{ end }}"
+        "Cutting Knowledge Date: December 2023\n\n{{ .System }}{{ if .Tools }}\n\nYou have access to the following "
+        "functions. To call a function, respond with JSON for a function call in the format {\"name\": function name, "
+        "\"parameters\": dictionary of argument name and its value}. Do not use variables.\n\n"
+        "{{ range .Tools }}{{ json . }}\n\n{{ end }}{{ end }}<|eot_id|>"
+        "{{ range $i, $m := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}"
+        "{{ if eq .Role \"user\" }}<|start_header_id|>user<|end_header_id|>\n\n{{ .Content }}<|eot_id|>"
+        "{{ else if eq .Role \"assistant\" }}<|start_header_id|>assistant<|end_header_id|>\n\n"
+        "{{ if .ToolCalls }}{{ range $j, $c := .ToolCalls }}{{ if $j }}{{ \"; \" }}{{ end }}{\"name\": {{ json .Function.Name }}, "
+        "\"parameters\": {{ json .Function.Arguments }}}{{ end }}{{ else }}{{ .Content }}{{ end }}<|eot_id|>"
+        "{{ else if eq .Role \"tool\" }}<|start_header_id|>ipython<|end_header_id|>\n\n{{ .Content }}<|eot_id|>"
+        "{{ end }}{{ if and $last (ne .Role \"assistant\") }}<|start_header_id|>assistant<|end_header_id|>\n\n{{ end }}{{ end }}")
+
+
 @dataclass(frozen=True)
 class Family:
     """One chat family the export knows: a new family is one more row of FAMILIES (and of the
@@ -277,15 +319,10 @@ FAMILIES = {f.name: f for f in (
     Family("chatml", "<tool_call>",
            '<tool_call>\n{"name": "vaultManager_createFolder", "arguments": {"path": "Projects"}}\n</tool_call>',
            _detect_chatml, _chatml_template, "ChatML"),
-    Family("harmony", "", '<|channel|>commentary to=functions.vaultManager_createFolder <|constrain|>json'
-           '<|message|>{"path": "Projects"}<|call|>', _detect_harmony, None, "gpt-oss harmony",
-           "a harmony tool result names the call it answers (<|start|>functions.NAME), which an Ollama TEMPLATE "
-           "cannot look up (Go templates have no way to match a result to its call); Ollama runs gpt-oss with its "
-           "built-in harmony handling instead"),
+    Family("harmony", "<|channel|>commentary to=functions.", '<|channel|>commentary to=functions.vaultManager_createFolder '
+           '<|constrain|>json<|message|>{"path": "Projects"}<|call|>', _detect_harmony, _harmony_template, "gpt-oss harmony"),
     Family("llama3", "{", '{"name": "vaultManager_createFolder", "parameters": {"path": "Projects"}}', _detect_llama3,
-           None, "Llama 3.x",
-           "Ollama finds a Llama 3.x call only when the answer starts with '{' (the JSON has no tag), so a call "
-           "after any text, or after <|python_tag|>, comes back as text"),
+           _llama3_template, "Llama 3.x"),
 )}
 
 
