@@ -117,3 +117,50 @@ def test_family_builds_trains_exports_and_evaluates(name, tmp_path):
 def test_unknown_family_is_named():
     with pytest.raises(ValueError, match="expected one of chatml, qwen2.5"):
         chat_family("phi")
+
+
+def test_a_template_of_no_known_family_exports_a_gguf_and_says_in_one_line_why_there_is_no_modelfile(tmp_path):
+    pytest.importorskip("llama_cpp")
+    from Trainers.shared.export.build import export_gguf
+    from Trainers.shared.export.source import resolve_source
+    from Trainers.shared.gguf import ConverterNotFound, find_llama_cpp
+    from Trainers.shared.tiny_model import build_tiny_model
+
+    try:
+        find_llama_cpp()
+    except ConverterNotFound as exc:
+        pytest.skip(str(exc))
+    model = build_tiny_model(tmp_path / "model")
+    config_file = model / "tokenizer_config.json"
+    config = json.loads(config_file.read_text())
+    # Zephyr-style turns, calls in the text `tool_call:` form: the parser reads it, no family owns it
+    config["chat_template"] = (
+        "{%- for m in messages %}{{- '<|' + m['role'] + '|>\\n' }}{%- if m.get('tool_calls') %}"
+        "{%- for c in m['tool_calls'] %}{{- 'tool_call: ' + c['function']['name'] + '\\narguments: ' + "
+        "(c['function']['arguments'] | tojson) }}{%- endfor %}{%- else %}{{- m['content'] }}{%- endif %}"
+        "{{- eos_token }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|assistant|>\\n' }}{%- endif %}")
+    config_file.write_text(json.dumps(config))
+    out = tmp_path / "gguf"
+    result = export_gguf(resolve_source(model), out, [], name="m", progress=False)
+    assert (out / "m-f16.gguf").is_file() and not (out / "Modelfile").exists() and not (out / "LMSTUDIO.md").exists()
+    assert result.no_ollama.startswith("Ollama: no Modelfile: the chat template is none of the families")
+    assert "\n" not in result.no_ollama and result.roundtrip is None and result.chat_format == {}
+    assert "round trip skipped" in " ".join(result.warnings)
+    assert json.loads((out / "export.json").read_text())["no_ollama"] == result.no_ollama
+
+
+def test_presets_say_what_they_train_and_the_7b_preset_trains_mistral(capsys):
+    from Trainers.shared.cli import build_parser
+    from Trainers.shared.config import SIZE_PRESETS
+
+    config = load_config("sft", None, {"model_size": "7b"})
+    assert config.chat_template == "mistral"  # the preset's own model: Mistral v0.3's format
+    assert load_config("sft", None, {"model_size": "7b", "model_name": "meta-llama/Llama-3.2-3B-Instruct"}).chat_template is None
+    assert load_config("sft", None, {"model_size": "3b"}).chat_template is None  # Qwen's own template
+    with pytest.raises(SystemExit):
+        build_parser("sft").parse_args(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for size, preset in SIZE_PRESETS.items():
+        assert f"{size} {preset.model_name}: {' '.join(preset.trains.split())}" in help_text
+    for fmt in ("(hermes)", "(mistral)", "(harmony)", "Llama 3.x"):
+        assert fmt in help_text

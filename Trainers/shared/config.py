@@ -154,7 +154,7 @@ class RunConfig:
         return Path(self.training.output_dir or REPO_ROOT / f"{self.method}_output_rtx3090")
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "effective_model_name": self.model_name}
+        return {**asdict(self), "effective_model_name": self.model_name, "effective_chat_template": self.chat_template}
 
 
 SECTIONS = {"model": ModelConfig, "lora": LoraConfig, "data": DataConfig, "training": TrainingConfig, "kto": KtoConfig,

@@ -89,7 +89,7 @@ class GgufExport:
     files: list[dict] = field(default_factory=list)  # {"file", "type", "bytes", "sha256", "fallback_tensors"}
     chat_format: dict = field(default_factory=dict)
     modelfile: str | None = None
-    no_ollama: str | None = None  # why there is no Modelfile (a family Ollama cannot serve), one line
+    no_ollama: str | None = None  # why there is no Modelfile (a chat family the toolkit does not know), one line
     template_problems: list = field(default_factory=list)
     roundtrip: dict | None = None
     warnings: list = field(default_factory=list)
@@ -125,7 +125,7 @@ def export_gguf(source: ExportSource, outdir: Path, quantizations: list[str], *,
     from ..gguf import ConverterNotFound, convert_to_gguf, find_llama_cpp
     from ..lineage import file_sha256
     from .ollama import GoMissing
-    from .templates import check_ollama_template, lmstudio_note, modelfile, no_ollama_line, ollama_template
+    from .templates import UnknownFamily, check_ollama_template, lmstudio_note, modelfile, ollama_template
 
     name = name or source.name
     try:
@@ -136,8 +136,16 @@ def export_gguf(source: ExportSource, outdir: Path, quantizations: list[str], *,
     if not checked:
         _prepare_outdir(outdir, overwrite)
         check_space(gguf_estimate(merge.parameter_count(source), quantizations, needs_merge), outdir)
-    fmt = _tokenizer_format(source.tokenizer_dir)  # an unsupported chat format stops here, before any work
-    result = GgufExport(outdir, chat_format=fmt.to_dict())
+    try:
+        fmt = _tokenizer_format(source.tokenizer_dir)  # no template, or one without tool calls, stops here
+    except UnknownFamily as exc:
+        fmt = None
+        no_ollama = (f"Ollama: no Modelfile: {exc}, so no Ollama TEMPLATE or tool-call tag can be written for it; "
+                     "the GGUF carries the model's own chat template (llama.cpp --jinja, LM Studio)")
+    result = GgufExport(outdir, chat_format=fmt.to_dict() if fmt else {}, no_ollama=None if fmt else no_ollama)
+    if not fmt and roundtrip != "off":
+        roundtrip = "off"
+        result.warnings.append("round trip skipped: the toolkit cannot read this template's tool calls")
     outdir.parent.mkdir(parents=True, exist_ok=True)
     steps = (["merge LoRA into base"] if needs_merge else []) + ["convert to f16 GGUF"] + \
         [f"quantize {q}" for q in quantizations] + ([f"round trip ({roundtrip})"] if roundtrip != "off" else [])
@@ -161,16 +169,14 @@ def export_gguf(source: ExportSource, outdir: Path, quantizations: list[str], *,
                                        "fallback type (their rows are not a multiple of the block size)")
             bar.done()
         served = made[1][0] if len(made) > 1 else f16  # the Modelfile points at the first quantization
-        go_template = ollama_template(fmt)
-        if go_template is None:
-            result.no_ollama = no_ollama_line(fmt)
-        else:
+        if fmt:
+            go_template = ollama_template(fmt)
             try:
                 result.template_problems = check_ollama_template(_template_of(source, model_dir), fmt, go_template)
             except GoMissing as exc:
                 result.warnings.append(f"Modelfile not checked: {exc}")
             (work / "Modelfile").write_text(modelfile(served.name, fmt, go_template), encoding="utf-8")
-        (work / "LMSTUDIO.md").write_text(lmstudio_note([p.name for p, _, _ in made[1:] + made[:1]], fmt), encoding="utf-8")
+            (work / "LMSTUDIO.md").write_text(lmstudio_note([p.name for p, _, _ in made[1:] + made[:1]], fmt), encoding="utf-8")
         if roundtrip != "off":
             from .roundtrip import verify
 
@@ -184,7 +190,7 @@ def export_gguf(source: ExportSource, outdir: Path, quantizations: list[str], *,
         for path in [p for p, _, _ in made] + [work / "Modelfile", work / "LMSTUDIO.md"]:
             if path.exists():
                 os.replace(path, outdir / path.name)
-    result.modelfile = str(outdir / "Modelfile") if go_template is not None else None
+    result.modelfile = str(outdir / "Modelfile") if fmt else None
     write_json_atomic(outdir / "export.json", _manifest(source, result, name))
     return result
 
@@ -279,7 +285,7 @@ def build_upload_folder(source: ExportSource, repo_id: str, folder: Path, save_m
             plan.gguf = export_gguf(source, stage, quantizations, name=repo_id.split("/")[-1], llama_cpp_dir=llama_cpp_dir,
                                     roundtrip=roundtrip, server=server, overwrite=True, merged_dir=merged,
                                     progress=progress, checked=True)
-            call_format = plan.gguf.chat_format["call_format"]
+            call_format = plan.gguf.chat_format.get("call_format")
         else:
             try:
                 call_format = _tokenizer_format(source.tokenizer_dir).call_format

@@ -162,6 +162,6 @@ def model_card(source: ExportSource, repo_id: str, save_method: str, *, call_for
                   "ollama create " + name.lower() + " -f Modelfile", "ollama run " + name.lower(), "```"]
         lines += ["", "## Run it locally", "", *([no_ollama] if no_ollama else ollama),
                   "", f"LM Studio: `lms import {gguf_files[0]}` (or copy it into `~/.lmstudio/models/`); keep the "
-                  "prompt template the GGUF carries. See `LMSTUDIO.md`.", "", "Files:", "",
+                  "prompt template the GGUF carries." + ("" if no_ollama else " See `LMSTUDIO.md`."), "", "Files:", "",
                   *[f"- `{f}`" for f in gguf_files]]
     return "\n".join(lines) + "\n"

@@ -9,9 +9,11 @@ The family is read from the tokenizer's chat template by rendering probe convers
   the space v0.3 writes after each marker, the system prompt in the last user turn (Mistral's own
   templates) or the first (the toolkit's, ``chat_templates.MISTRAL_TEMPLATE``);
 - ``mistral-v11``: ``[SYSTEM_PROMPT]``, calls as ``[TOOL_CALLS]name[ARGS]{...}`` (Mistral Small 3.2, Devstral);
-- ``harmony``: gpt-oss's ``<|start|>``/``<|channel|>`` messages, calls to ``functions.NAME`` (no Ollama
-  Modelfile: see ``FAMILIES``; the GGUF still exports);
-- ``llama3``: Llama 3.x header turns, calls as JSON with ``parameters`` (no Ollama Modelfile either).
+- ``harmony``: gpt-oss's ``<|start|>``/``<|channel|>`` messages, calls to ``functions.NAME``;
+- ``llama3``: Llama 3.x header turns, calls as JSON with ``parameters`` (several joined by ``; ``).
+
+A template in none of these families still exports as a GGUF (it carries the template), with one line
+saying why there is no Modelfile (``UnknownFamily``).
 
 Each family is one row of ``FAMILIES``: how it is recognised, the tag Ollama must find, and its
 Ollama TEMPLATE writer. The Modelfile's TEMPLATE is checked against the chat template with Go's own
@@ -32,6 +34,11 @@ PROBE_TOOL = {"type": "function", "function": {
     "parameters": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}}}
 PROBE_CALL = {"id": "abc123def", "type": "function",
               "function": {"name": "vaultManager_createFolder", "arguments": {"path": "Projects/Probe"}}}
+
+
+class UnknownFamily(UsageError):
+    """A chat template that renders tool calls, in none of the families of FAMILIES: the GGUF
+    exports with it, without an Ollama Modelfile."""
 
 
 @dataclass
@@ -93,8 +100,8 @@ def detect_format(template: str | None, bos: str = "", eos: str = "") -> ChatFor
         fmt = family.detect(probe)
         if fmt:
             return fmt
-    raise UsageError("the chat template is none of the families the toolkit knows (ChatML with <tool_call> blocks, "
-                     "Mistral [TOOL_CALLS], gpt-oss harmony, Llama 3.x JSON calls); train with model.chat_template: chatml")
+    raise UnknownFamily("the chat template is none of the families the toolkit knows (ChatML with <tool_call> blocks, "
+                        "Mistral [TOOL_CALLS], gpt-oss harmony, Llama 3.x JSON calls)")
 
 
 @dataclass
@@ -305,9 +312,8 @@ class Family:
     tag: str  # the tool-call tag Ollama must detect in the TEMPLATE
     example: str  # a call as the model writes it (LM Studio note)
     detect: object  # Probe -> ChatFormat | None
-    ollama_template: object  # ChatFormat -> Go template text; None: no Modelfile, for no_ollama's reason
+    ollama_template: object  # ChatFormat -> Go template text
     title: str  # the family as users know it
-    no_ollama: str = ""
 
 
 FAMILIES = {f.name: f for f in (
@@ -326,16 +332,8 @@ FAMILIES = {f.name: f for f in (
 )}
 
 
-def ollama_template(fmt: ChatFormat) -> str | None:
-    """The Modelfile TEMPLATE for fmt; None for a family without one (FAMILIES[...].no_ollama says why)."""
-    writer = FAMILIES[fmt.family].ollama_template
-    return writer(fmt) if writer else None
-
-
-def no_ollama_line(fmt: ChatFormat) -> str:
-    """The one line an export prints for a family that gets no Modelfile."""
-    return (f"Ollama: no Modelfile for the {FAMILIES[fmt.family].title} format: {FAMILIES[fmt.family].no_ollama}; "
-            "the GGUF exports and carries its chat template for llama.cpp and LM Studio")
+def ollama_template(fmt: ChatFormat) -> str:
+    return FAMILIES[fmt.family].ollama_template(fmt)
 
 
 def canonical_json(text: str, drop: tuple = ()) -> str:
