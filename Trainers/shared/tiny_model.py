@@ -26,7 +26,6 @@ from typing import Iterable
 # calls as text a parser can read). Both are single tokens in transformers and llama.cpp alike.
 CONTROL_TOKENS = ["<|im_start|>", "<|im_end|>"]
 MARKER_TOKENS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>"]
-SPECIAL_TOKENS = CONTROL_TOKENS + MARKER_TOKENS
 
 # ChatML; assistant tool calls as <tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>.
 # Arguments given as a JSON string (OpenAI style) are written through unchanged.
