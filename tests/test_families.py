@@ -149,7 +149,7 @@ def test_a_template_of_no_known_family_exports_a_gguf_and_says_in_one_line_why_t
     assert json.loads((out / "export.json").read_text())["no_ollama"] == result.no_ollama
 
 
-def test_presets_say_what_they_train_and_the_7b_preset_trains_mistral(capsys):
+def test_presets_say_what_they_train_and_the_7b_and_20b_presets_use_the_toolkits_templates(capsys):
     from Trainers.shared.cli import build_parser
     from Trainers.shared.config import SIZE_PRESETS
 
@@ -157,6 +157,7 @@ def test_presets_say_what_they_train_and_the_7b_preset_trains_mistral(capsys):
     assert config.chat_template == "mistral"  # the preset's own model: Mistral v0.3's format
     assert load_config("sft", None, {"model_size": "7b", "model_name": "meta-llama/Llama-3.2-3B-Instruct"}).chat_template is None
     assert load_config("sft", None, {"model_size": "3b"}).chat_template is None  # Qwen's own template
+    assert load_config("sft", None, {"model_size": "20b"}).chat_template == "harmony"
     with pytest.raises(SystemExit):
         build_parser("sft").parse_args(["--help"])
     help_text = " ".join(capsys.readouterr().out.split())

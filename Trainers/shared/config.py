@@ -36,7 +36,8 @@ SIZE_PRESETS = {
     "13b": SizePreset("unsloth/Qwen2.5-14B-Instruct-bnb-4bit", 2, 2, 3, "14-16 GB",
                       "Qwen 2.5: its own ChatML template, calls as <tool_call> blocks (hermes)"),
     "20b": SizePreset("unsloth/gpt-oss-20b-unsloth-bnb-4bit", 1, 2, 6, "18-20 GB",
-                      "gpt-oss: its own harmony template, calls as <|channel|>commentary to=functions.NAME (harmony)"),
+                      "gpt-oss: the toolkit's harmony template, calls as <|channel|>commentary to=functions.NAME (harmony)",
+                      "harmony"),
 }
 DEFAULT_SIZE = "7b"
 
