@@ -183,3 +183,26 @@ def test_parallel_calls_and_their_results_render_alike_and_parse_back(name, go_c
     answer = _answer(lambda m, g: ollama.render(go, m, tools, binary=go_checker).prompt, messages[1:3])
     calls, _ = ollama.parse_tool_calls(answer, got.tag, [t["function"]["name"] for t in tools])
     assert calls == [(c["function"]["name"], c["function"]["arguments"]) for c in (PROBE_CALL, second)]
+
+
+# the families' own templates, as llama.cpp bundles them: name -> (bos, eos, family, call format)
+OWN_TEMPLATES = {
+    "openai-gpt-oss-120b": ("<|startoftext|>", "<|return|>", "harmony", "harmony"),
+    "meta-llama-Llama-3.1-8B-Instruct": ("<|begin_of_text|>", "<|eot_id|>", "llama3", "llama"),
+    "meta-llama-Llama-3.2-3B-Instruct": ("<|begin_of_text|>", "<|eot_id|>", "llama3", "llama"),
+    "Mistral-Small-3.2-24B-Instruct-2506": ("<s>", "</s>", "mistral-v11", "mistral"),
+    "unsloth-mistral-Devstral-Small-2507": ("<s>", "</s>", "mistral-v11", "mistral"),
+}
+
+
+@pytest.mark.parametrize("name", OWN_TEMPLATES)
+def test_the_families_own_templates_are_detected_and_ollama_reads_their_calls(name, go_checker):
+    """They export (the 20b preset's gpt-oss was refused before); Ollama finds the tag and reads the
+    call back, but their prompts carry what a TEMPLATE does not reproduce (today's date, a fixed
+    system prompt, TypeScript tool types, tools in the user turn): the check says so, and only that."""
+    bos, eos, family, call = OWN_TEMPLATES[name]
+    template = bundled_template(name)
+    fmt = detect_format(template, bos, eos)
+    assert (fmt.family, fmt.call_format) == (family, call)
+    problems = check_ollama_template(template, fmt, ollama_template(fmt), go_checker)
+    assert problems and all(p.startswith("prompt differs") for p in problems), problems
