@@ -143,22 +143,23 @@ def load_tokenizer(config: RunConfig):
         tokenizer = AutoTokenizer.from_pretrained(config.model_name)
     except Exception as exc:
         raise _explain_load_error(config.model_name, exc) from None
-    return use_chat_template(tokenizer, config.model.chat_template)
+    return use_chat_template(tokenizer, config.chat_template)
 
 
 def use_chat_template(tokenizer, choice: str | None):
-    """choice None: the tokenizer's own template (ChatML if it has none), 'tokenizer', 'chatml', or
-    'mistral' (Mistral Instruct v3, see chat_templates.py)."""
+    """choice None: the tokenizer's own template (ChatML if it has none), 'tokenizer', or a family
+    of chat_templates.py: 'chatml', 'mistral' (Mistral Instruct v3), 'qwen2.5', 'mistral-v11',
+    'harmony', 'llama3'."""
+    from .chat_templates import family, family_names
+
     if choice == "chatml" or (choice is None and not tokenizer.chat_template):
         print(f"chat template: toolkit ChatML with <tool_call> blocks ({'requested' if choice else 'the tokenizer has none'})")
         tokenizer.chat_template = CHAT_TEMPLATE
-    elif choice == "mistral":
-        from .chat_templates import MISTRAL_TEMPLATE
-
-        print("chat template: Mistral Instruct v3 with [TOOL_CALLS], system prompt in the first user turn (requested)")
-        tokenizer.chat_template = MISTRAL_TEMPLATE
+    elif choice in family_names():
+        print(f"chat template: the toolkit's {choice} template, calls as {family(choice).call_format} (requested)")
+        tokenizer.chat_template = family(choice).template
     elif choice not in (None, "tokenizer"):
-        raise UsageError(f"model.chat_template must be null, 'tokenizer', 'chatml' or 'mistral', not {choice!r}")
+        raise UsageError(f"model.chat_template must be null, 'tokenizer' or one of {', '.join(family_names())}, not {choice!r}")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

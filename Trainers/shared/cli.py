@@ -26,7 +26,9 @@ def add_training_flags(parser, method: str | None, omit: tuple[str, ...] = ()) -
 
     add("--config", metavar="FILE", help="YAML config (sections model, lora, data, training, " + ("kto, " if method != "sft" else "")
         + "monitor, self_correction)")
-    add("--model-size", choices=list(SIZE_PRESETS), help="selects the base model and its batch defaults (default 7b)")
+    add("--model-size", choices=list(SIZE_PRESETS), help="selects the base model and its batch defaults (default 7b): " +
+        "; ".join(f"{size} {preset.model_name}: {preset.trains}" for size, preset in SIZE_PRESETS.items()) +
+        ". Llama 3.x and others: --model-name (their own template; model.chat_template llama3 for the toolkit's)")
     add("--model-name", help="any Hugging Face id or local directory (a trained final_model/ continues from that adapter)")
     add("--local-file", metavar="JSONL", help="dataset file in the toolkit's record format (default: the shipped "
         f"Datasets/teacher/teacher_{method or 'sft'}.jsonl when no --dataset-name is given either)")

@@ -23,14 +23,21 @@ class SizePreset:
     kto_batch_size: int
     gradient_accumulation: int
     vram: str  # what the docs promise on a 24 GB RTX 3090, kept beside the preset it describes
+    trains: str  # the family, chat template and tool-call format a run with this preset learns
+    chat_template: str | None = None  # model.chat_template for the preset's own model (None: its tokenizer's)
 
 
 # 4-bit builds; the 7b entry is the seed default.
 SIZE_PRESETS = {
-    "3b": SizePreset("unsloth/Qwen2.5-3B-Instruct-bnb-4bit", 8, 4, 1, "8-10 GB"),
-    "7b": SizePreset("unsloth/mistral-7b-v0.3-bnb-4bit", 6, 4, 1, "9-11 GB"),
-    "13b": SizePreset("unsloth/Qwen2.5-14B-Instruct-bnb-4bit", 2, 2, 3, "14-16 GB"),
-    "20b": SizePreset("unsloth/gpt-oss-20b-unsloth-bnb-4bit", 1, 2, 6, "18-20 GB"),
+    "3b": SizePreset("unsloth/Qwen2.5-3B-Instruct-bnb-4bit", 8, 4, 1, "8-10 GB",
+                     "Qwen 2.5: its own ChatML template, calls as <tool_call> blocks (hermes)"),
+    "7b": SizePreset("unsloth/mistral-7b-v0.3-bnb-4bit", 6, 4, 1, "9-11 GB",
+                     "Mistral v0.3: the toolkit's Mistral template, calls as [TOOL_CALLS] [...] (mistral)", "mistral"),
+    "13b": SizePreset("unsloth/Qwen2.5-14B-Instruct-bnb-4bit", 2, 2, 3, "14-16 GB",
+                      "Qwen 2.5: its own ChatML template, calls as <tool_call> blocks (hermes)"),
+    "20b": SizePreset("unsloth/gpt-oss-20b-unsloth-bnb-4bit", 1, 2, 6, "18-20 GB",
+                      "gpt-oss: the toolkit's harmony template, calls as <|channel|>commentary to=functions.NAME (harmony)",
+                      "harmony"),
 }
 DEFAULT_SIZE = "7b"
 SHIPPED_DATASET = "Datasets/teacher/teacher_{method}.jsonl"  # relative to the repository root
@@ -44,7 +51,9 @@ class ModelConfig:
     load_in_4bit: bool = True  # only on CUDA; the CPU backend always loads full precision
     require_cuda: bool = False
     backend: str = "auto"  # auto | unsloth | transformers | cpu (Trainers/shared/backend.py)
-    chat_template: str | None = None  # None: the tokenizer's own, else the toolkit's ChatML template
+    # None: the size preset's choice for its own model, else the tokenizer's own; 'tokenizer', or a
+    # toolkit template: chatml, mistral, or a family of Trainers/shared/chat_templates.py
+    chat_template: str | None = None
 
 
 @dataclass
@@ -136,11 +145,18 @@ class RunConfig:
         return self.model.name or SIZE_PRESETS[self.model.size].model_name
 
     @property
+    def chat_template(self) -> str | None:
+        """model.chat_template, or the size preset's when its own model is trained."""
+        if self.model.chat_template or self.model.name:
+            return self.model.chat_template
+        return SIZE_PRESETS[self.model.size].chat_template
+
+    @property
     def output_root(self) -> Path:
         return Path(self.training.output_dir or REPO_ROOT / f"{self.method}_output_rtx3090")
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "effective_model_name": self.model_name}
+        return {**asdict(self), "effective_model_name": self.model_name, "effective_chat_template": self.chat_template}
 
 
 SECTIONS = {"model": ModelConfig, "lora": LoraConfig, "data": DataConfig, "training": TrainingConfig, "kto": KtoConfig,

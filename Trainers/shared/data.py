@@ -185,7 +185,8 @@ def render_conversation(tokenizer, messages: list[dict]) -> tuple[str, list[tupl
         if not (text.startswith(before) and text.startswith(through) and len(through) > len(before)):
             raise DataError("the chat template renders conversation prefixes differently from the whole "
                             "conversation, so assistant turns cannot be located; set model.chat_template: chatml "
-                            "(mistral for Mistral models, whose template moves the system prompt to the last user turn)")
+                            "(mistral for Mistral models, whose template moves the system prompt to the last user turn; "
+                            "harmony for gpt-oss, whose template ends only the last answer with <|return|>)")
         spans.append((len(before), len(through)))
     return text, spans
 

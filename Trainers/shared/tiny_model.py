@@ -8,9 +8,11 @@ CONTROL or USER_DEFINED tokens, so llama.cpp keeps them whole) and which adds no
 (``add_dummy_prefix`` off, ``add_prefix_space: false``: llama.cpp would otherwise put a ``▁`` after
 every special token, transformers not), so both engines give the same token ids. The chat
 template is ChatML with Hermes-style ``<tool_call>`` blocks, rendered exactly as
-``Tools.schema.toolcalls.render_content(calls, "hermes")`` writes them.
+``Tools.schema.toolcalls.render_content(calls, "hermes")`` writes them. ``family`` builds the model
+with another family's template and special tokens instead (``chat_templates.py``: Qwen 2.5, Mistral
+v0.3 and v11, gpt-oss harmony, Llama 3.x).
 
-    python -m Trainers.shared.tiny_model OUT_DIR
+    python -m Trainers.shared.tiny_model OUT_DIR [FAMILY]
 """
 from __future__ import annotations
 
@@ -24,7 +26,6 @@ from typing import Iterable
 # calls as text a parser can read). Both are single tokens in transformers and llama.cpp alike.
 CONTROL_TOKENS = ["<|im_start|>", "<|im_end|>"]
 MARKER_TOKENS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>"]
-SPECIAL_TOKENS = CONTROL_TOKENS + MARKER_TOKENS
 
 # ChatML; assistant tool calls as <tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>.
 # Arguments given as a JSON string (OpenAI style) are written through unchanged.
@@ -71,12 +72,18 @@ def default_corpus() -> list[str]:
 
 
 def build_tiny_model(out_dir: str | Path, corpus: Iterable[str] | None = None, *, vocab_size: int = 1000,
-                     hidden_size: int = 64, num_layers: int = 2, num_heads: int = 4, seed: int = 0) -> Path:
+                     hidden_size: int = 64, num_layers: int = 2, num_heads: int = 4, seed: int = 0,
+                     family: str = "chatml") -> Path:
     """Write a random-weight LlamaForCausalLM and its SentencePiece tokenizer to out_dir."""
     import sentencepiece as spm
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    from .chat_templates import family as chat_family
+
+    spec = chat_family(family)
+    control, special = list(spec.control), list(spec.control + spec.markers)
+    bos, eos = spec.bos, spec.eos
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,33 +92,34 @@ def build_tiny_model(out_dir: str | Path, corpus: Iterable[str] | None = None, *
         spm.SentencePieceTrainer.train(
             input=str(text), model_prefix=str(Path(tmp) / "tokenizer"), vocab_size=vocab_size,
             model_type="bpe", byte_fallback=True, hard_vocab_limit=False, character_coverage=1.0,
-            user_defined_symbols=SPECIAL_TOKENS, unk_id=0, bos_id=1, eos_id=2, pad_id=3,
+            user_defined_symbols=[t for t in special if t not in (bos, "</s>")], unk_id=0, bos_id=1, eos_id=2, pad_id=3,
+            bos_piece=bos,
             split_digits=True, add_dummy_prefix=False, num_threads=1, minloglevel=2,
         )
         (out / "tokenizer.model").write_bytes((Path(tmp) / "tokenizer.model").read_bytes())
     processor = spm.SentencePieceProcessor(model_file=str(out / "tokenizer.model"))
-    im_end = processor.piece_to_id("<|im_end|>")
-    added = {str(processor.piece_to_id(t)): {"content": t, "special": t in CONTROL_TOKENS, "normalized": False,
+    eos_id = processor.piece_to_id(eos)
+    added = {str(processor.piece_to_id(t)): {"content": t, "special": t in control, "normalized": False,
                                              "lstrip": False, "rstrip": False, "single_word": False}
-             for t in SPECIAL_TOKENS}
+             for t in special if t not in (bos, "</s>")}
     (out / "tokenizer_config.json").write_text(json.dumps({
         "tokenizer_class": "LlamaTokenizer",
-        "bos_token": "<s>", "eos_token": "<|im_end|>", "unk_token": "<unk>", "pad_token": "<pad>",
+        "bos_token": bos, "eos_token": eos, "unk_token": "<unk>", "pad_token": "<pad>",
         "add_bos_token": True, "add_eos_token": False, "legacy": False, "add_prefix_space": False,
         "added_tokens_decoder": added,
-        "additional_special_tokens": CONTROL_TOKENS,
+        "additional_special_tokens": control,
         "model_max_length": 2048,
-        "chat_template": CHAT_TEMPLATE,
+        "chat_template": spec.template,
     }, indent=2), encoding="utf-8")
     (out / "special_tokens_map.json").write_text(json.dumps({
-        "bos_token": "<s>", "eos_token": "<|im_end|>", "unk_token": "<unk>", "pad_token": "<pad>",
-        "additional_special_tokens": CONTROL_TOKENS,
+        "bos_token": bos, "eos_token": eos, "unk_token": "<unk>", "pad_token": "<pad>",
+        "additional_special_tokens": control,
     }, indent=2), encoding="utf-8")
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=processor.vocab_size(), hidden_size=hidden_size, intermediate_size=hidden_size * 2,
         num_hidden_layers=num_layers, num_attention_heads=num_heads, num_key_value_heads=num_heads,
-        max_position_embeddings=2048, bos_token_id=1, eos_token_id=im_end, pad_token_id=3,
+        max_position_embeddings=2048, bos_token_id=1, eos_token_id=eos_id, pad_token_id=3,
         tie_word_embeddings=False, torch_dtype="float32",
     )
     LlamaForCausalLM(config).save_pretrained(out, safe_serialization=True)
@@ -119,6 +127,6 @@ def build_tiny_model(out_dir: str | Path, corpus: Iterable[str] | None = None, *
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m Trainers.shared.tiny_model OUT_DIR")
-    print(build_tiny_model(sys.argv[1]))
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: python -m Trainers.shared.tiny_model OUT_DIR [FAMILY]")
+    print(build_tiny_model(sys.argv[1], family=sys.argv[2] if len(sys.argv) == 3 else "chatml"))

@@ -89,6 +89,7 @@ class GgufExport:
     files: list[dict] = field(default_factory=list)  # {"file", "type", "bytes", "sha256", "fallback_tensors"}
     chat_format: dict = field(default_factory=dict)
     modelfile: str | None = None
+    no_ollama: str | None = None  # why there is no Modelfile (a chat family the toolkit does not know), one line
     template_problems: list = field(default_factory=list)
     roundtrip: dict | None = None
     warnings: list = field(default_factory=list)
@@ -124,7 +125,7 @@ def export_gguf(source: ExportSource, outdir: Path, quantizations: list[str], *,
     from ..gguf import ConverterNotFound, convert_to_gguf, find_llama_cpp
     from ..lineage import file_sha256
     from .ollama import GoMissing
-    from .templates import check_ollama_template, lmstudio_note, modelfile, ollama_template
+    from .templates import UnknownFamily, check_ollama_template, lmstudio_note, modelfile, ollama_template
 
     name = name or source.name
     try:
@@ -135,8 +136,16 @@ def export_gguf(source: ExportSource, outdir: Path, quantizations: list[str], *,
     if not checked:
         _prepare_outdir(outdir, overwrite)
         check_space(gguf_estimate(merge.parameter_count(source), quantizations, needs_merge), outdir)
-    fmt = _tokenizer_format(source.tokenizer_dir)  # an unsupported chat format stops here, before any work
-    result = GgufExport(outdir, chat_format=fmt.to_dict())
+    try:
+        fmt = _tokenizer_format(source.tokenizer_dir)  # no template, or one without tool calls, stops here
+    except UnknownFamily as exc:
+        fmt = None
+        no_ollama = (f"Ollama: no Modelfile: {exc}, so no Ollama TEMPLATE or tool-call tag can be written for it; "
+                     "the GGUF carries the model's own chat template (llama.cpp --jinja, LM Studio)")
+    result = GgufExport(outdir, chat_format=fmt.to_dict() if fmt else {}, no_ollama=None if fmt else no_ollama)
+    if not fmt and roundtrip != "off":
+        roundtrip = "off"
+        result.warnings.append("round trip skipped: the toolkit cannot read this template's tool calls")
     outdir.parent.mkdir(parents=True, exist_ok=True)
     steps = (["merge LoRA into base"] if needs_merge else []) + ["convert to f16 GGUF"] + \
         [f"quantize {q}" for q in quantizations] + ([f"round trip ({roundtrip})"] if roundtrip != "off" else [])
@@ -160,13 +169,14 @@ def export_gguf(source: ExportSource, outdir: Path, quantizations: list[str], *,
                                        "fallback type (their rows are not a multiple of the block size)")
             bar.done()
         served = made[1][0] if len(made) > 1 else f16  # the Modelfile points at the first quantization
-        go_template = ollama_template(fmt)
-        try:
-            result.template_problems = check_ollama_template(_template_of(source, model_dir), fmt, go_template)
-        except GoMissing as exc:
-            result.warnings.append(f"Modelfile not checked: {exc}")
-        (work / "Modelfile").write_text(modelfile(served.name, fmt, go_template), encoding="utf-8")
-        (work / "LMSTUDIO.md").write_text(lmstudio_note([p.name for p, _, _ in made[1:] + made[:1]], fmt), encoding="utf-8")
+        if fmt:
+            go_template = ollama_template(fmt)
+            try:
+                result.template_problems = check_ollama_template(_template_of(source, model_dir), fmt, go_template)
+            except GoMissing as exc:
+                result.warnings.append(f"Modelfile not checked: {exc}")
+            (work / "Modelfile").write_text(modelfile(served.name, fmt, go_template), encoding="utf-8")
+            (work / "LMSTUDIO.md").write_text(lmstudio_note([p.name for p, _, _ in made[1:] + made[:1]], fmt), encoding="utf-8")
         if roundtrip != "off":
             from .roundtrip import verify
 
@@ -178,8 +188,9 @@ def export_gguf(source: ExportSource, outdir: Path, quantizations: list[str], *,
             result.files.append({"file": path.name, "type": kind, "bytes": path.stat().st_size,
                                  "sha256": file_sha256(path), "fallback_tensors": fallback})
         for path in [p for p, _, _ in made] + [work / "Modelfile", work / "LMSTUDIO.md"]:
-            os.replace(path, outdir / path.name)
-    result.modelfile = str(outdir / "Modelfile")
+            if path.exists():
+                os.replace(path, outdir / path.name)
+    result.modelfile = str(outdir / "Modelfile") if fmt else None
     write_json_atomic(outdir / "export.json", _manifest(source, result, name))
     return result
 
@@ -199,6 +210,7 @@ def _manifest(source: ExportSource, result: GgufExport, name: str) -> dict:
             "source": {"model_dir": str(source.model_dir), "kind": source.kind, "base_model": source.base_model,
                        "run_dir": str(source.run_dir) if source.run_dir else None},
             "files": result.files, "chat_format": result.chat_format, "modelfile_problems": result.template_problems,
+            "no_ollama": result.no_ollama,
             "roundtrip": result.roundtrip, "warnings": result.warnings,
             "llama_cpp_python": version("llama-cpp-python"), "toolkit_commit": toolkit_commit()}
 
@@ -273,7 +285,7 @@ def build_upload_folder(source: ExportSource, repo_id: str, folder: Path, save_m
             plan.gguf = export_gguf(source, stage, quantizations, name=repo_id.split("/")[-1], llama_cpp_dir=llama_cpp_dir,
                                     roundtrip=roundtrip, server=server, overwrite=True, merged_dir=merged,
                                     progress=progress, checked=True)
-            call_format = plan.gguf.chat_format["call_format"]
+            call_format = plan.gguf.chat_format.get("call_format")
         else:
             try:
                 call_format = _tokenizer_format(source.tokenizer_dir).call_format
@@ -283,12 +295,13 @@ def build_upload_folder(source: ExportSource, repo_id: str, folder: Path, save_m
             [f["file"] for f in plan.gguf.files if f["type"] == "F16"] if plan.gguf else None
         report = find_eval_report(source.run_dir, source.model_dir)
         (stage / "README.md").write_text(model_card(source, repo_id, save_method, call_format=call_format,
-                                                    gguf_files=gguf_files, eval_report=report), encoding="utf-8")
+                                                    gguf_files=gguf_files, eval_report=report,
+                                                    no_ollama=plan.gguf.no_ollama if plan.gguf else None), encoding="utf-8")
         if folder.exists():
             shutil.rmtree(folder)  # --overwrite: replaced only now that the new folder is complete
         os.replace(stage, folder)
     if plan.gguf:
         plan.gguf.outdir = folder
-        plan.gguf.modelfile = str(folder / "Modelfile")
+        plan.gguf.modelfile = str(folder / "Modelfile") if plan.gguf.modelfile else None
     plan.files = sorted((str(p.relative_to(folder)), p.stat().st_size) for p in folder.rglob("*") if p.is_file())
     return plan

@@ -109,7 +109,9 @@ def _example(call_format: str) -> str:
 
 
 def model_card(source: ExportSource, repo_id: str, save_method: str, *, call_format: str | None = None,
-               gguf_files: list[str] | None = None, eval_report: tuple[Path, dict] | None = None) -> str:
+               gguf_files: list[str] | None = None, eval_report: tuple[Path, dict] | None = None,
+               no_ollama: str | None = None) -> str:
+    """no_ollama: the line saying why the GGUF files come without a Modelfile (None: one is included)."""
     lineage, parent = source.lineage, source.parent_lineage
     config = _config(source)
     base = lineage.get("base_model") or source.base_model
@@ -156,9 +158,10 @@ def model_card(source: ExportSource, repo_id: str, save_method: str, *, call_for
         lines += ["", "## Tool-call format", "", f"The model writes calls as `{call_format}`:", "", "```",
                   _example(call_format), "```"]
     if gguf_files:
-        lines += ["", "## Run it locally", "", "Ollama (a Modelfile with a tools-aware template and stop tokens is included):",
-                  "", "```bash", "ollama create " + name.lower() + " -f Modelfile", "ollama run " + name.lower(), "```",
+        ollama = ["Ollama (a Modelfile with a tools-aware template and stop tokens is included):", "", "```bash",
+                  "ollama create " + name.lower() + " -f Modelfile", "ollama run " + name.lower(), "```"]
+        lines += ["", "## Run it locally", "", *([no_ollama] if no_ollama else ollama),
                   "", f"LM Studio: `lms import {gguf_files[0]}` (or copy it into `~/.lmstudio/models/`); keep the "
-                  "prompt template the GGUF carries. See `LMSTUDIO.md`.", "", "Files:", "",
+                  "prompt template the GGUF carries." + ("" if no_ollama else " See `LMSTUDIO.md`."), "", "Files:", "",
                   *[f"- `{f}`" for f in gguf_files]]
     return "\n".join(lines) + "\n"

@@ -72,8 +72,9 @@ def _print_gguf(result) -> None:
     rows += [(f["file"], f["type"], round(f["bytes"] / 2**20, 2), f["fallback_tensors"]) for f in result.files]
     print("\n".join(format_table(rows)))
     fmt = result.chat_format
-    print(f"chat format: {fmt['family']} (tool calls as {fmt['call_format']}; stop tokens {', '.join(fmt['stops'])})")
-    print(f"Modelfile: {result.modelfile}" + ("" if not result.template_problems else " (CHECK FAILED)"))
+    if fmt:
+        print(f"chat format: {fmt['family']} (tool calls as {fmt['call_format']}; stop tokens {', '.join(fmt['stops'])})")
+    print(result.no_ollama or f"Modelfile: {result.modelfile}" + ("" if not result.template_problems else " (CHECK FAILED)"))
     for problem in result.template_problems:
         print(f"  modelfile problem: {problem}")
     for warning in result.warnings:
@@ -87,7 +88,8 @@ def _print_gguf(result) -> None:
                   f"positive control {'parsed' if b['control_parsed'] else 'FAILED'}")
         for problem in trip["problems"] + [p for b in trip["backends"] for p in b["problems"]]:
             print(f"  round-trip problem: {problem}")
-    print(f"next: cd {result.outdir} && ollama create NAME -f Modelfile   (LM Studio: see LMSTUDIO.md)")
+    print(f"next: cd {result.outdir} && ollama create NAME -f Modelfile   (LM Studio: see LMSTUDIO.md)" if result.modelfile
+          else f"next: llama.cpp: llama-server -m {result.outdir}/{result.files[-1]['file']} --jinja")
 
 
 def gguf_main(argv: list[str] | None = None) -> int:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import struct
 from pathlib import Path
 
 from Tools.cli_common import UsageError
 
-from .source import ExportSource
+from .source import ExportSource, looks_local
 
 SAVE_METHODS = ("merged_16bit", "merged_4bit", "lora")
 _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
@@ -98,7 +99,40 @@ def merge_adapter(source: ExportSource, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
     AutoTokenizer.from_pretrained(source.model_dir).save_pretrained(out_dir)
+    _keep_sentencepiece(source, out_dir)
     return out_dir
+
+
+def _keep_sentencepiece(source: ExportSource, out_dir: Path) -> None:
+    """The base model's SentencePiece tokenizer.model beside the merged model. A trained adapter's
+    folder holds only tokenizer.json, and without tokenizer.model llama.cpp's converter reads a
+    SentencePiece model (Mistral, Llama 2, the tiny model) as BPE, which tokenizes every prompt
+    differently from training. The converter also takes the chat markers' types (control or
+    printed) from tokenizer_config.json's added_tokens_decoder, which transformers no longer writes."""
+    from transformers import AutoTokenizer
+
+    if (out_dir / "tokenizer.model").exists():
+        return
+    base = Path(str(source.base_model))
+    found = next((d / "tokenizer.model" for d in (source.model_dir, base) if (d / "tokenizer.model").is_file()), None)
+    if found is None and not looks_local(str(source.base_model)):
+        try:
+            from huggingface_hub import hf_hub_download
+
+            found = Path(hf_hub_download(str(source.base_model), "tokenizer.model"))
+        except Exception:  # a BPE model (Qwen, Llama 3, gpt-oss) has none: its tokenizer.json is what llama.cpp reads
+            found = None
+    if found is None:
+        return
+    shutil.copyfile(found, out_dir / "tokenizer.model")
+    config_file = out_dir / "tokenizer_config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    if "added_tokens_decoder" not in config:
+        added = AutoTokenizer.from_pretrained(out_dir).added_tokens_decoder
+        config["added_tokens_decoder"] = {str(i): {"content": t.content, "special": t.special, "normalized": t.normalized,
+                                                   "lstrip": t.lstrip, "rstrip": t.rstrip, "single_word": t.single_word}
+                                          for i, t in added.items()}
+        config_file.write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
 def require_4bit() -> None:

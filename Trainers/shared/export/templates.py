@@ -6,7 +6,14 @@ The family is read from the tokenizer's chat template by rendering probe convers
   whether tools are listed in the prompt, a default system prompt and the role of tool results
   are taken from the template's own output;
 - ``mistral``: ``[INST]`` turns with ``[TOOL_CALLS]`` lists (Mistral v0.3, Nemo), with or without
-  the space v0.3 writes after each marker.
+  the space v0.3 writes after each marker, the system prompt in the last user turn (Mistral's own
+  templates) or the first (the toolkit's, ``chat_templates.MISTRAL_TEMPLATE``);
+- ``mistral-v11``: ``[SYSTEM_PROMPT]``, calls as ``[TOOL_CALLS]name[ARGS]{...}`` (Mistral Small 3.2, Devstral);
+- ``harmony``: gpt-oss's ``<|start|>``/``<|channel|>`` messages, calls to ``functions.NAME``;
+- ``llama3``: Llama 3.x header turns, calls as JSON with ``parameters`` (several joined by ``; ``).
+
+A template in none of these families still exports as a GGUF (it carries the template), with one line
+saying why there is no Modelfile (``UnknownFamily``).
 
 Each family is one row of ``FAMILIES``: how it is recognised, the tag Ollama must find, and its
 Ollama TEMPLATE writer. The Modelfile's TEMPLATE is checked against the chat template with Go's own
@@ -29,10 +36,15 @@ PROBE_CALL = {"id": "abc123def", "type": "function",
               "function": {"name": "vaultManager_createFolder", "arguments": {"path": "Projects/Probe"}}}
 
 
+class UnknownFamily(UsageError):
+    """A chat template that renders tool calls, in none of the families of FAMILIES: the GGUF
+    exports with it, without an Ollama Modelfile."""
+
+
 @dataclass
 class ChatFormat:
-    family: str  # "chatml" or "mistral"
-    call_format: str  # the Tools.schema.toolcalls format the model writes: "hermes" or "mistral"
+    family: str  # a key of FAMILIES
+    call_format: str  # the Tools.schema.toolcalls format the model writes: "hermes", "mistral", "harmony", "llama"
     bos: str = ""
     eos: str = ""
     stops: list = field(default_factory=list)
@@ -41,6 +53,7 @@ class ChatFormat:
     tools_block: tuple | None = None  # chatml: text before and after the tool list in the system turn
     tool_role: str = "tool"  # chatml: the role tool results are written under
     space: str = ""  # mistral: " " after [INST] / [TOOL_CALLS] / [AVAILABLE_TOOLS] (v0.3) or "" (Nemo)
+    system_first: bool = False  # mistral: the system prompt goes into the first user turn, not the last
 
     def to_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
@@ -87,8 +100,8 @@ def detect_format(template: str | None, bos: str = "", eos: str = "") -> ChatFor
         fmt = family.detect(probe)
         if fmt:
             return fmt
-    raise UsageError("the chat template is neither ChatML with <tool_call> blocks nor Mistral [TOOL_CALLS]; "
-                     "no Ollama template can be written for it (train with model.chat_template: chatml)")
+    raise UnknownFamily("the chat template is none of the families the toolkit knows (ChatML with <tool_call> blocks, "
+                        "Mistral [TOOL_CALLS], gpt-oss harmony, Llama 3.x JSON calls)")
 
 
 @dataclass
@@ -107,11 +120,36 @@ class Probe:
 
 
 def _detect_mistral(p: Probe) -> ChatFormat | None:
-    if "[TOOL_CALLS]" not in p.call_text or not p.calls("mistral"):
+    if "[TOOL_CALLS]" not in p.call_text or "[ARGS]" in p.call_text or not p.calls("mistral"):
         return None
     space = " " if f"[INST] {PROBE_SYSTEM}" in p.plain or "[INST] " in p.plain else ""
     return ChatFormat("mistral", "mistral", p.bos, p.eos, ["[INST]", "[/INST]", p.eos or "</s>"],
-                      renders_tools=p.with_tools != p.plain, space=space)
+                      renders_tools=p.with_tools != p.plain, space=space,
+                      system_first=PROBE_SYSTEM in p.call_text)  # the user turn is not the last one there
+
+
+def _detect_mistral_v11(p: Probe) -> ChatFormat | None:
+    if "[TOOL_CALLS]" not in p.call_text or "[ARGS]" not in p.call_text or not p.calls("mistral"):
+        return None
+    if f"[SYSTEM_PROMPT]{PROBE_SYSTEM}[/SYSTEM_PROMPT]" not in p.plain:
+        raise UsageError("the chat template writes [TOOL_CALLS]name[ARGS] calls but no [SYSTEM_PROMPT] turn; "
+                         "no Ollama template can be written for it")
+    return ChatFormat("mistral-v11", "mistral", p.bos, p.eos, ["[INST]", p.eos or "</s>"],
+                      renders_tools=p.with_tools != p.plain)
+
+
+def _detect_harmony(p: Probe) -> ChatFormat | None:
+    if "<|channel|>" not in p.call_text or not p.calls("harmony"):
+        return None
+    return ChatFormat("harmony", "harmony", p.bos, p.eos, list(dict.fromkeys(["<|return|>", "<|call|>", p.eos or "<|return|>"])),
+                      renders_tools=p.with_tools != p.plain)
+
+
+def _detect_llama3(p: Probe) -> ChatFormat | None:
+    if "<|start_header_id|>" not in p.plain or not (p.calls("llama") or p.calls("python_tag")):
+        return None
+    return ChatFormat("llama3", p.parsed.format, p.bos, p.eos, ["<|eot_id|>", "<|eom_id|>"],
+                      renders_tools=p.with_tools != p.plain)
 
 
 def _detect_chatml(p: Probe) -> ChatFormat | None:
@@ -183,24 +221,87 @@ def _chatml_template(fmt: ChatFormat) -> str:
     return "".join(parts)
 
 
+def _mistral_tools(fmt: ChatFormat, sp: str = "") -> str:
+    """[AVAILABLE_TOOLS] before the last user turn, when the chat template lists tools; and the
+    indices of the first and last user turns."""
+    users = ("{{ $firstUser := -1 }}{{ $lastUser := -1 }}{{ range $i, $m := .Messages }}{{ if eq $m.Role \"user\" }}"
+             "{{ if lt $firstUser 0 }}{{ $firstUser = $i }}{{ end }}{{ $lastUser = $i }}{{ end }}{{ end }}")
+    if not fmt.renders_tools:
+        return _TOOLS_NOTE + users, ""
+    return users, ("{{ if and $.Tools (eq $i $lastUser) }}[AVAILABLE_TOOLS]" + sp +
+                   "[{{ range $j, $t := $.Tools }}{{ if $j }}, {{ end }}{{ json $t }}{{ end }}][/AVAILABLE_TOOLS]{{ end }}")
+
+
 def _mistral_template(fmt: ChatFormat) -> str:
     sp = fmt.space
-    tools = ""
-    if fmt.renders_tools:
-        tools = ("{{ if and $.Tools (eq $i $lastUser) }}[AVAILABLE_TOOLS]" + sp +
-                 "[{{ range $j, $t := $.Tools }}{{ if $j }}, {{ end }}{{ json $t }}{{ end }}][/AVAILABLE_TOOLS]{{ end }}")
+    head, tools = _mistral_tools(fmt, sp)
+    system_here = "(eq $i $firstUser)" if fmt.system_first else "$last"
     return (
-        ("" if fmt.renders_tools else _TOOLS_NOTE) +
-        "{{ $lastUser := -1 }}{{ range $i, $m := .Messages }}{{ if eq $m.Role \"user\" }}{{ $lastUser = $i }}{{ end }}{{ end }}"
+        head +
         "{{ range $i, $m := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}"
         "{{ if eq .Role \"user\" }}" + tools + "[INST]" + sp +
-        "{{ if and $.System $last }}{{ $.System }}\n\n{{ end }}{{ .Content }}[/INST]"
+        "{{ if and $.System " + system_here + " }}{{ $.System }}\n\n{{ end }}{{ .Content }}[/INST]"
         "{{ else if eq .Role \"assistant\" }}{{ if .ToolCalls }}[TOOL_CALLS]{{ \"" + sp + "[\" }}"
         "{{ range $j, $c := .ToolCalls }}{{ if $j }}, {{ end }}{\"name\": {{ json .Function.Name }}, "
         "\"arguments\": {{ json .Function.Arguments }}}{{ end }}]" + fmt.eos +
         "{{ else }}" + sp + "{{ .Content }}" + fmt.eos + "{{ end }}"
         "{{ else if eq .Role \"tool\" }}[TOOL_RESULTS]" + sp + "{\"content\": {{ .Content }}}[/TOOL_RESULTS]"
         "{{ end }}{{ end }}")
+
+
+def _mistral_v11_template(fmt: ChatFormat) -> str:
+    head, tools = _mistral_tools(fmt)
+    return (
+        head + "{{ if .System }}[SYSTEM_PROMPT]{{ .System }}[/SYSTEM_PROMPT]{{ end }}"
+        "{{ range $i, $m := .Messages }}"
+        "{{ if eq .Role \"user\" }}" + tools + "[INST]{{ .Content }}[/INST]"
+        "{{ else if eq .Role \"assistant\" }}{{ .Content }}"
+        "{{ if .ToolCalls }}[TOOL_CALLS]{{ range $j, $c := .ToolCalls }}{{ if $j }}[TOOL_CALLS]{{ end }}"
+        "{{ .Function.Name }}[ARGS]{{ json .Function.Arguments }}{{ end }}{{ end }}" + fmt.eos +
+        "{{ else if eq .Role \"tool\" }}[TOOL_RESULTS]{{ .Content }}[/TOOL_RESULTS]"
+        "{{ end }}{{ end }}")
+
+
+def _harmony_template(fmt: ChatFormat) -> str:
+    # the call's tag follows the generation prompt's "<|start|>assistant", as the model writes it;
+    # a tool result names the call it answers, found by the call id among the last calls
+    return (
+        "<|start|>system<|message|>Reasoning: low\n\n# Valid channels: analysis, commentary, final. Channel must be "
+        "included for every message.{{ if .Tools }}\nCalls to these tools must go to the commentary channel: "
+        "'functions'.{{ end }}<|end|>"
+        "{{ if or .System .Tools }}<|start|>developer<|message|>{{ if .System }}# Instructions\n\n{{ .System }}"
+        "{{ if .Tools }}\n\n{{ end }}{{ end }}{{ if .Tools }}# Tools\n\n## functions\n\nnamespace functions {\n\n"
+        "{{ range .Tools }}// {{ .Function.Description }}\ntype {{ .Function.Name }} = (_: {{ json .Function.Parameters }}) "
+        "=> any;\n\n{{ end }}} // namespace functions{{ end }}<|end|>{{ end }}"
+        "{{ $calls := slice .Messages 0 0 }}"
+        "{{ range $i, $m := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}"
+        "{{ if eq .Role \"user\" }}<|start|>user<|message|>{{ .Content }}<|end|>"
+        "{{ else if eq .Role \"assistant\" }}{{ if $m.ToolCalls }}{{ $calls = $m.ToolCalls }}{{ if .Content }}"
+        "<|start|>assistant<|channel|>commentary<|message|>{{ .Content }}<|end|>{{ end }}{{ end }}<|start|>assistant"
+        "{{ if .ToolCalls }}<|channel|>commentary to=functions.{{ range $j, $c := .ToolCalls }}{{ if $j }}"
+        "<|start|>assistant<|channel|>commentary to=functions.{{ end }}{{ .Function.Name }} <|constrain|>json<|message|>"
+        "{{ json .Function.Arguments }}<|call|>{{ end }}{{ else }}<|channel|>final<|message|>{{ .Content }}<|return|>{{ end }}"
+        "{{ else if eq .Role \"tool\" }}<|start|>functions.{{ range $calls }}{{ if eq .ID $m.ToolCallID }}{{ .Function.Name }}"
+        "{{ end }}{{ end }} to=assistant<|channel|>commentary<|message|>{{ .Content }}<|end|>"
+        "{{ end }}{{ if and $last (ne .Role \"assistant\") }}<|start|>assistant{{ end }}{{ end }}")
+
+
+def _llama3_template(fmt: ChatFormat) -> str:
+    # no tag ("; " is written by an action, or Ollama would take it for one): Ollama reads an answer
+    # that starts with '{' as calls, which is how the model writes them
+    return (
+        "<|start_header_id|>system<|end_header_id|>\n\n{{ if .Tools }}Environment: ipython\n{{ end }}"
+        "Cutting Knowledge Date: December 2023\n\n{{ .System }}{{ if .Tools }}\n\nYou have access to the following "
+        "functions. To call a function, respond with JSON for a function call in the format {\"name\": function name, "
+        "\"parameters\": dictionary of argument name and its value}. Do not use variables.\n\n"
+        "{{ range .Tools }}{{ json . }}\n\n{{ end }}{{ end }}<|eot_id|>"
+        "{{ range $i, $m := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}"
+        "{{ if eq .Role \"user\" }}<|start_header_id|>user<|end_header_id|>\n\n{{ .Content }}<|eot_id|>"
+        "{{ else if eq .Role \"assistant\" }}<|start_header_id|>assistant<|end_header_id|>\n\n"
+        "{{ if .ToolCalls }}{{ range $j, $c := .ToolCalls }}{{ if $j }}{{ \"; \" }}{{ end }}{\"name\": {{ json .Function.Name }}, "
+        "\"parameters\": {{ json .Function.Arguments }}}{{ end }}{{ else }}{{ .Content }}{{ end }}<|eot_id|>"
+        "{{ else if eq .Role \"tool\" }}<|start_header_id|>ipython<|end_header_id|>\n\n{{ .Content }}<|eot_id|>"
+        "{{ end }}{{ if and $last (ne .Role \"assistant\") }}<|start_header_id|>assistant<|end_header_id|>\n\n{{ end }}{{ end }}")
 
 
 @dataclass(frozen=True)
@@ -212,15 +313,22 @@ class Family:
     example: str  # a call as the model writes it (LM Studio note)
     detect: object  # Probe -> ChatFormat | None
     ollama_template: object  # ChatFormat -> Go template text
+    title: str  # the family as users know it
 
 
 FAMILIES = {f.name: f for f in (
+    Family("mistral-v11", "[TOOL_CALLS]", '[TOOL_CALLS]vaultManager_createFolder[ARGS]{"path": "Projects"}',
+           _detect_mistral_v11, _mistral_v11_template, "Mistral v11"),
     Family("mistral", "[TOOL_CALLS]",
            '[TOOL_CALLS] [{"name": "vaultManager_createFolder", "arguments": {"path": "Projects"}, "id": "abc123def"}]',
-           _detect_mistral, _mistral_template),
+           _detect_mistral, _mistral_template, "Mistral"),
     Family("chatml", "<tool_call>",
            '<tool_call>\n{"name": "vaultManager_createFolder", "arguments": {"path": "Projects"}}\n</tool_call>',
-           _detect_chatml, _chatml_template),
+           _detect_chatml, _chatml_template, "ChatML"),
+    Family("harmony", "<|channel|>commentary to=functions.", '<|channel|>commentary to=functions.vaultManager_createFolder '
+           '<|constrain|>json<|message|>{"path": "Projects"}<|call|>', _detect_harmony, _harmony_template, "gpt-oss harmony"),
+    Family("llama3", "{", '{"name": "vaultManager_createFolder", "parameters": {"path": "Projects"}}', _detect_llama3,
+           _llama3_template, "Llama 3.x"),
 )}
 
 
@@ -259,7 +367,7 @@ def _answer(render, conversation: list[dict]) -> str:
     prompt = render(conversation[:-1], True)
     full = render(conversation, False)
     answer = full[len(prompt):] if full.startswith(prompt) else full
-    for end in ("<|im_end|>", "</s>"):
+    for end in ("<|im_end|>", "</s>", "<|eot_id|>", "<|return|>"):
         answer = answer.split(end)[0]
     return answer
 
@@ -356,7 +464,7 @@ Files:
    template instead: a different template changes how tool calls are written.
 3. Stop strings: {", ".join(f"`{s}`" for s in fmt.stops if s)} (the template's turn ends; LM Studio
    takes the end-of-turn token from the GGUF).
-4. The model writes tool calls as {fmt.call_format} ({"ChatML" if fmt.family == "chatml" else "Mistral"} family):
+4. The model writes tool calls as {fmt.call_format} ({FAMILIES[fmt.family].title} family):
 
 ```
 {FAMILIES[fmt.family].example}
