@@ -100,12 +100,15 @@ def load_bfcl_set(spec: str, limit: int | None = None) -> BfclSet:
     categories = categories_of(spec)
     cases, digest = [], hashlib.sha256()
     for category in categories:
+        # as BFCL does: the model sees the docs with its language hints (Java and JavaScript types as
+        # strings), the checker reads them without
         entries = b.utils.load_dataset_entry(category)[:limit]
+        plain = {e["id"]: e["function"] for e in b.utils.load_dataset_entry(category, include_language_specific_hint=False)}
         answers = {} if b.utils.is_relevance_or_irrelevance(category) else {
             a["id"]: a["ground_truth"] for a in b.utils.load_ground_truth_entry(category)}
         for entry in entries:
             digest.update(json.dumps([entry, answers.get(entry["id"])], sort_keys=True).encode())
-            cases.append(BfclCase(entry["id"], category, entry["question"][0], entry["function"],
+            cases.append(BfclCase(entry["id"], category, entry["question"][0], plain[entry["id"]],
                                   b.tools(entry["function"]), answers.get(entry["id"]), [category]))
     return BfclSet(BFCL_PREFIX + ",".join(categories), categories, digest.hexdigest(), cases)
 
