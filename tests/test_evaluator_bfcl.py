@@ -4,15 +4,19 @@ A protocol double of the OpenAI API answers each case with BFCL's ground truth (
 it), which only a double can do on demand: it checks that a correct answer scores as correct through
 BFCL's checker and a wrong one fails, per category. The real llama.cpp server serving the tiny GGUF
 checks the whole path end to end (random weights score about 0; the report's shape is asserted)."""
+import importlib.util
 import json
+import subprocess
+import sys
 
 import pytest
 
-pytest.importorskip("bfcl_eval", reason="bfcl-eval is not installed (make test installs it; docs/evaluate.md)")
+from Evaluator import cli, compare
+from Evaluator.bfcl import load_bfcl_set
+from Evaluator.protocol_doubles import OpenAIDouble
 
-from Evaluator import cli, compare  # noqa: E402
-from Evaluator.bfcl import load_bfcl_set  # noqa: E402
-from Evaluator.protocol_doubles import OpenAIDouble  # noqa: E402
+needs_bfcl = pytest.mark.skipif(importlib.util.find_spec("bfcl_eval") is None,
+                                reason="bfcl-eval is not installed (make test installs it; docs/evaluate.md)")
 
 CATEGORIES = ["simple_python", "multiple", "parallel", "irrelevance"]
 SPEC = "bfcl:" + ",".join(CATEGORIES)
@@ -65,6 +69,7 @@ def run_cli(tmp_path, capsys, name, *args):
     return code, json.loads(out.read_text()) if out.exists() else None, printed
 
 
+@needs_bfcl
 def test_a_correct_answer_passes_bfcls_checker_and_a_wrong_one_fails(tmp_path, capsys):
     with OpenAIDouble(ground_truth_answer()) as right, OpenAIDouble(ground_truth_answer(wrong=True)) as wrong:
         code, good, printed = run_cli(tmp_path, capsys, "good", "--backend", "openai", "--model", "double-model",
@@ -96,6 +101,7 @@ def test_a_correct_answer_passes_bfcls_checker_and_a_wrong_one_fails(tmp_path, c
     assert any(line.split()[:4] == ["parallel", "0.0%", "100.0%", "+100.0"] for line in out.splitlines()), out
 
 
+@needs_bfcl
 def test_a_call_in_the_text_counts_like_a_native_one(tmp_path, capsys):
     """A local model without native tool calling writes the call in its text; the toolkit's parser finds it."""
     answers = _answers()
@@ -115,6 +121,7 @@ def test_a_call_in_the_text_counts_like_a_native_one(tmp_path, capsys):
     assert report["summary"]["accuracy"] == 1.0
 
 
+@needs_bfcl
 def test_tiny_model_through_llama_cpp_server(llama_server, tmp_path, capsys):
     code, report, printed = run_cli(tmp_path, capsys, "tiny", "--backend", "llamacpp", "--model", "tiny",
                                     "--base-url", llama_server, "--max-tokens", "16", "--limit", "2")
@@ -129,6 +136,7 @@ def test_tiny_model_through_llama_cpp_server(llama_server, tmp_path, capsys):
     assert all(f"{c}:" in printed.out for c in CATEGORIES)
 
 
+@needs_bfcl
 @pytest.mark.parametrize("spec, message", [
     ("bfcl:simple_python,nope", "bfcl:nope: not a single-turn BFCL category"),
     ("bfcl:multi_turn_base", "not a single-turn BFCL category"),
@@ -142,8 +150,18 @@ def test_bad_categories_are_one_line_errors(tmp_path, capsys, spec, message):
     assert exc.value.code == 2 and err.startswith("error: ") and message in err and "Traceback" not in err
 
 
+@needs_bfcl
 def test_dry_run_counts_cases_and_collections_expand(capsys, tmp_path):
     code = cli.main(["--prompt-set", "bfcl:non_live", "--limit", "1", "--backend", "openai", "--model", "m",
                      "--output", str(tmp_path / "r.json"), "--dry-run"])
     out = capsys.readouterr().out
     assert code == 0 and "7 cases" in out and "simple_java" in out and "nothing sent" in out
+
+
+def test_without_bfcl_eval_the_error_says_how_to_install_it(tmp_path):
+    code = ("import sys; sys.modules['bfcl_eval'] = None; from Evaluator import cli; "
+            f"cli.main(['--prompt-set', 'bfcl:simple_python', '--backend', 'openai', '--model', 'm', "
+            f"'--output', {str(tmp_path / 'r.json')!r}, '--dry-run'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.startswith("error: the bfcl: prompt sets need bfcl-eval") and "--no-deps bfcl-eval==" in out.stderr
