@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.html and result.report is not None:
             from .html_report import write_html
 
-            write_html(args.html, [(args.output.name, result.report)])
+            write_html(args.html, [(args.output.stem, result.report)])
             result.lines.append(f"HTML report: {args.html}")
     except UsageError as exc:
         die(str(exc))

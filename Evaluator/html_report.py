@@ -41,7 +41,8 @@ def _read_json(path: Path):
 
 
 def _is_report(data) -> bool:
-    return isinstance(data, dict) and {"metadata", "summary", "cases"} <= data.keys()
+    return (isinstance(data, dict) and {"metadata", "summary", "cases"} <= data.keys()
+            and isinstance(data["metadata"], dict) and isinstance(data["summary"], dict))
 
 
 def load_inputs(paths: list[Path]) -> Inputs:
@@ -225,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         count = write_html(args.output, inputs.reports, loops=inputs.loops, runlogs=inputs.runlogs, title=args.title)
     except UsageError as exc:
         die(str(exc))
+    except (TypeError, AttributeError, ValueError) as exc:  # a report edited by hand, or of another version
+        die(f"a report holds a field of an unexpected shape ({exc.__class__.__name__}: {exc})")
     print(f"{args.output}: {count} charts")
     return 0
 

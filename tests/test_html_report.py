@@ -118,10 +118,12 @@ def test_closed_loop_report(two_runs, tmp_path, capsys):
     assert dom.count("sft_runs") == 0 and "run1 loss" in dom  # one curve per run log, named by its run
 
 
-def test_bad_input_is_a_one_line_error(tmp_path):
+@pytest.mark.parametrize("content", ['{"hello": 1}', "[1, 2", '{"metadata": {}, "summary": {"per_tool": [1]}, "cases": []}',
+                                     '{"metadata": {}, "summary": {"pass_at_1": "high", "latency_s": 3}, "cases": []}'])
+def test_bad_input_is_a_one_line_error(tmp_path, content):
     bad = tmp_path / "notes.json"
-    bad.write_text('{"hello": 1}')
+    bad.write_text(content)
     out = subprocess.run([sys.executable, "-m", "Evaluator.html_report", str(bad), "-o", str(tmp_path / "r.html")],
                          capture_output=True, text=True)
-    assert out.returncode == 2 and out.stderr.startswith("error: ") and "Traceback" not in out.stderr
+    assert out.returncode == 2 and out.stderr.startswith("error: ") and "Traceback" not in out.stderr, out.stderr
     assert not (tmp_path / "r.html").exists()
