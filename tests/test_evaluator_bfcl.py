@@ -13,7 +13,7 @@ import pytest
 
 from Evaluator import cli, compare
 from Evaluator.bfcl import load_bfcl_set
-from Evaluator.protocol_doubles import OpenAIDouble
+from Evaluator.protocol_doubles import OllamaDouble, OpenAIDouble
 
 needs_bfcl = pytest.mark.skipif(importlib.util.find_spec("bfcl_eval") is None,
                                 reason="bfcl-eval is not installed (make test installs it; docs/evaluate.md)")
@@ -119,6 +119,25 @@ def test_a_call_in_the_text_counts_like_a_native_one(tmp_path, capsys):
                                         "--base-url", double.url)
     assert code == 0, printed.err
     assert report["summary"]["accuracy"] == 1.0
+
+
+@needs_bfcl
+def test_ollama_object_arguments(tmp_path, capsys):
+    """Ollama sends arguments as objects, not JSON strings; BFCL's checker gets the same calls."""
+    with OllamaDouble(ground_truth_answer()) as double:
+        code, report, printed = run_cli(tmp_path, capsys, "ollama", "--backend", "ollama", "--model", "double-model",
+                                        "--base-url", double.url)
+    assert code == 0, printed.err
+    assert report["summary"]["accuracy"] == 1.0
+
+
+@needs_bfcl
+def test_tiny_model_embedded_in_llama_cpp(tiny_gguf, tmp_path, capsys):
+    code, report, printed = run_cli(tmp_path, capsys, "embedded", "--model", str(tiny_gguf), "--max-tokens", "8",
+                                    "--limit", "1")
+    assert code == 0, printed.err
+    assert report["metadata"]["backend"] == "llamacpp" and report["summary"]["attempts"] == 4
+    assert all(c["error"] is None and (c["passed"] or c["error_type"]) for c in report["cases"])
 
 
 @needs_bfcl
