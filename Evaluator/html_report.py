@@ -156,7 +156,7 @@ def build_figures(inputs: Inputs) -> list[tuple[str, object]]:
         figures.append(("Latency percentiles", bar_layout(fig, "Latency per request (s)", percent=False)))
     traces = []
     for path in inputs.runlogs:
-        run = path.parent.parent.name or path.stem
+        run = "/".join(p.name for p in path.parents[2:0:-1] if p.name) or path.stem  # e.g. sft_runs/20250101_120000
         for key, (steps, values) in loss_curves(path).items():
             traces.append(go.Scatter(x=steps, y=values, mode="lines+markers", name=f"{run} {key}"))
     if traces:

@@ -115,7 +115,7 @@ def test_closed_loop_report(two_runs, tmp_path, capsys):
     dom = render_dom(page)
     assert drawn_charts(dom)[:2] == [f"Closed loop ({tmp_path.name}): before and after training", "Pass rates"]
     assert drawn_charts(dom)[-1] == "Training loss"
-    assert dom.count("sft_runs") == 0 and "run1 loss" in dom  # one curve per run log, named by its run
+    assert "sft_runs/run1 loss" in dom and "kto_runs/run1 loss" in dom  # one curve per run log, named by its run
 
 
 @pytest.mark.parametrize("content", ['{"hello": 1}', "[1, 2", '{"metadata": {}, "summary": {"per_tool": [1]}, "cases": []}',
