@@ -25,6 +25,7 @@ def render_dom(page) -> str:
     """The DOM after plotly ran, as headless Chromium sees it (no network: the page must be self-contained)."""
     out = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                           "--no-first-run", "--proxy-server=127.0.0.1:9", "--virtual-time-budget=15000",
+                          f"--user-data-dir={page.parent / 'chromium-profile'}",
                           "--dump-dom", page.resolve().as_uri()], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout
