@@ -30,9 +30,10 @@ $(VENV)/.loop: pyproject.toml $(VENV)/.core
 
 # everything the test suite exercises
 $(VENV)/.dev: pyproject.toml $(VENV)/.loop
-	$(PIP) install -q -e ".[dev,train,mcp,gguf,wandb]"
+	$(PIP) install -q -e ".[dev,train,mcp,gguf,wandb,bfcl,report]"
 	@# the MLX trainer is tested for real: Metal build on macOS, CPU build (mlx[cpu]) elsewhere
 	$(PIP) install -q -e ".[$$(if [ "$$(uname -s)" = Darwin ]; then echo mac; else echo mlx-cpu; fi)]"
+	$(PIP) install -q --no-deps "bfcl-eval==2026.3.23"  # BFCL's data and checker; its deps: the bfcl extra (pyproject.toml)
 	touch $@
 
 setup: $(VENV)/.core

@@ -8,6 +8,7 @@ from Tools.cli_common import ArgumentParser, UsageError, die
 
 from .backends import BACKENDS, guess_backend, load_dotenv_once
 from .clients import MAX_ANSWER_BYTES
+from .prompt_sets import BFCL_PREFIX
 from .runner import RunSettings
 
 
@@ -17,10 +18,12 @@ def build_parser() -> ArgumentParser:
                    help="where the model runs; default: llamacpp for a .gguf file, transformers for a model directory, "
                         "else ollama (as the earlier project)")
     p.add_argument("--model", required=True, help="model name on the server, a .gguf path, or a model directory")
-    p.add_argument("--prompt-set", required=True, help="a prompt-set file, or a built-in set's name (tool_prompts, ...)")
+    p.add_argument("--prompt-set", required=True, help="a prompt-set file, a built-in set's name (tool_prompts, ...), "
+                   "or BFCL's categories: bfcl:simple_python,multiple,parallel,irrelevance (docs/evaluate.md)")
     p.add_argument("--output", type=Path,
                    help="JSON report path (default Evaluator/results/<model>_<set>_<time>.json, with a .md beside it)")
     p.add_argument("--markdown", type=Path, help="also write a Markdown report here")
+    p.add_argument("--html", type=Path, help="also write an HTML report with charts here (Evaluator.html_report)")
     p.add_argument("--base-url", help="server URL (default: from the environment, see docs/evaluate.md)")
     p.add_argument("--api-key", help="API key (default: OPENAI_API_KEY for openai)")
     p.add_argument("--adapter", help="PEFT adapter directory (transformers backend only)")
@@ -33,7 +36,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--max-answer-bytes", type=int, default=MAX_ANSWER_BYTES,
                    help=f"a larger answer is a case failure, E_BAD_SERVER_ANSWER (default {MAX_ANSWER_BYTES})")
     p.add_argument("--retries", type=int, default=2, help="retries of a refused, 5xx or timed-out request (default 2)")
-    p.add_argument("--limit", type=int, help="only the first N cases")
+    p.add_argument("--limit", type=int, help="only the first N cases (bfcl: the first N of each category)")
     p.add_argument("--tags", help="only cases with any of these comma-separated tags")
     p.add_argument("--tools-in-request", action="store_true", default=False,
                    help="send the tool definitions (base models, servers with native tool support)")
@@ -95,18 +98,27 @@ def request_from_args(args):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .evaluation import EXIT_INTERRUPTED, dry_run, evaluate
+    from . import evaluation
 
     args = build_parser().parse_args(argv)
     load_dotenv_once()
     try:
         request = request_from_args(args)
-        result = dry_run(request) if args.dry_run else evaluate(request)
+        if request.prompt_set.startswith(BFCL_PREFIX):
+            from . import bfcl as run
+        else:
+            run = evaluation
+        result = run.dry_run(request) if args.dry_run else run.evaluate(request)
+        if args.html and result.report is not None:
+            from .html_report import write_html
+
+            write_html(args.html, [(args.output.stem, result.report)])
+            result.lines.append(f"HTML report: {args.html}")
     except UsageError as exc:
         die(str(exc))
     except KeyboardInterrupt:  # before the first request: nothing to report
         print("interrupted before any case ran; no report written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return evaluation.EXIT_INTERRUPTED
     print("\n".join(result.lines))
     return result.exit_code
 

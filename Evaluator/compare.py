@@ -1,5 +1,6 @@
 """python -m Evaluator.compare A.json B.json: what changed between two runs (before and after
-KTO, Q4 against Q8, ...): overall rates, per tool, per failure code, and the cases that flipped."""
+KTO, Q4 against Q8, base against fine-tuned on BFCL, ...): overall rates, per BFCL category, per
+tool, per failure code, and the cases that flipped."""
 from __future__ import annotations
 
 import json
@@ -31,20 +32,25 @@ def _case_passed(report: dict) -> dict[str, bool]:
 
 def compare(a: dict, b: dict) -> dict:
     sa, sb = a["summary"], b["summary"]
-    tools = sorted(set(sa["per_tool"]) | set(sb["per_tool"]))
+    tools = sorted(set(sa.get("per_tool", {})) | set(sb.get("per_tool", {})))
+    categories = list(dict.fromkeys([*sa.get("per_category", {}), *sb.get("per_category", {})]))  # BFCL reports
     codes = sorted(set(sa["failure_codes"]) | set(sb["failure_codes"]))
     pa, pb = _case_passed(a), _case_passed(b)
     common = sorted(set(pa) & set(pb))
     warnings = []
     if a["metadata"]["prompt_set"]["sha256"] != b["metadata"]["prompt_set"]["sha256"]:
         warnings.append("the runs used different prompt sets: only cases present in both are compared")
-    if a["metadata"]["schema_hash"] != b["metadata"]["schema_hash"]:
+    if a["metadata"].get("schema_hash") != b["metadata"].get("schema_hash"):
         warnings.append("the runs used different tool schemas")
     return {
         "a": {k: a["metadata"][k] for k in ("model", "backend")}, "b": {k: b["metadata"][k] for k in ("model", "backend")},
         "warnings": warnings,
         "pass_at_1": {"a": sa["pass_at_1"], "b": sb["pass_at_1"]},
-        "per_tool": {t: {"a": sa["per_tool"].get(t, {}).get("rate"), "b": sb["per_tool"].get(t, {}).get("rate")} for t in tools},
+        "accuracy": {"a": sa.get("accuracy"), "b": sb.get("accuracy")},  # BFCL: the mean of its categories
+        "per_category": {c: {"a": sa.get("per_category", {}).get(c, {}).get("rate"),
+                             "b": sb.get("per_category", {}).get(c, {}).get("rate")} for c in categories},
+        "per_tool": {t: {"a": sa.get("per_tool", {}).get(t, {}).get("rate"),
+                         "b": sb.get("per_tool", {}).get(t, {}).get("rate")} for t in tools},
         "failure_codes": {c: {"a": sa["failure_codes"].get(c, {}).get("count", 0),
                               "b": sb["failure_codes"].get(c, {}).get("count", 0)} for c in codes},
         "fixed": [c for c in common if not pa[c] and pb[c]],
@@ -66,9 +72,15 @@ def render(diff: dict) -> list[str]:
     lines = [f"A: {diff['a']['model']} ({diff['a']['backend']})   B: {diff['b']['model']} ({diff['b']['backend']})"]
     lines += [f"warning: {w}" for w in diff["warnings"]]
     lines += ["", f"pass@1: {_pct(diff['pass_at_1']['a'])} -> {_pct(diff['pass_at_1']['b'])}", ""]
+    if diff["per_category"]:
+        acc = diff["accuracy"]
+        lines += [f"BFCL overall (mean of categories): {_pct(acc['a'])} -> {_pct(acc['b'])}", ""]
+        lines += format_table([("category", "A", "B", "change (pts)")] + [
+            (c, _pct(v["a"]), _pct(v["b"]), _delta(v["a"], v["b"])) for c, v in diff["per_category"].items()]) + [""]
     changed = [(t, _pct(v["a"]), _pct(v["b"]), _delta(v["a"], v["b"])) for t, v in diff["per_tool"].items() if v["a"] != v["b"]]
-    lines += format_table([("tool", "A", "B", "change (pts)")] + changed) if changed else ["per tool: no change"]
-    lines.append("")
+    if diff["per_tool"]:
+        lines += format_table([("tool", "A", "B", "change (pts)")] + changed) if changed else ["per tool: no change"]
+        lines.append("")
     codes = [(c, v["a"], v["b"], _delta(v["a"], v["b"])) for c, v in diff["failure_codes"].items() if v["a"] != v["b"]]
     lines += format_table([("failure code", "A", "B", "change")] + codes) if codes else ["failure codes: no change"]
     lines += ["", f"fixed ({len(diff['fixed'])}): {', '.join(diff['fixed']) or '-'}",

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "prompts"
+BFCL_PREFIX = "bfcl:"  # ``bfcl:simple_python,multiple``: BFCL's categories, run by Evaluator/bfcl.py
 _KNOWN = {"id", "question", "tags", "expected_tools", "allowed_tools", "expected_arguments", "system",
           "expected_response_type", "behavior_expectations", "anti_patterns_to_avoid"}
 RESPONSE_TYPES = {"text_only", "tool_only", "tool_text"}
@@ -104,7 +105,8 @@ def resolve_prompt_set(spec: str | Path) -> Path:
     builtin = BUILTIN_DIR / (path.name if path.suffix == ".json" else f"{path.name}.json")
     if path.parent == Path(".") and builtin.is_file():
         return builtin
-    raise PromptSetError(f"{spec}: no such prompt set (built-in sets: {', '.join(builtin_sets())})")
+    raise PromptSetError(f"{spec}: no such prompt set (built-in sets: {', '.join(builtin_sets())}; "
+                         f"BFCL's categories: {BFCL_PREFIX}simple_python,multiple,...)")
 
 
 def builtin_sets() -> list[str]:

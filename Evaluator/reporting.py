@@ -43,6 +43,11 @@ def _percentile(values: list[float], q: float) -> float | None:
     return round(ordered[index], 4)
 
 
+def latency_summary(latencies: list[float]) -> dict:
+    return {"p50": _percentile(latencies, 50), "p90": _percentile(latencies, 90), "p99": _percentile(latencies, 99),
+            "max": max(latencies, default=None), "mean": round(sum(latencies) / len(latencies), 4) if latencies else None}
+
+
 def summarize(results: list[dict], repeats: int) -> dict:
     """Rates per stage, tool, tag and failure code; pass@1 and pass^k; latency percentiles."""
     by_case: dict[str, list[dict]] = defaultdict(list)
@@ -88,28 +93,32 @@ def summarize(results: list[dict], repeats: int) -> dict:
         "formats": dict(Counter(r["format"] or "none" for r in results if r["error"] is None).most_common()),
         "per_tool": table(per_tool), "per_tag": table(per_tag),
         "failure_codes": dict(sorted(codes.items(), key=lambda kv: -kv[1]["count"])),
-        "latency_s": {"p50": _percentile(latencies, 50), "p90": _percentile(latencies, 90),
-                      "p99": _percentile(latencies, 99), "max": max(latencies, default=None),
-                      "mean": round(sum(latencies) / len(latencies), 4) if latencies else None},
+        "latency_s": latency_summary(latencies),
         "score_ms_mean": round(sum(score_ms) / len(score_ms), 3) if score_ms else None,
         "slowest": [{"id": r["id"], "attempt": r["attempt"], "latency_s": r["latency_s"], "passed": r["passed"]}
                     for r in sorted(results, key=lambda r: -r["latency_s"])[:5]],
     }
 
 
-def build_report(*, client, prompt_set, registry, settings, outcome, started_at: float) -> dict:
-    metadata = {
+def run_metadata(*, client, settings, outcome, started_at: float) -> dict:
+    """What every report says about the run: model, backend, toolkit, settings, time."""
+    return {
         "report_version": REPORT_VERSION,
         "model": client.model, "backend": client.backend, "endpoint": client.endpoint,
         "adapter": getattr(client, "adapter", None),
-        "prompt_set": {"name": prompt_set.name, "path": str(prompt_set.path), "sha256": prompt_set.sha256,
-                       "cases": len(prompt_set.cases)},
-        "schema_hash": registry.schema_hash,
         "toolkit_version": _toolkit_version(), "toolkit_commit": _git_commit(),
         "settings": settings.to_dict(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at)),
         "wall_s": round(outcome.wall_s, 3),
         "interrupted": outcome.interrupted,
+    }
+
+
+def build_report(*, client, prompt_set, registry, settings, outcome, started_at: float) -> dict:
+    metadata = run_metadata(client=client, settings=settings, outcome=outcome, started_at=started_at) | {
+        "prompt_set": {"name": prompt_set.name, "path": str(prompt_set.path), "sha256": prompt_set.sha256,
+                       "cases": len(prompt_set.cases)},
+        "schema_hash": registry.schema_hash,
     }
     summary = summarize(outcome.results, settings.repeats) | {"not_run": len(outcome.not_run)}
     # not_run: the (case, attempt) jobs an interrupt left unasked or unfinished

@@ -89,10 +89,12 @@ def run_case(client: ChatClient, case, attempt: int, registry, settings: RunSett
 
 
 def run_prompt_set(client: ChatClient, cases, registry, settings: RunSettings, *, progress: bool = True,
-                   execute=None) -> RunOutcome:
+                   execute=None, run=None) -> RunOutcome:
     """Every case ``settings.repeats`` times. On Ctrl-C, stops sending, waits for nothing and
-    returns what finished with ``interrupted=True`` (the caller writes the partial report)."""
+    returns what finished with ``interrupted=True`` (the caller writes the partial report).
+    ``run(case, attempt, stop) -> result`` replaces run_case for cases of another kind (BFCL's)."""
     tools = registry.openai_tools() if settings.tools_in_request else None
+    run = run or (lambda case, attempt, stop: run_case(client, case, attempt, registry, settings, tools, stop, execute))
     jobs = [(index, case, attempt) for attempt in range(settings.repeats) for index, case in enumerate(cases)]
     stop = threading.Event()
     results: dict[tuple[int, int], dict] = {}
@@ -101,8 +103,7 @@ def run_prompt_set(client: ChatClient, cases, registry, settings: RunSettings, *
     pool = ThreadPoolExecutor(max_workers=max(1, settings.concurrency), thread_name_prefix="eval")
     interrupted = False
     try:
-        pending = {pool.submit(run_case, client, case, attempt, registry, settings, tools, stop, execute): (index, attempt)
-                   for index, case, attempt in jobs}
+        pending = {pool.submit(run, case, attempt, stop): (index, attempt) for index, case, attempt in jobs}
         while pending:
             done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in done:
