@@ -16,7 +16,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--backend", choices=BACKENDS,
                    help="where the model runs; default: llamacpp for a .gguf file, transformers for a model directory")
     p.add_argument("--model", required=True, help="model name on the server, a .gguf path, or a model directory")
-    p.add_argument("--prompt-set", required=True, help="a prompt-set file, or a built-in set's name (tool_prompts, ...)")
+    p.add_argument("--prompt-set", help="a prompt-set file, or a built-in set's name (tool_prompts, ...)")
+    p.add_argument("--episodes", nargs="?", const="builtin", metavar="FILE",
+                   help="run multi-turn episodes instead (a file; alone: Evaluator/prompts/episodes.json)")
     p.add_argument("--output", required=True, type=Path, help="JSON report path")
     p.add_argument("--markdown", type=Path, help="also write a Markdown report here")
     p.add_argument("--base-url", help="server URL (default: from the environment, see docs/evaluate.md)")
@@ -80,8 +82,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     load_dotenv_once()
     try:
+        if bool(args.prompt_set) == bool(args.episodes):
+            raise UsageError("name one of --prompt-set or --episodes")
         request = request_from_args(args)
-        result = dry_run(request) if args.dry_run else evaluate(request)
+        if args.episodes:
+            from .episodes import evaluate_request
+
+            result = evaluate_request(request, args.episodes)
+        else:
+            result = dry_run(request) if args.dry_run else evaluate(request)
     except UsageError as exc:
         die(str(exc))
     except KeyboardInterrupt:  # before the first request: nothing to report
