@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.episodes:
             from .episodes import evaluate_request
 
-            result = evaluate_request(request, args.episodes)
+            result = evaluate_request(request, args.episodes, args.dry_run)
         else:
             result = dry_run(request) if args.dry_run else evaluate(request)
     except UsageError as exc:

@@ -294,9 +294,9 @@ def evaluate_episodes(client, prompt_set, repeats: int, output: Path, *, setting
     return report
 
 
-def evaluate_request(request, episodes_path):
+def evaluate_request(request, episodes_path, dry_run: bool = False):
     """``python -m Evaluator.cli --episodes``: the evaluator's request (backend, settings, output)
-    over an episode set; an EvalResult like ``evaluate``'s."""
+    over an episode set; an EvalResult like ``evaluate``'s (``dry_run``: load and check, send nothing)."""
     from Tools.cli_common import EXIT_FINDINGS, EXIT_OK
 
     from .evaluation import EXIT_INTERRUPTED, EvalResult, open_client
@@ -307,6 +307,9 @@ def evaluate_request(request, episodes_path):
     episodes = episodes[:request.limit] if request.limit else episodes
     if not episodes:
         raise UsageError(f"--episodes {episodes_path}: no episode carries any of the tags {', '.join(request.tags)}")
+    if dry_run:
+        return EvalResult(None, EXIT_OK, [f"episodes: {len(episodes)} x {request.settings.repeats} repeats, "
+                                          f"backend {request.backend}, model {request.model}", "dry run: nothing sent"])
     client = open_client(request)
     try:
         report = evaluate_episodes(client, episodes, request.settings.repeats, request.output, settings=request.settings,

@@ -205,3 +205,38 @@ def test_llamacpp_server_runs_the_loop(llama_server, tiny_gguf, tmp_path, episod
                      "--tags", "create", "--max-tokens", "8", "--output", str(out)])
     report = json.loads(out.read_text())
     assert code == 0 and report["summary"]["runs"] == 1 and report["runs"][0]["turns"] >= 1
+
+
+@pytest.mark.parametrize("backend", ["transformers", "llamacpp"])
+def test_embedded_engines_render_the_tool_turn_with_the_models_template(backend, request, episodes):
+    """The embedded engines get the conversation as messages and render the tool turn through the
+    model's own chat template. A random model writes no call, so the first turn is scripted (the
+    engine's own answer comes second); what is checked is that the engine took the tool turn."""
+    import dataclasses
+
+    from Evaluator.backends import make_client
+    from Evaluator.clients import ChatClient, Reply
+    from Evaluator.runner import RunSettings
+
+    model = request.getfixturevalue("tiny_model_dir" if backend == "transformers" else "tiny_gguf")
+    engine = make_client(backend, str(model))
+    episode = dataclasses.replace(episodes["folder-then-note"], max_turns=2)
+    first = render_message([_call(episode, "vaultManager_createFolder", path="Projects/Garden")], "openai", "")
+    seen = []
+
+    class FirstTurnScripted(ChatClient):
+        def chat(self, messages, tools=None, temperature=0.0, max_tokens=512):
+            if not any(m["role"] == "assistant" for m in messages):
+                return Reply(first)
+            seen.append([dict(m) for m in messages])
+            return engine.chat(messages, tools, temperature, max_tokens)
+
+    client = FirstTurnScripted(backend)
+    client.backend = backend
+    try:
+        run = run_episode(client, episode, settings=RunSettings(max_tokens=8))
+    finally:
+        engine.close()
+    assert [m["role"] for m in seen[0]] == ["system", "user", "assistant", "tool"]
+    assert run["error"] is None and run["turns"] == 2 and run["calls"][0]["ok"]
+    assert run["answer"] is not None or run["codes"][0] == "E_EPISODE_MAX_TURNS"  # the engine's answer, text or a call
