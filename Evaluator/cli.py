@@ -18,7 +18,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--model", required=True, help="model name on the server, a .gguf path, or a model directory")
     p.add_argument("--prompt-set", help="a prompt-set file, or a built-in set's name (tool_prompts, ...)")
     p.add_argument("--episodes", nargs="?", const="builtin", metavar="FILE",
-                   help="run multi-turn episodes instead (a file; alone: Evaluator/prompts/episodes.json)")
+                   help="run multi-turn episodes instead (a file or a built-in name; alone: Evaluator/prompts/episodes/vault.json)")
     p.add_argument("--output", required=True, type=Path, help="JSON report path")
     p.add_argument("--markdown", type=Path, help="also write a Markdown report here")
     p.add_argument("--base-url", help="server URL (default: from the environment, see docs/evaluate.md)")

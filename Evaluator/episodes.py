@@ -32,7 +32,8 @@ from Tools.schema.toolcalls import parse_message, render_message
 
 DEFAULT_MAX_TURNS = 8
 MAX_RESULT_CHARS = 4000  # a tool result longer than this is cut (a listing of a large vault must not flood the prompt)
-BUILTIN = Path(__file__).resolve().parent / "prompts" / "episodes.json"
+EPISODES_DIR = Path(__file__).resolve().parent / "prompts" / "episodes"  # apart from the prompt sets: not single-turn cases
+BUILTIN = EPISODES_DIR / "vault.json"
 
 # A success claim: a completion verb with no word of failure anywhere in the answer.
 _DONE = re.compile(r"\b(done|deleted|removed|created|moved|updated|added|appended|replaced|changed|saved|"
@@ -72,6 +73,8 @@ _ANSWER_KEYS = {"mentions", "expect_failure"}
 def load_episodes(source: str | Path | None = None) -> list[Episode]:
     """Episodes from a JSON list (default: the built-in set); UsageError names the first problem."""
     path = Path(source or BUILTIN)
+    if not path.exists() and (EPISODES_DIR / f"{path.name}.json").is_file():  # a built-in set by name
+        path = EPISODES_DIR / f"{path.name}.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

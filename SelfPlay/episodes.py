@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m SelfPlay.episodes",
                             description="Write the teacher's multi-turn episode records (SFT, label true).")
     parser.add_argument("--output", type=Path, required=True, help="the .jsonl file to write")
-    parser.add_argument("--episodes", help="an episode set (default Evaluator/prompts/episodes.json)")
+    parser.add_argument("--episodes", help="an episode set (default Evaluator/prompts/episodes/vault.json)")
     parser.add_argument("--vault-path", help="the vault copied into each sandbox (default Datasets/vault_template)")
     args = parser.parse_args(argv)
     try:

@@ -49,7 +49,7 @@ def build_parser() -> ArgumentParser:
                         help="when an answer fails and its prompt carries a reference answer (teacher prompt sets do), "
                              "add the reference as a positive: lets a weak model produce KTO pairs")
     parser.add_argument("--episodes", nargs="?", const="builtin", metavar="FILE",
-                        help="run multi-turn episodes instead (default set Evaluator/prompts/episodes.json), each "
+                        help="run multi-turn episodes instead (default set Evaluator/prompts/episodes/vault.json), each "
                              "--num-variations times; transcripts to --output, report to <output>.episodes.json")
     add_backend_arguments(parser)
     add_run_arguments(parser)
