@@ -70,6 +70,10 @@ _STATE_KEYS = {"exists", "absent", "contains", "lacks", "unchanged"}
 _ANSWER_KEYS = {"mentions", "expect_failure"}
 
 
+def _strings(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
 def load_episodes(source: str | Path | None = None) -> list[Episode]:
     """Episodes from a JSON list (default: the built-in set); UsageError names the first problem."""
     path = Path(source or BUILTIN)
@@ -94,6 +98,11 @@ def load_episodes(source: str | Path | None = None) -> list[Episode]:
         state, answer = item.get("state") or {}, item.get("answer") or {}
         if not isinstance(state, dict) or set(state) - _STATE_KEYS or not isinstance(answer, dict) or set(answer) - _ANSWER_KEYS:
             raise UsageError(f"{where}: state keys are {sorted(_STATE_KEYS)}, answer keys {sorted(_ANSWER_KEYS)}")
+        texts = {k: v for k, v in state.items() if k in ("contains", "lacks")}
+        if not (all(_strings(state.get(k, [])) for k in ("exists", "absent")) and _strings(answer.get("mentions", []))
+                and all(isinstance(v, dict) and all(_strings(t) for t in v.values()) for v in texts.values())):
+            raise UsageError(f"{where}: exists, absent and mentions are lists of strings; contains and lacks map a path "
+                             "to a list of strings")
         ids = PromptIds(item["system"])
         if not (ids.session_id and ids.workspace_id):
             raise UsageError(f"{where}: the system prompt hands out no sessionId / workspaceId")
@@ -124,7 +133,17 @@ def _vault_changes(box) -> dict:
 
 
 def check_state(box, state: dict, changes: dict) -> list[str]:
-    """What the final vault breaks of the episode's state checks, one line each."""
+    """What the final vault breaks of the episode's state checks, one line each (a path that
+    leaves the vault is a problem of its own)."""
+    from Tools.vault.paths import VaultPathError
+
+    try:
+        return _check_state(box, state, changes)
+    except VaultPathError as exc:
+        return [f"a state check names a path outside the vault: {exc}"]
+
+
+def _check_state(box, state: dict, changes: dict) -> list[str]:
     problems = []
     for path in state.get("exists", []):
         if not box.exists(path):

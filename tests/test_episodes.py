@@ -240,3 +240,20 @@ def test_embedded_engines_render_the_tool_turn_with_the_models_template(backend,
     assert [m["role"] for m in seen[0]] == ["system", "user", "assistant", "tool"]
     assert run["error"] is None and run["turns"] == 2 and run["calls"][0]["ok"]
     assert run["answer"] is not None or run["codes"][0] == "E_EPISODE_MAX_TURNS"  # the engine's answer, text or a call
+
+
+def test_hostile_episode_files_end_in_one_line_or_a_failed_check(tmp_path, episodes, capsys):
+    import dataclasses
+
+    from Evaluator import cli
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"id": "x", "system": episodes["folder-then-note"].system, "question": "q",
+                                "state": {"exists": "Projects"}}]))
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--backend", "template", "--model", "teacher", "--episodes", str(bad), "--output", str(tmp_path / "r.json")])
+    assert stop.value.code == 2 and "lists of strings" in capsys.readouterr().err
+    # a state check that leaves the vault reads nothing outside it: the run fails its state check
+    outside = dataclasses.replace(episodes["folder-then-note"], state={"exists": ["../../etc/passwd"]})
+    run = run_episode(EpisodeTeacher([outside]), outside)
+    assert run["codes"] == ["E_EPISODE_STATE"] and "outside the vault" in run["problems"][0]
