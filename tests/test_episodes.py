@@ -256,4 +256,4 @@ def test_hostile_episode_files_end_in_one_line_or_a_failed_check(tmp_path, episo
     # a state check that leaves the vault reads nothing outside it: the run fails its state check
     outside = dataclasses.replace(episodes["folder-then-note"], state={"exists": ["../../etc/passwd"]})
     run = run_episode(EpisodeTeacher([outside]), outside)
-    assert run["codes"] == ["E_EPISODE_STATE"] and "outside the vault" in run["problems"][0]
+    assert run["codes"][0] == "E_EPISODE_STATE" and "outside the vault" in run["problems"][0]
