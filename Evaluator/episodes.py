@@ -11,7 +11,8 @@ text or ``max_turns`` model turns are used. The episode is judged by what it lef
   same run (a fact the model could only have read, not guessed), E_EPISODE_UNGROUNDED; and it must
   not claim success where the state check failed or the task cannot succeed
   (``answer.expect_failure``), E_EPISODE_FALSE_SUCCESS;
-- no text answer within max_turns: E_EPISODE_MAX_TURNS; a request that failed: its own code.
+- no text answer within max_turns: E_EPISODE_MAX_TURNS; a request that failed, or a call that
+  could not be parsed (which ends the run as its answer): its own code.
 
 Over k repeats an episode passes^k only when all k runs pass (tau-bench's pass^k).
 ``run_episodes(client, prompt_set, repeats)`` is the library entry; the evaluator's
@@ -186,7 +187,8 @@ def run_episode(client, episode: Episode, attempt: int = 0, *, settings=None, va
                 codes.append(failure.code)
                 break
             parsed = parse_message(reply.message)
-            if not parsed.calls:
+            if not parsed.calls:  # the final answer; a call that could not be parsed ends the run too
+                codes += list(dict.fromkeys(f.code for f in parsed.findings if f.severity == "error"))
                 answer = parsed.text if parsed.text or not isinstance(reply.message.get("content"), str) \
                     else reply.message["content"]
                 messages.append({"role": "assistant", "content": answer or ""})

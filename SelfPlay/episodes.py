@@ -122,6 +122,9 @@ def selfplay_episodes(client, args, output: Path) -> int:
     write_json_atomic(report, {"backend": client.backend, "model": client.model, "summary": summary})
     print("\n".join(report_lines(summary) + [f"records: {output} ({sum(r['label'] for r in records)} true, "
                                                f"{sum(not r['label'] for r in records)} false)", f"report: {report}"]))
+    if summary["interrupted"]:
+        print("interrupted: the runs that finished are written")
+        return 130
     return 0 if any(r["label"] for r in records) else 1
 
 

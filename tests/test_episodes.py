@@ -257,3 +257,14 @@ def test_hostile_episode_files_end_in_one_line_or_a_failed_check(tmp_path, episo
     outside = dataclasses.replace(episodes["folder-then-note"], state={"exists": ["../../etc/passwd"]})
     run = run_episode(EpisodeTeacher([outside]), outside)
     assert run["codes"][0] == "E_EPISODE_STATE" and "outside the vault" in run["problems"][0]
+
+
+def test_a_call_that_cannot_be_parsed_ends_the_run_with_its_code(episodes):
+    from Evaluator.clients import ChatClient, Reply
+
+    class Broken(ChatClient):
+        def chat(self, messages, tools=None, temperature=0.0, max_tokens=512):
+            return Reply({"role": "assistant", "content": '<tool_call>\n{"name": "vaultManager_createFolder", "arguments": {\n</tool_call>'})
+
+    run = run_episode(Broken("broken"), episodes["folder-then-note"])
+    assert run["turns"] == 1 and run["codes"][0] == "E_MALFORMED_CALL" and "E_EPISODE_STATE" in run["codes"]
