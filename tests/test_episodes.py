@@ -268,3 +268,27 @@ def test_a_call_that_cannot_be_parsed_ends_the_run_with_its_code(episodes):
 
     run = run_episode(Broken("broken"), episodes["folder-then-note"])
     assert run["turns"] == 1 and run["codes"][0] == "E_MALFORMED_CALL" and "E_EPISODE_STATE" in run["codes"]
+
+
+@pytest.mark.parametrize("backend", ["lmstudio", "ollama"])
+def test_the_teacher_behind_a_server_passes_over_http(backend, tmp_path, run):
+    """The template teacher served over loopback HTTP (a protocol double: no real server here can
+    answer these episodes correctly): each protocol carries the calls and results back, and
+    self-play over the server writes every run as a passing record."""
+    from Evaluator.backends import make_client
+    from Evaluator.protocol_doubles import OllamaDouble, client_answer
+    from SelfPlay.teacher import TemplateClient
+
+    teacher = TemplateClient()
+    teacher.learn_episodes(load_episodes())
+    with (OllamaDouble if backend == "ollama" else OpenAIDouble)(answer=client_answer(teacher)) as double:
+        summary = run_episodes(make_client(backend, "double-model", base_url=double.url), None)
+        assistant = next(m for m in double.requests[1]["messages"] if m["role"] == "assistant")
+        output = tmp_path / "runs.jsonl"
+        result = run("Tools/selfplay_generator.py", "--episodes", "--backend", backend, "--base-url", double.url,
+                     "--model", "double-model", "--num-variations", "1", "--output", output)
+    assert summary["pass_rate"] == 1.0, summary["codes"]
+    arguments = assistant["tool_calls"][0]["function"]["arguments"]
+    assert isinstance(arguments, dict if backend == "ollama" else str)  # Ollama takes objects, OpenAI JSON text
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["label"] for line in output.read_text().splitlines()] == [True] * 6
