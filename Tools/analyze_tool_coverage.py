@@ -2,7 +2,8 @@
 
     python Tools/analyze_tool_coverage.py FILE [FILE|DIR|GLOB ...] [--json]
 
-Works on every tool-call format the data contract parses (OpenAI, Ollama, Hermes, Mistral, text).
+Works on every tool-call format the data contract parses (Tools/schema/toolcalls.py: OpenAI, Ollama,
+Hermes, Mistral, text, harmony, Llama JSON and <|python_tag|>, bare JSON).
 """
 from __future__ import annotations
 

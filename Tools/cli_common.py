@@ -48,6 +48,12 @@ def expand_inputs(specs: list[str], pattern: str = "*.jsonl") -> list[Path]:
     return unique
 
 
+def printable(text: str) -> str:
+    """text with any lone surrogate (from a hostile "\\ud800" escape) written as a \\udXXX escape, so
+    it can be printed or saved as UTF-8; inside a JSON string that escape reads back as the same text."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with one-line usage errors (exit 2) instead of the usage block."""
 

@@ -19,7 +19,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from Tools.cli_common import EXIT_FINDINGS, EXIT_OK, ArgumentParser, UsageError, die
-from Tools.schema.records import iter_jsonl, label_of, write_jsonl_atomic
+from Tools.schema.records import iter_jsonl, label_of, write_jsonl_files_atomic
 
 BALANCE_MODES = ("none", "truncate", "oversample")
 
@@ -48,6 +48,8 @@ class KtoCheck:
     @property
     def problems(self) -> list[str]:
         found = []
+        if not self.records:
+            return ["the file holds no record"]
         if self.unreadable:
             found.append(f"{self.unreadable} unreadable line(s)")
         if self.unlabeled:
@@ -141,13 +143,12 @@ def interleave(positives: list[dict], negatives: list[dict], balance: str = "non
 
 
 def write_interleaved(result: InterleaveResult, output: Path) -> dict:
-    """Write an interleave() result: the records to output (temp file + rename), the leftover to
-    OUT.leftover.jsonl; then check the written file. Returns the counts and the check."""
+    """Write an interleave() result: the records to output, the leftover to OUT.leftover.jsonl (or
+    remove a leftover file an earlier run left there), both complete before either is renamed into
+    place; then check the written file. Returns the counts and the check."""
     output = Path(output)
-    written = write_jsonl_atomic(output, result.records)
     side = leftover_path(output)
-    if result.leftover:
-        write_jsonl_atomic(side, result.leftover)
+    written = write_jsonl_files_atomic({side: result.leftover or None, output: result.records})[output]
     verify = check_kto_ready(output)
     return {"records": written, "true": verify.true, "false": verify.false, "leftover": len(result.leftover),
             "leftover_file": str(side) if result.leftover else None, "verified": verify.ready and verify.true + verify.false == written,
@@ -246,9 +247,9 @@ def main(argv: list[str] | None = None) -> int:
             _, negatives, more = _split(_load(sources[1]), sources[1], False)
             unlabeled += more
         result = interleave(positives, negatives, args.balance, args.shuffle, args.seed, unlabeled)
+        out = write_interleaved(result, args.output)
     except (UsageError, ValueError) as exc:
         die(str(exc))
-    out = write_interleaved(result, args.output)
     written, side = out["records"], leftover_path(args.output)
     summary = {
         "in": {"true": result.positives_in, "false": result.negatives_in, "unlabeled": result.unlabeled_in},

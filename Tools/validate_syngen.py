@@ -1,6 +1,6 @@
 """Validate tool-calling datasets against the data contract.
 
-    python Tools/validate_syngen.py FILE [FILE|DIR|GLOB ...] [--format text|json] [--strict]
+    python Tools/validate_syngen.py FILE [FILE|DIR|GLOB ...] [--format text|json] [--strict] [--output FILE]
 
 Exit codes: 0 every judged record passes, 1 findings, 2 unreadable input or bad usage.
 The JSON report's shape is documented in docs/validate.md.
@@ -18,9 +18,10 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from Tools.cli_common import EXIT_FINDINGS, EXIT_OK, ArgumentParser, UsageError, die, expand_inputs, format_table
-from Tools.schema.issues import CODES
-from Tools.schema.records import iter_jsonl, label_of
+from Tools.cli_common import (EXIT_FINDINGS, EXIT_OK, ArgumentParser, UsageError, die, expand_inputs, format_table,
+                              printable)
+from Tools.schema.issues import CODES, Finding
+from Tools.schema.records import iter_jsonl, label_of, write_text_atomic
 from Tools.schema.registry import ToolRegistry, load_registry
 from Tools.schema.validate import record_passes, validate_record
 
@@ -94,6 +95,9 @@ def validate_file(path: Path, registry: ToolRegistry, *, strict: bool = False, l
                 report.findings.append({"line": line.number, "label": label, **finding.to_dict()})
             else:
                 report.findings_omitted += 1
+    if not report.records:  # an empty file is not a clean dataset: it is a file that lost its data
+        report.codes["E_EMPTY_FILE"] += 1
+        report.findings.append({"line": None, "label": None, **Finding("E_EMPTY_FILE", "the file holds no record").to_dict()})
     return report
 
 
@@ -116,7 +120,7 @@ def build_report(reports: list[FileReport], registry: ToolRegistry, options: dic
         "options": options,
         "files": [r.to_dict() for r in reports],
         "totals": total,
-        "exit_code": EXIT_FINDINGS if totals.failed else EXIT_OK,
+        "exit_code": EXIT_FINDINGS if totals.failed or any(not r.records for r in reports) else EXIT_OK,
     }
 
 
@@ -125,7 +129,7 @@ def format_text(report: dict, summary_only: bool) -> str:
     for f in report["files"]:
         if not summary_only:
             for item in f["findings"]:
-                where = f"{f['path']}:{item['line']}"
+                where = f"{f['path']}:{item['line']}" if item["line"] is not None else f["path"]
                 if item["message_index"] is not None:
                     where += f" msg {item['message_index']}"
                 label = {True: "", False: " (label false)", None: ""}[item["label"]]
@@ -172,6 +176,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--max-issues", type=_count, default=50, metavar="N", help="findings listed per file; all are counted (default 50)")
     parser.add_argument("--schemas", type=Path, metavar="PATH", help="tool schema file (default Tools/tool_schemas.json)")
     parser.add_argument("--labels", choices=("all", "true", "false"), default="all", help="judge all records, or only label true / false ones")
+    parser.add_argument("--output", "-o", type=Path, metavar="FILE",
+                        help="write the report (in --format) to FILE instead of stdout: a temporary file renamed into "
+                             "place when complete, so a killed run never leaves a partial report")
     return parser
 
 
@@ -201,10 +208,15 @@ def main(argv: list[str] | None = None) -> int:
             die(f"{path}: {exc.strerror or exc}")
     options = {"strict": args.strict, "labels": args.labels, "max_issues": args.max_issues}
     report = build_report(reports, registry, options)
-    if args.format == "json":
-        sys.stdout.write(json.dumps(report, ensure_ascii=False) + "\n")
+    text = json.dumps(report, ensure_ascii=False) if args.format == "json" else format_text(report, args.summary_only)
+    text = printable(text) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
     else:
-        print(format_text(report, args.summary_only))
+        try:
+            write_text_atomic(args.output, text)
+        except OSError as exc:
+            die(f"cannot write {args.output}: {exc.strerror or exc}")
     return report["exit_code"]
 
 

@@ -84,3 +84,44 @@ def test_bad_input_writes_nothing_and_says_one_line(tmp_path, run):
         assert result.stderr.startswith("error:") and result.stderr.count("\n") == 1, result.stderr
     assert not out.exists()
     assert one_sided.read_text().count("\n") == 4  # inputs untouched
+
+
+def test_nan_and_infinity_never_reach_the_output(tmp_path, run):
+    mixed = write(tmp_path / "mixed.jsonl", recs(True, 2, "p") + recs(False, 2, "n"))
+    mixed.write_text(mixed.read_text() + '{"conversations": [], "label": true, "score": NaN}\n'
+                     '{"conversations": [], "label": false, "score": -Infinity}\n')
+    out = tmp_path / "out.jsonl"
+    result = run(INTERLEAVE, "--input", mixed, "-o", out)
+    assert result.returncode == 2 and "2 unreadable line(s)" in result.stderr and not out.exists()
+    check = run(INTERLEAVE, "--check", mixed, "--json")
+    assert check.returncode == 1 and json.loads(check.stdout)["unreadable"] == 2
+
+
+def test_a_stale_leftover_file_is_removed(tmp_path, run):
+    out = tmp_path / "out.jsonl"
+    stale = tmp_path / "out.leftover.jsonl"
+    uneven = write(tmp_path / "uneven.jsonl", recs(True, 3, "p") + recs(False, 2, "n"))
+    assert run(INTERLEAVE, "--input", uneven, "-o", out).returncode == 0
+    assert labels(stale) == [True]  # this run's surplus
+    even = write(tmp_path / "even.jsonl", recs(True, 2, "q") + recs(False, 2, "m"))
+    assert run(INTERLEAVE, "--input", even, "-o", out).returncode == 0
+    assert labels(out) == [True, False] * 2 and not stale.exists()  # no leftover from the earlier run beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["even.jsonl", "out.jsonl", "uneven.jsonl"]
+
+
+def test_an_empty_file_is_not_kto_ready(tmp_path, run):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    result = run(INTERLEAVE, "--check", empty, "--json")
+    assert result.returncode == 1 and json.loads(result.stdout)["problems"] == ["the file holds no record"]
+    assert run(INTERLEAVE, "--input", empty, "-o", tmp_path / "out.jsonl").returncode == 2
+
+
+def test_a_record_too_deep_to_write_is_one_line_and_nothing_written(tmp_path, run):
+    # orjson reads 1,020 levels; json.dumps cannot write them back
+    mixed = write(tmp_path / "mixed.jsonl", recs(True, 1, "p") + recs(False, 1, "n"))
+    mixed.write_text(mixed.read_text() + '{"conversations": [], "label": true, "x": ' + "[" * 1020 + "]" * 1020 + "}\n")
+    out = tmp_path / "out.jsonl"
+    result = run(INTERLEAVE, "--input", mixed, "-o", out)
+    assert result.returncode == 2 and "nested too deeply" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mixed.jsonl"]

@@ -50,3 +50,20 @@ def test_appender_flushes_each_record(tmp_path):
     appender.write({"n": 1})
     assert path.read_text() == '{"n": 1}\n'  # visible before close: a crash loses nothing written
     appender.close()
+
+
+def test_files_written_as_a_pair_are_all_or_nothing(tmp_path):
+    from Tools.schema.records import write_jsonl_files_atomic
+
+    out, side, stale = tmp_path / "out.jsonl", tmp_path / "out.leftover.jsonl", tmp_path / "stale.jsonl"
+    write_jsonl_files_atomic({out: [{"a": 1}], side: [{"b": 1}]})
+    stale.write_text("{}\n")
+
+    try:  # a record json cannot write: neither file changes, the stale one stays, no temporary file is left
+        write_jsonl_files_atomic({out: [{"a": 2}], side: [{"x": {1, 2}}], stale: None})
+    except TypeError:
+        pass
+    assert (out.read_text(), side.read_text(), stale.exists()) == ('{"a": 1}\n', '{"b": 1}\n', True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "out.leftover.jsonl", "stale.jsonl"]
+    assert write_jsonl_files_atomic({out: [{"a": 3}, {"a": 4}], stale: None}) == {out: 2}
+    assert out.read_text() == '{"a": 3}\n{"a": 4}\n' and not stale.exists()

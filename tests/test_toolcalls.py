@@ -102,3 +102,20 @@ def test_ollama_and_openai_are_told_apart_by_argument_type():
     args = {"path": "A"}
     assert parse_message({"role": "assistant", "tool_calls": [{"function": {"name": "t", "arguments": args}}]}).format == "ollama"
     assert parse_message({"role": "assistant", "tool_calls": [{"function": {"name": "t", "arguments": json.dumps(args)}}]}).format == "openai"
+
+
+CONTENT_FORMATS = [f for f in FORMATS if f not in ("openai", "ollama")]
+prose = st.text(alphabet=st.characters(blacklist_characters='{}[]<>|`"\\:;', blacklist_categories=("Cs",)), min_size=1, max_size=80)
+
+
+@pytest.mark.parametrize("fmt", CONTENT_FORMATS)
+@settings(max_examples=40, deadline=None)
+@given(calls=calls, text=prose)
+def test_calls_after_prose_render_then_parse_is_identity(fmt, calls, text):
+    if not text.strip():
+        text = "Sure."
+    message = json.loads(json.dumps(render_message(calls, fmt, content=text)))
+    parsed = parse_message(message)
+    assert [(c.name, c.arguments) for c in parsed.calls] == [(c.name, c.arguments) for c in calls]
+    assert parsed.text == text.strip()
+    assert not [f for f in parsed.findings if f.severity == "error"]

@@ -118,3 +118,10 @@ def test_fuzz_thousands_of_mutated_records_never_raise(registry):
             mutated = _mutate(mutated, rng)
         findings = validate_record(mutated, registry)
         json.dumps([f.to_dict() for f in findings])  # every finding is reportable
+
+
+def test_arguments_nested_hundreds_deep_are_a_finding_in_every_format(registry):
+    deep = json.loads("[" * 500 + "]" * 500)  # within the reader's limit, past the schema engine's
+    for fmt in FORMATS:
+        findings = validate_record(record(call("contentManager_batchContent", operations=deep), fmt=fmt), registry)
+        assert "E_ARG_VALUE" in codes(findings), fmt

@@ -115,3 +115,76 @@ def test_pre_commit_hook_blocks_an_invalid_dataset(tmp_path):
     assert hook("good.jsonl").returncode == 0
     blocked = hook("bad.jsonl")
     assert blocked.returncode == 1 and "E_UNEXPECTED_ARG" in blocked.stdout
+
+
+def test_deep_nesting_surrogates_and_nan_are_one_finding_each_and_the_run_goes_on(tmp_path, run):
+    good = json.dumps(record(call()))
+    lines = [good,
+             '{"conversations": [], "x": ' + "[" * 1100 + "]" * 1100 + "}",  # deeper than either decoder goes
+             good.replace('"role": "user"', '"role": "\\ud800"', 1),
+             good.replace('"abc123def"', '"\\udc00"', 1),
+             '{"conversations": [], "label": NaN}', '{"conversations": [], "x": 1e400}', good]
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    other = write(tmp_path / "other.jsonl", [record(call())])
+    result = run(VALIDATOR, path, other, "--format", "json")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    hostile, clean = json.loads(result.stdout)["files"]
+    assert [(f["line"], f["code"]) for f in hostile["findings"]] == [
+        (2, "E_NESTING_TOO_DEEP"), (3, "E_ENCODING"), (4, "E_ENCODING"), (5, "E_INVALID_JSON"), (6, "E_INVALID_JSON")]
+    assert (hostile["records"], hostile["passed"], clean["passed"]) == (7, 2, 1)
+    text = run(VALIDATOR, path)  # the text report prints too
+    assert text.returncode == 1 and "E_NESTING_TOO_DEEP" in text.stdout and "Traceback" not in text.stderr
+
+
+def test_a_tool_name_with_a_lone_surrogate_is_reported_not_a_crash(tmp_path, run):
+    content = '<tool_call>{"name": "\\ud800x", "arguments": {}}</tool_call>'
+    path = write(tmp_path / "s.jsonl", [record(content=content)])
+    result = run(VALIDATOR, path, "--format", "json")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert json.loads(result.stdout)["files"][0]["codes"] == {"E_MALFORMED_CALL": 1}
+
+
+def test_output_is_written_whole_or_not_at_all(tmp_path, run):
+    good = write(tmp_path / "g.jsonl", [record(call())] * 2)
+    out = tmp_path / "reports" / "report.json"
+    result = run(VALIDATOR, good, "--format", "json", "--output", out)
+    assert result.returncode == 0 and result.stdout == ""
+    assert json.loads(out.read_text())["totals"]["judged"] == 2
+    assert [p.name for p in out.parent.iterdir()] == ["report.json"]  # no temporary file left beside it
+    result = run(VALIDATOR, tmp_path / "missing.jsonl", "--format", "json", "--output", out)
+    assert result.returncode == 2 and json.loads(out.read_text())["totals"]["judged"] == 2  # the old report stays
+
+
+def test_output_survives_a_kill_midway(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    big = write(tmp_path / "big.jsonl", [record(call())] * 20000)
+    out = tmp_path / "report.json"
+    out.write_text('{"previous": true}\n')
+    proc = subprocess.Popen([sys.executable, str(ROOT / VALIDATOR), big, "--format", "json", "--output", out],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # well into reading, before the report is written
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    report = json.loads(out.read_text())  # never empty, never cut off
+    if proc.returncode == -signal.SIGKILL:
+        assert report == {"previous": True}
+    else:  # a fast machine finished first
+        assert report["totals"]["judged"] == 20000
+
+
+def test_an_empty_file_is_a_finding(tmp_path, run):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n \n")
+    good = write(tmp_path / "g.jsonl", [record(call())])
+    result = run(VALIDATOR, empty, good, "--format", "json")
+    assert result.returncode == 1
+    files = json.loads(result.stdout)["files"]
+    assert files[0]["codes"] == {"E_EMPTY_FILE": 1} and files[1]["codes"] == {}
+    assert "E_EMPTY_FILE" in run(VALIDATOR, empty).stdout

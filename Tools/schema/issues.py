@@ -20,7 +20,7 @@ class IssueCode(NamedTuple):
 _TABLE = [
     # -- the record itself (structural) --------------------------------------------------------
     ("E_INVALID_JSON", "error", True, "The line is not valid JSON."),
-    ("E_ENCODING", "error", True, "The line is not valid UTF-8."),
+    ("E_ENCODING", "error", True, "The line is not valid UTF-8, or escapes a lone surrogate (\\ud800) that UTF-8 cannot carry."),
     ("E_LINE_TOO_LONG", "error", True, "The line is longer than the reader's limit and was skipped."),
     ("E_NOT_OBJECT", "error", True, "The record is not a JSON object."),
     ("E_NO_CONVERSATIONS", "error", True, "The record has no 'conversations' list."),
@@ -80,7 +80,10 @@ _TABLE = [
     ("E_TRUNCATED", "error", False, "The answer stopped at the token limit (finish_reason 'length') and may be cut off."),
     ("E_ECHO", "error", False, "The answer repeats the user's request or the generation prompt instead of answering it."),
     ("E_REPETITIVE", "error", False, "The answer's text repeats the same few words over and over, as a collapsed model writes."),
+    # -- added later (codes are appended, never reordered) -------------------------------------
     ("E_BAD_SERVER_ANSWER", "error", False, "The server answered, but not with a chat answer: not HTTP or JSON, wrong shape or content type, nested too deep, a lone surrogate, or larger than --max-answer-bytes."),
+    ("E_NESTING_TOO_DEEP", "error", True, "The line's JSON nests deeper than the decoders can follow (about 1,000 levels)."),
+    ("E_EMPTY_FILE", "error", True, "The file holds no record at all."),
     ("E_EPISODE_STATE", "error", False, "An episode ended with a vault state its checks refuse (a note missing, unedited, or changed when nothing should be)."),
     ("E_EPISODE_UNGROUNDED", "error", False, "An episode's final answer lacks a fact that only its tool results held (or states one no tool result gave)."),
     ("E_EPISODE_FALSE_SUCCESS", "error", False, "An episode's final answer claims success while the vault state or the task says it failed."),

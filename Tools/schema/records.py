@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
-from .fastjson import loads
+from .fastjson import NotRepresentable, TooDeep, loads
 from .issues import Finding
 
 ROLES = ("system", "user", "assistant", "tool")
@@ -55,6 +55,10 @@ def iter_jsonl(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> Iterat
                 yield Line(number, loads(raw), None)
             except UnicodeDecodeError as exc:
                 yield Line(number, None, Finding("E_ENCODING", f"invalid UTF-8 at byte {exc.start}"))
+            except NotRepresentable as exc:
+                yield Line(number, None, Finding("E_ENCODING", str(exc)))
+            except TooDeep as exc:
+                yield Line(number, None, Finding("E_NESTING_TOO_DEEP", str(exc)))
             except ValueError as exc:
                 yield Line(number, None, Finding("E_INVALID_JSON", f"invalid JSON: {exc}"))
 
@@ -67,7 +71,12 @@ def read_records(path: str | Path) -> Iterator[tuple[int, dict]]:
 
 
 def dumps_record(record: dict) -> str:
-    return json.dumps(record, ensure_ascii=False)
+    """One record as a JSON line; ValueError for one nested too deeply to encode (orjson reads 1,024
+    levels, json.dumps stops near 1,000), so writers report it instead of crashing."""
+    try:
+        return json.dumps(record, ensure_ascii=False)
+    except RecursionError:
+        raise ValueError("a record is nested too deeply to be written as JSON (about 1,000 levels)") from None
 
 
 def _temp_beside(path: Path) -> tuple[int, str]:
@@ -98,6 +107,33 @@ def write_jsonl_atomic(path: str | Path, records: Iterable[dict]) -> int:
         Path(tmp).unlink(missing_ok=True)
         raise
     return count
+
+
+def write_jsonl_files_atomic(files: dict[str | Path, list[dict] | None]) -> dict[Path, int]:
+    """Several JSONL files that belong together (an output and its side file): every one is written
+    to a temporary file first, then all are renamed into place one after the other; None removes
+    that path, so no file from an earlier run stays beside the new ones. Returns records per file."""
+    temps, counts = {}, {}
+    try:
+        for path, records in files.items():
+            if records is not None:
+                path = Path(path)
+                fd, temps[path] = _temp_beside(path)
+                with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                    handle.writelines(dumps_record(r) + "\n" for r in records)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                counts[path] = len(records)
+    except BaseException:
+        for tmp in temps.values():
+            Path(tmp).unlink(missing_ok=True)
+        raise
+    for path, records in files.items():
+        if records is None:
+            Path(path).unlink(missing_ok=True)
+    for path, tmp in temps.items():
+        os.replace(tmp, path)
+    return counts
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

@@ -99,15 +99,22 @@ class ToolRegistry:
     def is_clean(self, name: str, arguments: dict) -> bool:
         """True when the arguments of a known tool, context included, have nothing to report:
         one compiled check that lets the common case skip the detailed Python checks."""
-        return self._validator(name, clean=True).is_valid(arguments)
+        try:
+            return self._validator(name, clean=True).is_valid(arguments)
+        except ValueError:  # jsonschema-rs gives up on very deep arguments; validate_arguments reports it
+            return False
 
     def validate_arguments(self, name: str, arguments: dict, index: int | None = None) -> list[Finding]:
         """Schema findings for one known tool's arguments (required, unexpected, types, enums, values)."""
         validator = self._validator(name)
-        if validator.is_valid(arguments):
-            return []
+        try:
+            if validator.is_valid(arguments):
+                return []
+            errors = list(validator.iter_errors(arguments))
+        except ValueError as exc:  # "Recursion limit reached" on arguments nested hundreds deep
+            return [Finding("E_ARG_VALUE", f"arguments cannot be checked against the schema: {exc}", index, name)]
         found = []
-        for error in validator.iter_errors(arguments):
+        for error in errors:
             kind = type(error.kind).__name__
             where = "/".join(str(p) for p in error.instance_path)
             if kind == "AdditionalProperties":

@@ -6,10 +6,16 @@ Formats (the names used in reports):
 - ``hermes``: ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` in content (Qwen, Hermes)
 - ``mistral``: ``[TOOL_CALLS] [{"name": ..., "arguments": {...}, "id": ...}]`` (also ``[TOOL_CALLS]name[ARGS]{...}``)
 - ``text``: ``tool_call: name`` / ``arguments: {...}`` lines, optionally followed by ``Result: {...}`` and prose
-- ``bare_json``: the whole content is ``{"name": ..., "arguments": {...}}`` (or a list of them)
+- ``bare_json``: ``{"name": ..., "arguments": {...}}`` (or a list of them), the whole content or after
+  prose, bare or in a ```json fence (flagged W_BARE_JSON_CALL)
+- ``harmony``: gpt-oss, ``<|start|>assistant<|channel|>commentary to=functions.NAME <|constrain|>json<|message|>{...}<|call|>``
+- ``llama``: Llama 3.x JSON, ``{"name": ..., "parameters": {...}}``, parallel calls separated by ``; ``
+- ``python_tag``: the same after ``<|python_tag|>`` (Llama 3.1); both may end in ``<|eot_id|>`` / ``<|eom_id|>``
 
-``parse_message`` never raises; whatever cannot be parsed becomes a Finding. Rendering a list of
-calls in a format and parsing it back gives the same calls.
+``parse_message`` never raises; whatever cannot be parsed becomes a Finding, and text that starts a
+call but does not parse is E_MALFORMED_CALL. Rendering a list of calls in a format and parsing it
+back gives the same calls. Parsing is linear in the text's length, whatever the text
+(tests/test_parser_linear.py, benchmarks/bench_parser.py).
 """
 from __future__ import annotations
 
@@ -18,19 +24,24 @@ import random
 import re
 from dataclasses import dataclass, field
 
-from .fastjson import loads
+from .fastjson import NotRepresentable, TooDeep, check_unicode, loads
 from .issues import Finding
 
-FORMATS = ("openai", "ollama", "hermes", "mistral", "text", "bare_json")
+FORMATS = ("openai", "ollama", "hermes", "mistral", "text", "bare_json", "harmony", "llama", "python_tag")
 _DECODER = json.JSONDecoder(strict=False)
+_WINDOW, _NEAR_END = 256, 8
+_JSON_START = frozenset('{["-0123456789tfn')
 _WS = re.compile(r"\s*")
 _HERMES_OPEN, _HERMES_CLOSE = "<tool_call>", "</tool_call>"
+_HARMONY_TO_TEXT, _HARMONY_MESSAGE, _HARMONY_ENDS = "to=functions.", "<|message|>", ("<|call|>", "<|end|>")
+_HARMONY_TO = re.compile(r"to=functions\.([A-Za-z_][\w.\-]*)")
 _MISTRAL = "[TOOL_CALLS]"
 _TEXT_MARKER = re.compile(r"(?m)^[ \t]*tool_call:[ \t]*([^\n]*)")
 _TEXT_ARGS = re.compile(r"[ \t]*\n[ \t]*arguments:[ \t]*")
 _RESULT = re.compile(r"\s*Result:[ \t]*")
 _NAME_RE = re.compile(r"[A-Za-z_][\w.\-]*")
-_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
+# name, an optional [CALL_ID]id (no "[" inside, so a failed match stops at the next marker), [ARGS]
+_MISTRAL_ARGS = re.compile(r"\s*([A-Za-z_][\w.\-]*)\s*(?:\[CALL_ID\][^\[]*)?\[ARGS\]")
 
 
 @dataclass
@@ -56,12 +67,30 @@ class ParsedMessage:
 
 # -- parsing -----------------------------------------------------------------------------------
 def _json_at(text: str, pos: int):
-    """Decode one JSON value starting at pos (after whitespace); return (value, end) or None."""
+    """Decode one JSON value starting at pos (after whitespace); return (value, end) or None.
+
+    Decodes a growing window rather than the rest of the text: json's errors count the lines before
+    the error position, so failing on the whole text would cost time in its length at every marker.
+    A window is grown only when the value may run past it (the decoder stopped near its end)."""
     pos = _WS.match(text, pos).end()
-    try:
-        return _DECODER.raw_decode(text, pos)
-    except ValueError:
+    if text[pos:pos + 1] not in _JSON_START:  # the common hostile case, answered without raising
         return None
+    size = _WINDOW
+    while True:
+        window = text[pos:pos + size]
+        cut = pos + size < len(text)
+        try:
+            value, end = _DECODER.raw_decode(window)
+            check_unicode(window[:end], value)  # what cannot be written as UTF-8 is no call
+        except (RecursionError, NotRepresentable, TooDeep):
+            return None
+        except ValueError as exc:
+            if not (cut and (exc.pos >= len(window) - _NEAR_END or exc.msg.startswith("Unterminated string"))):
+                return None
+        else:
+            if not cut or end < len(window) - _NEAR_END:
+                return value, pos + end
+        size *= 4
 
 
 def _arguments(value, name: str, index: int | None, findings: list[Finding]) -> dict | None:
@@ -120,8 +149,10 @@ def _parse_hermes(text: str, index, parsed: ParsedMessage) -> str:
         decoded = _json_at(text, start + len(_HERMES_OPEN))
         if decoded is None:
             parsed.findings.append(Finding("E_MALFORMED_CALL", "<tool_call> is not followed by a JSON object", index))
-            end = text.find(_HERMES_CLOSE, start)
-            pos = len(text) if end == -1 else end + len(_HERMES_CLOSE)
+            next_open = text.find(_HERMES_OPEN, start + len(_HERMES_OPEN))
+            limit = len(text) if next_open == -1 else next_open
+            end = text.find(_HERMES_CLOSE, start, limit)  # only up to the next call, so each search is bounded
+            pos = limit if end == -1 else end + len(_HERMES_CLOSE)
             continue
         value, end = decoded
         call = _call_from_object(value, index, parsed.findings)
@@ -147,14 +178,14 @@ def _parse_mistral(text: str, index, parsed: ParsedMessage) -> str:
             pos = decoded[1]
             continue
         # the newer form: [TOOL_CALLS]name[ARGS]{...}
-        args_at = text.find("[ARGS]", pos)
-        name = text[pos:args_at].split("[CALL_ID]")[0].strip() if args_at != -1 else ""
-        decoded = _json_at(text, args_at + len("[ARGS]")) if args_at != -1 and _NAME_RE.fullmatch(name) else None
+        head = _MISTRAL_ARGS.match(text, pos)
+        decoded = _json_at(text, head.end()) if head else None
         if decoded is None:
             parsed.findings.append(Finding("E_MALFORMED_CALL", "[TOOL_CALLS] is not followed by a call list", index))
             next_marker = text.find(_MISTRAL, pos)
             pos = len(text) if next_marker == -1 else next_marker
             continue
+        name = head.group(1)
         parsed.calls.append(ToolCall(name, _arguments(decoded[0], name, index, parsed.findings)))
         pos = decoded[1]
     prose.append(text[pos:])
@@ -191,27 +222,112 @@ def _parse_text(text: str, index, parsed: ParsedMessage) -> str:
     return "".join(prose)
 
 
-def _parse_bare_json(text: str, index, parsed: ParsedMessage) -> str:
-    body = text.strip()
-    fenced = _FENCE.match(body)
-    if fenced:
-        body = fenced.group(1)
-    if not body or body[0] not in "{[":
+_JSON_CALL_START = re.compile(r'<\|python_tag\|>|```|\[\s*\{\s*"name"\s*:|\{\s*"name"\s*:')
+_LLAMA_END = ("<|eot_id|>", "<|eom_id|>")
+
+
+def _is_call_object(value) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("name"), str) and ("arguments" in value or "parameters" in value)
+
+
+def _call_sequence(text: str, pos: int):
+    """JSON calls from pos: one object, a list of them, or several separated by ';' (Llama 3.x),
+    optionally closed by <|eot_id|>. Returns (items, end), ([], end) for JSON that is no call, or None."""
+    items = []
+    while True:
+        decoded = _json_at(text, pos)
+        if decoded is None:
+            return (items, pos) if items else None
+        value, after = decoded
+        found = value if isinstance(value, list) and value else [value]
+        if not all(_is_call_object(item) for item in found):
+            return (items, pos) if items else ([], after)
+        items += found
+        pos = _WS.match(text, after).end()
+        if text.startswith(";", pos):
+            pos += 1
+            continue
+        for token in _LLAMA_END:
+            if text.startswith(token, pos):
+                pos += len(token)
+        return items, pos
+
+
+def _parse_json_calls(text: str, index, parsed: ParsedMessage) -> str:
+    """Calls written as JSON rather than in a marked format: the whole message, or after prose, bare or in a
+    ```json fence; after <|python_tag|>; several separated by '; ' (Llama 3.x). A candidate that does not
+    decode is one E_MALFORMED_CALL and ends the search, so hostile text costs one failed decode at most."""
+    prose, pos, formats = [], 0, set()
+    for match in _JSON_CALL_START.finditer(text):
+        if match.start() < pos:
+            continue
+        token = match.group()
+        if token == "```":
+            body = _WS.match(text, match.end() + 4 if text.startswith("json", match.end()) else match.end()).end()
+            found = _call_sequence(text, body) if text[body:body + 1] in ("{", "[") else ([], body)
+            if found is None and not _JSON_CALL_START.match(text, body):
+                found = ([], body)  # broken JSON that names no tool: a code block, not a call attempt
+            if found and not found[0]:
+                close = text.find("```", match.end())
+                pos = len(text) if close == -1 else close + 3  # its inside is never searched again
+                continue
+            if found:
+                close = _WS.match(text, found[1]).end()
+                span_end = close + 3 if text.startswith("```", close) else found[1]
+        else:
+            found = _call_sequence(text, match.end() if token == "<|python_tag|>" else match.start())
+            span_end = found[1] if found else None
+        if found is None:
+            parsed.findings.append(Finding("E_MALFORMED_CALL", f"{token.strip()!r} starts a JSON tool call that does not parse", index))
+            break
+        items, after = found
+        if not items:
+            pos = after  # JSON that is not a call (prose may quote some): skip it whole
+            continue
+        prose.append(text[pos:match.start()])
+        for item in items:
+            call = _call_from_object(item, index, parsed.findings)
+            if call is not None:
+                parsed.calls.append(call)
+        formats.add("python_tag" if token == "<|python_tag|>" else
+                    "llama" if token != "```" and all("parameters" in i and "arguments" not in i for i in items) else "bare_json")
+        pos = span_end
+    if not parsed.calls:
         return text
-    try:
-        value = _DECODER.decode(body)
-    except ValueError:
-        return text
-    items = value if isinstance(value, list) else [value]
-    if not items or not all(isinstance(i, dict) and isinstance(i.get("name"), str)
-                            and ("arguments" in i or "parameters" in i) for i in items):
-        return text
-    for item in items:
-        call = _call_from_object(item, index, parsed.findings)
-        if call is not None:
-            parsed.calls.append(call)
-    parsed.findings.append(Finding("W_BARE_JSON_CALL", "tool call written as bare JSON", index, parsed.calls[0].name if parsed.calls else None))
-    return ""
+    prose.append(text[pos:])
+    parsed.format = "bare_json" if "bare_json" in formats or len(formats) > 1 else formats.pop()
+    if parsed.format == "bare_json":
+        parsed.findings.append(Finding("W_BARE_JSON_CALL", "tool call written as bare JSON", index, parsed.calls[0].name))
+    return "".join(prose)
+
+
+def _parse_harmony(text: str, index, parsed: ParsedMessage) -> str:
+    """gpt-oss harmony: [<|start|>assistant]<|channel|>commentary to=functions.NAME [<|constrain|>json]
+    <|message|>{...}<|call|> (or <|end|>), once per call; the recipient may also stand before <|channel|>."""
+    prose, pos, low = [], 0, 0
+    for match in _HARMONY_TO.finditer(text):
+        if match.start() < pos:
+            continue
+        name, start, low = match.group(1), max(pos, low), match.end()  # header searches never look back past low
+        following = text.find(_HARMONY_TO_TEXT, match.end())
+        limit = len(text) if following == -1 else following
+        message = text.find(_HARMONY_MESSAGE, match.end(), limit)  # bounded by the next call's header
+        decoded = _json_at(text, message + len(_HARMONY_MESSAGE)) if message != -1 else None
+        if decoded is None:
+            parsed.findings.append(Finding("E_MALFORMED_CALL", f"harmony call to functions.{name} has no JSON <|message|>", index, name))
+            continue
+        header = text.rfind("<|start|>", start, match.start())
+        if header == -1 or text.find(_HARMONY_MESSAGE, header, match.start()) != -1:  # that <|start|> began an earlier message
+            header = text.rfind("<|channel|>", start, match.start())
+        prose.append(text[pos:header if header != -1 else match.start()])
+        parsed.calls.append(ToolCall(name, _arguments(decoded[0], name, index, parsed.findings)))
+        pos = decoded[1]
+        for token in _HARMONY_ENDS:
+            if text.startswith(token, pos):
+                pos += len(token)
+                break
+    prose.append(text[pos:])
+    return "".join(prose)
 
 
 def _first_marker(text: str) -> list[tuple[int, str, object]]:
@@ -219,28 +335,34 @@ def _first_marker(text: str) -> list[tuple[int, str, object]]:
     before any marker that merely occurs inside its arguments."""
     found = []
     for name, marker, parser in (("hermes", _HERMES_OPEN, _parse_hermes), ("mistral", _MISTRAL, _parse_mistral),
-                                 ("text", "tool_call:", _parse_text)):
+                                 ("text", "tool_call:", _parse_text), ("harmony", _HARMONY_TO_TEXT, _parse_harmony)):
         position = text.find(marker)
         if position != -1:
             found.append((position, name, parser))
-    stripped = text.lstrip()
-    if stripped[:1] in ("{", "[", "`"):
-        found.append((len(text) - len(stripped), "bare_json", _parse_bare_json))
+    # substring tests first: they are much faster than the regex on the prose most messages are
+    json_start = ('"name"' in text or "```" in text or "<|python_tag|>" in text) and _JSON_CALL_START.search(text)
+    if json_start:
+        found.append((json_start.start(), "bare_json", _parse_json_calls))
     return sorted(found, key=lambda item: item[0])
 
 
 def parse_content(text, index: int | None = None) -> ParsedMessage:
-    """Tool calls written into a message's text, in the format whose marker comes first."""
-    parsed = ParsedMessage(text=text if isinstance(text, str) else "")
+    """Tool calls written into a message's text, in the format whose marker comes first. A format that
+    finds only broken calls gives way to a later one that finds calls (a quoted, broken example before
+    the real call); when none finds a call, the first one's findings stand."""
     if not isinstance(text, str) or not text:
-        return parsed
+        return ParsedMessage(text=text if isinstance(text, str) else "")
+    first_broken = None
     for _, name, parser in _first_marker(text):
+        parsed = ParsedMessage()
         prose = parser(text, index, parsed)
         if parsed.calls or parsed.findings:
-            parsed.format = name
+            parsed.format = parsed.format or name
             parsed.text = prose.strip()
-            return parsed
-    return parsed
+            if parsed.calls:
+                return parsed
+            first_broken = first_broken or parsed
+    return first_broken or ParsedMessage(text=text)
 
 
 def parse_message(message: dict, index: int | None = None) -> ParsedMessage:
@@ -268,7 +390,7 @@ def new_call_id(rng: random.Random | None = None) -> str:
 
 
 def render_content(calls: list[ToolCall], fmt: str) -> str:
-    """Calls as message text in a content format (hermes, mistral, text, bare_json)."""
+    """Calls as message text in a content format (every format of FORMATS but openai and ollama)."""
     objects = [{"name": c.name, "arguments": c.arguments or {}} for c in calls]
     if fmt == "hermes":
         return "\n".join(f"{_HERMES_OPEN}\n{_dumps(o)}\n{_HERMES_CLOSE}" for o in objects)
@@ -278,7 +400,13 @@ def render_content(calls: list[ToolCall], fmt: str) -> str:
         return "\n\n".join(f"tool_call: {o['name']}\narguments: {_dumps(o['arguments'])}" for o in objects)
     if fmt == "bare_json":
         return _dumps(objects[0] if len(objects) == 1 else objects)
-    raise ValueError(f"unknown content format {fmt!r}; expected one of hermes, mistral, text, bare_json")
+    if fmt == "harmony":
+        return "".join(f"<|start|>assistant<|channel|>commentary to=functions.{o['name']} <|constrain|>json"
+                       f"<|message|>{_dumps(o['arguments'])}<|call|>" for o in objects)
+    if fmt in ("llama", "python_tag"):
+        body = "; ".join(_dumps({"name": o["name"], "parameters": o["arguments"]}) for o in objects)
+        return "<|python_tag|>" + body if fmt == "python_tag" else body
+    raise ValueError(f"unknown content format {fmt!r}; expected one of {', '.join(FORMATS[2:])}")
 
 
 def render_message(calls: list[ToolCall], fmt: str, content: str | None = None) -> dict:
