@@ -33,6 +33,7 @@ from Tools.schema.toolcalls import parse_message, render_message
 
 DEFAULT_MAX_TURNS = 8
 MAX_RESULT_CHARS = 4000  # a tool result longer than this is cut (a listing of a large vault must not flood the prompt)
+MAX_CALLS_PER_TURN = 16  # calls past this in one answer are answered "not run", so one turn cannot grow the prompt without end
 EPISODES_DIR = Path(__file__).resolve().parent / "prompts" / "episodes"  # apart from the prompt sets: not single-turn cases
 BUILTIN = EPISODES_DIR / "vault.json"
 
@@ -154,7 +155,8 @@ def _check_state(box, state: dict, changes: dict) -> list[str]:
             problems.append(f"{path} still exists")
     for key, want in (("contains", True), ("lacks", False)):
         for path, texts in (state.get(key) or {}).items():
-            body = box.read(path) if box.path(path).is_file() else None
+            file = box.path(path)
+            body = file.read_text(encoding="utf-8", errors="replace") if file.is_file() else None
             if body is None:
                 problems.append(f"{path} is not a note")
                 continue
@@ -167,7 +169,7 @@ def _check_state(box, state: dict, changes: dict) -> list[str]:
 def run_episode(client, episode: Episode, attempt: int = 0, *, settings=None, vault_path=None, tools=None) -> dict:
     """One run of an episode: the conversation, the calls and their outcomes, the verdict."""
     from .runner import RunSettings, request_with_retries
-    from Tools.vault.executor import envelope_json
+    from Tools.vault.executor import Outcome, envelope_json
 
     settings = settings or RunSettings()
     messages = episode.messages()
@@ -189,15 +191,15 @@ def run_episode(client, episode: Episode, attempt: int = 0, *, settings=None, va
             parsed = parse_message(reply.message)
             if not parsed.calls:  # the final answer; a call that could not be parsed ends the run too
                 codes += list(dict.fromkeys(f.code for f in parsed.findings if f.severity == "error"))
-                answer = parsed.text if parsed.text or not isinstance(reply.message.get("content"), str) \
-                    else reply.message["content"]
+                answer = parsed.text
                 messages.append({"role": "assistant", "content": answer or ""})
                 break
             for k, call in enumerate(parsed.calls):  # ids the next prompt's tool messages point at
                 call.id = call.id or f"call{turns:02d}{k:03d}"
             messages.append(render_message(parsed.calls, fmt, parsed.text or ""))
-            for call in parsed.calls:
-                outcome = box.execute_detailed(call)
+            for n, call in enumerate(parsed.calls):
+                outcome = box.execute_detailed(call) if n < MAX_CALLS_PER_TURN else Outcome(
+                    {"success": False, "error": f"not run: more than {MAX_CALLS_PER_TURN} calls in one turn"}, "E_EXEC_FAILED")
                 text = envelope_json(outcome.envelope)
                 text = text if len(text) <= MAX_RESULT_CHARS else text[:MAX_RESULT_CHARS] + " ...(cut)"
                 results.append(text)

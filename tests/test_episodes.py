@@ -292,3 +292,19 @@ def test_the_teacher_behind_a_server_passes_over_http(backend, tmp_path, run):
     assert isinstance(arguments, dict if backend == "ollama" else str)  # Ollama takes objects, OpenAI JSON text
     assert result.returncode == 0, result.stderr
     assert [json.loads(line)["label"] for line in output.read_text().splitlines()] == [True] * 6
+
+
+def test_one_turn_cannot_run_more_than_the_cap_of_calls(episodes):
+    from Evaluator.clients import ChatClient, Reply
+    from Evaluator.episodes import MAX_CALLS_PER_TURN
+
+    episode = episodes["folder-then-note"]
+    many = render_message([_call(episode, "vaultManager_createFolder", path=f"Projects/F{i}") for i in range(40)], "openai", "")
+
+    class Flood(ChatClient):
+        def chat(self, messages, tools=None, temperature=0.0, max_tokens=512):
+            return Reply(many if len(messages) == 2 else {"role": "assistant", "content": "Made them."})
+
+    run = run_episode(Flood("flood"), episode)
+    assert len(run["calls"]) == 40 and sum(c["ok"] for c in run["calls"]) == MAX_CALLS_PER_TURN
+    assert len(run["changes"]["created"]) == MAX_CALLS_PER_TURN
