@@ -18,8 +18,10 @@ def build_parser() -> ArgumentParser:
                    help="where the model runs; default: llamacpp for a .gguf file, transformers for a model directory, "
                         "else ollama (as the earlier project)")
     p.add_argument("--model", required=True, help="model name on the server, a .gguf path, or a model directory")
-    p.add_argument("--prompt-set", required=True, help="a prompt-set file, a built-in set's name (tool_prompts, ...), "
+    p.add_argument("--prompt-set", help="a prompt-set file, a built-in set's name (tool_prompts, ...), "
                    "or BFCL's categories: bfcl:simple_python,multiple,parallel,irrelevance (docs/evaluate.md)")
+    p.add_argument("--episodes", nargs="?", const="builtin", metavar="FILE",
+                   help="run multi-turn episodes instead (a file or a built-in name; alone: Evaluator/prompts/episodes/vault.json)")
     p.add_argument("--output", type=Path,
                    help="JSON report path (default Evaluator/results/<model>_<set>_<time>.json, with a .md beside it)")
     p.add_argument("--markdown", type=Path, help="also write a Markdown report here")
@@ -81,7 +83,7 @@ def request_from_args(args):
     if args.output is None:
         from .lmstudio_cli import result_paths
 
-        args.output, default_markdown = result_paths(args.model, args.prompt_set)
+        args.output, default_markdown = result_paths(args.model, args.prompt_set or f"episodes-{Path(args.episodes).stem}")
         args.markdown = args.markdown or default_markdown
     if args.output.is_dir():
         raise UsageError(f"--output {args.output} is a directory; name a .json file")
@@ -103,12 +105,19 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     load_dotenv_once()
     try:
+        if bool(args.prompt_set) == bool(args.episodes):
+            raise UsageError("name one of --prompt-set or --episodes")
         request = request_from_args(args)
-        if request.prompt_set.startswith(BFCL_PREFIX):
-            from . import bfcl as run
+        if args.episodes:
+            from .episodes import evaluate_request
+
+            result = evaluate_request(request, args.episodes, args.dry_run)
+        elif request.prompt_set.startswith(BFCL_PREFIX):
+            from . import bfcl
+
+            result = bfcl.dry_run(request) if args.dry_run else bfcl.evaluate(request)
         else:
-            run = evaluation
-        result = run.dry_run(request) if args.dry_run else run.evaluate(request)
+            result = evaluation.dry_run(request) if args.dry_run else evaluation.evaluate(request)
         if args.html and result.report is not None:
             from .html_report import write_html
 

@@ -18,8 +18,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 def result_paths(model: str, prompt_set: str, out_dir: Path = RESULTS_DIR) -> tuple[Path, Path]:
     """Evaluator/results/<model>_<set>_<timestamp>.json and .md, names safe on every OS."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model).name).strip("-") or "model"
-    stem = f"{safe}_{Path(prompt_set).stem}_{time.strftime('%Y%m%d-%H%M%S')}"
+    def safe(name: str, fallback: str) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or fallback
+
+    stem = f"{safe(Path(model).name, 'model')}_{safe(Path(prompt_set).stem, 'set')}_{time.strftime('%Y%m%d-%H%M%S')}"
     return out_dir / f"{stem}.json", out_dir / f"{stem}.md"
 
 

@@ -522,6 +522,7 @@ class TemplateClient(ChatClient):
         self._scenes: dict[str, Scene] = {}
         self._references: dict[str, dict] = {}
         self._lock = threading.Lock()
+        self._episodes = None  # an EpisodePolicy once learn_episodes ran
         if str(model).endswith(".json") and Path(model).is_file():
             self.learn(model)
 
@@ -534,6 +535,12 @@ class TemplateClient(ChatClient):
         with self._lock:
             self._references.update((c.question, c.metadata["reference"]) for c in cases)
         return len(cases)
+
+    def learn_episodes(self, episodes) -> None:
+        """Answer these episodes' conversations turn by turn (SelfPlay/episodes.py)."""
+        from SelfPlay.episodes import EpisodePolicy
+
+        self._episodes = EpisodePolicy(episodes)
 
     def remember(self, scene: Scene) -> None:
         with self._lock:
@@ -551,6 +558,8 @@ class TemplateClient(ChatClient):
         return cases
 
     def chat(self, messages, tools=None, temperature=0.0, max_tokens=512) -> Reply:
+        if self._episodes is not None and (turn := self._episodes.reply(messages)) is not None:
+            return turn
         user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
         text = user.get("content") if user else None
         if not isinstance(text, str):

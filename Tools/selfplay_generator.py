@@ -48,6 +48,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--reference-positives", action="store_true",
                         help="when an answer fails and its prompt carries a reference answer (teacher prompt sets do), "
                              "add the reference as a positive: lets a weak model produce KTO pairs")
+    parser.add_argument("--episodes", nargs="?", const="builtin", metavar="FILE",
+                        help="run multi-turn episodes instead (default set Evaluator/prompts/episodes/vault.json), each "
+                             "--num-variations times; transcripts to --output, report to <output>.episodes.json")
     add_backend_arguments(parser)
     add_run_arguments(parser)
     return parser
@@ -86,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         registry = load_registry()
         config = load_config(registry=registry)
         client = open_backend(args)
+        if args.episodes:
+            from SelfPlay.episodes import selfplay_episodes
+
+            return selfplay_episodes(client, args, output)
         name, cases = load_cases(args.prompt_set, client, seed=args.seed,
                                  size=prompts_needed(args.num_examples, args.num_variations))
         generator = PromptSetGenerator(

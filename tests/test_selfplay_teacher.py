@@ -45,7 +45,7 @@ def test_shipped_datasets_are_what_the_teacher_writes(tmp_path):
 def test_shipped_datasets_pass_the_validator_and_the_kto_check(shipped, registry):
     sft, kto = shipped["teacher_sft.jsonl"], shipped["teacher_kto.jsonl"]
     assert len(sft) >= 2000 and len(kto) >= 2000
-    result = run_tool("Tools/validate_syngen.py", str(SHIPPED), "--format", "json")
+    result = run_tool("Tools/validate_syngen.py", *(str(SHIPPED / n) for n in shipped), "--format", "json")
     assert result.returncode == 0, result.stdout[-2000:]
     totals = json.loads(result.stdout)["totals"]
     assert totals["failed"] == 0 and totals["labels"] == {"true": len(sft) + len(kto) // 2, "false": len(kto) // 2,

@@ -84,6 +84,10 @@ _TABLE = [
     ("E_BAD_SERVER_ANSWER", "error", False, "The server answered, but not with a chat answer: not HTTP or JSON, wrong shape or content type, nested too deep, a lone surrogate, or larger than --max-answer-bytes."),
     ("E_NESTING_TOO_DEEP", "error", True, "The line's JSON nests deeper than the decoders can follow (about 1,000 levels)."),
     ("E_EMPTY_FILE", "error", True, "The file holds no record at all."),
+    ("E_EPISODE_STATE", "error", False, "An episode ended with a vault state its checks refuse (a note missing, unedited, or changed when nothing should be)."),
+    ("E_EPISODE_UNGROUNDED", "error", False, "An episode's final answer lacks a fact that only its tool results held (or states one no tool result gave)."),
+    ("E_EPISODE_FALSE_SUCCESS", "error", False, "An episode's final answer claims success while the vault state or the task says it failed."),
+    ("E_EPISODE_MAX_TURNS", "error", False, "An episode reached its max_turns without a final text answer."),
 ]
 
 CODES: dict[str, IssueCode] = {row[0]: IssueCode(*row) for row in _TABLE}
