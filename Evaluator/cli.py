@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.html and result.report is not None:
             from .html_report import write_html
 
-            write_html(args.html, [(args.output.stem, result.report)])
+            run = [(args.output.stem, result.report)]
+            write_html(args.html, *([] if args.episodes else [run]), episodes=run if args.episodes else ())
             result.lines.append(f"HTML report: {args.html}")
     except UsageError as exc:
         die(str(exc))

@@ -29,6 +29,7 @@ class Inputs:
     reports: list[tuple[str, dict]] = field(default_factory=list)  # (label, evaluator report)
     loops: list[tuple[str, dict]] = field(default_factory=list)  # (label, closed-loop report)
     runlogs: list[Path] = field(default_factory=list)
+    episodes: list[tuple[str, dict]] = field(default_factory=list)  # (label, episode report of Evaluator.episodes)
 
 
 def _read_json(path: Path):
@@ -45,6 +46,11 @@ def _is_report(data) -> bool:
             and isinstance(data["metadata"], dict) and isinstance(data["summary"], dict))
 
 
+def _is_episode_report(data) -> bool:
+    return (isinstance(data, dict) and data.get("kind") == "episodes" and isinstance(data.get("summary"), dict)
+            and isinstance(data["summary"].get("per_episode"), list))
+
+
 def load_inputs(paths: list[Path]) -> Inputs:
     """Sort each file into its kind; a UsageError for a file of none."""
     found = Inputs()
@@ -57,6 +63,8 @@ def load_inputs(paths: list[Path]) -> Inputs:
         data = _read_json(path)
         if _is_report(data):
             found.reports.append((path.stem, data))
+        elif _is_episode_report(data):
+            found.episodes.append((path.stem, data))
         elif isinstance(data, dict) and isinstance(data.get("models"), dict) and "stages" in data:
             found.loops.append((path.parent.name, data))
             # the loop's own evaluator reports (in the order written) and training logs lie beside it
@@ -66,8 +74,8 @@ def load_inputs(paths: list[Path]) -> Inputs:
             found.runlogs += sorted(p for p in path.parent.glob("*_runs/*/logs/training_*.jsonl")
                                     if p.name != "training_latest.jsonl")
         else:
-            raise UsageError(f"{path}: neither an evaluator report, a closed-loop report.json nor a run log (.jsonl)")
-    if not (found.reports or found.loops or found.runlogs):
+            raise UsageError(f"{path}: neither an evaluator or episode report, a closed-loop report.json nor a run log (.jsonl)")
+    if not (found.reports or found.loops or found.runlogs or found.episodes):
         raise UsageError("nothing to draw: name at least one report or run log")
     return found
 
@@ -154,6 +162,16 @@ def build_figures(inputs: Inputs) -> list[tuple[str, object]]:
         fig = go.Figure([go.Bar(name=label, x=quantiles, y=[s.get("latency_s", {}).get(q) for q in quantiles])
                          for label, s in zip(labels, summaries)])
         figures.append(("Latency percentiles", bar_layout(fig, "Latency per request (s)", percent=False)))
+    episode_labels = _unique([label for label, _ in inputs.episodes])
+    episode_ids = list(dict.fromkeys(e.get("id") for _, r in inputs.episodes for e in r["summary"]["per_episode"]))
+    if episode_ids:
+        def rate(summary, episode_id):
+            row = next((e for e in summary["per_episode"] if e.get("id") == episode_id), None)
+            return row["passed"] / row["runs"] if row and row.get("runs") else None
+
+        fig = go.Figure([go.Bar(name=label, x=episode_ids, y=[rate(r["summary"], i) for i in episode_ids],
+                                texttemplate="%{y:.0%}") for label, (_, r) in zip(episode_labels, inputs.episodes)])
+        figures.append(("Episodes: pass rate per episode", bar_layout(fig, "Multi-turn episodes passed (all runs)")))
     traces = []
     for path in inputs.runlogs:
         run = "/".join(p.name for p in path.parents[2:0:-1] if p.name) or path.stem  # e.g. sft_runs/20250101_120000
@@ -201,12 +219,12 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style>
     return page, len(figures)
 
 
-def write_html(path: Path, reports: list[tuple[str, dict]] = (), *, loops=(), runlogs=(),
+def write_html(path: Path, reports: list[tuple[str, dict]] = (), *, loops=(), runlogs=(), episodes=(),
                title: str = "Evaluation report") -> int:
     """Write the page (temp file + rename); returns the number of charts."""
     from Tools.schema.records import write_text_atomic
 
-    page, count = render_html(Inputs(list(reports), list(loops), list(runlogs)), title)
+    page, count = render_html(Inputs(list(reports), list(loops), list(runlogs), list(episodes)), title)
     try:
         write_text_atomic(path, page)
     except OSError as exc:
@@ -217,13 +235,14 @@ def write_html(path: Path, reports: list[tuple[str, dict]] = (), *, loops=(), ru
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m Evaluator.html_report", description=__doc__.splitlines()[0])
     parser.add_argument("inputs", nargs="+", type=Path,
-                        help="evaluator reports (two or more: compared), a closed-loop report.json, run logs (.jsonl)")
+                        help="evaluator or episode reports (two or more: compared), a closed-loop report.json, run logs (.jsonl)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the HTML file to write")
     parser.add_argument("--title", default="Evaluation report")
     args = parser.parse_args(argv)
     try:
         inputs = load_inputs(args.inputs)
-        count = write_html(args.output, inputs.reports, loops=inputs.loops, runlogs=inputs.runlogs, title=args.title)
+        count = write_html(args.output, inputs.reports, loops=inputs.loops, runlogs=inputs.runlogs,
+                           episodes=inputs.episodes, title=args.title)
     except UsageError as exc:
         die(str(exc))
     except (TypeError, AttributeError, ValueError) as exc:  # a report edited by hand, or of another version

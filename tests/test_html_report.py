@@ -102,6 +102,18 @@ def test_evaluator_cli_writes_the_html_report_of_a_bfcl_run(tmp_path, capsys):
 
 
 @needs_chromium
+def test_evaluator_cli_writes_the_html_report_of_an_episode_run(tmp_path, capsys):
+    page = tmp_path / "episodes.html"
+    code = cli.main(["--episodes", "--backend", "template", "--model", "teacher", "--output", str(tmp_path / "ep.json"),
+                     "--html", str(page), "--no-progress"])
+    assert code == 0 and f"HTML report: {page}" in capsys.readouterr().out
+    dom = render_dom(page)
+    assert drawn_charts(dom) == ["Episodes: pass rate per episode"]
+    episode = re.search(r"<h2>Episodes: pass rate per episode</h2>(.*?)</section>", dom, re.S).group(1)
+    assert "search-read-edit" in episode and "100%" in episode  # the teacher passes each episode
+
+
+@needs_chromium
 def test_closed_loop_report(two_runs, tmp_path, capsys):
     from Tools import closed_loop
 
