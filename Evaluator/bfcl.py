@@ -252,9 +252,8 @@ def dry_run(request):
 
 def evaluate(request):
     """Run the BFCL categories and write the JSON (and Markdown) report; EvalResult as Evaluator.evaluation's."""
-    from Tools.schema.records import write_json_atomic, write_text_atomic
-
-    from .evaluation import EXIT_INTERRUPTED, EvalResult, _sigint_ignored, open_client
+    from .evaluation import EXIT_INTERRUPTED, EvalResult, open_client
+    from .reporting import sigint_ignored, write_reports
     from .runner import run_prompt_set
 
     _check_request(request)
@@ -267,14 +266,9 @@ def evaluate(request):
                                  run=lambda case, attempt, stop: run_case(client, case, attempt, settings, stop))
     finally:
         client.close()
-    with _sigint_ignored():  # a second Ctrl-C must not cost the report
+    with sigint_ignored():  # a second Ctrl-C must not cost the report
         report = build_report(client=client, bfcl_set=bfcl_set, settings=settings, outcome=outcome, started_at=started)
-        try:
-            write_json_atomic(request.output, report)
-            if request.markdown:
-                write_text_atomic(request.markdown, render_markdown(report))
-        except OSError as exc:
-            raise UsageError(f"cannot write the report: {exc}") from None
+        write_reports(report, request.output, request.markdown, render_markdown)
     s = report["summary"]
     lines = [f"{c}: {_pct(v['rate'])} ({v['passed']}/{v['attempts']})" for c, v in s["per_category"].items()]
     lines += [f"overall (mean of categories): {_pct(s['accuracy'])}; {s['requests_failed']} failed requests, "

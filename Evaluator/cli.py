@@ -8,6 +8,7 @@ from Tools.cli_common import ArgumentParser, UsageError, die
 
 from .backends import BACKENDS, guess_backend, load_dotenv_once
 from .clients import MAX_ANSWER_BYTES
+from .execution import check_execution_flags
 from .prompt_sets import BFCL_PREFIX
 from .runner import RunSettings
 
@@ -65,13 +66,7 @@ def request_from_args(args):
             raise UsageError(f"{flag} must be at least {low}")
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
-    for flag, value in (("--vault-path", args.vault_path), ("--mcp-command", args.mcp_command), ("--mcp-url", args.mcp_url)):
-        if value and not args.execute_mcp:
-            raise UsageError(f"{flag} is used only with --execute-mcp")
-    if args.mcp_command and args.mcp_url:
-        raise UsageError("--mcp-command and --mcp-url name two servers; pass one")
-    if args.vault_path and (args.mcp_command or args.mcp_url):
-        raise UsageError("--vault-path is for the built-in sandbox; an MCP server acts on its own vault")
+    check_execution_flags(args.execute_mcp, args.vault_path, args.mcp_command, args.mcp_url)
     backend = args.backend or guess_backend(args.model)
     if backend is None:
         backend = "ollama"

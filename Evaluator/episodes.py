@@ -301,22 +301,16 @@ def markdown(report: dict) -> str:
 def evaluate_episodes(client, prompt_set, repeats: int, output: Path, *, settings=None, vault_path=None,
                       markdown_path: Path | None = None, source: str | None = None) -> dict:
     """Run, then write the JSON report (and Markdown) atomically; returns the report."""
-    from Tools.schema.records import write_json_atomic
     from Tools.schema.registry import load_registry
+
+    from .reporting import write_reports
 
     summary = run_episodes(client, prompt_set, repeats, settings=settings, vault_path=vault_path)
     runs = summary.pop("runs_detail")
     report = {"kind": "episodes", "backend": client.backend, "model": client.model, "endpoint": client.endpoint,
               "prompt_set": source or str(prompt_set or BUILTIN), "schema_hash": load_registry().schema_hash,
               "settings": settings.to_dict() if settings else None, "summary": summary, "runs": runs}
-    try:
-        write_json_atomic(output, report)
-        if markdown_path:
-            from Tools.schema.records import write_text_atomic
-
-            write_text_atomic(markdown_path, markdown(report))
-    except OSError as exc:
-        raise UsageError(f"cannot write the report: {exc}") from None
+    write_reports(report, output, markdown_path, markdown)
     return report
 
 

@@ -1,9 +1,6 @@
 """One evaluation from start to report: the library behind every evaluator command."""
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,9 +94,7 @@ def dry_run(request: EvalRequest) -> EvalResult:
 
 def evaluate(request: EvalRequest) -> EvalResult:
     """Run the prompt set and write the JSON (and Markdown) report, partial on Ctrl-C."""
-    from Tools.schema.records import write_json_atomic, write_text_atomic
-
-    from .reporting import build_report, render_markdown
+    from .reporting import build_report, render_markdown, sigint_ignored, write_reports
 
     prompt_set, registry = load_inputs(request)
     stale = _stale_warnings(prompt_set, registry)
@@ -122,15 +117,10 @@ def evaluate(request: EvalRequest) -> EvalResult:
             client.close()
     finally:
         getattr(execute, "close", lambda: None)()  # an MCP server's connection
-    with _sigint_ignored():  # a second Ctrl-C must not cost the report
+    with sigint_ignored():  # a second Ctrl-C must not cost the report
         report = build_report(client=client, prompt_set=prompt_set, registry=registry, settings=request.settings,
                               outcome=outcome, started_at=started)
-        try:
-            write_json_atomic(request.output, report)
-            if request.markdown:
-                write_text_atomic(request.markdown, render_markdown(report))
-        except OSError as exc:
-            raise UsageError(f"cannot write the report: {exc}") from None
+        write_reports(report, request.output, request.markdown, render_markdown)
     s = report["summary"]
     k = request.settings.repeats
     lines = [f"{s['cases']} cases, {s['attempts']} attempts: pass@1 {_pct(s['pass_at_1'])}, pass^{k} "
@@ -145,18 +135,6 @@ def evaluate(request: EvalRequest) -> EvalResult:
         return EvalResult(report, EXIT_FINDINGS, lines + [f"pass@1 is below --fail-under {request.fail_under}"])
     return EvalResult(report, EXIT_OK, lines)
 
-
-@contextlib.contextmanager
-def _sigint_ignored():
-    """Ctrl-C does nothing while the block runs (signals reach only the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _pct(rate) -> str:

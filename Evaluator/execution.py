@@ -6,12 +6,24 @@ import json
 import re
 from pathlib import Path
 
+from Tools.cli_common import UsageError
 from Tools.schema.context import extract_prompt_ids
 from Tools.schema.issues import Finding
 
 
 class ExecutionUnavailable(RuntimeError):
     pass
+
+
+def check_execution_flags(execute_mcp: bool, vault_path, mcp_command, mcp_url) -> None:
+    """One UsageError for execution flags that cannot work together (evaluator and self-play CLIs)."""
+    for flag, value in (("--vault-path", vault_path), ("--mcp-command", mcp_command), ("--mcp-url", mcp_url)):
+        if value and not execute_mcp:
+            raise UsageError(f"{flag} is used only with --execute-mcp")
+    if mcp_command and mcp_url:
+        raise UsageError("--mcp-command and --mcp-url name two servers; pass one")
+    if vault_path and (mcp_command or mcp_url):
+        raise UsageError("--vault-path is for the built-in sandbox; an MCP server acts on its own vault")
 
 
 def execute_calls(sandbox, calls) -> list[Finding]:

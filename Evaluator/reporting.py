@@ -1,11 +1,15 @@
 """The run report: JSON (metadata, summary, every case with its raw response) and Markdown."""
 from __future__ import annotations
 
+import contextlib
+import signal
 import subprocess
+import threading
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from Tools.cli_common import UsageError
 from Tools.schema.issues import CODES
 
 from .scoring import STAGES
@@ -169,3 +173,28 @@ def render_markdown(report: dict, top_codes: int = 10) -> str:
     lines += _md_table(["case", "attempt", "latency (s)", "passed"],
                        [[x["id"], x["attempt"], x["latency_s"], "yes" if x["passed"] else "no"] for x in s["slowest"]])
     return "\n".join(lines) + "\n"
+
+
+@contextlib.contextmanager
+def sigint_ignored():
+    """Ctrl-C does nothing while the block runs (signals reach only the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def write_reports(report: dict, output: Path, markdown_path: Path | None, render) -> None:
+    """The JSON report and, when asked, its Markdown (render(report)), each written whole or not at all."""
+    from Tools.schema.records import write_json_atomic, write_text_atomic
+
+    try:
+        write_json_atomic(output, report)
+        if markdown_path:
+            write_text_atomic(markdown_path, render(report))
+    except OSError as exc:
+        raise UsageError(f"cannot write the report: {exc}") from None

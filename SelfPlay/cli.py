@@ -56,13 +56,9 @@ def check_run_arguments(args, output: Path) -> None:
             raise UsageError(f"{flag} must be at least {low}")
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
-    for flag, value in (("--vault-path", args.vault_path), ("--mcp-command", args.mcp_command), ("--mcp-url", args.mcp_url)):
-        if value and not args.execute_mcp:
-            raise UsageError(f"{flag} is used only with --execute-mcp")
-    if args.mcp_command and args.mcp_url:
-        raise UsageError("--mcp-command and --mcp-url name two servers; pass one")
-    if args.vault_path and (args.mcp_command or args.mcp_url):
-        raise UsageError("--vault-path is for the built-in sandbox; an MCP server acts on its own vault")
+    from Evaluator.execution import check_execution_flags
+
+    check_execution_flags(args.execute_mcp, args.vault_path, args.mcp_command, args.mcp_url)
     if args.vault_path and not Path(args.vault_path).is_dir():
         raise UsageError(f"--vault-path {args.vault_path}: no such folder")
     if args.port is not None and not 0 < args.port < 65536:

@@ -1,6 +1,12 @@
 """Small builders for valid records, used across the test suite."""
 from __future__ import annotations
 
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
 from Tools.schema.context import make_context
 from Tools.schema.toolcalls import ToolCall, render_message
 
@@ -36,3 +42,21 @@ def record(*calls: ToolCall, fmt: str = "openai", label=True, system: str | None
     if label is not None:
         result["label"] = label
     return result
+
+
+def bundled_template(name: str) -> str:
+    """A chat template llama.cpp ships in models/templates/ (read from the llama-cpp-python sdist
+    or a checkout; never copied into this repository)."""
+    from Trainers.shared.gguf import CACHE_DIR
+
+    relative = f"models/templates/{name}.jinja"
+    if os.environ.get("LLAMA_CPP_DIR") and (Path(os.environ["LLAMA_CPP_DIR"]) / relative).is_file():
+        return (Path(os.environ["LLAMA_CPP_DIR"]) / relative).read_text()
+    for archive in sorted(CACHE_DIR.glob("llama_cpp_python-*.tar.gz"), reverse=True):
+        with tarfile.open(archive) as tar:
+            member = f"{archive.name.removesuffix('.tar.gz')}/vendor/llama.cpp/{relative}"
+            try:
+                return tar.extractfile(member).read().decode()
+            except KeyError:
+                continue
+    pytest.skip(f"llama.cpp's {relative} not found (make test downloads the sdist into .cache/)")

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -113,22 +112,6 @@ def test_strict_round_trip_fails_loudly_when_no_answer_holds_a_call(tiny_model_d
 
 
 # -- chat formats and the Ollama template --------------------------------------------------------
-def bundled_template(name: str) -> str:
-    """A chat template llama.cpp ships in models/templates/ (read from the llama-cpp-python sdist
-    or a checkout; never copied into this repository)."""
-    from Trainers.shared.gguf import CACHE_DIR
-
-    relative = f"models/templates/{name}.jinja"
-    if os.environ.get("LLAMA_CPP_DIR") and (Path(os.environ["LLAMA_CPP_DIR"]) / relative).is_file():
-        return (Path(os.environ["LLAMA_CPP_DIR"]) / relative).read_text()
-    for archive in sorted(CACHE_DIR.glob("llama_cpp_python-*.tar.gz"), reverse=True):
-        with tarfile.open(archive) as tar:
-            member = f"{archive.name.removesuffix('.tar.gz')}/vendor/llama.cpp/{relative}"
-            try:
-                return tar.extractfile(member).read().decode()
-            except KeyError:
-                continue
-    pytest.skip(f"llama.cpp's {relative} not found (make test downloads the sdist into .cache/)")
 
 
 def test_unsupported_chat_templates_are_refused():

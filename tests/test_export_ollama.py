@@ -5,13 +5,11 @@ and the call the model writes read back through the port of Ollama's tool-call p
 
 A family is one row of FAMILY_TEMPLATES (and one row of templates.FAMILIES)."""
 import json
-import os
 import shutil
-import tarfile
-from pathlib import Path
 
 import pytest
 
+from factories import bundled_template
 from Trainers.shared.export import ollama
 from Trainers.shared.export.templates import (FAMILIES, PROBE_CALL, PROBE_SYSTEM, PROBE_TOOL, PROBE_USER, _answer,
                                               _call_turn, canonical_json, check_ollama_template, detect_format,
@@ -28,22 +26,6 @@ def go_checker():
     return ollama.build_checker()  # cached under .cache/ollama_check by the hash of its source
 
 
-def bundled_template(name: str) -> str:
-    """A chat template llama.cpp ships in models/templates/ (read from the llama-cpp-python sdist
-    or a checkout; never copied into this repository)."""
-    from Trainers.shared.gguf import CACHE_DIR
-
-    relative = f"models/templates/{name}.jinja"
-    if os.environ.get("LLAMA_CPP_DIR") and (Path(os.environ["LLAMA_CPP_DIR"]) / relative).is_file():
-        return (Path(os.environ["LLAMA_CPP_DIR"]) / relative).read_text()
-    for archive in sorted(CACHE_DIR.glob("llama_cpp_python-*.tar.gz"), reverse=True):
-        with tarfile.open(archive) as tar:
-            member = f"{archive.name.removesuffix('.tar.gz')}/vendor/llama.cpp/{relative}"
-            try:
-                return tar.extractfile(member).read().decode()
-            except KeyError:
-                continue
-    pytest.skip(f"llama.cpp's {relative} not found (make test downloads the sdist into .cache/)")
 
 
 def _mistral_v03(nemo: str) -> str:
