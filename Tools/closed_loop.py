@@ -25,6 +25,7 @@ from Tools.cli_common import ArgumentParser, UsageError, die
 
 ROOT = Path(__file__).resolve().parents[1]
 MARK_START, MARK_END = "<!-- closed-loop:start -->", "<!-- closed-loop:end -->"
+TOKENIZER_RECORDS = 4000
 METRICS = ("parse_rate", "valid_rate", "expected_tool_rate", "valid_expected_tool_rate", "argument_accuracy")
 
 
@@ -32,7 +33,7 @@ METRICS = ("parse_rate", "valid_rate", "expected_tool_rate", "valid_expected_too
 class LoopSettings:
     out: Path = ROOT / "outputs" / "closed_loop"
     seed: int = 7  # training data; the held-out set uses seed + 1000
-    sft_size: int = 2400
+    sft_size: int = 16000  # steps x batch: every SFT example is a fresh record, none seen twice
     kto_size: int = 400
     eval_size: int = 60
     base_model: str | None = None  # None: build a small model from scratch
@@ -141,7 +142,9 @@ def build_base(s: LoopSettings, sft: Path):
     from Trainers.shared.tiny_model import build_tiny_model
 
     # the tokenizer learns the data's own vocabulary: ids, tool names and JSON keys become few tokens
-    corpus = [json.dumps(chat_messages(line.record), ensure_ascii=False) for line in iter_jsonl(sft) if line.error is None]
+    # (the first TOKENIZER_RECORDS records are plenty for its vocabulary and keep this stage quick)
+    corpus = [json.dumps(chat_messages(line.record), ensure_ascii=False) for line in iter_jsonl(sft)
+              if line.error is None and line.number <= TOKENIZER_RECORDS]
     out = build_tiny_model(s.out / "base_model", corpus=corpus, vocab_size=s.vocab, hidden_size=s.hidden,
                            num_layers=s.layers, num_heads=4, seed=s.seed)
     from Trainers.shared.export.merge import parameter_count
@@ -181,10 +184,31 @@ def export(s: LoopSettings, label: str, model_dir: Path):
     return outdir / f16["file"], f"{', '.join(f['file'] for f in done.files)} + Modelfile in {outdir}"
 
 
+ID_CODES = frozenset({"E_SESSION_ID_FORMAT", "E_WORKSPACE_ID_FORMAT", "E_SESSION_ID_MISMATCH", "E_WORKSPACE_ID_MISMATCH"})
+
+
+def valid_except_ids(case: dict, registry) -> bool:
+    """The case's calls pass the validator once the session and workspace ids are set aside: what
+    the schema-valid rate would be if the model copied the ids right."""
+    from Tools.schema.toolcalls import ToolCall
+    from Tools.schema.validate import check_call
+
+    if case["stages"].get("valid") is True:
+        return True
+    if case["stages"].get("call") is not True or not case.get("calls"):
+        return False
+    findings = [f for c in case["calls"] for f in check_call(ToolCall(c["name"], c["arguments"]), registry)]
+    return not any(f.severity == "error" and f.code not in ID_CODES for f in findings)
+
+
 def case_metrics(report: dict) -> dict:
     """Rates over the held-out cases that expect a tool call: a parseable call, schema-valid calls
-    (the shared validator: known tool, arguments, context, ids from the prompt), the expected tools,
-    both at once, and argument accuracy where the case constrains arguments."""
+    (the shared validator: known tool, arguments, context, ids from the prompt), the same with the
+    ids set aside, the expected tools, both at once, and argument accuracy where the case
+    constrains arguments; then the per-tool results and the error codes of the failing cases."""
+    from Tools.schema.registry import load_registry
+
+    registry = load_registry()
     cases = [c for c in report["cases"] if c.get("expected_tools")]
     n = len(cases) or 1
 
@@ -192,16 +216,29 @@ def case_metrics(report: dict) -> dict:
         return round(sum(1 for c in cases if test(c["stages"])) / n, 4)
 
     with_args = [c for c in cases if c["stages"].get("arguments") is not None]
+    per_tool: dict[str, list[int]] = {}
+    codes: dict[str, int] = {}
+    for c in cases:
+        tool = ", ".join(c["expected_tools"])
+        row = per_tool.setdefault(tool, [0, 0, 0])  # cases, expected tool called, schema-valid call to it
+        row[0] += 1
+        row[1] += c["stages"].get("tools") is True
+        row[2] += c["stages"].get("valid") is True and c["stages"].get("tools") is True
+        for code in {f["code"] for f in c.get("findings", []) if f.get("severity") == "error"}:
+            codes[code] = codes.get(code, 0) + 1
     return {
         "cases": len(cases),
         "parse_rate": rate(lambda st: st.get("call") is True),
         "valid_rate": rate(lambda st: st.get("call") is True and st.get("valid") is True),
+        "valid_except_ids_rate": round(sum(valid_except_ids(c, registry) for c in cases) / n, 4),
         "expected_tool_rate": rate(lambda st: st.get("tools") is True),
         "valid_expected_tool_rate": rate(lambda st: st.get("valid") is True and st.get("tools") is True),
         # no call leaves nothing to check, which the evaluator does not count against the arguments stage
         "argument_accuracy": round(sum(c["stages"]["arguments"] is True and c["stages"].get("call") is True
                                        for c in with_args) / len(with_args), 4) if with_args else None,
         "pass_rate": report["summary"]["pass_at_1"],
+        "per_tool": dict(sorted(per_tool.items())),
+        "error_codes": dict(sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))),
     }
 
 
@@ -218,7 +255,8 @@ def evaluate(s: LoopSettings, label: str, gguf: Path, heldout: Path, base_url: s
                           progress=False)
     result = run_eval(request)
     metrics = case_metrics(result.report)
-    detail = (f"parse {metrics['parse_rate']:.0%}, schema-valid {metrics['valid_rate']:.0%}, expected tool "
+    detail = (f"parse {metrics['parse_rate']:.0%}, schema-valid {metrics['valid_rate']:.0%} "
+              f"({metrics['valid_except_ids_rate']:.0%} with ids set aside), expected tool "
               f"{metrics['expected_tool_rate']:.0%}, valid + expected {metrics['valid_expected_tool_rate']:.0%} "
               f"on {metrics['cases']} tool cases")
     return metrics, detail
@@ -269,6 +307,7 @@ def _serve_and_evaluate(s: LoopSettings, gguf: Path, heldout: Path):
 def markdown(s: LoopSettings, result: LoopResult, wall: float) -> str:
     labels = list(result.models)
     rows = [("parseable tool call", "parse_rate"), ("schema-valid call", "valid_rate"),
+            ("schema-valid call, ids set aside", "valid_except_ids_rate"),
             ("expected tool called", "expected_tool_rate"), ("schema-valid call to the expected tool", "valid_expected_tool_rate"),
             ("argument accuracy", "argument_accuracy"), ("evaluator pass@1 (all stages)", "pass_rate")]
 
@@ -287,6 +326,13 @@ def markdown(s: LoopSettings, result: LoopResult, wall: float) -> str:
               f"greedy decoding, at most {s.max_tokens} tokens.", "", "| stage | seconds | result |", "|---|---|---|"]
     lines += [f"| {st.name} | {st.seconds:.0f} | {_portable(st.detail, s)} |" for st in result.stages]
     lines += ["", f"Total wall time: {wall / 60:.1f} min."]
+    if labels:  # where the final model fails, so the next bottleneck is visible
+        final = result.models[labels[-1]]
+        lines += ["", f"Per expected tool ({labels[-1]}): cases, expected tool called, schema-valid call to it.", "",
+                  "| tool | cases | expected tool | valid + expected |", "|---|---|---|---|"]
+        lines += [f"| {tool} | {n} | {called} | {valid} |" for tool, (n, called, valid) in final["per_tool"].items()]
+        lines += ["", f"Error codes over the {final['cases']} tool cases ({labels[-1]}; a case counts each code once): "
+                  + (", ".join(f"`{code}` {count}" for code, count in final["error_codes"].items()) or "none") + "."]
     return "\n".join(lines) + "\n"
 
 

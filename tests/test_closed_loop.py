@@ -68,6 +68,7 @@ def test_case_metrics_count_only_cases_that_expect_a_call():
         case([], call=None),  # a behaviour case expecting text is not counted
     ]}
     m = case_metrics(report)
+    assert m["per_tool"] == {"a": [2, 2, 1], "b": [1, 0, 0]} and m["valid_except_ids_rate"] == pytest.approx(1 / 3, abs=1e-4)
     assert m["cases"] == 3 and m["parse_rate"] == pytest.approx(2 / 3, abs=1e-4) and m["valid_rate"] == pytest.approx(1 / 3, abs=1e-4)
     assert m["expected_tool_rate"] == pytest.approx(2 / 3, abs=1e-4) and m["valid_expected_tool_rate"] == pytest.approx(1 / 3, abs=1e-4)
     assert m["argument_accuracy"] == pytest.approx(1 / 3, abs=1e-4) and m["pass_rate"] == 0.25
@@ -90,3 +91,22 @@ def test_benchmarks_section_is_appended_when_absent(tmp_path):
 def test_bad_flags_are_one_line(flags, message, run, tmp_path):
     done = run("Tools/closed_loop.py", "--out", tmp_path, *flags)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_valid_except_ids_sets_only_the_ids_aside():
+    from Tools.closed_loop import valid_except_ids
+    from Tools.schema.context import make_context
+    from Tools.schema.registry import load_registry
+
+    registry = load_registry()
+    context = make_context("session_x", "ws_1767225600000_abcdefghi", sessionDescription="Making a folder",
+                           sessionMemory="The user asked for a folder.", toolContext="A folder for notes",
+                           primaryGoal="Making a folder", subgoal="Create Projects/Notes")
+
+    def case(arguments):
+        return {"stages": {"call": True, "valid": False},
+                "calls": [{"name": "vaultManager_createFolder", "arguments": arguments}]}
+
+    assert valid_except_ids(case({"context": context, "path": "Projects/Notes"}), registry)  # a malformed sessionId only
+    assert not valid_except_ids(case({"context": context}), registry)  # the required path is missing
+    assert not valid_except_ids({"stages": {"call": False, "valid": None}, "calls": []}, registry)
