@@ -20,7 +20,8 @@ from Tools.cli_common import ArgumentParser, UsageError, die
 CLOSED_LOOP_METRICS = [("parseable tool call", "parse_rate"), ("schema-valid call", "valid_rate"),
                        ("expected tool called", "expected_tool_rate"),
                        ("schema-valid call to the expected tool", "valid_expected_tool_rate"),
-                       ("argument accuracy", "argument_accuracy"), ("evaluator pass@1", "pass_rate")]
+                       ("argument accuracy", "argument_accuracy"), ("evaluator pass@1", "pass_rate"),
+                       ("multi-turn episodes passed", "episode_rate")]
 LOSS_KEYS = ("loss", "eval_loss")
 
 

@@ -255,11 +255,24 @@ def evaluate(s: LoopSettings, label: str, gguf: Path, heldout: Path, base_url: s
                           progress=False)
     result = run_eval(request)
     metrics = case_metrics(result.report)
+    metrics["episode_rate"] = episode_rate(request)
     detail = (f"parse {metrics['parse_rate']:.0%}, schema-valid {metrics['valid_rate']:.0%} "
               f"({metrics['valid_except_ids_rate']:.0%} with ids set aside), expected tool "
               f"{metrics['expected_tool_rate']:.0%}, valid + expected {metrics['valid_expected_tool_rate']:.0%} "
-              f"on {metrics['cases']} tool cases")
+              f"on {metrics['cases']} tool cases; episodes passed {metrics['episode_rate']:.0%}")
     return metrics, detail
+
+
+def episode_rate(request) -> float:
+    """The share of the built-in multi-turn episodes (Evaluator/prompts/episodes) the model passes, once each."""
+    from Evaluator.backends import make_client
+    from Evaluator.episodes import run_episodes
+
+    client = make_client(request.backend, request.model, base_url=request.base_url, timeout=300)
+    try:
+        return run_episodes(client, None, 1, settings=request.settings)["pass_rate"]
+    finally:
+        client.close()
 
 
 # -- the loop ----------------------------------------------------------------------------------
@@ -309,7 +322,8 @@ def markdown(s: LoopSettings, result: LoopResult, wall: float) -> str:
     rows = [("parseable tool call", "parse_rate"), ("schema-valid call", "valid_rate"),
             ("schema-valid call, ids set aside", "valid_except_ids_rate"),
             ("expected tool called", "expected_tool_rate"), ("schema-valid call to the expected tool", "valid_expected_tool_rate"),
-            ("argument accuracy", "argument_accuracy"), ("evaluator pass@1 (all stages)", "pass_rate")]
+            ("argument accuracy", "argument_accuracy"), ("evaluator pass@1 (all stages)", "pass_rate"),
+            ("multi-turn episodes passed (built-in set)", "episode_rate")]
 
     def pct(value) -> str:
         return "-" if value is None else f"{value * 100:.1f}%"
@@ -318,7 +332,7 @@ def markdown(s: LoopSettings, result: LoopResult, wall: float) -> str:
     lines = [f"Held-out set: {s.eval_size} teacher cases (seed {s.seed + 1000}), none sharing a user request with the "
              f"training data; rates over the {cases} cases that expect a tool call.", "",
              "| metric | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
-    lines += [f"| {title} | " + " | ".join(pct(result.models[label][key]) for label in labels) + " |" for title, key in rows]
+    lines += [f"| {title} | " + " | ".join(pct(result.models[label].get(key)) for label in labels) + " |" for title, key in rows]
     model = (f"a {s.layers}-layer, {s.hidden}-wide Llama built from scratch (vocabulary {s.vocab}), fully fine-tuned"
              if s.from_scratch else f"{s.base_model} with LoRA")
     lines += ["", f"Model: {model}; SFT {s.sft_steps} steps x batch {s.sft_batch} at lr {s.sft_lr:g} on {s.sft_size} "

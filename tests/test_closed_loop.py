@@ -41,6 +41,7 @@ def test_every_stage_runs_and_the_report_compares_the_models(loop_run):
     assert list(report["models"]) == ["before training", "after SFT", "after KTO", "after KTO, llama.cpp server"]
     for metrics in report["models"].values():
         assert metrics["cases"] >= 1 and 0 <= metrics["parse_rate"] <= 1
+        assert 0 <= metrics["episode_rate"] <= 1  # the multi-turn episodes ran on every model, server included
     # the random model cannot call a tool: before training every rate is 0
     before = report["models"]["before training"]
     assert before["parse_rate"] == before["valid_rate"] == before["valid_expected_tool_rate"] == 0
@@ -53,6 +54,7 @@ def test_every_stage_runs_and_the_report_compares_the_models(loop_run):
     assert (out / "work" / "gguf" / "kto" / "Modelfile").is_file()
     text = bench.read_text()
     assert "old figures" not in text and "| schema-valid call to the expected tool |" in text
+    assert "| multi-turn episodes passed (built-in set) |" in text
     assert text.startswith("# Benchmarks\n\nintro\n") and text.rstrip().endswith("## Later section")
     assert str(out) not in text and "<out>/gguf/kto" in text  # no path of this machine in a committed file
 
