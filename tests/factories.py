@@ -1,6 +1,7 @@
 """Small builders for valid records, used across the test suite."""
 from __future__ import annotations
 
+import json
 import os
 import tarfile
 from pathlib import Path
@@ -60,3 +61,12 @@ def bundled_template(name: str) -> str:
             except KeyError:
                 continue
     pytest.skip(f"llama.cpp's {relative} not found (make test downloads the sdist into .cache/)")
+
+
+def hermes_answer(body):
+    """Answers every question with a listDirectory call in content (Qwen/Hermes style)."""
+    context = {"sessionId": "session_1735689600000_k3v9x2m7q", "workspaceId": "ws_1735689600000_garden001",
+               "sessionDescription": "d", "sessionMemory": "The user asked about a folder.", "toolContext": "t",
+               "primaryGoal": "g", "subgoal": "s"}
+    call = {"name": "vaultManager_listDirectory", "arguments": {"context": context, "path": "Thesis"}}
+    return {"role": "assistant", "content": f"<tool_call>\n{json.dumps(call)}\n</tool_call>"}

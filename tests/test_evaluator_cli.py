@@ -10,18 +10,10 @@ from pathlib import Path
 import pytest
 
 from Evaluator import cli, compare
+from factories import hermes_answer
 from Evaluator.protocol_doubles import OpenAIDouble, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def hermes_answer(body):
-    """Answers every question with a listDirectory call in content (Qwen/Hermes style)."""
-    context = {"sessionId": "session_1735689600000_k3v9x2m7q", "workspaceId": "ws_1735689600000_garden001",
-               "sessionDescription": "d", "sessionMemory": "The user asked about a folder.", "toolContext": "t",
-               "primaryGoal": "g", "subgoal": "s"}
-    call = {"name": "vaultManager_listDirectory", "arguments": {"context": context, "path": "Thesis"}}
-    return {"role": "assistant", "content": f"<tool_call>\n{json.dumps(call)}\n</tool_call>"}
 
 
 def run_cli(argv, capsys):

@@ -9,11 +9,11 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, tool_record, write_jsonl
+from factories import hermes_answer
 from Evaluator.protocol_doubles import OllamaDouble, OpenAIDouble, free_port
 
 PY = sys.executable
@@ -102,19 +102,13 @@ def test_validate_syngen_write_valid_and_invalid(tmp_path, run):
 
 
 # -- item 2: evaluation --------------------------------------------------------------------------------------
-def _answer_list_directory(body):
-    context = {"sessionId": "session_1735689600000_k3v9x2m7q", "workspaceId": "ws_1735689600000_garden001",
-               "sessionDescription": "d", "sessionMemory": "The user asked about a folder.", "toolContext": "t",
-               "primaryGoal": "g", "subgoal": "s"}
-    call = {"name": "vaultManager_listDirectory", "arguments": {"context": context, "path": "Thesis"}}
-    return {"role": "assistant", "content": f"<tool_call>\n{json.dumps(call)}\n</tool_call>"}
 
 
 def test_evaluator_cli_seed_command_defaults_to_ollama_and_full_coverage():
     # seed: python -m Evaluator.cli --model NAME --prompt-set Evaluator/prompts/full_coverage.json
     results = ROOT / "Evaluator" / "results"
     before = set(results.glob("*")) if results.is_dir() else set()
-    with OllamaDouble(_answer_list_directory, models=("claudesidian-mcp",)) as double:
+    with OllamaDouble(hermes_answer, models=("claudesidian-mcp",)) as double:
         run = sh([PY, "-m", "Evaluator.cli", "--model", "claudesidian-mcp", "--prompt-set",
                   "Evaluator/prompts/full_coverage.json"], env={"OLLAMA_HOST": double.url})
     written = set(results.glob("*")) - before
@@ -143,7 +137,7 @@ def test_adapter_with_a_server_backend_is_an_error(tmp_path):
 
 
 def test_unknown_ollama_model_is_caught_before_the_run(tmp_path):
-    with OllamaDouble(_answer_list_directory, models=("qwen2.5:7b",)) as double:
+    with OllamaDouble(hermes_answer, models=("qwen2.5:7b",)) as double:
         run = sh([PY, "-m", "Evaluator.cli", "--backend", "ollama", "--model", "claudesidian-mcp", "--base-url", double.url,
                   "--prompt-set", "tool_prompts", "--output", str(tmp_path / "r.json")])
         assert not double.requests
@@ -181,7 +175,7 @@ def test_execute_mcp_against_the_vault_mcp_server(tmp_path):
     command = f"{PY} {ROOT / 'Tools' / 'vault_mcp_server.py'} --vault {vault}"
 
     def list_directory_case():
-        with OpenAIDouble(_answer_list_directory) as double:
+        with OpenAIDouble(hermes_answer) as double:
             run = sh([PY, "-m", "Evaluator.cli", "--backend", "lmstudio", "--model", "double-model", "--base-url",
                       double.url, "--prompt-set", "tool_prompts", "--tags", "vaultManager", "--execute-mcp",
                       "--mcp-command", command, "--output", str(tmp_path / "r.json")])
