@@ -19,7 +19,7 @@ import types
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from Tools.cli_common import EXIT_FINDINGS, EXIT_OK, UsageError
+from Tools.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 
 from .prompt_sets import BFCL_PREFIX
 

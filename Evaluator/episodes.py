@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from Tools.cli_common import UsageError
+from Tools.errors import UsageError
 from Tools.schema.context import PromptIds
 from Tools.schema.toolcalls import parse_message, render_message
 

@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from Tools.cli_common import EXIT_FINDINGS, EXIT_OK, UsageError
+from Tools.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 
 from .backends import connect
 from .prompt_sets import PromptSetError, load_prompt_set, unknown_tools

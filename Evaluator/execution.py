@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from Tools.cli_common import UsageError
+from Tools.errors import UsageError
 from Tools.schema.context import extract_prompt_ids
 from Tools.schema.issues import Finding
 

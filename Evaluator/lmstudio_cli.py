@@ -73,5 +73,9 @@ def run(model: str = typer.Option(..., help="a model name from list-models"),
     raise typer.Exit(result.exit_code)
 
 
+def main(argv: list[str] | None = None) -> int:
+    return app(args=argv, prog_name="python -m Evaluator.lmstudio_cli")
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -9,7 +9,7 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from Tools.cli_common import UsageError
+from Tools.errors import UsageError
 from Tools.schema.issues import CODES
 
 from .scoring import STAGES

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from Tools.cli_common import UsageError
+from Tools.errors import UsageError
 
 EXIT_INTERRUPTED = 130
 DEFAULT_PORTS = {"lmstudio": 1234, "ollama": 11434, "vllm": 8000, "openai": 80, "llamacpp": 8080}

@@ -279,7 +279,7 @@ def _inject(answer: dict, ids: SessionIds) -> tuple[dict, bool]:
 def write_kto(output: str | Path, invalid: str | Path | None, kto_file: str | Path) -> dict:
     """Valid and invalid examples strictly interleaved True/False with the shared interleaver;
     the surplus of the larger class goes to <kto>.leftover.jsonl."""
-    from Tools.interleave_dataset import interleave, write_interleaved
+    from Tools.schema.interleave import interleave, write_interleaved
 
     positives, negatives = read_labelled(output, *([invalid] if invalid else []))
     if not positives or not negatives:

@@ -10,7 +10,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from Tools.cli_common import UsageError
+from Tools.errors import UsageError
 from Tools.process_lock import ProcessLock
 from Tools.schema.records import JsonlAppender, iter_jsonl, messages
 from Tools.schema.toolcalls import parse_message

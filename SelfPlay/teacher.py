@@ -272,7 +272,7 @@ class Teacher:
     def kto_records(self, size: int) -> list[dict]:
         """size records: positives and corrupted negatives of other scenes, strictly interleaved
         by the shared interleaver."""
-        from Tools.interleave_dataset import interleave
+        from Tools.schema.interleave import interleave
 
         positives, negatives, half = [], [], size // 2
         for scene in self.scenes("kto"):
@@ -747,6 +747,11 @@ def main(argv: list[str] | None = None) -> int:
     for path, count in written.items():
         print(f"wrote {count} records to {path}")
     return 0
+
+
+def sample_main(argv: list[str] | None = None) -> int:
+    """``python Tools/sample_data.py [--out DIR] [--seed N]``: the same as ``python -m SelfPlay.teacher sample``."""
+    return main(["sample", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -7,11 +7,8 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Bad input a user can fix: printed as one line, exit code 2."""
+# re-exported: commands import them from here
+from Tools.errors import EXIT_FINDINGS as EXIT_FINDINGS, EXIT_OK as EXIT_OK, EXIT_USAGE, UsageError as UsageError
 
 
 def die(message: str, code: int = EXIT_USAGE) -> NoReturn:

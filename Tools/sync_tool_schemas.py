@@ -99,7 +99,7 @@ def build_document(modes: dict, source_name: str) -> dict:
     return {"source": source_name, "generated_by": "Tools/sync_tool_schemas.py", "tools": tools}
 
 
-def main(
+def sync(
     source: Path = typer.Option(..., "--from", help="A claudesidian_modes_*.json file: agent_mode -> {description, schema}."),
     output: Path = typer.Option(DEFAULT_SCHEMA_PATH, "--output", "-o", help="Where to write the registry."),
 ) -> None:
@@ -120,5 +120,11 @@ def main(
     typer.echo(f"wrote {output}: {len(registry)} tools ({hidden} hidden), schema hash {registry.short_hash}")
 
 
+def main(argv: list[str] | None = None) -> int:
+    app = typer.Typer(add_completion=False)
+    app.command()(sync)
+    return app(args=argv, prog_name="sync_tool_schemas.py")
+
+
 if __name__ == "__main__":
-    typer.run(main)
+    main()

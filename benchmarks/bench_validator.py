@@ -52,7 +52,7 @@ def main() -> int:
         parser.error(f"{args.file}: no such file")
 
     from Tools.schema.registry import load_registry
-    from Tools.validate_syngen import validate_file
+    from Tools.schema.report import validate_file
 
     registry = load_registry()
     data = args.file.read_bytes().splitlines()

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from Tools.closed_loop import MARK_END, MARK_START, case_metrics, update_benchmarks
+from claudesidian.closed_loop import MARK_END, MARK_START, case_metrics, update_benchmarks
 
 TOY = ["--sft-size", "120", "--kto-size", "24", "--eval-size", "5", "--sft-steps", "6", "--kto-steps", "2",
        "--hidden", "64", "--layers", "2", "--vocab", "800", "--max-tokens", "48", "--sft-batch", "4"]
@@ -96,7 +96,7 @@ def test_bad_flags_are_one_line(flags, message, run, tmp_path):
 
 
 def test_valid_except_ids_sets_only_the_ids_aside():
-    from Tools.closed_loop import valid_except_ids
+    from claudesidian.closed_loop import valid_except_ids
     from Tools.schema.context import make_context
     from Tools.schema.registry import load_registry
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from Tools.interleave_dataset import check_kto_ready
+from Tools.schema.interleave import check_kto_ready
 from Tools.schema.records import read_records
 from Trainers.daemon.cli import main as daemon_main
 from Trainers.daemon.queue import QueueLayout, QueueLock, status

@@ -115,7 +115,7 @@ def test_evaluator_cli_writes_the_html_report_of_an_episode_run(tmp_path, capsys
 
 @needs_chromium
 def test_closed_loop_report(two_runs, tmp_path, capsys):
-    from Tools import closed_loop
+    from claudesidian import closed_loop
 
     before, after = two_runs
     (tmp_path / "reports").mkdir()

@@ -3,7 +3,7 @@ from collections import Counter
 
 import pytest
 
-from Tools.interleave_dataset import check_kto_ready, interleave
+from Tools.schema.interleave import check_kto_ready, interleave
 
 INTERLEAVE = "Tools/interleave_dataset.py"
 

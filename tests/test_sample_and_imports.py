@@ -4,7 +4,7 @@ import sys
 
 from conftest import ROOT
 
-from Tools.sample_data import build_sample
+from SelfPlay.teacher import build_sample
 from Tools.schema.validate import validate_record
 
 

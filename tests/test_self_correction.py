@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from conftest import SESSION, SYSTEM, WORKSPACE, tool_record, write_jsonl
 from Tools.cli_common import UsageError
-from Tools.interleave_dataset import check_kto_ready
+from Tools.schema.interleave import check_kto_ready
 from Tools.schema.records import read_records
 from Tools.schema.toolcalls import ToolCall, render_content, render_message
 from Trainers.shared import data as D

@@ -4,7 +4,7 @@ point: failures are judged, counted and written, never fatal."""
 import json
 
 from conftest import run_tool
-from Tools.interleave_dataset import check_kto_ready
+from Tools.schema.interleave import check_kto_ready
 
 
 def lines(path):

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from conftest import run_tool
 from SelfPlay.config import Task
-from SelfPlay.self_improve import LoopSettings, SelfImprovementLoop, stopped_by_drop
+from claudesidian.self_improve import LoopSettings, SelfImprovementLoop, stopped_by_drop
 from SelfPlay.teacher import Teacher, shared_user_requests
-from Tools.interleave_dataset import check_kto_ready
+from Tools.schema.interleave import check_kto_ready
 from Tools.schema.records import write_json_atomic
 
 TRAIN = ["--max-steps", "1", "--batch-size", "2", "--gradient-accumulation", "1", "--max-seq-length", "512", "--save-steps", "50"]

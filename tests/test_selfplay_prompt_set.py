@@ -4,12 +4,12 @@ import json
 
 import pytest
 
-import Tools.selfplay_generator as cli
+import SelfPlay.prompt_set_cli as cli
 from conftest import ROOT, run_tool
 from Evaluator.prompt_sets import load_prompt_set
 from Evaluator.protocol_doubles import OpenAIDouble
 from SelfPlay.prompt_answers import temperatures
-from Tools.interleave_dataset import check_kto_ready
+from Tools.schema.interleave import check_kto_ready
 
 
 def lines(path):

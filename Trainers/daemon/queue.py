@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from Tools.cli_common import UsageError
+from Tools.errors import UsageError
 from Tools.process_lock import ProcessLock
 from Tools.schema.records import write_json_atomic
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from Tools.cli_common import UsageError
+from Tools.errors import UsageError
 
 from .queue import Job, QueueLayout, QueueLock, now, read_meta, write_meta
 

@@ -7,7 +7,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from any folder without installing
 
-from Trainers.shared.mlx.cli import main  # noqa: E402
+from Trainers.shared.mlx import cli  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.main(argv, default_config=Path(__file__).resolve().parent / "config" / "config.yaml")
+
 
 if __name__ == "__main__":
-    sys.exit(main(default_config=Path(__file__).resolve().parent / "config" / "config.yaml"))
+    sys.exit(main())

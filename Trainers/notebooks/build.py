@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+if __package__ in (None, ""):
+    sys.path.insert(0, str(HERE.parents[1]))
 
 
 def _source(text: str) -> list[str]:
@@ -167,7 +169,11 @@ def render(nb: dict) -> str:
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    from Tools.cli_common import ArgumentParser
+
+    ArgumentParser(prog="build.py", description="Write the Colab notebooks of Trainers/notebooks/ from the toolkit's "
+                                                "functions (a test fails when a committed one is stale).").parse_args(argv)
     for name, nb in build().items():
         (HERE / name).write_text(render(nb), encoding="utf-8")
         print(f"wrote {HERE / name}")

@@ -4,7 +4,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from any folder without installing
 
-from Trainers.shared.cli import main  # noqa: E402
+from Trainers.shared import cli  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.main("kto", argv)
+
 
 if __name__ == "__main__":
-    sys.exit(main("kto"))
+    sys.exit(main())

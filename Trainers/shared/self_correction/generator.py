@@ -6,7 +6,7 @@ For every evaluated example:
 for every mistake, in addition:
 - a **correction** example: the question, the previous answer and its error codes -> the golden answer;
 - a **KTO pair**: the previous answer as ``label: false`` and the golden answer as ``label: true``,
-  interleaved with ``Tools.interleave_dataset.interleave``.
+  interleaved with ``Tools.schema.interleave.interleave``.
 
 The model's answer only ever appears inside a user message or as a ``label: false`` completion;
 every assistant target is the golden answer or a yes/no that is true. SFT trains on every
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from Tools.interleave_dataset import interleave
+from Tools.schema.interleave import interleave
 from Tools.schema.records import write_json_atomic, write_jsonl_atomic
 
 from .compare import Comparison

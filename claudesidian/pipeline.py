@@ -1,4 +1,5 @@
-"""SFT, then KTO starting from the SFT adapter: ``Trainers/train_sft_to_kto_pipeline.sh``.
+"""SFT, then KTO starting from the SFT adapter: ``python -m claudesidian pipeline``
+(``Trainers/train_sft_to_kto_pipeline.sh`` runs it after checking the training packages).
 
 Flags the pipeline does not know are passed to both stages (e.g. --model-size, --max-steps);
 KTO gets ``--model-name <SFT final_model>``, so it continues from the SFT adapter and uses it as its
@@ -25,9 +26,10 @@ def build_parser() -> ArgumentParser:
 
 
 def run_pipeline(argv: list[str]) -> tuple:
-    from .cli import build_parser as stage_parser
-    from .config import REPO_ROOT, SHIPPED_DATASET, load_config, use_shipped_dataset
-    from .train import run_training
+    from Trainers.shared.cli import build_parser as stage_parser
+    from Trainers.shared.config import REPO_ROOT, SHIPPED_DATASET, load_config, use_shipped_dataset
+    from Trainers.shared.data import load_records, validate_for
+    from Trainers.shared.train import run_training
 
     args, rest = build_parser().parse_known_args(argv)
     stage, unknown = {}, []
@@ -49,8 +51,6 @@ def run_pipeline(argv: list[str]) -> tuple:
         if use_shipped_dataset(config):
             print(f"{method} dataset: none given; using the shipped {SHIPPED_DATASET.format(method=method)}")
             stage[method][1]["local_file"] = config.data.local_file
-    from .data import load_records, validate_for
-
     validate_for("kto", load_records(kto_check.data.local_file, kto_check.data.dataset_name, kto_check.data.split))
     sft = run_training(sft_config)
     if sft.final_dir is None:  # --dry-run: show the KTO plan too, without an SFT adapter to start from

@@ -1,0 +1,436 @@
+"""The closed loop, end to end: data -> validate -> interleave -> SFT -> KTO -> GGUF -> evaluation.
+
+    python -m claudesidian closed-loop                # the demo (make demo): a model built from scratch, CPU, no download
+    python -m claudesidian closed-loop --base-model unsloth/Qwen2.5-3B-Instruct --model-size 3b --sft-steps 300 ...
+
+(``python Tools/closed_loop.py`` is the same command.)
+
+Defaults run on a 2-core CPU with no server: the template teacher writes the training data and a
+held-out evaluation set (another seed, no shared user request), a small Llama is built from scratch
+(tokenizer trained on the training data) and fully fine-tuned, KTO follows from the SFT model, and
+each model (before training, after SFT, after KTO) is exported to GGUF and evaluated through the
+embedded llama.cpp backend; the final model also through llama.cpp's server. The report puts the
+stages side by side. See docs/closed-loop.md.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from Tools.cli_common import ArgumentParser, UsageError, die
+
+ROOT = Path(__file__).resolve().parents[1]
+MARK_START, MARK_END = "<!-- closed-loop:start -->", "<!-- closed-loop:end -->"
+TOKENIZER_RECORDS = 4000
+METRICS = ("parse_rate", "valid_rate", "expected_tool_rate", "valid_expected_tool_rate", "argument_accuracy")
+
+
+@dataclass
+class LoopSettings:
+    out: Path = ROOT / "outputs" / "closed_loop"
+    seed: int = 7  # training data; the held-out set uses seed + 1000
+    sft_size: int = 16000  # steps x batch: every SFT example is a fresh record, none seen twice
+    kto_size: int = 400
+    eval_size: int = 60
+    base_model: str | None = None  # None: build a small model from scratch
+    model_size: str = "7b"  # the trainers' preset for a real base model (batch sizes, LoRA)
+    hidden: int = 128
+    layers: int = 4
+    vocab: int = 2000
+    max_seq_length: int = 1024
+    sft_steps: int = 1000
+    sft_batch: int = 16
+    sft_lr: float = 2e-3
+    kto_steps: int = 20
+    kto_batch: int = 4
+    kto_lr: float = 1e-5
+    max_tokens: int = 640
+    quantization: str = "Q8_0"
+    server: bool = True  # also evaluate the final model through llama.cpp's server
+    benchmarks_md: Path | None = None  # rewrite the closed-loop section of this file
+
+    @property
+    def from_scratch(self) -> bool:
+        return self.base_model is None
+
+
+@dataclass
+class Stage:
+    name: str
+    seconds: float
+    detail: str
+
+
+@dataclass
+class LoopResult:
+    stages: list[Stage] = field(default_factory=list)
+    models: dict = field(default_factory=dict)  # label -> metrics
+    report_md: Path | None = None
+    report_json: Path | None = None
+
+
+class Progress:
+    """One line per stage: '[n/N] name ... detail (seconds)'."""
+
+    def __init__(self, names: list[str], result: LoopResult):
+        self.names, self.result, self.started = names, result, time.time()
+
+    def run(self, name: str, fn, *args, **kwargs):
+        index = self.names.index(name) + 1
+        print(f"[{index}/{len(self.names)}] {name} ...", flush=True)
+        began = time.time()
+        value, detail = fn(*args, **kwargs)
+        seconds = time.time() - began
+        self.result.stages.append(Stage(name, round(seconds, 1), detail))
+        print(f"[{index}/{len(self.names)}] {name}: {detail} ({seconds:.0f} s)", flush=True)
+        return value
+
+
+# -- stages ------------------------------------------------------------------------------------
+def make_data(s: LoopSettings):
+    from SelfPlay.teacher import shared_user_requests, write_datasets, write_heldout_prompt_set
+
+    data = s.out / "data"
+    write_datasets(data, seed=s.seed, sft_size=s.sft_size, kto_size=s.kto_size)
+    sft, kto, heldout = data / "teacher_sft.jsonl", data / "teacher_kto.jsonl", data / "heldout.json"
+    summary = write_heldout_prompt_set(heldout, seed=s.seed + 1000, size=s.eval_size, exclude=[sft, kto])
+    shared = shared_user_requests(sft, heldout) | shared_user_requests(kto, heldout)
+    if shared:  # the held-out set must be unseen, or the report would measure memory
+        raise UsageError(f"the held-out set shares {len(shared)} user request(s) with the training data")
+    detail = (f"{s.sft_size} SFT + {s.kto_size} KTO records (seed {s.seed}); held-out set of {summary['cases']} cases "
+              f"(seed {s.seed + 1000}, {len(summary['tools'])} tools, 0 requests shared with training)")
+    return (sft, kto, heldout), detail
+
+
+def validate(sft: Path, kto: Path):
+    from Tools.schema.registry import load_registry
+    from Tools.schema.report import validate_file
+
+    registry = load_registry()
+    reports = [validate_file(p, registry) for p in (sft, kto)]
+    failing = {r.path: r.failed for r in reports if r.failed}
+    if failing:
+        raise UsageError(f"validation failed: {failing}; run python Tools/validate_syngen.py on them")
+    r_sft, r_kto = reports
+    return None, (f"{r_sft.passed}/{r_sft.judged} SFT positives clean; KTO: {r_kto.labels['true']} true, "
+                  f"{r_kto.labels['false']} false, every negative failing for its stated reason")
+
+
+def interleave_kto(kto: Path):
+    from Tools.schema.interleave import check_kto_ready, interleave, write_interleaved
+    from Tools.schema.records import iter_jsonl, label_of
+
+    check = check_kto_ready(kto)
+    if check.ready:
+        return kto, f"{check.records} records already strictly alternating (first label {check.first_label})"
+    records = [line.record for line in iter_jsonl(kto) if line.error is None]
+    result = interleave([r for r in records if label_of(r)], [r for r in records if label_of(r) is False])
+    fixed = kto.with_name("kto_interleaved.jsonl")
+    write_interleaved(result, fixed)
+    return fixed, f"re-interleaved {len(result.records)} records into {fixed.name}"
+
+
+def build_base(s: LoopSettings, sft: Path):
+    if not s.from_scratch:
+        return s.base_model, f"base model {s.base_model}"
+    from Tools.schema.records import iter_jsonl
+    from Trainers.shared.data import chat_messages
+    from Trainers.shared.tiny_model import build_tiny_model
+
+    # the tokenizer learns the data's own vocabulary: ids, tool names and JSON keys become few tokens
+    # (the first TOKENIZER_RECORDS records are plenty for its vocabulary and keep this stage quick)
+    corpus = [json.dumps(chat_messages(line.record), ensure_ascii=False) for line in iter_jsonl(sft)
+              if line.error is None and line.number <= TOKENIZER_RECORDS]
+    out = build_tiny_model(s.out / "base_model", corpus=corpus, vocab_size=s.vocab, hidden_size=s.hidden,
+                           num_layers=s.layers, num_heads=4, seed=s.seed)
+    from Trainers.shared.export.merge import parameter_count
+    from Trainers.shared.export.source import resolve_source
+
+    count = parameter_count(resolve_source(out))  # read from the safetensors header, no weights loaded
+    return str(out), f"Llama {s.layers} x {s.hidden}, vocabulary {s.vocab}, {count / 1e6:.1f} M weights, random init"
+
+
+def train(s: LoopSettings, method: str, model: str, data: Path):
+    from Trainers.shared.config import load_config
+    from Trainers.shared.train import run_training
+
+    sft = method == "sft"
+    flags = {"model_name": model, "local_file": str(data), "output_dir": str(s.out / f"{method}_runs"),
+             "max_steps": s.sft_steps if sft else s.kto_steps, "batch_size": s.sft_batch if sft else s.kto_batch,
+             "gradient_accumulation": 1, "learning_rate": s.sft_lr if sft else s.kto_lr, "save_steps": 10_000,
+             "max_seq_length": s.max_seq_length, "seed": s.seed, "full_finetune": s.from_scratch or None,
+             "model_size": s.model_size}
+    config = load_config(method, None, flags)
+    if s.from_scratch:
+        config.training.warmup_ratio = 0.05
+    result = run_training(config)
+    metrics = result.metrics
+    detail = f"{result.global_step} steps, train loss {metrics.get('train_loss', float('nan')):.3f}, {result.final_dir}"
+    return result.final_dir, detail
+
+
+def export(s: LoopSettings, label: str, model_dir: Path):
+    from Trainers.shared.export.build import export_gguf
+    from Trainers.shared.export.source import resolve_source
+
+    outdir = s.out / "gguf" / label
+    done = export_gguf(resolve_source(model_dir), outdir, [s.quantization], name=label, roundtrip="off",
+                       overwrite=True, progress=False)
+    f16 = next(f for f in done.files if f["type"].upper() == "F16")
+    return outdir / f16["file"], f"{', '.join(f['file'] for f in done.files)} + Modelfile in {outdir}"
+
+
+ID_CODES = frozenset({"E_SESSION_ID_FORMAT", "E_WORKSPACE_ID_FORMAT", "E_SESSION_ID_MISMATCH", "E_WORKSPACE_ID_MISMATCH"})
+
+
+def valid_except_ids(case: dict, registry) -> bool:
+    """The case's calls pass the validator once the session and workspace ids are set aside: what
+    the schema-valid rate would be if the model copied the ids right."""
+    from Tools.schema.toolcalls import ToolCall
+    from Tools.schema.validate import check_call
+
+    if case["stages"].get("valid") is True:
+        return True
+    if case["stages"].get("call") is not True or not case.get("calls"):
+        return False
+    findings = [f for c in case["calls"] for f in check_call(ToolCall(c["name"], c["arguments"]), registry)]
+    return not any(f.severity == "error" and f.code not in ID_CODES for f in findings)
+
+
+def case_metrics(report: dict) -> dict:
+    """Rates over the held-out cases that expect a tool call: a parseable call, schema-valid calls
+    (the shared validator: known tool, arguments, context, ids from the prompt), the same with the
+    ids set aside, the expected tools, both at once, and argument accuracy where the case
+    constrains arguments; then the per-tool results and the error codes of the failing cases."""
+    from Tools.schema.registry import load_registry
+
+    registry = load_registry()
+    cases = [c for c in report["cases"] if c.get("expected_tools")]
+    n = len(cases) or 1
+
+    def rate(test) -> float:
+        return round(sum(1 for c in cases if test(c["stages"])) / n, 4)
+
+    with_args = [c for c in cases if c["stages"].get("arguments") is not None]
+    per_tool: dict[str, list[int]] = {}
+    codes: dict[str, int] = {}
+    for c in cases:
+        tool = ", ".join(c["expected_tools"])
+        row = per_tool.setdefault(tool, [0, 0, 0])  # cases, expected tool called, schema-valid call to it
+        row[0] += 1
+        row[1] += c["stages"].get("tools") is True
+        row[2] += c["stages"].get("valid") is True and c["stages"].get("tools") is True
+        for code in {f["code"] for f in c.get("findings", []) if f.get("severity") == "error"}:
+            codes[code] = codes.get(code, 0) + 1
+    return {
+        "cases": len(cases),
+        "parse_rate": rate(lambda st: st.get("call") is True),
+        "valid_rate": rate(lambda st: st.get("call") is True and st.get("valid") is True),
+        "valid_except_ids_rate": round(sum(valid_except_ids(c, registry) for c in cases) / n, 4),
+        "expected_tool_rate": rate(lambda st: st.get("tools") is True),
+        "valid_expected_tool_rate": rate(lambda st: st.get("valid") is True and st.get("tools") is True),
+        # no call leaves nothing to check, which the evaluator does not count against the arguments stage
+        "argument_accuracy": round(sum(c["stages"]["arguments"] is True and c["stages"].get("call") is True
+                                       for c in with_args) / len(with_args), 4) if with_args else None,
+        "pass_rate": report["summary"]["pass_at_1"],
+        "per_tool": dict(sorted(per_tool.items())),
+        "error_codes": dict(sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))),
+    }
+
+
+def evaluate(s: LoopSettings, label: str, gguf: Path, heldout: Path, base_url: str | None = None):
+    from Evaluator.evaluation import EvalRequest, evaluate as run_eval
+    from Evaluator.runner import RunSettings
+
+    name = f"{label}-server" if base_url else label
+    request = EvalRequest(backend="llamacpp", model=str(gguf) if not base_url else label, prompt_set=str(heldout),
+                          output=s.out / "reports" / f"{name}.json", markdown=s.out / "reports" / f"{name}.md",
+                          # through the server, tools go in the request and calls come back in tool_calls, as in LM Studio
+                          base_url=base_url, settings=RunSettings(max_tokens=s.max_tokens, timeout=300, retries=1,
+                                                                  tools_in_request=bool(base_url)),
+                          progress=False)
+    result = run_eval(request)
+    metrics = case_metrics(result.report)
+    metrics["episode_rate"] = episode_rate(request)
+    detail = (f"parse {metrics['parse_rate']:.0%}, schema-valid {metrics['valid_rate']:.0%} "
+              f"({metrics['valid_except_ids_rate']:.0%} with ids set aside), expected tool "
+              f"{metrics['expected_tool_rate']:.0%}, valid + expected {metrics['valid_expected_tool_rate']:.0%} "
+              f"on {metrics['cases']} tool cases; episodes passed {metrics['episode_rate']:.0%}")
+    return metrics, detail
+
+
+def episode_rate(request) -> float:
+    """The share of the built-in multi-turn episodes (Evaluator/prompts/episodes) the model passes, once each."""
+    from Evaluator.backends import make_client
+    from Evaluator.episodes import run_episodes
+
+    client = make_client(request.backend, request.model, base_url=request.base_url, timeout=300)
+    try:
+        return run_episodes(client, None, 1, settings=request.settings)["pass_rate"]
+    finally:
+        client.close()
+
+
+# -- the loop ----------------------------------------------------------------------------------
+def run_loop(s: LoopSettings) -> LoopResult:
+    result = LoopResult()
+    names = ["teacher data", "validate", "interleave", "base model", "evaluate before training", "SFT",
+             "evaluate after SFT", "KTO", "export GGUF", "evaluate after KTO"] + (["evaluate through llama.cpp's server"]
+                                                                              if s.server else []) + ["report"]
+    p = Progress(names, result)
+    started = time.time()
+    sft, kto, heldout = p.run("teacher data", make_data, s)
+    p.run("validate", validate, sft, kto)
+    kto = p.run("interleave", interleave_kto, kto)
+    base = p.run("base model", build_base, s, sft)
+    evaluated = {}
+    if s.from_scratch:  # a hub base would need converting twice; its "before" is the evaluator's own job
+        evaluated["before training"] = p.run("evaluate before training", _export_and_evaluate, s, "base", Path(base), heldout)
+    else:
+        p.run("evaluate before training", lambda: (None, "skipped for a base model given by --base-model"))
+    sft_model = p.run("SFT", train, s, "sft", base, sft)
+    evaluated["after SFT"] = p.run("evaluate after SFT", _export_and_evaluate, s, "sft", sft_model, heldout)
+    kto_model = p.run("KTO", train, s, "kto", str(sft_model), kto)
+    gguf = p.run("export GGUF", export, s, "kto", kto_model)
+    evaluated["after KTO"] = p.run("evaluate after KTO", evaluate, s, "kto", gguf, heldout)
+    if s.server:
+        evaluated["after KTO, llama.cpp server"] = p.run("evaluate through llama.cpp's server", _serve_and_evaluate,
+                                                         s, gguf, heldout)
+    result.models = evaluated
+    p.run("report", write_report, s, result, time.time() - started)
+    return result
+
+
+def _export_and_evaluate(s: LoopSettings, label: str, model_dir: Path, heldout: Path):
+    gguf, _ = export(s, label, model_dir)
+    return evaluate(s, label, gguf, heldout)
+
+
+def _serve_and_evaluate(s: LoopSettings, gguf: Path, heldout: Path):
+    from Evaluator.llama_server import llama_server
+
+    with llama_server(gguf, alias="kto", n_ctx=s.max_seq_length + s.max_tokens, threads=2) as url:
+        return evaluate(s, "kto", gguf, heldout, base_url=url)
+
+
+def markdown(s: LoopSettings, result: LoopResult, wall: float) -> str:
+    labels = list(result.models)
+    rows = [("parseable tool call", "parse_rate"), ("schema-valid call", "valid_rate"),
+            ("schema-valid call, ids set aside", "valid_except_ids_rate"),
+            ("expected tool called", "expected_tool_rate"), ("schema-valid call to the expected tool", "valid_expected_tool_rate"),
+            ("argument accuracy", "argument_accuracy"), ("evaluator pass@1 (all stages)", "pass_rate"),
+            ("multi-turn episodes passed (built-in set)", "episode_rate")]
+
+    def pct(value) -> str:
+        return "-" if value is None else f"{value * 100:.1f}%"
+
+    cases = next(iter(result.models.values()))["cases"] if result.models else 0
+    lines = [f"Held-out set: {s.eval_size} teacher cases (seed {s.seed + 1000}), none sharing a user request with the "
+             f"training data; rates over the {cases} cases that expect a tool call.", "",
+             "| metric | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    lines += [f"| {title} | " + " | ".join(pct(result.models[label].get(key)) for label in labels) + " |" for title, key in rows]
+    model = (f"a {s.layers}-layer, {s.hidden}-wide Llama built from scratch (vocabulary {s.vocab}), fully fine-tuned"
+             if s.from_scratch else f"{s.base_model} with LoRA")
+    lines += ["", f"Model: {model}; SFT {s.sft_steps} steps x batch {s.sft_batch} at lr {s.sft_lr:g} on {s.sft_size} "
+              f"records; KTO {s.kto_steps} steps x batch {s.kto_batch} at lr {s.kto_lr:g} on {s.kto_size} records; "
+              f"greedy decoding, at most {s.max_tokens} tokens.", "", "| stage | seconds | result |", "|---|---|---|"]
+    lines += [f"| {st.name} | {st.seconds:.0f} | {_portable(st.detail, s)} |" for st in result.stages]
+    lines += ["", f"Total wall time: {wall / 60:.1f} min."]
+    if labels:  # where the final model fails, so the next bottleneck is visible
+        final = result.models[labels[-1]]
+        lines += ["", f"Per expected tool ({labels[-1]}): cases, expected tool called, schema-valid call to it.", "",
+                  "| tool | cases | expected tool | valid + expected |", "|---|---|---|---|"]
+        lines += [f"| {tool} | {n} | {called} | {valid} |" for tool, (n, called, valid) in final["per_tool"].items()]
+        lines += ["", f"Error codes over the {final['cases']} tool cases ({labels[-1]}; a case counts each code once): "
+                  + (", ".join(f"`{code}` {count}" for code, count in final["error_codes"].items()) or "none") + "."]
+    return "\n".join(lines) + "\n"
+
+
+def _portable(text: str, s: LoopSettings) -> str:
+    """Stage details name files under --out; the report (and docs/benchmarks.md, which is committed)
+    names them relative to it, never by this machine's absolute paths."""
+    for path, name in ((s.out.resolve(), "<out>"), (s.out, "<out>"), (ROOT, ".")):
+        text = text.replace(str(path), name)
+    return text
+
+
+def write_report(s: LoopSettings, result: LoopResult, wall: float):
+    from Tools.schema.records import write_json_atomic, write_text_atomic
+
+    text = markdown(s, result, wall)
+    result.report_md, result.report_json = s.out / "report.md", s.out / "report.json"
+    write_text_atomic(result.report_md, "# Closed loop\n\n" + text)
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(s).items()}
+    write_json_atomic(result.report_json, {"settings": settings, "models": result.models,
+                                           "stages": [asdict(st) for st in result.stages], "wall_s": round(wall, 1)})
+    if s.benchmarks_md:
+        update_benchmarks(s.benchmarks_md, text)
+    return None, f"{result.report_md} and {result.report_json}" + (f"; {s.benchmarks_md} updated" if s.benchmarks_md else "")
+
+
+def update_benchmarks(path: Path, text: str) -> None:
+    """Replace what lies between the closed-loop markers (appended with a heading when absent)."""
+    from Tools.schema.records import write_text_atomic
+
+    current = path.read_text(encoding="utf-8") if path.is_file() else ""
+    block = f"{MARK_START}\n{text}{MARK_END}"
+    if MARK_START in current and MARK_END in current:
+        before, rest = current.split(MARK_START, 1)
+        updated = before + block + rest.split(MARK_END, 1)[1]
+    else:
+        updated = current.rstrip("\n") + "\n\n## Closed loop (`make demo`)\n\n" + block + "\n"
+    write_text_atomic(path, updated)
+
+
+# -- command line ------------------------------------------------------------------------------
+def build_parser() -> ArgumentParser:
+    d = LoopSettings()
+    parser = ArgumentParser(prog="closed_loop.py", description=__doc__.split("\n\n")[0])
+    add = parser.add_argument
+    add("--out", type=Path, default=d.out, help=f"work folder (default {d.out.relative_to(ROOT)})")
+    add("--seed", type=int, default=d.seed, help="training-data seed; the held-out set uses seed + 1000")
+    add("--sft-size", type=int, default=d.sft_size)
+    add("--kto-size", type=int, default=d.kto_size)
+    add("--eval-size", type=int, default=d.eval_size, help="held-out cases")
+    add("--base-model", help="Hugging Face id or local model to fine-tune with LoRA (default: build one from scratch)")
+    add("--model-size", default=d.model_size, help="the trainers' size preset used with --base-model (3b|7b|13b|20b)")
+    add("--hidden", type=int, default=d.hidden, help="from scratch: width")
+    add("--layers", type=int, default=d.layers, help="from scratch: transformer blocks")
+    add("--vocab", type=int, default=d.vocab, help="from scratch: tokenizer vocabulary")
+    add("--max-seq-length", type=int, default=d.max_seq_length)
+    add("--sft-steps", type=int, default=d.sft_steps)
+    add("--sft-batch", type=int, default=d.sft_batch)
+    add("--sft-lr", type=float, default=d.sft_lr)
+    add("--kto-steps", type=int, default=d.kto_steps)
+    add("--kto-batch", type=int, default=d.kto_batch)
+    add("--kto-lr", type=float, default=d.kto_lr)
+    add("--max-tokens", type=int, default=d.max_tokens, help="tokens generated per evaluated answer at most")
+    add("--quantization", default=d.quantization, help="GGUF quantization written beside f16 (default Q8_0)")
+    add("--no-server", dest="server", action="store_false", help="skip the evaluation through llama.cpp's server")
+    add("--benchmarks-md", type=Path, help="rewrite the closed-loop section of this Markdown file (make demo: docs/benchmarks.md)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = vars(build_parser().parse_args(argv))
+    settings = LoopSettings(**args)
+    for name in ("sft_size", "kto_size", "eval_size", "sft_steps", "kto_steps", "sft_batch", "layers", "hidden"):
+        if getattr(settings, name) < 1:
+            die(f"--{name.replace('_', '-')} must be at least 1")
+    if settings.kto_batch < 2 or settings.kto_size < 2:
+        die("KTO needs --kto-batch and --kto-size of at least 2")
+    try:
+        result = run_loop(settings)
+    except UsageError as exc:
+        die(str(exc))
+    except KeyboardInterrupt:
+        die("interrupted; finished stages are kept under " + str(settings.out), 130)
+    print("\n" + markdown(settings, result, sum(st.seconds for st in result.stages)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
