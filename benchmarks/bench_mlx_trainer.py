@@ -29,10 +29,10 @@ def mlx_side(model_dir: str, dataset: str, args) -> tuple[float, list]:
     from Trainers.shared.mlx.config import load_mlx_config
     from Trainers.shared.mlx.trainer import Session, Stepper, lora_settings, select_device, session_rows
 
-    config = load_mlx_config(None, {"model": model_dir, "dataset": dataset, "max_steps": args.warmup + args.steps})
-    config.lora.rank, config.lora.alpha, config.lora.dropout = 16, 32.0, 0.0
+    config = load_mlx_config(None, {"model_name": model_dir, "local_file": dataset, "max_steps": args.warmup + args.steps})
+    config.lora.r, config.lora.alpha, config.lora.dropout = 16, 32.0, 0.0
     t = config.training
-    t.per_device_batch_size, t.gradient_accumulation_steps, t.warmup_steps, t.learning_rate = args.batch, 1, 0, 1e-4
+    t.batch_size, t.gradient_accumulation, t.warmup_steps, t.learning_rate = args.batch, 1, 0, 1e-4
     print(select_device())
     session = Session(config, lora_settings(config))
     rows, _ = session_rows(session, load_records(dataset))

@@ -61,6 +61,8 @@ COMMANDS = (
             ("Trainers/rtx3090_sft/train_sft.py", "Trainers/rtx3090_sft/train.sh")),
     Command("train-kto", "Trainers.rtx3090_kto.train_kto:main", "KTO training, e.g. from an SFT adapter",
             ("Trainers/rtx3090_kto/train_kto.py", "Trainers/rtx3090_kto/train.sh")),
+    Command("train-dpo", "Trainers.rtx3090_dpo.train_dpo:main", "DPO training on chosen/rejected pairs of one prompt",
+            ("Trainers/rtx3090_dpo/train_dpo.py",)),
     Command("train-mlx", "Trainers.mistral_lora_mac.main:main", "MLX LoRA SFT / KTO on Apple silicon (mlx[cpu] elsewhere)",
             ("Trainers/mistral_lora_mac/main.py",)),
     Command("export", "Trainers.shared.export.cli:main", "gguf RUN_DIR: GGUF + Modelfile + round trip; upload PATH REPO: the Hub",

@@ -178,7 +178,7 @@ def test_one_daemon_per_queue_and_bad_input_is_one_line(tiny_model_dir, tiny_sft
     layout.write_state({"base_model": "some/other-model", "latest_adapter": str(tmp_path)})
     cases = [
         (["--root", str(root), "--base-model", tiny_model_dir, "--method", "sft", "--once"], "pass --fresh"),
-        (["--root", str(root), "--base-model", tiny_model_dir, "--method", "sft", "--beta", "0.2"], "--method kto only"),
+        (["--root", str(root), "--base-model", tiny_model_dir, "--method", "sft", "--beta", "0.2"], "--beta applies to --method kto or dpo only"),
         (["--root", str(root), "--method", "sft"], "the following arguments are required: --base-model"),
         (["--root", str(root), "--base-model", str(tmp_path / "nowhere"), "--method", "kto", "--fresh", "--once"], "cannot load"),
         (["--root", str(root), "--base-model", tiny_model_dir, "--method", "sft", "--fresh", "--self-correction",

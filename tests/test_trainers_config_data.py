@@ -7,6 +7,7 @@ from conftest import tool_record, write_jsonl
 from Tools.cli_common import UsageError
 from Trainers.shared import data as D
 from Trainers.shared.config import SIZE_PRESETS, load_config
+from Trainers.shared.methods.kto import kto_row
 
 
 def test_size_preset_selects_model_and_batch_and_flags_win_over_yaml(tmp_path):
@@ -33,6 +34,32 @@ def test_bad_yaml_is_a_usage_error(tmp_path, text, fragment):
     path.write_text(text)
     with pytest.raises(UsageError, match=fragment):
         load_config("sft", path, {})
+
+
+def test_mlx_and_nvidia_share_one_vocabulary_and_earlier_mlx_names_still_load(tmp_path, capsys):
+    from Trainers.shared.mlx.config import load_mlx_config
+
+    data = write_jsonl(tmp_path / "d.jsonl", [tool_record("P/A", "x")])
+    old = tmp_path / "old.yaml"
+    old.write_text(f"lora: {{rank: 8, keys: [q_proj]}}\ntraining: {{method: kto, per_device_batch_size: 4, "
+                   f"gradient_accumulation_steps: 2, lr_schedule: linear, save_interval: 7, keep_checkpoints: 2, "
+                   f"eval_interval: 5}}\ndata: {{dataset_path: d.jsonl, validation_split: 0.2}}\n"
+                   f"eval: {{samples: 3, max_new_tokens: 9}}\n")
+    mlx = load_mlx_config(old)
+    note = capsys.readouterr().err
+    assert note.startswith("note: ") and "lora.rank -> lora.r" in note and len(note.strip().splitlines()) == 1
+    assert (mlx.method, mlx.lora.r, mlx.lora.target_modules, mlx.training.batch_size, mlx.training.gradient_accumulation,
+            mlx.training.lr_scheduler, mlx.training.save_steps, mlx.training.save_total_limit) == \
+        ("kto", 8, ["q_proj"], 4, 2, "linear", 7, 2)
+    assert (mlx.monitor.eval_steps, mlx.monitor.validation_fraction, mlx.monitor.num_eval_samples,
+            mlx.monitor.eval_max_tokens, mlx.data.local_file) == (5, 0.2, 3, 9, data)
+    new = tmp_path / "new.yaml"
+    new.write_text("lora: {r: 8, target_modules: [q_proj]}\ntraining: {batch_size: 4, gradient_accumulation: 2}\n")
+    nvidia = load_config("kto", new, {"local_file": data})
+    assert (nvidia.lora.r, nvidia.lora.target_modules, nvidia.training.batch_size) == (8, ["q_proj"], 4)
+    assert nvidia.kto.beta == mlx.kto.beta == 0.3 and capsys.readouterr().err == ""  # one KTO beta default
+    with pytest.raises(UsageError, match="method 'kto', but this is the sft trainer"):
+        load_config("sft", old, {})
 
 
 def test_kto_refuses_batch_of_one():
@@ -75,7 +102,7 @@ def test_loss_mask_keeps_exactly_the_assistant_turns(tokenizer, template, monkey
 
 def test_sft_and_kto_render_a_tool_call_identically(tokenizer):
     record = tool_record("Projects/Alpha", "Create a folder for Alpha", True)
-    kto = D.kto_row(tokenizer, record)
+    kto = kto_row(tokenizer, record)
     sft = D.encode_sft(tokenizer, [D.chat_messages(record)])[0]
     sft_completion = tokenizer.decode([t for t, l in zip(sft["input_ids"], sft["labels"]) if l != D.IGNORE_INDEX])
     assert kto["completion"].startswith("<tool_call>\n") and kto["completion"] == sft_completion
@@ -85,7 +112,7 @@ def test_sft_and_kto_render_a_tool_call_identically(tokenizer):
     call = text_record["conversations"][-1].pop("tool_calls")[0]["function"]
     text_record["conversations"][-1]["content"] = ('<tool_call>{"name": "%s", "arguments": %s}</tool_call>'
                                                    % (call["name"], call["arguments"]))
-    assert D.kto_row(tokenizer, text_record) == kto
+    assert kto_row(tokenizer, text_record) == kto
 
 
 def _load(tmp_path, records):

@@ -30,14 +30,17 @@ KEYS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_pr
 def _config(tmp_path: Path, model: str, dataset: str, **sections) -> Path:
     """A YAML config for the tiny model: small LoRA, no warm-up, quick evaluations."""
     document = {"model": {"name": model, "max_seq_length": 512},
-                "lora": {"rank": 4, "alpha": 8, "dropout": 0.0},
-                "training": {"per_device_batch_size": 2, "gradient_accumulation_steps": 1, "learning_rate": 5e-3,
-                             "warmup_steps": 0, "logging_steps": 1, "max_steps": 4, "eval_interval": 100,
-                             "save_interval": 100, "output_dir": str(tmp_path / "runs"), "fuse": False},
-                "data": {"dataset_path": dataset, "validation_split": 0},
-                "eval": {"samples": 0, "max_new_tokens": 8}}
+                "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
+                "training": {"batch_size": 2, "gradient_accumulation": 1, "learning_rate": 5e-3,
+                             "warmup_steps": 0, "logging_steps": 1, "max_steps": 4,
+                             "save_steps": 100, "output_dir": str(tmp_path / "runs"), "fuse": False},
+                "data": {"local_file": dataset},
+                "monitor": {"eval_steps": 100, "validation_fraction": 0, "num_eval_samples": 0, "eval_max_tokens": 8}}
     for section, values in sections.items():
-        document.setdefault(section, {}).update(values)
+        if section == "method":
+            document["method"] = values
+        else:
+            document.setdefault(section, {}).update(values)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
     return path
@@ -85,10 +88,9 @@ def sft_run(tiny_model_dir, sft_data, tmp_path_factory):
         calls.append((step, generate(messages), generate(messages)))
 
     path = _config(tmp, tiny_model_dir, sft_data,
-                   lora={"keys": KEYS + ["lm_head"]},
-                   training={"max_steps": 8, "gradient_accumulation_steps": 2, "learning_rate": 1e-2,
-                             "eval_interval": 4, "save_interval": 4, "fuse": True},
-                   data={"validation_split": 0.25}, eval={"samples": 2, "max_new_tokens": 12},
+                   lora={"target_modules": KEYS + ["lm_head"]},
+                   training={"max_steps": 8, "gradient_accumulation": 2, "learning_rate": 1e-2, "save_steps": 4, "fuse": True},
+                   monitor={"eval_steps": 4, "validation_fraction": 0.25, "num_eval_samples": 2, "eval_max_tokens": 12},
                    self_correction={"enabled": True, "min_examples": 1, "generation_interval": 4,
                                     "output_dir": str(tmp / "self_correction")})
     config = load_mlx_config(path)
@@ -99,8 +101,8 @@ def sft_run(tiny_model_dir, sft_data, tmp_path_factory):
 def test_shipped_config_has_the_seed_defaults_and_the_cli_imports_no_mlx():
     config = load_mlx_config(MAC / "config" / "config.yaml")
     assert (config.model.name, config.model.max_seq_length) == ("mlx-community/Mistral-7B-Instruct-v0.3-4bit", 2048)
-    assert (config.lora.rank, config.training.per_device_batch_size, config.training.gradient_accumulation_steps) == (16, 2, 4)
-    assert config.method == "sft" and Path(config.data.dataset_path).is_file()
+    assert (config.lora.r, config.training.batch_size, config.training.gradient_accumulation) == (16, 2, 4)
+    assert config.method == "sft" and Path(config.data.local_file).is_file() and config.kto.beta == 0.3
     code = ("import sys; import Trainers.shared.mlx.cli; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mlx', 'mlx_lm', 'torch')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
@@ -110,18 +112,19 @@ def test_shipped_config_has_the_seed_defaults_and_the_cli_imports_no_mlx():
 
 
 @pytest.mark.parametrize("change, flags, message", [
-    ({"training": {"batch_size": 2}}, [], "unknown key 'training.batch_size'"),
+    ({"training": {"batch_sise": 2}}, [], "unknown key 'training.batch_sise'"),
     ({"optimizer": {"lr": 1}}, [], "unknown section 'optimizer'"),
-    ({"lora": {"rank": "sixteen"}}, [], "'lora.rank' must be a number"),
-    ({"training": {"method": "dpo"}}, [], "training.method must be sft or kto"),
-    ({"training": {"method": "kto", "per_device_batch_size": 1}}, [], "KTO needs training.per_device_batch_size of at least 2"),
+    ({"lora": {"r": "sixteen"}}, [], "'lora.r' must be a number"),
+    ({"method": "ppo"}, [], "method must be one of sft, kto, dpo, not 'ppo'"),
+    ({"method": "kto", "training": {"batch_size": 1}}, [], "KTO needs a per-device batch of at least 2"),
+    ({"method": "kto", "kto": {"use_kto_s": True}}, [], "kto.use_kto_s: the NVIDIA trainers only"),
     ({}, ["--dataset", "missing.jsonl"], "missing.jsonl: no such dataset file"),
     ({}, ["--dataset", "{kto}"], "SFT trains on positives only"),
     ({}, ["--eval-only"], "--eval-only needs --resume"),
     ({}, ["--fuse"], "--fuse needs --resume"),
     ({}, ["--resume", "nowhere/checkpoint_step_5.npz"], "no such checkpoint"),
     ({}, ["--model", "./no/such/model"], "no such model directory"),
-    ({"lora": {"keys": ["qproj"]}}, [], "lora.keys ['qproj'] match no linear layer"),
+    ({"lora": {"target_modules": ["qproj"]}}, [], "lora.target_modules ['qproj'] match no linear layer"),
 ])
 def test_bad_input_is_one_line_and_exit_2(change, flags, message, tiny_model_dir, tiny_sft_file, tiny_kto_file, tmp_path, capsys):
     config = _config(tmp_path, tiny_model_dir, tiny_sft_file, **change)
@@ -210,7 +213,7 @@ def test_mistral_instruct_format_is_learnable_and_parses_back(tiny_model_dir):
 
 # -- LoRA and the losses against PyTorch --------------------------------------------------------
 def test_lora_reaches_every_nested_projection_and_a_step_changes_only_lora(tiny_model_dir, tiny_sft_file, tmp_path):
-    config = load_mlx_config(_config(tmp_path, tiny_model_dir, tiny_sft_file, lora={"keys": KEYS, "dropout": 0.1}))
+    config = load_mlx_config(_config(tmp_path, tiny_model_dir, tiny_sft_file, lora={"target_modules": KEYS, "dropout": 0.1}))
     session = Session(config, lora_settings(config))
     assert len(session.adapted) == 2 * len(KEYS)  # 2 blocks x 7 projections, inside self_attn and mlp
     trainable = dict(tree_flatten(session.model.trainable_parameters()))
@@ -231,9 +234,9 @@ def test_sft_loss_is_the_shifted_assistant_only_loss_pytorch_computes(tiny_model
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from Trainers.shared.mlx.losses import sft_loss
+    from Trainers.shared.methods.sft import sft_loss
 
-    config = load_mlx_config(_config(tmp_path, tiny_model_dir, tiny_sft_file, lora={"keys": KEYS}))
+    config = load_mlx_config(_config(tmp_path, tiny_model_dir, tiny_sft_file, lora={"target_modules": KEYS}))
     session = Session(config, lora_settings(config))
     weights = _random_adapters(session)
     rows, _ = session_rows(session, load_records(tiny_sft_file))
@@ -265,18 +268,16 @@ def test_kto_loss_and_metrics_equal_trl_on_the_same_weights_and_batch(tiny_model
     from trl import KTOConfig, KTOTrainer
 
     beta = 0.3
-    config = load_mlx_config(_config(tmp_path, tiny_model_dir, tiny_kto_file, lora={"keys": KEYS},
-                                     training={"method": "kto", "per_device_batch_size": 4}, kto={"beta": beta}))
+    config = load_mlx_config(_config(tmp_path, tiny_model_dir, tiny_kto_file, lora={"target_modules": KEYS}, method="kto",
+                                     training={"batch_size": 4}, kto={"beta": beta}))
     session = Session(config, lora_settings(config))
     weights = _random_adapters(session)
     data = load_records(tiny_kto_file)
-    rows, _ = mdata.kto_rows(data, session.hf, 512)
+    rows, _ = session_rows(session, data)
     batch = session.batch(rows[:4])
     session.model.eval()
-    loss, sums = session.objective(session.model, batch, session.kto_fixed(batch))
-    from Trainers.shared.mlx.losses import kto_metrics
-
-    metrics = kto_metrics(sums)
+    loss, sums = session.objective(session.model, batch, session.reference(batch))
+    metrics = session.method.mlx_metrics(sums)
 
     args = KTOConfig(output_dir=str(tmp_path / "trl"), per_device_train_batch_size=4, beta=beta, max_length=512,
                      train_sampling_strategy="sequential", report_to=[], use_cpu=True)
@@ -332,7 +333,7 @@ def test_the_self_correction_monitor_runs_as_an_mlx_eval_hook(sft_run):
     metadata = sorted(folder.glob("self_correction_step*_*.json"))
     assert [json.loads(p.read_text())["step"] for p in metadata] == [4, 8]
     golden = {json.dumps(r["conversations"][-1], sort_keys=True) for r in
-              map(json.loads, Path(config.data.dataset_path).read_text().splitlines())}
+              map(json.loads, Path(config.data.local_file).read_text().splitlines())}
     written = [json.loads(line) for p in folder.glob("self_correction_step*.jsonl") if not p.stem.endswith("_kto")
                for line in p.read_text().splitlines()]
     corrections = [r for r in written if r.get("metadata", {}).get("kind") == "correction"]
@@ -357,7 +358,7 @@ def test_fused_model_is_a_hugging_face_model_with_lineage_and_exports_to_gguf(sf
     lineage = json.loads((fused / "lineage.json").read_text())
     assert set(lineage_of("sft", "m", "hf:d", 1, "cpu")) <= set(lineage)  # the NVIDIA trainers' keys, and more
     assert lineage["backend"] == "mlx-cpu" and lineage["global_step"] == 8 and lineage["method"] == "sft"
-    assert lineage["adapter"] == result.best["path"] and lineage["dataset_sha256"] == file_sha256(config.data.dataset_path)
+    assert lineage["adapter"] == result.best["path"] and lineage["dataset_sha256"] == file_sha256(config.data.local_file)
     assert lineage["versions"]["mlx-lm"] and lineage["fused_lora_layers"] == 2 * len(KEYS) + 1  # + lm_head
     assert lineage["metrics"]["train_loss"] == result.train_loss and lineage["train_seconds"] > 0
 
@@ -404,8 +405,8 @@ def test_eval_only_reports_validation_loss_parse_and_valid_call_rates(sft_run):
 def test_kto_after_sft_logs_trls_metrics_raises_the_margin_and_fuses_on_request(sft_run, tiny_model_dir, tiny_kto_file,
                                                                                    tmp_path):
     sft_fused = sft_run[1].fused_dir  # KTO starts from the fused SFT model, which is also its reference
-    path = _config(tmp_path, str(sft_fused), tiny_kto_file, lora={"keys": KEYS}, training={"method": "kto", "max_steps": 6},
-                   data={"validation_split": 0.25})
+    path = _config(tmp_path, str(sft_fused), tiny_kto_file, lora={"target_modules": KEYS}, method="kto",
+                   training={"max_steps": 6}, monitor={"validation_fraction": 0.25})
     result = train(load_mlx_config(path))
     log = _log(result.run_dir)
     rows = [r for r in log if "loss" in r]
@@ -425,9 +426,9 @@ def test_kto_after_sft_logs_trls_metrics_raises_the_margin_and_fuses_on_request(
 def test_resume_after_a_kill_continues_exactly_like_an_uninterrupted_run(tiny_model_dir, tiny_sft_file, tmp_path):
     from Trainers.shared.mlx.checkpoints import step_checkpoints
 
-    sections = {"lora": {"dropout": 0.1, "keys": KEYS},  # dropout: the random stream must be replayed too
-                "training": {"max_steps": 4, "gradient_accumulation_steps": 2, "save_interval": 2, "eval_interval": 3,
-                             "warmup_steps": 1}}
+    sections = {"lora": {"dropout": 0.1, "target_modules": KEYS},  # dropout: the random stream must be replayed too
+                "training": {"max_steps": 4, "gradient_accumulation": 2, "save_steps": 2, "warmup_steps": 1},
+                "monitor": {"eval_steps": 3}}
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     whole = train(load_mlx_config(_config(tmp_path / "a", tiny_model_dir, tiny_sft_file, **sections)))

@@ -24,6 +24,7 @@ def _root_flag(parser) -> None:
 
 def build_parser() -> ArgumentParser:
     from Trainers.shared.cli import add_training_flags
+    from Trainers.shared.methods import METHODS
 
     parser = ArgumentParser(
         prog=PROG,
@@ -33,7 +34,7 @@ def build_parser() -> ArgumentParser:
                     "running and finished jobs; 'add FILE' queues a file. SIGTERM or Ctrl-C checkpoints the "
                     "current job and stops; the next start resumes it. Exit 0, or 1 when a job failed.")
     parser.add_argument("--base-model", required=True, help="Hugging Face id or local directory the first job starts from")
-    parser.add_argument("--method", required=True, choices=("sft", "kto"))
+    parser.add_argument("--method", required=True, choices=tuple(METHODS))
     _root_flag(parser)
     parser.add_argument("--once", action="store_true", help="drain the queue, then exit instead of watching")
     parser.add_argument("--poll", type=float, default=5.0, metavar="S", help="seconds between looks at the inbox (default 5)")
@@ -87,8 +88,6 @@ def _serve(argv: list[str]) -> int:
     settings = DaemonSettings(method=args.pop("method"), base_model=args.pop("base_model"), root=args.pop("root"),
                               config_file=args.pop("config"), runs_dir=args.pop("output_dir"), once=args.pop("once"),
                               poll=args.pop("poll"), settle=args.pop("settle"), fresh=args.pop("fresh"))
-    if settings.method == "sft" and (args.get("beta") is not None or args.get("two_stage_lr")):
-        die("--beta and --two-stage-lr apply to --method kto only")
     if settings.poll <= 0 or settings.settle < 0:
         die("--poll must be positive and --settle 0 or more")
     settings.overrides = {k: v for k, v in args.items() if v is not None}

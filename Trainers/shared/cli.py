@@ -1,4 +1,5 @@
-"""The shared command line of the SFT and KTO entry points; KTO adds its own flags."""
+"""The shared command line of the training entry points (train_sft.py, train_kto.py, train_dpo.py); each
+method adds its own flags (methods/*.py)."""
 from __future__ import annotations
 
 import json
@@ -6,34 +7,38 @@ import sys
 
 from Tools.cli_common import ArgumentParser, UsageError, die
 
-from .config import BACKENDS, SHIPPED_DATASET, SIZE_PRESETS, load_config, use_shipped_dataset
+from .config import BACKENDS, SIZE_PRESETS, load_config, shipped_dataset, use_shipped_dataset
+from .methods import METHODS, get_method
 
 PRECEDENCE = "Precedence: method defaults < --model-size preset < --config YAML < flags."
 
 
 def build_parser(method: str) -> ArgumentParser:
-    name = {"sft": "train_sft.py", "kto": "train_kto.py"}[method]
+    name = f"train_{get_method(method).name}.py"
     parser = ArgumentParser(prog=name, description=f"{method.upper()} LoRA training on an RTX 3090-class GPU (CPU for tiny models). {PRECEDENCE}")
     add_training_flags(parser, method)
     return parser
 
 
 def add_training_flags(parser, method: str | None, omit: tuple[str, ...] = ()) -> None:
-    """The training flags (FLAG_KEYS), less those in omit; method None adds the KTO flags too."""
+    """The training flags (FLAG_KEYS and the method's own), less those in omit; method None adds every
+    method's own flags (the daemon picks the method at run time)."""
     def add(flag, **kwargs):
         if flag not in omit:
             parser.add_argument(flag, **kwargs)
 
-    add("--config", metavar="FILE", help="YAML config (sections model, lora, data, training, " + ("kto, " if method != "sft" else "")
-        + "monitor, self_correction)")
+    methods = list(METHODS.values()) if method is None else [get_method(method)]
+    own = "".join(f"{m.name}, " for m in methods if m.section)
+    add("--config", metavar="FILE", help=f"YAML config (sections model, lora, data, training, {own}monitor, self_correction)")
     add("--model-size", choices=list(SIZE_PRESETS), help="selects the base model and its batch defaults (default 7b): " +
         "; ".join(f"{size} {preset.model_name}: {preset.trains}" for size, preset in SIZE_PRESETS.items()) +
         ". Llama 3.x and others: --model-name (their own template; model.chat_template llama3 for the toolkit's)")
     add("--model-name", help="any Hugging Face id or local directory (a trained final_model/ continues from that adapter)")
     add("--local-file", metavar="JSONL", help="dataset file in the toolkit's record format (default: the shipped "
-        f"Datasets/teacher/teacher_{method or 'sft'}.jsonl when no --dataset-name is given either)")
+        f"{shipped_dataset(method or 'sft')} when no --dataset-name is given either)")
     add("--dataset-name", help="Hugging Face dataset id, used when no local file is given")
-    add("--drop-invalid", action="store_true", default=None, help="SFT: drop records that fail validation instead of refusing the file")
+    add("--drop-invalid", action="store_true", default=None, help="drop records that fail validation instead of refusing "
+        "the file (KTO: re-paired to keep the alternation)")
     add("--full-finetune", action="store_true", default=None,
         help="train every weight instead of LoRA adapters (for small models; final_model/ is then a full model)")
     add("--batch-size", type=int, help="per-device batch size")
@@ -52,13 +57,12 @@ def add_training_flags(parser, method: str | None, omit: tuple[str, ...] = ()) -
     add("--backend", choices=BACKENDS,
         help="auto (default): unsloth on CUDA when installed, else transformers + PEFT (4-bit with bitsandbytes), else CPU")
     add("--require-cuda", action="store_true", default=None, help="fail instead of falling back to CPU")
-    if method in ("kto", None):
-        add("--beta", type=float, help="KTO beta: how far the policy may move from the reference (default 0.3)")
-        add("--use-kto-s", action="store_true", default=None,
-            help="KTO-S: the KL reference point acts with the sign of each example's utility, so a drifting "
-                 "policy gets smaller updates (steadier KL from a base model); see docs/train-nvidia.md")
-        add("--two-stage-lr", action="store_true", default=None,
-            help="full learning rate for the first half of the steps, then 0.1x (kto.stage_split, kto.stage_two_factor)")
+    helps = {}
+    for m in methods:
+        for flag, (_, kwargs) in m.flags.items():
+            helps.setdefault(flag, (kwargs, []))[1].append(kwargs["help"])
+    for flag, (kwargs, texts) in helps.items():
+        add(f"--{flag.replace('_', '-')}", **{**kwargs, "help": "; ".join(texts)})
     monitor = parser.add_argument_group("live monitor and self-correction (docs/self-correction.md)")
     monitor.add_argument("--eval-steps", type=int, metavar="N", help="answer validation examples every N steps (0: off)")
     monitor.add_argument("--num-eval-samples", type=int, metavar="N", help="validation examples per evaluation (default 5)")
@@ -79,7 +83,7 @@ def main(method: str, argv: list[str] | None = None) -> int:
     try:
         config = load_config(method, config_file, args)
         if use_shipped_dataset(config):
-            print(f"dataset: none given; using the shipped {SHIPPED_DATASET.format(method=method)} (--local-file FILE for your own)")
+            print(f"dataset: none given; using the shipped {shipped_dataset(method)} (--local-file FILE for your own)")
         from .train import run_training
 
         result = run_training(config)

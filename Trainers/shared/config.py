@@ -3,16 +3,23 @@
 Precedence, lowest first: method defaults < ``--model-size`` preset < YAML file < command-line flags.
 Unknown YAML keys are errors (a typo must not be silently ignored), and the effective config is
 written next to every output so a run can be reproduced from it.
+
+The NVIDIA and the MLX trainers (mlx/config.py) share one vocabulary (PEFT / TRL names: lora.r,
+lora.target_modules, data.local_file, training.batch_size, ...), one loader (``read_document`` +
+``apply_flags``) and one flag table (``FLAG_KEYS`` plus each method's own flags). The MLX trainer's
+earlier names still load through ``ALIASES``, with a one-line deprecation note.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+import sys
+from dataclasses import asdict, dataclass, field, fields, make_dataclass
 from pathlib import Path
 
 from Tools.cli_common import UsageError
 
+from .methods import METHODS, get_method
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-METHODS = ("sft", "kto")
 BACKENDS = ("auto", "unsloth", "transformers", "cpu")
 
 
@@ -20,7 +27,7 @@ BACKENDS = ("auto", "unsloth", "transformers", "cpu")
 class SizePreset:
     model_name: str
     sft_batch_size: int
-    kto_batch_size: int
+    kto_batch_size: int  # the preference methods' batch (a KTO row with its KL pair, a DPO pair)
     gradient_accumulation: int
     vram: str  # what the docs promise on a 24 GB RTX 3090, kept beside the preset it describes
     trains: str  # the family, chat template and tool-call format a run with this preset learns
@@ -40,7 +47,7 @@ SIZE_PRESETS = {
                       "harmony"),
 }
 DEFAULT_SIZE = "7b"
-SHIPPED_DATASET = "Datasets/teacher/teacher_{method}.jsonl"  # relative to the repository root
+SHIPPED_DATASET = "Datasets/teacher/teacher_{method}.jsonl"  # SFT and KTO; a method names its own (shipped_dataset)
 
 
 @dataclass
@@ -97,17 +104,6 @@ class TrainingConfig:
 
 
 @dataclass
-class KtoConfig:
-    beta: float = 0.3
-    use_kto_s: bool = False  # sign-corrected KL reference point (Trainers/shared/kto_s.py)
-    two_stage_lr: bool = False
-    stage_split: float = 0.5  # fraction of steps in stage 1 (full learning rate)
-    stage_two_factor: float = 0.1  # stage 2 learning rate = learning_rate * factor
-    desirable_weight: float = 1.0
-    undesirable_weight: float = 1.0
-
-
-@dataclass
 class MonitorConfig:
     """Live inference during training (Trainers/shared/self_correction): every eval_steps steps the
     model answers num_eval_samples validation examples and the answers are compared with the golden ones."""
@@ -129,16 +125,8 @@ class SelfCorrectionConfig:
     queue_dir: str | None = None  # the daemon's root (inbox/, queue/); None: <repo>
 
 
-@dataclass
-class RunConfig:
-    method: str = "sft"
-    model: ModelConfig = field(default_factory=ModelConfig)
-    lora: LoraConfig = field(default_factory=LoraConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-    kto: KtoConfig = field(default_factory=KtoConfig)
-    monitor: MonitorConfig = field(default_factory=MonitorConfig)
-    self_correction: SelfCorrectionConfig = field(default_factory=SelfCorrectionConfig)
+class _Run:
+    """The effective config of one NVIDIA run; RunConfig adds a section per method (config.kto, config.dpo)."""
 
     @property
     def model_name(self) -> str:
@@ -156,15 +144,48 @@ class RunConfig:
         return Path(self.training.output_dir or REPO_ROOT / f"{self.method}_output_rtx3090")
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "effective_model_name": self.model_name, "effective_chat_template": self.chat_template}
+        return {**own_sections(self), "effective_model_name": self.model_name, "effective_chat_template": self.chat_template}
 
 
-SECTIONS = {"model": ModelConfig, "lora": LoraConfig, "data": DataConfig, "training": TrainingConfig, "kto": KtoConfig,
+def own_sections(config) -> dict:
+    """The config as a dict without the sections of the other methods."""
+    return {k: v for k, v in asdict(config).items() if k not in METHODS or k == config.method}
+
+
+def method_sections() -> list[tuple]:
+    """One dataclass field per method with its own config section, named after the method."""
+    return [(m.name, m.section, field(default_factory=m.section)) for m in METHODS.values() if m.section]
+
+
+RunConfig = make_dataclass("RunConfig", [
+    ("method", str, field(default="sft")), ("model", ModelConfig, field(default_factory=ModelConfig)),
+    ("lora", LoraConfig, field(default_factory=LoraConfig)), ("data", DataConfig, field(default_factory=DataConfig)),
+    ("training", TrainingConfig, field(default_factory=TrainingConfig)), *method_sections(),
+    ("monitor", MonitorConfig, field(default_factory=MonitorConfig)),
+    ("self_correction", SelfCorrectionConfig, field(default_factory=SelfCorrectionConfig))], bases=(_Run,))
+
+
+SECTIONS = {"model": ModelConfig, "lora": LoraConfig, "data": DataConfig, "training": TrainingConfig,
+            **{m.name: m.section for m in METHODS.values() if m.section},
             "monitor": MonitorConfig, "self_correction": SelfCorrectionConfig}
-_PATH_KEYS = {("data", "local_file"), ("monitor", "validation_file"), ("self_correction", "output_dir"),
-              ("self_correction", "queue_dir")}
+# paths in a config file are relative to that file; given as flags, to the current folder
+PATH_KEYS = {("data", "local_file"), ("monitor", "validation_file"), ("training", "output_dir"),
+             ("self_correction", "output_dir"), ("self_correction", "queue_dir")}
 
-# Flag name -> (section, key). The KTO-only flags are registered by the KTO entry point only.
+# The MLX trainer's earlier names -> the shared ones (section None: the top-level key).
+ALIASES = {
+    ("lora", "rank"): ("lora", "r"), ("lora", "keys"): ("lora", "target_modules"),
+    ("data", "dataset_path"): ("data", "local_file"), ("training", "method"): (None, "method"),
+    ("training", "per_device_batch_size"): ("training", "batch_size"),
+    ("training", "gradient_accumulation_steps"): ("training", "gradient_accumulation"),
+    ("training", "lr_schedule"): ("training", "lr_scheduler"), ("training", "save_interval"): ("training", "save_steps"),
+    ("training", "keep_checkpoints"): ("training", "save_total_limit"),
+    ("training", "eval_interval"): ("monitor", "eval_steps"), ("data", "validation_split"): ("monitor", "validation_fraction"),
+    ("data", "validation_path"): ("monitor", "validation_file"), ("eval", "samples"): ("monitor", "num_eval_samples"),
+    ("eval", "max_new_tokens"): ("monitor", "eval_max_tokens"),
+}
+
+# Flag name -> (section, key), for every trainer; a method's own flags (e.g. --beta) are in its flags table.
 FLAG_KEYS = {
     "model_size": ("model", "size"), "model_name": ("model", "name"), "max_seq_length": ("model", "max_seq_length"),
     "require_cuda": ("model", "require_cuda"), "backend": ("model", "backend"),
@@ -176,7 +197,6 @@ FLAG_KEYS = {
     "output_dir": ("training", "output_dir"), "resume": ("training", "resume"), "seed": ("training", "seed"),
     "wandb": ("training", "wandb"), "wandb_project": ("training", "wandb_project"),
     "dry_run": ("training", "dry_run"),
-    "beta": ("kto", "beta"), "two_stage_lr": ("kto", "two_stage_lr"), "use_kto_s": ("kto", "use_kto_s"),
     "eval_steps": ("monitor", "eval_steps"), "num_eval_samples": ("monitor", "num_eval_samples"),
     "eval_max_tokens": ("monitor", "eval_max_tokens"), "validation_file": ("monitor", "validation_file"),
     "validation_fraction": ("monitor", "validation_fraction"),
@@ -188,18 +208,11 @@ FLAG_KEYS = {
 
 def method_defaults(method: str, size: str) -> RunConfig:
     """The seed documents' defaults for a method, with the size preset applied."""
-    if method not in METHODS:
-        raise UsageError(f"unknown method {method!r}; expected sft or kto")
+    method = get_method(method).name
     if size not in SIZE_PRESETS:
         raise UsageError(f"unknown model size {size!r}; expected one of {', '.join(SIZE_PRESETS)}")
-    preset = SIZE_PRESETS[size]
     config = RunConfig(method=method, model=ModelConfig(size=size))
-    if method == "sft":
-        config.training = replace(config.training, batch_size=preset.sft_batch_size,
-                                  gradient_accumulation=preset.gradient_accumulation)
-    else:  # KTO: a much smaller step, one epoch, 4 x 6 effective batch on the 7b preset
-        config.training = replace(config.training, learning_rate=2e-7, num_epochs=1, batch_size=preset.kto_batch_size,
-                                  gradient_accumulation=max(6, preset.gradient_accumulation))
+    config.training = get_method(method).training_defaults(config.training, SIZE_PRESETS[size])
     return config
 
 
@@ -234,42 +247,108 @@ def apply_value(config: RunConfig, section: str, key: str, value, origin: str) -
     setattr(target, key, value)
 
 
+def read_document(yaml_path: str | Path | None, sections: dict) -> tuple[str | None, list[tuple]]:
+    """A YAML config as (its top-level method or None, [(section, key, value)]): sections checked,
+    earlier MLX names mapped through ALIASES (one note on stderr), relative paths resolved
+    against the file's folder (model.name only when such a folder exists; else it is a Hub id)."""
+    if not yaml_path:
+        return None, []
+    document, origin = read_yaml(yaml_path), str(yaml_path)
+    base = Path(yaml_path).resolve().parent
+    method, entries, renamed = document.pop("method", None), [], []
+    for section, values in document.items():
+        if section not in sections and not any(section == old for old, _ in ALIASES):
+            raise UsageError(f"{origin}: unknown section '{section}' (known: {', '.join(sections)})")
+        if not isinstance(values, dict):
+            raise UsageError(f"{origin}: section '{section}' must be a mapping")
+        for key, value in values.items():
+            if (section, key) in ALIASES:
+                renamed.append((f"{section}.{key}", ".".join(k for k in ALIASES[section, key] if k)))
+                section_now, key = ALIASES[section, key]
+                if section_now is None:
+                    method = value
+                    continue
+            else:
+                section_now = section
+            if section_now not in sections:
+                raise UsageError(f"{origin}: unknown key '{section}.{key}'")
+            entries.append((section_now, key, _resolved(base, section_now, key, value)))
+    if renamed:
+        print(f"note: {origin} uses earlier key names, still accepted: "
+              + ", ".join(f"{old} -> {new}" for old, new in renamed), file=sys.stderr)
+    return method, entries
+
+
+def _resolved(base: Path, section: str, key: str, value):
+    if not isinstance(value, str) or not value or Path(value).expanduser().is_absolute():
+        return value
+    if (section, key) in PATH_KEYS or ((section, key) == ("model", "name") and (base / value).is_dir()):
+        return str((base / value).resolve())
+    return value
+
+
+def flag_key(method: str, flag: str) -> tuple[str, str]:
+    """(section, key) of a flag for a method: the shared table, else the method's own flags."""
+    if flag in FLAG_KEYS:
+        return FLAG_KEYS[flag]
+    own = get_method(method).flags
+    if flag in own:
+        return method, own[flag][0]
+    owners = [name for name, m in METHODS.items() if flag in m.flags]
+    dashed = f"--{flag.replace('_', '-')}"
+    if owners:
+        raise UsageError(f"{dashed} applies to --method {' or '.join(owners)} only")
+    raise UsageError(f"unknown option {dashed}")
+
+
+def apply_flags(config, overrides: dict) -> None:
+    """Flag values (flag name -> value; None = unset) over the config; paths are made absolute."""
+    for flag, value in overrides.items():
+        if value is None:
+            continue
+        section, key = flag_key(config.method, flag)
+        if isinstance(value, str) and ((section, key) in PATH_KEYS or ((section, key) == ("model", "name") and Path(value).is_dir())):
+            value = str(Path(value).expanduser().resolve())
+        apply_value(config, section, key, value, f"--{flag.replace('_', '-')}")
+
+
+def check_method_sections(config, entries: list[tuple], origin) -> None:
+    """A method's section only applies to that method's training."""
+    for section, _, _ in entries:
+        if section in METHODS and section != config.method:
+            raise UsageError(f"{origin}: a '{section}' section only applies to {section.upper()} training")
+
+
 def load_config(method: str, yaml_path: str | Path | None = None, overrides: dict | None = None) -> RunConfig:
     """Build the effective config: defaults < size preset < YAML < overrides (flag name -> value, None = unset)."""
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    document = read_yaml(yaml_path) if yaml_path else {}
-    origin = str(yaml_path)
-    for section, values in document.items():
-        if section not in SECTIONS:
-            raise UsageError(f"{origin}: unknown section '{section}' (known: {', '.join(SECTIONS)})")
-        if not isinstance(values, dict):
-            raise UsageError(f"{origin}: section '{section}' must be a mapping")
-        if section == "kto" and method != "kto" and values:
-            raise UsageError(f"{origin}: a 'kto' section only applies to KTO training")
-    size = overrides.get("model_size") or document.get("model", {}).get("size") or DEFAULT_SIZE
+    named, entries = read_document(yaml_path, SECTIONS)
+    if named is not None and named != method:
+        raise UsageError(f"{yaml_path}: method {named!r}, but this is the {method} trainer")
+    size = overrides.get("model_size") or next((v for s, k, v in entries if (s, k) == ("model", "size")), DEFAULT_SIZE)
     config = method_defaults(method, size)
-    base = Path(yaml_path).resolve().parent if yaml_path else None
-    for section, values in document.items():
-        for key, value in values.items():
-            if (section, key) in _PATH_KEYS and value and base and not Path(value).is_absolute():
-                value = str(base / value)  # paths in a config file are relative to that file
-            apply_value(config, section, key, value, origin)
-    for flag, value in overrides.items():
-        if flag not in FLAG_KEYS:
-            raise UsageError(f"unknown option --{flag.replace('_', '-')}")
-        apply_value(config, *FLAG_KEYS[flag], value, f"--{flag.replace('_', '-')}")
+    check_method_sections(config, entries, yaml_path)
+    for section, key, value in entries:
+        apply_value(config, section, key, value, str(yaml_path))
+    apply_flags(config, overrides)
     check(config)
     return config
 
 
 def use_shipped_dataset(config: RunConfig) -> bool:
-    """With neither a local file nor a Hub dataset, train on the teacher set the repository ships
-    (Datasets/teacher/teacher_sft.jsonl or teacher_kto.jsonl, KTO-ready), as the seed's default
-    dataset did. Returns whether it did, so the command line can say so."""
+    """With neither a local file nor a Hub dataset, train on the set the repository ships for the
+    method (Datasets/teacher/teacher_sft.jsonl or teacher_kto.jsonl, KTO-ready; DPO: the sample
+    pairs), as the seed's default dataset did. Returns whether it did, so the command line can say so."""
     if config.data.local_file or config.data.dataset_name:
         return False
-    config.data.local_file = str(REPO_ROOT / SHIPPED_DATASET.format(method=config.method))
+    config.data.local_file = str(REPO_ROOT / shipped_dataset(config.method))
     return True
+
+
+def shipped_dataset(method: str) -> str:
+    """The repository's dataset a method trains on when none is given, relative to the repository root."""
+    m = get_method(method)
+    return m.shipped_dataset.format(name=m.name)
 
 
 def check(config: RunConfig) -> None:
@@ -294,13 +373,7 @@ def check(config: RunConfig) -> None:
         raise UsageError("self-correction needs the live monitor: set --eval-steps N (monitor.eval_steps) above 0")
     if s.min_examples < 0 or s.generation_interval < 1:
         raise UsageError("self_correction.min_examples must be 0 or more and generation_interval at least 1")
-    if config.method == "kto":
-        if t.batch_size < 2:
-            raise UsageError(f"KTO needs a per-device batch of at least 2 (got {t.batch_size}): TRL estimates the KL "
-                             "term by pairing completions within a batch; raise --batch-size and lower "
-                             "--gradient-accumulation to keep the effective batch")
-        if not 0 < config.kto.stage_split < 1 or config.kto.stage_two_factor <= 0:
-            raise UsageError("kto.stage_split must be in (0, 1) and kto.stage_two_factor positive")
+    get_method(config.method).check_config(config)
 
 
 def dump_yaml(config: RunConfig) -> str:

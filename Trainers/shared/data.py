@@ -1,13 +1,14 @@
-"""The one data path for SFT and KTO: load, validate, render with the model's chat template, mask.
+"""The one data path of every training method: load, validate, render with the model's chat template, mask.
 
-Both methods turn a record into chat messages the same way (tool calls re-rendered from the parsed
+Every method turns a record into chat messages the same way (tool calls re-rendered from the parsed
 calls as OpenAI ``tool_calls``, so the chat template writes them in the model's own format), and
-both render through ``render_conversation``, so a tool call looks identical in SFT and KTO.
+all render through ``render_conversation``, so a tool call looks identical in SFT, KTO and DPO.
 Assistant spans are found by rendering conversation prefixes, which works on templates without
 ``{% generation %}`` markers; SFT trains on those spans only.
 """
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,18 +65,16 @@ def load_records(local_file: str | None, dataset_name: str | None = None, split:
 
 
 def validate_for(method: str, data: LoadedData, registry: ToolRegistry | None = None, drop_invalid: bool = False) -> int:
-    """Refuse data the method must not train on, with a summary of what is wrong.
+    """Refuse data the method must not train on (its ``check_data``); returns how many records were left out."""
+    from .methods import get_method
 
-    SFT trains on positives only: every record must pass the shared validator, and ``label: false``
-    records are refused. KTO accepts negatives (they only need to be structurally sound) but needs
-    both labels in strict True/False alternation, because TRL estimates its KL term per batch.
-    With drop_invalid failing records are removed instead (KTO: then re-paired, so the alternation
-    holds and the unpaired surplus is dropped too); returns how many records were removed.
-    """
-    registry = registry or load_registry()
-    if method == "sft" and data.labels["false"]:
-        raise DataError(f"{data.source}: {data.labels['false']} record(s) have label false; SFT trains on positives "
-                        "only (use the KTO trainer for labelled data)")
+    return get_method(method).check_data(data, registry or load_registry(), drop_invalid)
+
+
+def check_records(data: LoadedData, registry: ToolRegistry, drop_invalid: bool) -> int:
+    """Every record through the shared validator, judged by its label (a negative only needs to be
+    structurally sound). A failing record refuses the file with a summary, or with drop_invalid is
+    removed; returns how many were removed."""
     failing, codes = [], Counter()
     for number, record in data.records:
         findings = validate_record(record, registry)
@@ -87,8 +86,6 @@ def validate_for(method: str, data: LoadedData, registry: ToolRegistry | None = 
         data.records = [(n, r) for n, r in data.records if n not in dropped]
         if not data.records:
             raise DataError(f"{data.source}: every record fails validation")
-        if method == "kto":
-            repair_alternation(data)
         recount(data)
         return before - len(data.records)
     if failing:
@@ -98,37 +95,11 @@ def validate_for(method: str, data: LoadedData, registry: ToolRegistry | None = 
         raise DataError(f"{data.source}: {len(failing)} of {len(data.records)} record(s) fail validation ({top}); "
                         f"first at line {number}: {first.message}. Train on the rest with --drop-invalid, or write "
                         f"them out with python Tools/validate_syngen.py {data.source} --write-valid OUT")
-    if method == "kto":
-        check_alternation(data)
     return 0
 
 
 def recount(data: LoadedData) -> None:
     data.labels = Counter({True: "true", False: "false", None: "unlabeled"}[label_of(r)] for _, r in data.records)
-
-
-def repair_alternation(data: LoadedData) -> None:
-    """After records were dropped: pair the remaining true and false records in file order
-    (true, false, true, ...) and drop the unpaired surplus (and unlabeled records), so TRL's
-    per-batch KL still sees both labels."""
-    positives = [(n, r) for n, r in data.records if label_of(r) is True]
-    negatives = [(n, r) for n, r in data.records if label_of(r) is False]
-    if not positives or not negatives:
-        raise DataError(f"{data.source}: after dropping invalid records only label "
-                        f"{'true' if positives else 'false'} is left; KTO needs both")
-    data.records = [pair[i] for pair in zip(positives, negatives) for i in (0, 1)]
-
-
-def check_alternation(data: LoadedData) -> None:
-    labels = [label_of(r) for _, r in data.records]
-    if None in labels:
-        raise DataError(f"{data.source}: {labels.count(None)} record(s) without a boolean label; KTO needs true/false on every record")
-    if all(labels) or not any(labels):
-        raise DataError(f"{data.source}: only label {str(labels[0]).lower()} is present; KTO needs both true and false records")
-    neighbours = sum(a == b for a, b in zip(labels, labels[1:]))
-    if neighbours:
-        raise DataError(f"{data.source}: {neighbours} same-label neighbour(s); KTO needs strict true/false alternation "
-                        "(run python Tools/interleave_dataset.py)")
 
 
 # -- rendering ---------------------------------------------------------------------------------
@@ -224,13 +195,22 @@ def encode_sft(tokenizer, conversations: list[list[dict]]) -> list[dict]:
     return rows
 
 
-def kto_row(tokenizer, record: dict) -> dict:
-    """prompt / completion text for the last assistant turn, rendered exactly as SFT renders it."""
+def prompt_completion(tokenizer, record: dict) -> tuple[str, str]:
+    """The text before the last assistant turn and that turn (its end token included), rendered
+    exactly as SFT renders them: the completion KTO and DPO score."""
     messages = chat_messages(record)
     last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
     text, spans = _strip_bos(tokenizer, *render_conversation(tokenizer, messages[: last + 1]))
     start, end = spans[-1]
-    return {"prompt": text[:start], "completion": text[start:end], "label": bool(record["label"])}
+    return text[:start], text[start:end]
+
+
+def prompt_key(record: dict) -> str:
+    """The conversation before the last assistant turn, as a comparable string: records with the
+    same key answer the same prompt."""
+    messages = record["conversations"]
+    last = max(i for i, m in enumerate(messages) if m.get("role") == "assistant")
+    return json.dumps(messages[:last], sort_keys=True)
 
 
 @dataclass
@@ -244,15 +224,8 @@ class Prepared:
 
 
 def prepare(method: str, data: LoadedData, tokenizer, max_seq_length: int, dropped: int = 0) -> Prepared:
-    """Render and tokenise (SFT) or render prompt/completion/label rows in file order (KTO).
-    data must have passed validate_for."""
-    records = [r for _, r in data.records]
-    if method == "sft":
-        rows = encode_sft(tokenizer, [chat_messages(r) for r in records])
-        truncated = sum(len(r["input_ids"]) > max_seq_length for r in rows)
-        if all(all(x == IGNORE_INDEX for x in r["labels"][:max_seq_length]) for r in rows):
-            raise DataError(f"{data.source}: no assistant token within {max_seq_length} tokens; raise --max-seq-length")
-    else:
-        rows = [kto_row(tokenizer, r) for r in records]
-        truncated = sum(len(tokenizer(r["prompt"] + r["completion"])["input_ids"]) > max_seq_length for r in rows)
-    return Prepared(rows, data.source, len(records), data.labels, truncated, dropped)
+    """The method's trainer rows (its ``rows``) from data that passed validate_for."""
+    from .methods import get_method
+
+    rows, truncated = get_method(method).rows(data, tokenizer, max_seq_length)
+    return Prepared(rows, data.source, len(data.records), data.labels, truncated, dropped)

@@ -1,7 +1,8 @@
-"""The one training function behind both entry points: ``run_training(config)``.
+"""The one training function behind every entry point: ``run_training(config)``.
 
-SFT and KTO share everything (run layout, data path, backend, logging, resume, lineage) and differ
-only in the trainer class and its method-specific arguments, built in ``_trainer``.
+All methods share everything (run layout, data path, backend, logging, resume, lineage); what differs
+(data check, rows, the TRL trainer and its arguments, a health check) the method object says
+(Trainers/shared/methods).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from Tools.cli_common import UsageError
 from Tools.schema.records import write_json_atomic
 
 from .config import RunConfig, dump_yaml
+from .methods import get_method
 
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)$")
 
@@ -128,70 +130,13 @@ def _common_args(config: RunConfig, run_dir: Path, backend, report_to: list[str]
         run_name=f"{config.method}-{run_dir.name}", max_length=config.model.max_seq_length,
         gradient_checkpointing=cuda and t.gradient_checkpointing and backend.name != "unsloth",
         optim="adamw_8bit" if backend.quantized else "adamw_torch", dataloader_num_workers=0,
-        remove_unused_columns=False if config.method == "sft" else True,
+        remove_unused_columns=get_method(config.method).remove_unused_columns,
     )
-
-
-def _two_stage(base):
-    """A trainer whose learning rate warms up, stays at its peak for stage 1, then drops to
-    peak x stage_two_factor for stage 2 (consolidation at a lower rate)."""
-
-    class TwoStage(base):
-        stage_split, stage_two_factor = 0.5, 0.1
-
-        def create_scheduler(self, num_training_steps, optimizer=None):
-            from torch.optim.lr_scheduler import LambdaLR
-
-            if self.lr_scheduler is None:
-                warmup = self.args.get_warmup_steps(num_training_steps)
-                boundary = int(num_training_steps * self.stage_split)
-
-                def factor(step):
-                    if step < warmup:
-                        return (step + 1) / (warmup + 1)
-                    return 1.0 if step < boundary else self.stage_two_factor
-
-                self.lr_scheduler = LambdaLR(optimizer or self.optimizer, factor)
-                self._created_lr_scheduler = True
-            return self.lr_scheduler
-
-    return TwoStage
-
-
-def _trainer(config: RunConfig, model, tokenizer, rows: list, args: dict, callbacks: list):
-    from datasets import Dataset
-
-    dataset = Dataset.from_list(rows)
-    if config.method == "sft":
-        from trl import SFTConfig, SFTTrainer
-
-        # batches of similar lengths: padding to the longest row wastes ~20% of a random batch's tokens
-        return SFTTrainer(model=model, args=SFTConfig(**args, packing=False, train_sampling_strategy="group_by_length"),
-                          train_dataset=dataset,
-                          processing_class=tokenizer, callbacks=callbacks)
-    from trl import KTOConfig, KTOTrainer
-
-    k = config.kto
-    # Sequential sampling keeps the interleaved True/False order, so each batch holds both labels.
-    kto_args = KTOConfig(**args, beta=k.beta, desirable_weight=k.desirable_weight,
-                         undesirable_weight=k.undesirable_weight, train_sampling_strategy="sequential")
-    cls = KTOTrainer
-    if k.use_kto_s:
-        from .kto_s import kto_s_trainer
-
-        cls = kto_s_trainer(cls)
-    if k.two_stage_lr:
-        cls = _two_stage(cls)
-        cls.stage_split, cls.stage_two_factor = k.stage_split, k.stage_two_factor
-    try:
-        return cls(model=model, args=kto_args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks)
-    except ValueError as exc:  # TRL's own constraint checks, reworded as something to do
-        raise UsageError(f"TRL rejected the KTO setup: {str(exc).splitlines()[0]}") from None
 
 
 def plan_of(config: RunConfig, run_dir: Path, resume_from: Path | None, prepared, backend_line: str) -> dict:
     t = config.training
-    steps_per_epoch = -(-prepared.records // (t.batch_size * t.gradient_accumulation))
+    steps_per_epoch = -(-len(prepared.rows) // (t.batch_size * t.gradient_accumulation))  # a DPO row is a pair
     return {
         "method": config.method, "model": config.model_name, "model_size": config.model.size,
         "dataset": prepared.source, "records": prepared.records, "labels": dict(prepared.labels),
@@ -214,7 +159,7 @@ def _validation_examples(config: RunConfig, data) -> list:
     if monitor.validation_file:
         return load_validation_file(monitor.validation_file)
     data.records, held = hold_out(data.records, monitor.validation_fraction, config.training.seed,
-                                  paired=config.method == "kto")
+                                  paired=get_method(config.method).unit == 2)
     recount(data)
     examples = examples_from_records(held, Path(data.source).name)
     if not examples:
@@ -249,7 +194,7 @@ def run_training(config: RunConfig, extra_callbacks: list | None = None) -> RunR
     from transformers import set_seed
 
     from .backend import load_model
-    from .callbacks import JsonlLogCallback, KtoHealthCallback
+    from .callbacks import JsonlLogCallback
     from .lineage import lineage
     from .runlog import new_log_path
 
@@ -262,16 +207,19 @@ def run_training(config: RunConfig, extra_callbacks: list | None = None) -> RunR
                            {"method": config.method, "resume_from": str(resume_from) if resume_from else None,
                             "world_size": int(os.environ.get("WORLD_SIZE", "1"))})
     callbacks = [log] + list(extra_callbacks or [])
-    health = None
-    if config.method == "kto":
-        health = KtoHealthCallback(log)
+    method = get_method(config.method)
+    health = method.health(log)
+    if health:
         callbacks.append(health)
     if validation:
         from .self_correction.callback import make_callback
 
         callbacks.append(make_callback(config, validation, tokenizer, log))
     model = load_model(config, backend, tokenizer)
-    trainer = _trainer(config, model, tokenizer, prepared.rows, _common_args(config, run_dir, backend, _report_to(config, logs_dir)), callbacks)
+    from datasets import Dataset
+
+    trainer = method.trainer(config, model, tokenizer, Dataset.from_list(prepared.rows),
+                             _common_args(config, run_dir, backend, _report_to(config, logs_dir)), callbacks)
     started = time.time()
     try:
         output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)

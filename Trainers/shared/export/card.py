@@ -54,7 +54,8 @@ def _table(header: tuple[str, str], pairs) -> list[str]:
 
 
 def _hyperparameters(config: dict) -> list[tuple[str, object]]:
-    lora, training, kto, model = (config.get(k) or {} for k in ("lora", "training", "kto", "model"))
+    method = config.get("method") or ""
+    lora, training, own, model = (config.get(k) or {} for k in ("lora", "training", method, "model"))
     steps = training.get("max_steps")
     pairs = [
         ("LoRA rank", lora.get("r", lora.get("rank"))), ("LoRA alpha", lora.get("alpha")),
@@ -66,10 +67,9 @@ def _hyperparameters(config: dict) -> list[tuple[str, object]]:
         ("LR scheduler", training.get("lr_scheduler")), ("warmup", training.get("warmup_ratio")),
         ("max sequence length", model.get("max_seq_length")), ("seed", training.get("seed")),
     ]
-    if config.get("method") == "kto":
-        pairs += [("KTO beta", kto.get("beta")), ("two-stage LR", kto.get("two_stage_lr") or None),
-                  ("desirable / undesirable weight", f"{kto.get('desirable_weight')} / {kto.get('undesirable_weight')}"
-                   if "desirable_weight" in kto else None)]
+    pairs += [(f"{method.upper()} beta", own.get("beta")), ("two-stage LR", own.get("two_stage_lr") or None),
+              ("desirable / undesirable weight", f"{own.get('desirable_weight')} / {own.get('undesirable_weight')}"
+               if "desirable_weight" in own else None)]
     return pairs
 
 

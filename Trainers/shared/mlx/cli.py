@@ -12,10 +12,11 @@ from .config import load_mlx_config
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="main.py",
-        description="LoRA SFT or KTO with MLX: Metal on Apple silicon, the CPU elsewhere (mlx[cpu]). "
+        description="LoRA SFT, KTO or DPO with MLX: Metal on Apple silicon, the CPU elsewhere (mlx[cpu]). "
                     "Precedence: defaults < --config YAML < flags. See docs/train-mac.md.")
     add = parser.add_argument
-    add("--config", metavar="FILE", help="YAML config with sections model, lora, training, kto, data, eval "
+    add("--config", metavar="FILE", help="YAML config with the top-level method and sections model, lora, data, training, "
+                                         "kto, dpo, monitor, self_correction "
                                          "(default: config/config.yaml beside main.py)")
     add("--resume", metavar="CHECKPOINT|RUN|latest",
         help="continue from checkpoints/checkpoint_step_N.npz (or best_checkpoint.npz), a run directory's newest "
@@ -23,8 +24,10 @@ def build_parser() -> ArgumentParser:
     add("--eval-only", action="store_true",
         help="with --resume: validation loss and scored sample generations (parse rate, valid-call rate); no training")
     add("--fuse", action="store_true", help="with --resume: merge that checkpoint into <run>/fused_model/ and stop")
-    add("--dataset", metavar="JSONL", help="training data (overrides data.dataset_path)")
-    add("--model", metavar="NAME", help="Hugging Face id or local model directory (overrides model.name)")
+    # the NVIDIA trainers' flag names; --dataset and --model are this command's earlier spellings
+    add("--local-file", "--dataset", dest="local_file", metavar="JSONL", help="training data (overrides data.local_file)")
+    add("--model-name", "--model", dest="model_name", metavar="NAME",
+        help="Hugging Face id or local model directory (overrides model.name)")
     add("--max-steps", type=int, metavar="N", help="optimizer steps (overrides training.max_steps and num_epochs)")
     add("--output-dir", metavar="DIR", help="runs go to OUTPUT_DIR/YYYYMMDD_HHMMSS (overrides training.output_dir)")
     return parser
@@ -46,7 +49,8 @@ def main(argv: list[str] | None = None, default_config: Path | None = None, eval
         die(f"{'--eval-only' if args.eval_only else '--fuse'} needs --resume CHECKPOINT (a checkpoint_step_N.npz, "
             "best_checkpoint.npz, a run directory or latest) to know which adapters to use")
     config_file = args.config or default_config
-    overrides = {"dataset": args.dataset, "model": args.model, "max_steps": args.max_steps, "output_dir": args.output_dir}
+    overrides = {"local_file": args.local_file, "model_name": args.model_name, "max_steps": args.max_steps,
+                 "output_dir": args.output_dir}
     try:
         config = load_mlx_config(config_file, overrides)
         missing = [m for m in ("mlx", "mlx_lm") if importlib.util.find_spec(m) is None]

@@ -1,8 +1,9 @@
 """The shared data path (Trainers/shared/data.py) turned into MLX-ready batches. Imports no mlx.
 
-Records are loaded, validated, rendered and masked by the same functions as the NVIDIA trainers;
-this module only splits off a validation set, tokenises KTO rows the way TRL does, and cuts
-batches (numpy arrays; the trainer makes them mx.arrays).
+Records are loaded, validated, rendered and masked by the same functions as the NVIDIA trainers,
+and each method builds its own rows and batches (Trainers/shared/methods); this module splits off a
+validation set, holds the tokenising and padding helpers the methods share, and orders batches
+(numpy arrays; the trainer makes them mx.arrays).
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from Tools.schema.records import label_of
 from Tools.schema.registry import load_registry
 from Tools.schema.validate import check_assistant_message
 
-from ..data import IGNORE_INDEX, DataError, LoadedData, chat_messages, load_records, prepare, validate_for
+from ..data import DataError, LoadedData, chat_messages, load_records, validate_for
+from ..methods import get_method
 
 
 def _subset(data: LoadedData, records: list, source: str) -> LoadedData:
@@ -26,17 +28,17 @@ def _subset(data: LoadedData, records: list, source: str) -> LoadedData:
 
 
 def split_validation(data: LoadedData, method: str, fraction: float, seed: int) -> tuple[LoadedData, LoadedData | None]:
-    """Hold out a seeded random fraction for validation. KTO holds out whole consecutive true/false
-    pairs, so both parts keep the strict alternation its KL estimate needs."""
+    """Hold out a seeded random fraction for validation. KTO and DPO hold out whole consecutive pairs,
+    so both parts keep KTO's strict alternation and DPO's chosen/rejected pairs."""
     if fraction <= 0:
         return data, None
-    size = 2 if method == "kto" else 1
+    size = get_method(method).unit
     units = [data.records[i:i + size] for i in range(0, len(data.records), size)]
     whole = [i for i, unit in enumerate(units) if len(unit) == size]  # an odd last KTO record stays in training
     held = max(1, round(len(units) * fraction))
     if held >= len(units) or held > len(whole):
         raise DataError(f"{data.source}: {len(data.records)} record(s) are too few to hold out a validation split of "
-                        f"{fraction:g}; set data.validation_split: 0 or give data.validation_path")
+                        f"{fraction:g}; set monitor.validation_fraction: 0 or give monitor.validation_file")
     chosen = set(random.Random(seed).sample(whole, held))
     train = [r for i, unit in enumerate(units) if i not in chosen for r in unit]
     validation = [r for i, unit in enumerate(units) if i in chosen for r in unit]
@@ -45,40 +47,17 @@ def split_validation(data: LoadedData, method: str, fraction: float, seed: int) 
 
 def load_datasets(config) -> tuple[LoadedData, LoadedData | None]:
     """Training and validation records, both through the shared validator before anything is loaded."""
-    method = config.method
-    data = load_records(config.data.dataset_path)
-    validate_for(method, data)
-    if config.data.validation_path:
-        validation = load_records(config.data.validation_path)
-        validate_for(method, validation)
+    method, drop = config.method, config.data.drop_invalid
+    data = load_records(config.data.local_file)
+    validate_for(method, data, drop_invalid=drop)
+    if config.monitor.validation_file:
+        validation = load_records(config.monitor.validation_file)
+        validate_for(method, validation, drop_invalid=drop)
         return data, validation
-    return split_validation(data, method, config.data.validation_split, config.training.seed)
+    return split_validation(data, method, config.monitor.validation_fraction, config.training.seed)
 
 
-# -- SFT ---------------------------------------------------------------------------------------
-def sft_rows(data: LoadedData, tokenizer, max_seq_length: int) -> tuple[list[dict], int]:
-    """input_ids and labels (-100 outside assistant turns) per record, cut to max_seq_length; and how many were cut."""
-    prepared = prepare("sft", data, tokenizer, max_seq_length)
-    rows = [{"input_ids": r["input_ids"][:max_seq_length], "labels": r["labels"][:max_seq_length]} for r in prepared.rows]
-    return rows, prepared.truncated
-
-
-def sft_batch(rows: list[dict], pad_id: int) -> dict:
-    """Inputs, next-token targets and the loss mask (assistant tokens only), right-padded.
-
-    Position t predicts token t+1, so the mask is taken from the labels shifted by one: the loss
-    lands exactly on the assistant tokens, never on the prompt or on padding.
-    """
-    width = max(len(r["input_ids"]) for r in rows)
-    ids = np.full((len(rows), width), pad_id, dtype=np.int32)
-    labels = np.full((len(rows), width), IGNORE_INDEX, dtype=np.int32)
-    for i, row in enumerate(rows):
-        ids[i, :len(row["input_ids"])] = row["input_ids"]
-        labels[i, :len(row["labels"])] = row["labels"]
-    return {"inputs": ids[:, :-1], "targets": ids[:, 1:], "mask": (labels[:, 1:] != IGNORE_INDEX).astype(np.float32)}
-
-
-# -- KTO ---------------------------------------------------------------------------------------
+# -- shared by the methods' rows and batches ---------------------------------------------------
 def _common_prefix(a: list, b: list) -> int:
     n = 0
     for x, y in zip(a, b):
@@ -88,61 +67,36 @@ def _common_prefix(a: list, b: list) -> int:
     return n
 
 
-def kto_rows(data: LoadedData, tokenizer, max_seq_length: int) -> tuple[list[dict], int]:
-    """prompt_ids / completion_ids / label per record, tokenised as TRL's KTOTrainer does: EOS appended
-    to a completion that lacks it, the completion starting where prompt and prompt+completion diverge.
-    Records whose prompt alone fills max_seq_length are dropped (no completion token would remain),
-    as TRL drops them; returns the rows and how many were dropped."""
-    rows, dropped = [], 0
+def split_completion(tokenizer, prompt: str, completions: list[str]) -> tuple[list[int], list[list[int]]]:
+    """Prompt and completion token ids as TRL's KTO and DPO trainers tokenise them: EOS appended to a
+    completion that lacks it, each completion starting where the tokenised prompt and
+    prompt+completion diverge (the earliest divergence over all completions)."""
     eos = tokenizer.eos_token
-    for row in prepare("kto", data, tokenizer, max_seq_length).rows:
-        completion = row["completion"] if row["completion"].endswith(eos) else row["completion"] + eos
-        prompt_ids = tokenizer(text=row["prompt"])["input_ids"]
-        full = tokenizer(text=row["prompt"] + completion)["input_ids"]
-        start = _common_prefix(prompt_ids, full)
-        if start >= max_seq_length:
-            dropped += 1
-            continue
-        rows.append({"prompt_ids": full[:start], "completion_ids": full[start:], "label": row["label"]})
-    if not rows:
-        raise DataError(f"{data.source}: every prompt fills model.max_seq_length ({max_seq_length}); raise it")
-    return rows, dropped
+    prompt_ids = tokenizer(text=prompt)["input_ids"]
+    fulls = [tokenizer(text=prompt + (c if c.endswith(eos) else c + eos))["input_ids"] for c in completions]
+    start = min(_common_prefix(prompt_ids, full) for full in fulls)
+    return fulls[0][:start], [full[start:] for full in fulls]
 
 
-def _padded(sequences: list[list[int]], masks: list[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-    width = max(len(s) for s in sequences)
-    ids = np.full((len(sequences), width), pad_id, dtype=np.int32)
-    mask = np.zeros((len(sequences), width), dtype=np.float32)
-    for i, (seq, m) in enumerate(zip(sequences, masks)):
+def completion_arrays(prompts: list[list[int]], completions: list[list[int]], pad_id: int, max_seq_length: int) -> dict:
+    """inputs, next-token targets and the completion-only loss mask of prompt+completion sequences,
+    cut to max_seq_length and right-padded."""
+    seqs = [(p + c)[:max_seq_length] for p, c in zip(prompts, completions)]
+    masks = [([0] * len(p) + [1] * len(c))[:max_seq_length] for p, c in zip(prompts, completions)]
+    width = max(len(s) for s in seqs)
+    ids = np.full((len(seqs), width), pad_id, dtype=np.int32)
+    mask = np.zeros((len(seqs), width), dtype=np.float32)
+    for i, (seq, m) in enumerate(zip(seqs, masks)):
         ids[i, :len(seq)], mask[i, :len(m)] = seq, m
-    return ids, mask
-
-
-def kto_batch(rows: list[dict], pad_id: int, max_seq_length: int) -> dict:
-    """The matched sequences and, for the KL estimate, each prompt paired with the previous row's
-    completion (rotated by one within the batch, as TRL pairs them); both cut to max_seq_length."""
-    completions = [r["completion_ids"] for r in rows]
-    shifted = completions[-1:] + completions[:-1]
-    out = {"label": np.array([r["label"] for r in rows], dtype=bool)}
-    for prefix, answers in (("", completions), ("KL_", shifted)):
-        seqs = [(r["prompt_ids"] + a)[:max_seq_length] for r, a in zip(rows, answers)]
-        masks = [([0] * len(r["prompt_ids"]) + [1] * len(a))[:max_seq_length] for r, a in zip(rows, answers)]
-        ids, mask = _padded(seqs, masks, pad_id)
-        out[f"{prefix}inputs"], out[f"{prefix}targets"], out[f"{prefix}mask"] = ids[:, :-1], ids[:, 1:], mask[:, 1:]
-    return out
-
-
-def row_length(row: dict) -> int:
-    """Tokens a row feeds the model (KTO: its matched sequence)."""
-    return len(row["input_ids"]) if "input_ids" in row else len(row["prompt_ids"]) + len(row["completion_ids"])
+    return {"inputs": ids[:, :-1], "targets": ids[:, 1:], "mask": mask[:, 1:]}
 
 
 # -- batch order -------------------------------------------------------------------------------
 @dataclass
 class Schedule:
     """Which rows each micro-batch holds, as a pure function of its global index, so a resumed run
-    replays the data order of an uninterrupted one. SFT reshuffles each epoch (seeded); KTO keeps the
-    file order, as TRL's sequential sampling does, so every batch holds both labels."""
+    replays the data order of an uninterrupted one. SFT and DPO reshuffle each epoch (seeded); KTO keeps
+    the file order, as TRL's sequential sampling does, so every batch holds both labels."""
 
     rows: int
     batch_size: int
@@ -171,7 +125,7 @@ def total_steps(config, schedule: Schedule) -> int:
     t = config.training
     if t.max_steps > 0:
         return t.max_steps
-    return max(1, math.ceil(t.num_epochs * schedule.per_epoch / t.gradient_accumulation_steps))
+    return max(1, math.ceil(t.num_epochs * schedule.per_epoch / t.gradient_accumulation))
 
 
 def chunks(count: int, size: int, min_batch: int = 1) -> list[list[int]]:

@@ -35,7 +35,7 @@ def apply_lora(model: nn.Module, rank: int, alpha: float, dropout: float, layers
     unmatched = [k for k in keys if not any(_matches(name, k) for _, name, _ in candidates)]
     if unmatched:
         names = sorted({name for _, name, _ in candidates})
-        raise UsageError(f"lora.keys {unmatched} match no linear layer of the model (its linear layers: {', '.join(names)})")
+        raise UsageError(f"lora.target_modules {unmatched} match no linear layer of the model (its linear layers: {', '.join(names)})")
     for scope, _ in scopes:
         swaps = [(name, LoRALinear.from_base(m, r=rank, dropout=dropout, scale=alpha / rank))
                  for owner, name, m in candidates if owner is scope and any(_matches(name, k) for k in keys)]

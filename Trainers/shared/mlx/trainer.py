@@ -1,4 +1,4 @@
-"""The MLX training loop: LoRA SFT or KTO with gradient accumulation, evaluation, eval hooks,
+"""The MLX training loop: LoRA SFT, KTO or DPO (the method's rows, batches and loss) with gradient accumulation, evaluation, eval hooks,
 checkpoints that resume exactly, JSONL logs in the NVIDIA trainers' shape, and the fused export.
 
 Three entry points, all validating the data before any model is loaded:
@@ -21,10 +21,11 @@ from Tools.cli_common import UsageError
 from Tools.schema.records import write_json_atomic
 
 from ..data import encode_prompt
-from ..runlog import KtoHealth, RunLog, new_log_path
+from ..runlog import RunLog, new_log_path
 from ..train import new_run_dir  # the NVIDIA trainers' YYYYMMDD_HHMMSS naming
 from . import data as mdata
 from .checkpoints import BEST, Checkpoint, prune, resolve_resume, save_checkpoint
+from ..methods import get_method
 from .config import MlxConfig, dump_yaml
 
 Generate = Callable[[list], str]
@@ -60,7 +61,17 @@ def select_device() -> str:
 
 def lora_settings(config: MlxConfig) -> dict:
     lora = config.lora
-    return {"rank": lora.rank, "alpha": lora.alpha, "dropout": lora.dropout, "layers": lora.layers, "keys": list(lora.keys)}
+    return {"r": lora.r, "alpha": lora.alpha, "dropout": lora.dropout, "layers": lora.layers,
+            "target_modules": list(lora.target_modules)}
+
+
+def checkpoint_lora(checkpoint: Checkpoint) -> dict:
+    """The LoRA settings a checkpoint was trained with; earlier checkpoints name r and target_modules rank and keys."""
+    lora = dict(checkpoint.meta["lora"])
+    for old, new in (("rank", "r"), ("keys", "target_modules")):
+        if old in lora:
+            lora[new] = lora.pop(old)
+    return lora
 
 
 def _local_model(name: str) -> Path | None:
@@ -83,7 +94,7 @@ class Session:
         from ..backend import use_chat_template
         from .lora import adapter_weights, apply_lora
 
-        self.config, self.lora = config, lora
+        self.config, self.lora, self.method = config, lora, get_method(config.method)
         name = config.model.name
         local = _local_model(name)
         try:
@@ -95,7 +106,7 @@ class Session:
         self.hf = use_chat_template(self.tokenizer._tokenizer, config.model.chat_template)
         self.pad_id = self.hf.pad_token_id
         mx.random.seed(config.training.seed)  # the LoRA A matrices start random
-        self.adapted = apply_lora(self.model, lora["rank"], lora["alpha"], lora["dropout"], lora["layers"], lora["keys"])
+        self.adapted = apply_lora(self.model, lora["r"], lora["alpha"], lora["dropout"], lora["layers"], lora["target_modules"])
         if checkpoint is not None:
             weights, expected = checkpoint.adapters(), adapter_weights(self.model)
             if set(weights) != set(expected) or any(weights[k].shape != expected[k].shape for k in weights):
@@ -107,36 +118,16 @@ class Session:
     def batch(self, rows: list) -> dict:
         import mlx.core as mx
 
-        if self.config.method == "sft":
-            arrays = mdata.sft_batch(rows, self.pad_id)
-        else:
-            arrays = mdata.kto_batch(rows, self.pad_id, self.config.model.max_seq_length)
+        arrays = self.method.mlx_batch(rows, self.pad_id, self.config.model.max_seq_length)
         return {k: mx.array(v) for k, v in arrays.items()}
 
-    def kto_fixed(self, b: dict):
-        """Reference log-probs (adapters off) and the policy's KL-pair log-probs: KTO's inputs that
-        carry no gradient, as TRL computes them under no_grad."""
-        import mlx.core as mx
-
-        from .lora import adapters_off
-        from .losses import sequence_logps
-
-        with adapters_off(self.model):
-            reference = sequence_logps(self.model, b["inputs"], b["targets"], b["mask"])
-            reference_kl = sequence_logps(self.model, b["KL_inputs"], b["KL_targets"], b["KL_mask"])
-            mx.eval(reference, reference_kl)
-        policy_kl = mx.stop_gradient(sequence_logps(self.model, b["KL_inputs"], b["KL_targets"], b["KL_mask"]))
-        return policy_kl, reference, reference_kl
+    def reference(self, b: dict):
+        """What the loss needs without gradient (the reference model's log-probs, adapters off); None for SFT."""
+        return self.method.mlx_reference(self.model, b)
 
     def objective(self, model, b: dict, fixed):
-        """(loss, aux) of one micro-batch; aux is the token count (SFT) or the KTO metric sums."""
-        from .losses import kto_loss, sequence_logps, sft_loss
-
-        if self.config.method == "sft":
-            return sft_loss(model, b["inputs"], b["targets"], b["mask"])
-        k = self.config.kto
-        policy = sequence_logps(model, b["inputs"], b["targets"], b["mask"])
-        return kto_loss(policy, *fixed, b["label"], k.beta, k.desirable_weight, k.undesirable_weight)
+        """(loss, aux) of one micro-batch; aux is the token count (SFT) or the method's metric values."""
+        return self.method.mlx_loss(model, b, fixed, self.config)
 
     def generate(self, messages: list) -> str:
         """The model's greedy answer to chat messages, rendered with the chat template (generation prompt on)."""
@@ -144,26 +135,22 @@ class Session:
 
         self.model.eval()
         return mlx_lm.generate(self.model, self.tokenizer, encode_prompt(self.hf, messages),
-                               max_tokens=self.config.eval.max_new_tokens, verbose=False)
+                               max_tokens=self.config.monitor.eval_max_tokens, verbose=False)
 
     # -- evaluation ------------------------------------------------------------------------
     def validation_loss(self, rows: list) -> dict:
-        """eval_loss over the rows (token-weighted for SFT; the batch-mean KTO loss and TRL's metrics for KTO)."""
+        """eval_loss over the rows (token-weighted for SFT; the batch-mean loss and TRL's metrics for KTO and DPO)."""
         import mlx.core as mx
 
-        from .losses import kto_metrics
-
         self.model.eval()
-        kto = self.config.method == "kto"
         total, weight, metrics = 0.0, 0.0, []
-        for indices in mdata.chunks(len(rows), self.config.training.per_device_batch_size, 2 if kto else 1):
+        for indices in mdata.chunks(len(rows), self.config.training.batch_size, self.method.min_batch):
             b = self.batch([rows[i] for i in indices])
-            loss, aux = self.objective(self.model, b, self.kto_fixed(b) if kto else None)
+            loss, aux = self.objective(self.model, b, self.reference(b))
             mx.eval(loss, aux)
-            w = 1.0 if kto else aux.item()
+            w = self.method.mlx_weight(aux)
             total, weight = total + loss.item() * w, weight + w
-            if kto:
-                metrics.append(kto_metrics(aux))
+            metrics.append(self.method.mlx_metrics(aux))
         out = {"eval_loss": total / weight} if weight else {}
         for key in sorted({k for m in metrics for k in m}):
             values = [m[key] for m in metrics if key in m]
@@ -195,12 +182,7 @@ class Session:
 
 def session_rows(session: Session, data) -> tuple[list, str]:
     """Tokenised rows of a dataset and a note on what was cut or dropped."""
-    max_len = session.config.model.max_seq_length
-    if session.config.method == "sft":
-        rows, cut = mdata.sft_rows(data, session.hf, max_len)
-        return rows, f"{cut} cut to {max_len} tokens" if cut else ""
-    rows, dropped = mdata.kto_rows(data, session.hf, max_len)
-    return rows, f"{dropped} dropped: prompt fills {max_len} tokens" if dropped else ""
+    return session.method.mlx_rows(data, session.hf, session.config.model.max_seq_length)
 
 
 def _optimizer(config: MlxConfig, total: int):
@@ -211,7 +193,7 @@ def _optimizer(config: MlxConfig, total: int):
     warm = min(t.warmup_steps, total - 1) if total > 1 else 0
     rest = max(total - warm, 1)
     main = {"cosine": optim.cosine_decay(lr, rest), "linear": optim.linear_schedule(lr, 0.0, rest),
-            "constant": lambda step: mx.array(lr, dtype=mx.float32)}[t.lr_schedule]
+            "constant": lambda step: mx.array(lr, dtype=mx.float32)}[t.lr_scheduler]
     schedule = optim.join_schedules([optim.linear_schedule(0.0, lr, warm), main], [warm]) if warm else main
     return optim.AdamW(learning_rate=schedule, weight_decay=t.weight_decay)
 
@@ -242,7 +224,7 @@ def _lineage(config: MlxConfig, session: Session, backend: str, records: int) ->
     parent_lineage = Path(session.model_path) / "lineage.json"
     if parent_lineage.is_file():  # KTO on a fused SFT model: name the SFT model and its own base
         parent, base = str(session.model_path), json.loads(parent_lineage.read_text(encoding="utf-8")).get("base_model", base)
-    return lineage_of(config.method, base, config.data.dataset_path, records, backend, parent, MLX_PACKAGES)
+    return lineage_of(config.method, base, config.data.local_file, records, backend, parent, MLX_PACKAGES)
 
 
 def _backend(device_line: str) -> str:
@@ -269,15 +251,15 @@ class Stepper:
 
         config, t = session.config, session.config.training
         self.session, self.rows, self.step, self.micro = session, rows, 0, 0
-        self.schedule = mdata.Schedule(len(rows), t.per_device_batch_size, config.method == "sft", t.seed,
-                                       2 if config.method == "kto" else 1)
+        method = session.method
+        self.schedule = mdata.Schedule(len(rows), t.batch_size, method.shuffle, t.seed, method.min_batch)
         self.total = mdata.total_steps(config, self.schedule)
         self.optimizer = _optimizer(config, self.total)
         self.loss_and_grad = nn.value_and_grad(session.model, session.objective)
         self._reset()
 
     def _reset(self) -> None:
-        self.losses, self.kto, self.tokens, self.seconds, self.grad_norm = [], [], 0, 0.0, None
+        self.losses, self.metrics, self.tokens, self.seconds, self.grad_norm = [], [], 0, 0.0, None
 
     @property
     def epoch(self) -> float:
@@ -287,25 +269,21 @@ class Stepper:
         import mlx.core as mx
         from mlx.utils import tree_map
 
-        from .losses import kto_metrics
-
         session, t = self.session, self.session.config.training
-        kto = session.config.method == "kto"
         started = time.perf_counter()
         mx.random.seed(t.seed * 100_003 + self.step)  # dropout of step N is the same in a resumed run
         accumulated = None
-        for _ in range(t.gradient_accumulation_steps):
+        for _ in range(t.gradient_accumulation):
             rows = [self.rows[i] for i in self.schedule.indices(self.micro)]
             self.micro += 1
             b = session.batch(rows)
-            (loss, aux), grads = self.loss_and_grad(session.model, b, session.kto_fixed(b) if kto else None)
+            (loss, aux), grads = self.loss_and_grad(session.model, b, session.reference(b))
             accumulated = grads if accumulated is None else tree_map(mx.add, accumulated, grads)
             mx.eval(loss, aux, accumulated)
             self.losses.append(loss.item())
-            self.tokens += sum(map(mdata.row_length, rows))
-            if kto:
-                self.kto.append(kto_metrics(aux))
-        grads = tree_map(lambda g: g / t.gradient_accumulation_steps, accumulated)
+            self.tokens += sum(map(session.method.mlx_tokens, rows))
+            self.metrics.append(session.method.mlx_metrics(aux))
+        grads = tree_map(lambda g: g / t.gradient_accumulation, accumulated)
         norm = _grad_norm(grads)
         if t.max_grad_norm > 0:  # torch's clip_grad_norm_: scale by max / (norm + 1e-6) when above max
             grads = tree_map(lambda g: g * mx.minimum(1.0, t.max_grad_norm / (norm + 1e-6)), grads)
@@ -316,11 +294,11 @@ class Stepper:
         self.seconds += time.perf_counter() - started
 
     def flush(self) -> dict:
-        """The metrics to log for the steps since the last flush (losses and KTO metrics averaged)."""
+        """The metrics to log for the steps since the last flush (losses and the method's metrics averaged)."""
         logs = {"loss": sum(self.losses) / len(self.losses), "grad_norm": self.grad_norm,
                 "learning_rate": self.optimizer.learning_rate.item(), "tokens_per_second": self.tokens / self.seconds}
-        for key in sorted({k for m in self.kto for k in m}):
-            values = [m[key] for m in self.kto if key in m]
+        for key in sorted({k for m in self.metrics for k in m}):
+            values = [m[key] for m in self.metrics if key in m]
             logs[key] = sum(values) / len(values)
         self._reset()
         return logs
@@ -335,17 +313,17 @@ def train(config: MlxConfig, resume: str | None = None, eval_hooks: list[EvalHoo
 
     train_data, validation = mdata.load_datasets(config)  # the validator runs before any weights are loaded
     checkpoint = resolve_resume(resume, config.output_root) if resume else None
-    lora, dataset_sha = lora_settings(config), file_sha256(config.data.dataset_path)
+    lora, dataset_sha = lora_settings(config), file_sha256(config.data.local_file)
     if checkpoint is not None:
         if checkpoint.meta.get("dataset_sha256") not in (None, dataset_sha):
-            print(f"note: {config.data.dataset_path} is not the file {checkpoint.path.name} was trained on; "
+            print(f"note: {config.data.local_file} is not the file {checkpoint.path.name} was trained on; "
                   "training continues on it, but not in the interrupted run's data order")
         if checkpoint.meta.get("method") != config.method:
             raise UsageError(f"{checkpoint.path} was trained with {checkpoint.meta.get('method')}, "
                              f"the config says {config.method}")
-        if checkpoint.meta["lora"] != lora:
-            print(f"note: LoRA settings taken from the checkpoint: {checkpoint.meta['lora']}")
-            lora = checkpoint.meta["lora"]
+        if checkpoint_lora(checkpoint) != lora:
+            lora = checkpoint_lora(checkpoint)
+            print(f"note: LoRA settings taken from the checkpoint: {lora}")
     device = select_device()
     print(device, flush=True)
     session = Session(config, lora, checkpoint)
@@ -366,20 +344,20 @@ def train(config: MlxConfig, resume: str | None = None, eval_hooks: list[EvalHoo
     run_dir = checkpoint.run_dir if checkpoint else new_run_dir(config.output_root)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "effective_config.yaml").write_text(dump_yaml(config), encoding="utf-8")
-    samples = mdata.generation_samples(validation or train_data, config.eval.samples)
+    samples = mdata.generation_samples(validation or train_data, config.monitor.num_eval_samples)
     monitor = _self_correction_monitor(config, validation or train_data)
     eval_hooks = [*eval_hooks, monitor.evaluate] if monitor else eval_hooks
     trainable = trainable_count(session.model)
     print(f"{config.method.upper()} on {config.model.name}: {len(rows)} training rows"
           f"{f' ({note})' if note else ''}, {len(val_rows)} validation, LoRA on {len(session.adapted)} layers "
-          f"({trainable:,} trainable parameters), {total} optimizer steps of {t.per_device_batch_size} x "
-          f"{t.gradient_accumulation_steps}; run directory {run_dir}"
+          f"({trainable:,} trainable parameters), {total} optimizer steps of {t.batch_size} x "
+          f"{t.gradient_accumulation}; run directory {run_dir}"
           + (f"; resuming at step {stepper.step} from {checkpoint.path}" if checkpoint else ""), flush=True)
 
     log = RunLog(new_log_path(run_dir / "logs"), {"method": config.method, "framework": "mlx", "device": device,
                                                    "resume_from": str(checkpoint.path) if checkpoint else None})
     log.start(stepper.step, total)
-    health = KtoHealth(log) if config.method == "kto" else None
+    health = get_method(config.method).mlx_health(log)
     result = RunResult(run_dir, trainable_parameters=trainable, best=best)
     started = time.time()
     session.model.train()
@@ -397,7 +375,7 @@ def train(config: MlxConfig, resume: str | None = None, eval_hooks: list[EvalHoo
                     result.train_loss = logs["loss"]
                     bar.update(task, info=f"loss {logs['loss']:.4f}")
                 evaluated = {}
-                if step % t.eval_interval == 0 or step == total:
+                if step % config.monitor.eval_steps == 0 or step == total:
                     evaluated, answers = session.evaluate(step, val_rows, samples, eval_hooks)
                     result.eval = evaluated
                     if evaluated:
@@ -410,15 +388,15 @@ def train(config: MlxConfig, resume: str | None = None, eval_hooks: list[EvalHoo
                         best = {"step": step, "eval_loss": evaluated["eval_loss"], "path": str(path)}
                         save_checkpoint(path.parent, BEST, adapter_weights(session.model), stepper.optimizer.state,
                                         _meta(config, stepper, best, lora, evaluated, dataset_sha))
-                if step % t.save_interval == 0 or step == total:
+                if step % t.save_steps == 0 or step == total:
                     save_checkpoint(run_dir / "checkpoints", f"checkpoint_step_{step}", adapter_weights(session.model),
                                     stepper.optimizer.state, _meta(config, stepper, best, lora, evaluated, dataset_sha))
-                    prune(run_dir, t.keep_checkpoints)
+                    prune(run_dir, t.save_total_limit)
                 bar.update(task, completed=step)
     except RuntimeError as exc:
         if "memory" in str(exc).lower() or "malloc" in str(exc).lower():
-            raise UsageError(f"out of memory at batch {t.per_device_batch_size} x {config.model.max_seq_length} tokens: "
-                             "lower training.per_device_batch_size (raise gradient_accumulation_steps to keep the "
+            raise UsageError(f"out of memory at batch {t.batch_size} x {config.model.max_seq_length} tokens: "
+                             "lower training.batch_size (raise training.gradient_accumulation to keep the "
                              "effective batch) or model.max_seq_length") from None
         raise
     log.end(stepper.step)
@@ -441,7 +419,7 @@ def _self_correction_monitor(config: MlxConfig, data):
     from ..self_correction.monitor import examples_from_records, make_monitor
 
     examples = examples_from_records(data.records, data.source)
-    return make_monitor(config.method, examples, max(config.eval.samples, 1), config.self_correction,
+    return make_monitor(config.method, examples, max(config.monitor.num_eval_samples, 1), config.self_correction,
                         config.training.seed)
 
 
@@ -460,7 +438,7 @@ def _checkpoint_session(config: MlxConfig, resume: str):
         raise UsageError(f"{checkpoint.path} was trained with {checkpoint.meta.get('method')}, the config says {config.method}")
     device = select_device()
     print(device, flush=True)
-    return data, validation, checkpoint, device, Session(config, checkpoint.meta["lora"], checkpoint)
+    return data, validation, checkpoint, device, Session(config, checkpoint_lora(checkpoint), checkpoint)
 
 
 def evaluate_checkpoint(config: MlxConfig, resume: str, eval_hooks: list[EvalHook] | tuple = ()) -> dict:
@@ -468,10 +446,10 @@ def evaluate_checkpoint(config: MlxConfig, resume: str, eval_hooks: list[EvalHoo
     checkpoint, written to <run>/eval/eval_only_step_N.json; returns the metrics."""
     data, validation, checkpoint, _, session = _checkpoint_session(config, resume)
     if validation is None:
-        print(f"note: no validation split (data.validation_split is 0); evaluating on all of {data.source}")
+        print(f"note: no validation split (monitor.validation_fraction is 0); evaluating on all of {data.source}")
     target = validation or data
     rows, _ = session_rows(session, target)
-    samples = mdata.generation_samples(target, config.eval.samples)
+    samples = mdata.generation_samples(target, config.monitor.num_eval_samples)
     metrics, answers = session.evaluate(checkpoint.step, rows, samples, eval_hooks)
     out = checkpoint.run_dir / "eval" / f"eval_only_step_{checkpoint.step}.json"
     write_json_atomic(out, {"checkpoint": str(checkpoint.path), "step": checkpoint.step, "dataset": target.source,

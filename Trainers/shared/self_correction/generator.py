@@ -140,7 +140,7 @@ class Batch:
 @dataclass
 class SelfCorrectionGenerator:
     output_dir: Path
-    method: str = "sft"  # which file auto_queue places in the queue: the SFT examples or the KTO pairs
+    method: str = "sft"  # which file auto_queue places in the queue: the SFT examples, or the KTO pairs for a labelled method
     min_examples: int = 10
     generation_interval: int = 100
     auto_queue: bool = False
@@ -201,7 +201,9 @@ class SelfCorrectionGenerator:
         self.stats.files_generated += 1 + (kto_file is not None)
         self.stats.examples_generated += self.buffered
         queued = None
-        chosen = kto_file if self.method == "kto" else sft_file
+        from ..methods import get_method
+
+        chosen = kto_file if get_method(self.method).labelled else sft_file  # KTO and DPO train on the pairs
         if self.auto_queue and chosen is not None:
             from Trainers.daemon.queue import QueueLayout
 
