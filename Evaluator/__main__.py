@@ -27,7 +27,15 @@ whose flags follow.
 """
 
 
+def register_backends() -> None:
+    """The entry point composes the toolkit: backends from packages above the evaluator join its table."""
+    from SelfPlay.backend import register
+
+    register()
+
+
 def main(argv: list[str] | None = None) -> int:
+    register_backends()
     if argv:
         from . import cli
 
@@ -37,8 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     return pick_and_run()
 
 
+def cli_main(argv: list[str] | None = None) -> int:
+    """python -m Evaluator.cli: the flags, every backend registered."""
+    from . import cli
+
+    register_backends()
+    return cli.main(argv)
+
+
 def pick_and_run() -> int:
-    from .backends import SERVER_BACKENDS, load_dotenv_once, make_client
+    from .backends import backend_labels, load_dotenv_once, make_client
     from .clients import BackendError
     from .evaluation import EvalRequest, evaluate
     from .lmstudio_cli import result_paths
@@ -46,7 +62,7 @@ def pick_and_run() -> int:
 
     load_dotenv_once()
     try:
-        backend = _choose("Backend:", list(SERVER_BACKENDS))
+        backend = _choose("Backend:", backend_labels(server=True))
         client = make_client(backend, "", timeout=10)
         try:
             models = client.list_models()

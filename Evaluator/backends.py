@@ -1,17 +1,66 @@
-"""Pick a backend and where it lives: flags first, then the environment (and ``.env``), then the
-servers' usual defaults. Returns a ready ChatClient."""
+"""The backend table: one row per backend (its --backend label, display name, where its server
+usually listens, the environment variables that move it, the client factory). Evaluator registers
+its own rows below; other packages register theirs (SelfPlay's template teacher:
+``SelfPlay.backend.register()``, which the entry points call). Where a server is: flags first, then
+the environment (and ``.env``), then the row's defaults. Adding a backend is a client class and a row."""
 from __future__ import annotations
 
 import os
+import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from .clients import MAX_ANSWER_BYTES, BackendError, ChatClient
 
-SERVER_BACKENDS = ("lmstudio", "ollama", "vllm", "openai")
-EMBEDDED_BACKENDS = ("llamacpp", "transformers", "template")
-BACKENDS = SERVER_BACKENDS + EMBEDDED_BACKENDS
-LABELS = {"lmstudio": "LM Studio", "ollama": "Ollama", "vllm": "vLLM", "openai": "OpenAI-compatible server",
-          "llamacpp": "llama.cpp", "transformers": "transformers", "template": "template teacher"}
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """What make_client was asked for; each factory reads what its backend needs."""
+    model: str
+    base_url: str | None = None
+    api_key: str | None = None
+    timeout: float = 60.0
+    adapter: str | None = None
+    seed: int = 0
+    max_answer_bytes: int = MAX_ANSWER_BYTES
+
+
+@dataclass(frozen=True)
+class Backend:
+    label: str  # as typed after --backend
+    name: str  # in messages: "LM Studio is not answering"
+    factory: Callable[[Backend, ClientOptions], ChatClient]
+    server: bool  # reached over HTTP (else it runs in this process)
+    port: int | None = None  # its server's usual port (llamacpp: llama.cpp's server)
+    host_env: str | None = None  # host, host:port or URL
+    port_env: str | None = None
+    key_env: str | None = None  # API key when --api-key is not given
+    default_host: str = "127.0.0.1"
+    v1: bool = True  # OpenAI-style: the API lives under /v1
+    wsl_host: bool = False  # inside WSL 2 the server usually runs on Windows
+
+
+_TABLE: dict[str, Backend] = {}
+
+
+def register_backend(row: Backend) -> Backend:
+    """Add a row; registering the same row again is a no-op, another row under a taken label an error."""
+    if _TABLE.setdefault(row.label, row) != row:
+        raise ValueError(f"backend {row.label!r} is already registered")
+    return row
+
+
+def backend_labels(server: bool | None = None) -> list[str]:
+    """The registered labels in registration order; server=True/False: only server / embedded ones."""
+    return [label for label, row in _TABLE.items() if server is None or row.server == server]
+
+
+def get_backend(label: str) -> Backend:
+    try:
+        return _TABLE[label]
+    except KeyError:
+        raise BackendError(f"unknown backend {label!r}; expected one of {', '.join(_TABLE)}") from None
 
 
 def load_dotenv_once(path: str | Path = ".env") -> None:
@@ -37,34 +86,47 @@ def wsl_windows_host() -> str | None:
     return None
 
 
-def _with_scheme(host: str, default_port: int) -> str:
+def _split(host: str) -> urllib.parse.SplitResult:
     host = host.strip().rstrip("/")
-    if "://" not in host:
-        host = "http://" + host
-    if host.count(":") == 1:  # scheme only, no port
-        host += f":{default_port}"
-    return host
+    parts = urllib.parse.urlsplit(host if "://" in host else "http://" + host)
+    try:
+        parts.port
+    except ValueError:
+        raise BackendError(f"{host!r} is not a host, host:port or URL") from None
+    return parts
+
+
+def _with_scheme(host: str, default_port: int) -> str:
+    """host, host:port or a URL -> a URL: http:// and default_port where missing (https keeps its 443)."""
+    parts = _split(host)
+    if parts.port is None and parts.scheme == "http":
+        parts = parts._replace(netloc=f"{parts.netloc}:{default_port}")
+    return urllib.parse.urlunsplit(parts)
 
 
 def _v1(url: str) -> str:
     return url if url.rstrip("/").endswith("/v1") else url.rstrip("/") + "/v1"
 
 
+def host_url(backend: str, host: str, port: int | None = None) -> str:
+    """--host/--port: scheme://host:port, port from --port, else the host's own, else the backend's usual one."""
+    parts = _split(host)
+    name = parts.netloc.rpartition(":")[0] if parts.port else parts.netloc
+    return f"{parts.scheme}://{name}:{port or parts.port or get_backend(backend).port or 80}"
+
+
 def resolve_base_url(backend: str, base_url: str | None = None) -> str:
-    """The URL a server backend is reached at."""
+    """The URL a server backend is reached at: base_url, else the row's environment variables, else its defaults."""
+    row = get_backend(backend)
     if base_url:
-        return base_url.rstrip("/") if backend == "ollama" else _v1(_with_scheme(base_url, 80))
-    env = os.environ
-    if backend == "lmstudio":
-        host = env.get("LMSTUDIO_HOST") or wsl_windows_host() or "127.0.0.1"
-        return _v1(_with_scheme(host, int(env.get("LMSTUDIO_PORT") or 1234)))
-    if backend == "ollama":
-        return _with_scheme(env.get("OLLAMA_HOST") or "127.0.0.1:11434", 11434)
-    if backend == "vllm":
-        return _v1(_with_scheme(env.get("VLLM_HOST") or "127.0.0.1:8000", 8000))
-    if backend == "openai":
-        return env.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
-    raise ValueError(f"{backend} is not a server backend")
+        url = _with_scheme(base_url, 80)
+    elif row.server:
+        env = os.environ
+        host = (row.host_env and env.get(row.host_env)) or (row.wsl_host and wsl_windows_host()) or row.default_host
+        url = _with_scheme(host, int((row.port_env and env.get(row.port_env)) or row.port or 80))
+    else:
+        raise ValueError(f"{backend} is not a server backend")
+    return _v1(url) if row.v1 else url
 
 
 def guess_backend(model: str) -> str | None:
@@ -80,32 +142,9 @@ def guess_backend(model: str) -> str | None:
 def make_client(backend: str, model: str, *, base_url: str | None = None, api_key: str | None = None,
                 timeout: float = 60.0, adapter: str | None = None, seed: int = 0,
                 max_answer_bytes: int = MAX_ANSWER_BYTES) -> ChatClient:
-    """A client for backend; llamacpp with a base URL means llama.cpp's server, not the library.
-    ``template`` is SelfPlay's offline teacher (no model; seed fixes its choices)."""
-    from .clients import LlamaCppClient, OllamaClient, OpenAICompatClient, TransformersClient
-
-    if backend == "template":
-        from SelfPlay.teacher import TemplateClient
-
-        return TemplateClient(model or "teacher", seed=seed)
-
-    if backend == "ollama":
-        return OllamaClient(model, resolve_base_url("ollama", base_url), timeout, max_answer_bytes)
-    if backend in ("lmstudio", "vllm", "openai") or (backend == "llamacpp" and base_url):
-        key = api_key or os.environ.get("OPENAI_API_KEY" if backend == "openai" else f"{backend.upper()}_API_KEY")
-        return OpenAICompatClient(model, resolve_base_url("openai" if backend == "llamacpp" else backend, base_url),
-                                  key, timeout, backend=backend, max_answer_bytes=max_answer_bytes)
-    if backend == "llamacpp":
-        if not Path(model).is_file():
-            raise BackendError(f"{model}: no such GGUF file (the llamacpp backend takes a .gguf path as --model)")
-        return LlamaCppClient(model, timeout)
-    if backend == "transformers":
-        if not Path(model).is_dir():
-            raise BackendError(f"{model}: no such model directory (the transformers backend takes a local directory)")
-        if adapter and not Path(adapter).is_dir():
-            raise BackendError(f"{adapter}: no such adapter directory")
-        return TransformersClient(model, adapter, timeout)
-    raise BackendError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    """A client for the registered backend; BackendError names the registered labels for an unknown one."""
+    row = get_backend(backend)
+    return row.factory(row, ClientOptions(model, base_url, api_key, timeout, adapter, seed, max_answer_bytes))
 
 
 def connect(backend: str, model: str, *, base_url: str | None = None, api_key: str | None = None, timeout: float = 60.0,
@@ -123,7 +162,8 @@ def connect(backend: str, model: str, *, base_url: str | None = None, api_key: s
             models = client.list_models()
         except BackendError as exc:
             if exc.retryable or str(exc).startswith("HTTP 404"):  # a 404: something else listens there
-                raise UsageError(f"{LABELS[backend]} is not answering: {exc} (start the server, or pass --base-url)") from None
+                raise UsageError(f"{get_backend(backend).name} is not answering: {exc} "
+                                 "(start the server, or pass --base-url)") from None
             models = None  # e.g. 401: a server is there; the first request says what it wants
         if backend == "ollama" and model and models is not None and not _ollama_has(models, model):
             raise UsageError(f"Ollama at {client.endpoint} has no model {model!r} (it has: {', '.join(models) or 'none'}); "
@@ -134,3 +174,53 @@ def connect(backend: str, model: str, *, base_url: str | None = None, api_key: s
 def _ollama_has(models: list[str], model: str) -> bool:
     """Ollama lists name:tag; a name without a tag means name:latest."""
     return model in models or (":" not in model and f"{model}:latest" in models)
+
+
+# -- Evaluator's own rows --------------------------------------------------------------------------
+def openai_compatible(row: Backend, o: ClientOptions) -> ChatClient:
+    """Any server speaking the OpenAI chat API (a new such server is one row with this factory)."""
+    from .clients import OpenAICompatClient
+
+    key = o.api_key or (row.key_env and os.environ.get(row.key_env)) or None
+    return OpenAICompatClient(o.model, resolve_base_url(row.label, o.base_url), key, o.timeout, backend=row.label,
+                              max_answer_bytes=o.max_answer_bytes)
+
+
+def _ollama(row: Backend, o: ClientOptions) -> ChatClient:
+    from .clients import OllamaClient
+
+    return OllamaClient(o.model, resolve_base_url(row.label, o.base_url), o.timeout, o.max_answer_bytes)
+
+
+def _llamacpp(row: Backend, o: ClientOptions) -> ChatClient:
+    """The llama.cpp library on a .gguf; with a base URL, llama.cpp's server (OpenAI-compatible)."""
+    if o.base_url:
+        return openai_compatible(row, o)
+    if not Path(o.model).is_file():
+        raise BackendError(f"{o.model}: no such GGUF file (the llamacpp backend takes a .gguf path as --model)")
+    from .clients import LlamaCppClient
+
+    return LlamaCppClient(o.model, o.timeout)
+
+
+def _transformers(row: Backend, o: ClientOptions) -> ChatClient:
+    if not Path(o.model).is_dir():
+        raise BackendError(f"{o.model}: no such model directory (the transformers backend takes a local directory)")
+    if o.adapter and not Path(o.adapter).is_dir():
+        raise BackendError(f"{o.adapter}: no such adapter directory")
+    from .clients import TransformersClient
+
+    return TransformersClient(o.model, o.adapter, o.timeout)
+
+
+for _row in (
+    Backend("lmstudio", "LM Studio", openai_compatible, server=True, port=1234, host_env="LMSTUDIO_HOST",
+            port_env="LMSTUDIO_PORT", key_env="LMSTUDIO_API_KEY", wsl_host=True),
+    Backend("ollama", "Ollama", _ollama, server=True, port=11434, host_env="OLLAMA_HOST", v1=False),
+    Backend("vllm", "vLLM", openai_compatible, server=True, port=8000, host_env="VLLM_HOST", key_env="VLLM_API_KEY"),
+    Backend("openai", "OpenAI-compatible server", openai_compatible, server=True, port=80, host_env="OPENAI_BASE_URL",
+            key_env="OPENAI_API_KEY", default_host="https://api.openai.com/v1"),
+    Backend("llamacpp", "llama.cpp", _llamacpp, server=False, port=8080, key_env="LLAMACPP_API_KEY"),
+    Backend("transformers", "transformers", _transformers, server=False),
+):
+    register_backend(_row)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from Tools.cli_common import ArgumentParser, UsageError, die
 
-from .backends import BACKENDS, guess_backend, load_dotenv_once
+from .backends import backend_labels, guess_backend, load_dotenv_once
 from .clients import MAX_ANSWER_BYTES
 from .execution import check_execution_flags
 from .prompt_sets import BFCL_PREFIX
@@ -15,7 +15,7 @@ from .runner import RunSettings
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog="python -m Evaluator.cli", description="Evaluate a model's tool calling on a prompt set.")
-    p.add_argument("--backend", choices=BACKENDS,
+    p.add_argument("--backend", choices=backend_labels(),
                    help="where the model runs; default: llamacpp for a .gguf file, transformers for a model directory, "
                         "else ollama (as the earlier project)")
     p.add_argument("--model", required=True, help="model name on the server, a .gguf path, or a model directory")
@@ -71,7 +71,7 @@ def request_from_args(args):
     if backend is None:
         backend = "ollama"
         print(f"backend: ollama (the default for a model name, as the earlier project; --backend "
-              f"{'|'.join(b for b in BACKENDS if b != 'ollama')} to choose)", flush=True)
+              f"{'|'.join(b for b in backend_labels() if b != 'ollama')} to choose)", flush=True)
     if args.adapter and backend != "transformers":
         raise UsageError(f"--adapter applies to the transformers backend only; a {backend} server serves the model "
                          "it loaded (merge the adapter, or export it: python -m Trainers.shared.export gguf RUN_DIR)")
@@ -129,4 +129,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from Evaluator.__main__ import cli_main  # the entry point registers the backends of the packages above
+
+    sys.exit(cli_main())

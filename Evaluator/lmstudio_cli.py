@@ -1,14 +1,13 @@
 """LM Studio shortcuts: ``list-models`` and ``run``, reports under Evaluator/results/."""
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from Tools.cli_common import UsageError, die
+from Tools.cli_common import UsageError, die, file_stem
 
 from .backends import load_dotenv_once
 
@@ -18,10 +17,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 def result_paths(model: str, prompt_set: str, out_dir: Path = RESULTS_DIR) -> tuple[Path, Path]:
     """Evaluator/results/<model>_<set>_<timestamp>.json and .md, names safe on every OS."""
-    def safe(name: str, fallback: str) -> str:
-        return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or fallback
-
-    stem = f"{safe(Path(model).name, 'model')}_{safe(Path(prompt_set).stem, 'set')}_{time.strftime('%Y%m%d-%H%M%S')}"
+    stem = f"{file_stem(model)}_{file_stem(Path(prompt_set).stem, 'set')}_{time.strftime('%Y%m%d-%H%M%S')}"
     return out_dir / f"{stem}.json", out_dir / f"{stem}.md"
 
 

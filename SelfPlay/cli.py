@@ -8,14 +8,16 @@ from pathlib import Path
 from Tools.errors import UsageError
 
 EXIT_INTERRUPTED = 130
-DEFAULT_PORTS = {"lmstudio": 1234, "ollama": 11434, "vllm": 8000, "openai": 80, "llamacpp": 8080}
 
 
 def add_backend_arguments(parser) -> None:
-    from Evaluator.backends import BACKENDS
+    from Evaluator.backends import backend_labels
 
+    from SelfPlay.backend import register
+
+    register()
     group = parser.add_argument_group("model (default: the offline template teacher)")
-    group.add_argument("--backend", choices=BACKENDS,
+    group.add_argument("--backend", choices=backend_labels(),
                        help="where the model runs; default: template when neither --model nor --host is given, else "
                             "llamacpp for a .gguf, transformers for a model directory, lmstudio for a server model name")
     group.add_argument("--model", help="the server's model name, a .gguf file or a model directory")
@@ -67,7 +69,7 @@ def check_run_arguments(args, output: Path) -> None:
 
 def resolve_backend(args) -> tuple[str, str, str | None]:
     """(backend, model, base_url) from the flags: the template teacher when nothing names a model."""
-    from Evaluator.backends import SERVER_BACKENDS, guess_backend
+    from Evaluator.backends import get_backend, guess_backend, host_url
 
     backend = args.backend
     served = bool(args.host or args.port or args.base_url)
@@ -82,33 +84,31 @@ def resolve_backend(args) -> tuple[str, str, str | None]:
         return backend, args.model or "teacher", None
     base_url = args.base_url
     if not base_url and served:
-        scheme, _, rest = (args.host or "127.0.0.1").rpartition("://")
-        name, _, port = rest.rstrip("/").partition(":")
-        port = args.port or (int(port) if port.isdigit() else DEFAULT_PORTS.get(backend, 80))
-        base_url = f"{scheme or 'http'}://{name}:{port}"
-    if not args.model and served and backend in SERVER_BACKENDS:
+        base_url = host_url(backend, args.host or "127.0.0.1", args.port)
+    server = get_backend(backend).server
+    if not args.model and served and server:
         return backend, None, base_url  # open_backend asks the server which model it has loaded
-    if not args.model and (backend in SERVER_BACKENDS or backend in ("llamacpp", "transformers")):
+    if not args.model:
         raise UsageError(f"--model is required with --backend {backend} "
-                         f"({'the name the server lists' if backend in SERVER_BACKENDS else 'a local model path'})")
+                         f"({'the name the server lists' if server else 'a local model path'})")
     return backend, args.model, base_url
 
 
 def open_backend(args):
     """A client that has answered once; the first line printed says which backend and model run."""
-    from Evaluator.backends import LABELS, connect, load_dotenv_once
+    from Evaluator.backends import connect, get_backend, load_dotenv_once
 
     load_dotenv_once()
     backend, model, base_url = resolve_backend(args)
     client = connect(backend, model or "", base_url=base_url, api_key=args.api_key, timeout=args.timeout, seed=args.seed)
     if model is None:
-        client.model = loaded_model(client, LABELS[backend])
+        client.model = loaded_model(client, get_backend(backend).name)
     if backend == "template":
         print("backend: the offline template teacher (no --model given; pass --model NAME, with --host/--port "
               "for a server elsewhere, to generate with a real model)", flush=True)
     else:
         where = "" if client.embedded else f" at {client.endpoint}"
-        print(f"backend: {LABELS[backend]}{where}, model {client.model}", flush=True)
+        print(f"backend: {get_backend(backend).name}{where}, model {client.model}", flush=True)
     return client
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import re
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -43,6 +44,13 @@ def expand_inputs(specs: list[str], pattern: str = "*.jsonl") -> list[Path]:
             seen.add(path.resolve())
             unique.append(path)
     return unique
+
+
+def file_stem(label: str, fallback: str = "model") -> str:
+    """A model, prompt-set or run label as a file-name stem safe on every OS: its last path part (a Hub
+    id's name, a file's or folder's name), each run of characters other than A-Z a-z 0-9 . _ - as one "-"."""
+    last = re.split(r"[\\/]", label.strip().rstrip("/\\"))[-1]
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", last).strip("-.") or fallback
 
 
 def printable(text: str) -> str:

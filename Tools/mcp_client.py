@@ -1,4 +1,6 @@
-"""One client interface for every place tool calls can run, so self-play and the evaluator need one code path.
+"""One client interface for every place tool calls can run. Self-play and the evaluator reach an MCP server
+(--execute-mcp with --mcp-command / --mcp-url) through it, via Evaluator.execution.McpExecutor; their
+built-in sandbox calls the vault executor directly, for its finding codes.
 
     client = open_mcp_client(vault="Datasets/vault_template")                     # in-process executor (default)
     client = open_mcp_client(vault=path, transport="stdio")                       # this repo's MCP server, a subprocess
@@ -161,15 +163,3 @@ def open_mcp_client(vault: str | Path | None = None, *, transport: str = "inproc
         return SessionClient(command=server_command(vault, *(["--strict-semantics"] if strict else [])), timeout=timeout)
     raise ValueError(f"unknown transport {transport!r} (inprocess or stdio)")
 
-
-def add_client_arguments(parser) -> None:
-    """The flags every command that executes tool calls shares."""
-    parser.add_argument("--vault", help="vault folder the tool calls act on")
-    parser.add_argument("--mcp-transport", choices=("inprocess", "stdio"), default="inprocess",
-                        help="run calls in-process (default) or through the vault MCP server over stdio")
-    parser.add_argument("--mcp-command", help='an external stdio MCP server, e.g. "node /path/to/nexus/connector.js"')
-    parser.add_argument("--mcp-url", help="an external streamable-HTTP MCP server URL")
-
-
-def client_from_args(args) -> ToolClient:
-    return open_mcp_client(args.vault, transport=args.mcp_transport, mcp_command=args.mcp_command, mcp_url=args.mcp_url)

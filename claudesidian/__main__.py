@@ -37,6 +37,10 @@ def run(name: str, argv: list[str]) -> int:
         close = difflib.get_close_matches(name, BY_NAME, n=1)
         die(f"unknown command {name!r}" + (f" (did you mean {close[0]}?)" if close else "") + f"; {PROG} --help lists them")
     module, function = command.target.split(":")
+    if not module.startswith("Tools."):  # the data tools stay fast; every other command may take --backend template
+        from SelfPlay.backend import register
+
+        register()
     return getattr(importlib.import_module(module), function)(argv)
 
 

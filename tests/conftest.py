@@ -15,6 +15,14 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = Path(os.environ.get("TOOLKIT_REFERENCE_DIR", ROOT.parent / "shared" / "reference"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def every_backend():
+    """Tests compose the toolkit as its entry points do: SelfPlay's template teacher joins the evaluator's backends."""
+    from SelfPlay.backend import register
+
+    register()
+
+
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
     if not (REFERENCE / "datasets").is_dir():

@@ -269,3 +269,47 @@ def test_https_direct_and_through_a_connect_tunnel(registry, tls_double, no_prox
         no_proxy_env.setenv("HTTPS_PROXY", proxy.url)
         [result] = run(client, registry)
     assert result["passed"] and proxy.seen == [f"CONNECT {url.split('://')[1]}"]
+
+
+def test_a_new_backend_is_one_row(tmp_path, monkeypatch, capsys):
+    """A server that speaks the OpenAI API joins with one row; --backend, the environment variable it names
+    and the normal evaluate path all work through the table, and an unknown label lists the registered ones."""
+    import json
+
+    from Evaluator import backends, cli
+    from factories import hermes_answer
+
+    monkeypatch.setattr(backends, "_TABLE", dict(backends._TABLE))  # the row leaves with the test
+    backends.register_backend(backends.Backend("loopback", "the loopback double", backends.openai_compatible,
+                                               server=True, port=free_port(), host_env="LOOPBACK_HOST"))
+    assert "loopback" in backends.backend_labels(server=True)
+    with OpenAIDouble(hermes_answer) as double:
+        monkeypatch.setenv("LOOPBACK_HOST", double.url)
+        code = cli.main(["--backend", "loopback", "--model", "double-model", "--prompt-set", "tool_prompts",
+                         "--tags", "vaultManager", "--output", str(tmp_path / "r.json"), "--no-progress"])
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert code == 0 and report["metadata"]["backend"] == "loopback" and report["summary"]["cases"] == 9
+    assert len(double.requests) == 9 and report["summary"]["per_tool"]["vaultManager_listDirectory"]["rate"] == 1.0
+    with pytest.raises(ValueError, match="already registered"):
+        backends.register_backend(backends.Backend("loopback", "another", backends.openai_compatible, server=True))
+    with pytest.raises(BackendError, match="unknown backend 'nope'; expected one of lmstudio, .*loopback"):
+        make_client("nope", "m")
+
+
+def test_the_evaluator_alone_knows_only_its_rows_and_its_entry_points_know_all():
+    """Evaluator (layer 1) never imports SelfPlay; python -m Evaluator.cli registers the template teacher."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, Evaluator.backends as b, Evaluator.cli; "
+             "print(b.backend_labels(), any(m.startswith('SelfPlay') for m in sys.modules))")
+    alone = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert alone.stdout.split("]")[1].strip() == "False" and "template" not in alone.stdout, alone.stderr
+    for entry in (["-m", "Evaluator.cli"], ["-m", "Evaluator"]):
+        run = subprocess.run([sys.executable, *entry, "--backend", "template", "--model", "teacher", "--prompt-set",
+                              "tool_prompts", "--dry-run", "--output", "unused.json"], capture_output=True, text=True,
+                             timeout=60)
+        assert run.returncode == 0 and "backend template, model teacher" in run.stdout, run.stderr
+        bad = subprocess.run([sys.executable, *entry, "--backend", "nope", "--model", "m", "--prompt-set", "tool_prompts"],
+                             capture_output=True, text=True, timeout=60)
+        assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "'transformers', 'template'" in bad.stderr

@@ -211,3 +211,14 @@ def test_execute_mcp_runs_calls_in_a_fresh_vault_sandbox(tmp_path, capsys):
     rate, failed = outcomes["missing"]
     assert rate == 0.0 and failed["count"] >= 1
     assert not (ROOT / "Datasets" / "vault_template" / "Thesis").exists()  # sandboxes never touch the template
+
+
+def test_labels_become_file_names_safe_on_every_os(tmp_path):
+    """One helper (Tools.cli_common.file_stem) turns model / set / repo labels into file names."""
+    from Evaluator.lmstudio_cli import result_paths
+    from Tools.cli_common import file_stem
+
+    assert [file_stem(x) for x in ("qwen/qwen3-8b", "user/My Model", "C:\\m\\w.gguf", "llama3:8b", "a/b/", "..")] == \
+        ["qwen3-8b", "My-Model", "w.gguf", "llama3-8b", "b", "model"]
+    json_path, md_path = result_paths("lmstudio-community/Qwen 3:8B", "sets/my set.json", tmp_path)
+    assert json_path.parent == tmp_path and json_path.name.startswith("Qwen-3-8B_my-set_") and md_path.suffix == ".md"

@@ -17,8 +17,6 @@ from conftest import ROOT
 
 LAYERS = {"Tools": 0, "Evaluator": 1, "SelfPlay": 2, "Trainers": 2, "claudesidian": 3}
 SHIMS = {shim for command in COMMANDS for shim in command.shims}
-# Removed by the backend-registry change of issue 19 (another branch): empty this set when it is merged.
-KNOWN_VIOLATIONS = {("Evaluator.backends", "SelfPlay.teacher")}
 SHIM_MAX_LINES = 12
 
 
@@ -70,11 +68,8 @@ def layer_violations() -> set[tuple[str, str]]:
 
 
 def test_no_module_imports_a_higher_layer_or_a_forbidden_peer():
-    found = layer_violations()
-    new = sorted(found - KNOWN_VIOLATIONS)
-    assert not new, "imports against the layer rule (docs/architecture.md):\n" + "\n".join(f"  {m} -> {i}" for m, i in new)
-    stale = KNOWN_VIOLATIONS - found
-    assert not stale, f"fixed, so drop from KNOWN_VIOLATIONS: {sorted(stale)}"
+    found = sorted(layer_violations())
+    assert not found, "imports against the layer rule (docs/architecture.md):\n" + "\n".join(f"  {m} -> {i}" for m, i in found)
 
 
 @pytest.mark.parametrize("module, source, bad", [

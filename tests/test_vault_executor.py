@@ -25,6 +25,26 @@ def run(box, tool, /, **args):
     return box.execute(call(tool, **args))
 
 
+def test_importing_the_package_fills_the_handler_table():
+    """No executor needed: a fresh interpreter that imports Tools.vault has a handler for every tool in
+    Tools/tool_schemas.json; the handler modules never import the executor (no import circle)."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = ("import json, Tools.vault; from Tools.schema.registry import load_registry; "
+             "print(json.dumps([sorted(Tools.vault.HANDLERS), sorted(load_registry().tools)]))")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    handlers, tools = json.loads(run.stdout)
+    assert handlers == tools and len(tools) > 40, run.stderr
+    vault = Path(__file__).resolve().parents[1] / "Tools" / "vault"
+    for name in ("handlers", "agents", "content", "files", "memory", "search", "patterns"):
+        imported = {node.module for node in ast.walk(ast.parse((vault / f"{name}.py").read_text()))
+                    if isinstance(node, ast.ImportFrom)}
+        assert not imported & {"executor", "Tools.vault.executor"}, name
+
+
 # -- vaultManager ------------------------------------------------------------------------------
 def test_folder_lifecycle(box):
     assert run(box, "vaultManager_createFolder", path="Archive/2026/Q1")["data"] == {"path": "Archive/2026/Q1", "existed": False}

@@ -11,7 +11,7 @@ import json
 from Tools.schema.records import write_json_atomic
 
 from .content import OPERATIONS
-from .executor import Call, ToolError, tool
+from .handlers import Call, ToolError, tool
 from .fs import read_text
 
 NO_PROVIDER = ("{mode} needs a model provider: none is configured for this vault executor "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from .executor import Call, ToolError, tool
+from .handlers import Call, ToolError, tool
 from .fs import read_text, write_text
 from .fuzzy import PatternTooLong, match_main
 

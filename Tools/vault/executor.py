@@ -1,7 +1,7 @@
 """Execute one tool call against a folder of markdown files and return the plugin's result envelope.
 
 The executor knows nothing of sandboxes or transports: give it a vault root and calls. Each agent's
-modes live in their own module and register themselves in HANDLERS; this module resolves the
+modes live in their own module and register themselves in handlers.HANDLERS; this module resolves the
 session and workspace, checks the arguments, runs the handler and wraps its answer the way the
 plugin's server does (CLAUDESIDIAN_TOOLS.md section 4.5). A handler raises ToolError for a failure
 the plugin reports; nothing a caller sends can make execute() raise.
@@ -12,39 +12,22 @@ import json
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from Tools.schema.registry import ToolRegistry, load_registry
 from Tools.schema.toolcalls import ToolCall
 
+from .handlers import HANDLERS, Call, Reply, ToolError
+from .memory import record_tool_call
 from .paths import VaultPathError, VaultPaths
+from .patterns import REGEX_BUDGET_S
 
 # Argument findings that the plugin's server refuses too; the rest only under strict semantics.
 _REFUSED = {"E_MISSING_REQUIRED_ARG", "E_ARG_TYPE", "E_ARG_ENUM"}
 _REFUSED_STRICT = _REFUSED | {"E_UNEXPECTED_ARG", "E_ARG_VALUE"}
 MAX_ARG_DEPTH = 64  # real calls nest about 5 deep; the schema check recurses
-REGEX_BUDGET_S = 1.0  # the time one call's user patterns may take, over every name they test (patterns.py)
-
-
-class ToolError(Exception):
-    """A failure the plugin reports as success:false; code is a Tools.schema.issues code."""
-
-    def __init__(self, message: str, code: str = "E_EXEC_FAILED"):
-        super().__init__(message)
-        self.code = code
-
-
-@dataclass
-class Call:
-    """One call being executed: its arguments and the session / workspace it runs in."""
-
-    name: str
-    args: dict
-    session_id: str
-    workspace_id: str
-    context: dict | None
 
 
 @dataclass
@@ -57,25 +40,6 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.code is None
-
-
-# name -> (handler, flat): flat handlers return the whole result object, the others return data
-HANDLERS: dict[str, tuple[Callable, bool]] = {}
-
-
-def tool(name: str, flat: bool = False):
-    def register(func):
-        HANDLERS[name] = (func, flat)
-        return func
-    return register
-
-
-@dataclass
-class Reply:
-    """A handler's answer when it needs more than `data`: extra top-level envelope keys."""
-
-    data: object = None
-    extra: dict = field(default_factory=dict)
 
 
 class VaultExecutor:
@@ -98,7 +62,6 @@ class VaultExecutor:
         self._lock = threading.RLock()
         self.session_workspace: dict[str, str] = {}  # loadWorkspace binds a session to a workspace
         self._regex_deadline: float | None = None
-        _load_handlers()
 
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -171,7 +134,6 @@ class VaultExecutor:
                 envelope = {"success": True, "data": answer}
             outcome = Outcome(self._stamp(envelope, current, flat))
         if self.trace_calls:
-            from .memory import record_tool_call
             record_tool_call(self, current, outcome.envelope)
         return outcome
 
@@ -239,11 +201,6 @@ def _workspace_of(args: dict, context: dict | None) -> str | None:
         return wsc["workspaceId"]
     value = (context or {}).get("workspaceId")
     return value if isinstance(value, str) and value else None
-
-
-def _load_handlers() -> None:
-    """Importing the agent modules fills HANDLERS (a no-op after the first time)."""
-    from . import agents, content, files, memory, search  # noqa: F401
 
 
 def execute_call(vault: str | Path, call: ToolCall | dict, *, strict: bool = False) -> dict:

@@ -6,7 +6,7 @@ import shutil
 
 import regex
 
-from .executor import Call, ToolError, tool
+from .handlers import Call, ToolError, tool
 from .fs import file_info, remove, walk
 from .paths import is_hidden
 from .patterns import BoundedPattern, PatternError

@@ -13,7 +13,7 @@ import re
 from Tools.schema.context import generate_session_id, generate_workspace_id
 from Tools.schema.records import write_json_atomic
 
-from .executor import Call, Reply, ToolError, tool
+from .handlers import Call, Reply, ToolError, tool
 from .fs import walk
 from .paths import is_hidden, is_store_id
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from .executor import Call, Reply, ToolError, tool
+from .handlers import Call, Reply, ToolError, tool
 from .fs import read_text, walk
 from .patterns import BoundedPattern, glob_pattern
 

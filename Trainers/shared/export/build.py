@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from Tools.cli_common import UsageError
+from Tools.cli_common import UsageError, file_stem
 from Tools.schema.records import write_json_atomic
 
 from . import merge, quantize
@@ -127,7 +127,7 @@ def export_gguf(source: ExportSource, outdir: Path, quantizations: list[str], *,
     from .ollama import GoMissing
     from .templates import UnknownFamily, check_ollama_template, lmstudio_note, modelfile, ollama_template
 
-    name = name or source.name
+    name = file_stem(name or source.name)
     try:
         find_llama_cpp(explicit=llama_cpp_dir)
     except ConverterNotFound as exc:
@@ -282,7 +282,7 @@ def build_upload_folder(source: ExportSource, repo_id: str, folder: Path, save_m
                 shutil.copy2(source.model_dir / file, stage / file)
         call_format = None
         if quantizations is not None:
-            plan.gguf = export_gguf(source, stage, quantizations, name=repo_id.split("/")[-1], llama_cpp_dir=llama_cpp_dir,
+            plan.gguf = export_gguf(source, stage, quantizations, name=file_stem(repo_id), llama_cpp_dir=llama_cpp_dir,
                                     roundtrip=roundtrip, server=server, overwrite=True, merged_dir=merged,
                                     progress=progress, checked=True)
             call_format = plan.gguf.chat_format.get("call_format")

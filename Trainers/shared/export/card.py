@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from Tools.cli_common import file_stem
+
 from .source import ExportSource, looks_local
 
 
@@ -125,7 +127,7 @@ def model_card(source: ExportSource, repo_id: str, save_method: str, *, call_for
              f"library_name: {'peft' if save_method == 'lora' else 'transformers'}", "pipeline_tag: text-generation",
              "tags:", *[f"- {t}" for t in dict.fromkeys(tags)], "---"]
     lines = [line for line in front if line is not None]
-    name = repo_id.split("/")[-1]
+    name = file_stem(repo_id)
     kind = {"lora": "the LoRA adapter", "merged_16bit": "the full model: the LoRA adapter merged into the base in 16-bit",
             "merged_4bit": "the full model, LoRA merged into the base, stored in 4-bit (bitsandbytes NF4)"}[save_method]
     if source.kind == "full":

@@ -17,7 +17,7 @@ from Tools.schema.records import JsonlAppender, read_records
 
 
 def build_parser() -> ArgumentParser:
-    from Evaluator.backends import BACKENDS
+    from Evaluator.backends import backend_labels
 
     parser = ArgumentParser(prog="generate_initial_answers.py",
                             description="Generate a model's first answers to golden questions, for "
@@ -25,7 +25,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--input", required=True, type=Path, help="golden records or {prompt, response} pairs (JSONL)")
     parser.add_argument("--output", required=True, type=Path, help="answers JSONL (appended; existing answers are kept)")
     parser.add_argument("--model", required=True, help="a model directory (transformers), a .gguf (llamacpp) or a server's model name")
-    parser.add_argument("--backend", choices=BACKENDS, help="default: transformers for a directory, llamacpp for a .gguf, else lmstudio")
+    parser.add_argument("--backend", choices=backend_labels(), help="default: transformers for a directory, llamacpp for a .gguf, else lmstudio")
     parser.add_argument("--adapter", help="transformers backend: a PEFT adapter directory (e.g. a run's final_model/)")
     parser.add_argument("--base-url", help="server backends: where the server listens")
     parser.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (default 0.7; 0 = greedy)")
