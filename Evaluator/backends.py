@@ -39,6 +39,10 @@ class Backend:
     default_host: str = "127.0.0.1"
     v1: bool = True  # OpenAI-style: the API lives under /v1
     wsl_host: bool = False  # inside WSL 2 the server usually runs on Windows
+    # request fields that switch the server's own sampling defaults off, so an answer depends on
+    # temperature and max tokens alone, as in the embedded backends: llama.cpp's server, LM Studio and
+    # Ollama apply a 1.1 repeat penalty by default, which breaks JSON and copied ids
+    neutral_sampling: tuple[tuple[str, float], ...] = ()
 
 
 _TABLE: dict[str, Backend] = {}
@@ -90,7 +94,7 @@ def _split(host: str) -> urllib.parse.SplitResult:
     host = host.strip().rstrip("/")
     parts = urllib.parse.urlsplit(host if "://" in host else "http://" + host)
     try:
-        parts.port
+        _ = parts.port  # urllib checks the port only when it is read
     except ValueError:
         raise BackendError(f"{host!r} is not a host, host:port or URL") from None
     return parts
@@ -183,13 +187,14 @@ def openai_compatible(row: Backend, o: ClientOptions) -> ChatClient:
 
     key = o.api_key or (row.key_env and os.environ.get(row.key_env)) or None
     return OpenAICompatClient(o.model, resolve_base_url(row.label, o.base_url), key, o.timeout, backend=row.label,
-                              max_answer_bytes=o.max_answer_bytes)
+                              max_answer_bytes=o.max_answer_bytes, sampling=dict(row.neutral_sampling))
 
 
 def _ollama(row: Backend, o: ClientOptions) -> ChatClient:
     from .clients import OllamaClient
 
-    return OllamaClient(o.model, resolve_base_url(row.label, o.base_url), o.timeout, o.max_answer_bytes)
+    return OllamaClient(o.model, resolve_base_url(row.label, o.base_url), o.timeout, o.max_answer_bytes,
+                        sampling=dict(row.neutral_sampling))
 
 
 def _llamacpp(row: Backend, o: ClientOptions) -> ChatClient:
@@ -213,14 +218,18 @@ def _transformers(row: Backend, o: ClientOptions) -> ChatClient:
     return TransformersClient(o.model, o.adapter, o.timeout)
 
 
+NO_REPEAT_PENALTY = (("repeat_penalty", 1.0),)  # the field llama.cpp's server, LM Studio and Ollama read
 for _row in (
     Backend("lmstudio", "LM Studio", openai_compatible, server=True, port=1234, host_env="LMSTUDIO_HOST",
-            port_env="LMSTUDIO_PORT", key_env="LMSTUDIO_API_KEY", wsl_host=True),
-    Backend("ollama", "Ollama", _ollama, server=True, port=11434, host_env="OLLAMA_HOST", v1=False),
-    Backend("vllm", "vLLM", openai_compatible, server=True, port=8000, host_env="VLLM_HOST", key_env="VLLM_API_KEY"),
+            port_env="LMSTUDIO_PORT", key_env="LMSTUDIO_API_KEY", wsl_host=True, neutral_sampling=NO_REPEAT_PENALTY),
+    Backend("ollama", "Ollama", _ollama, server=True, port=11434, host_env="OLLAMA_HOST", v1=False,
+            neutral_sampling=NO_REPEAT_PENALTY),
+    Backend("vllm", "vLLM", openai_compatible, server=True, port=8000, host_env="VLLM_HOST", key_env="VLLM_API_KEY",
+            neutral_sampling=(("repetition_penalty", 1.0),)),
     Backend("openai", "OpenAI-compatible server", openai_compatible, server=True, port=80, host_env="OPENAI_BASE_URL",
             key_env="OPENAI_API_KEY", default_host="https://api.openai.com/v1"),
-    Backend("llamacpp", "llama.cpp", _llamacpp, server=False, port=8080, key_env="LLAMACPP_API_KEY"),
+    Backend("llamacpp", "llama.cpp", _llamacpp, server=False, port=8080, key_env="LLAMACPP_API_KEY",
+            neutral_sampling=NO_REPEAT_PENALTY),
     Backend("transformers", "transformers", _transformers, server=False),
 ):
     register_backend(_row)

@@ -286,9 +286,10 @@ class ServerClient(ChatClient):
 # -- OpenAI-compatible servers -----------------------------------------------------------------
 class OpenAICompatClient(ServerClient):
     def __init__(self, model: str, base_url: str, api_key: str | None = None, timeout: float = 60.0,
-                 backend: str = "openai", max_answer_bytes: int = MAX_ANSWER_BYTES):
+                 backend: str = "openai", max_answer_bytes: int = MAX_ANSWER_BYTES, sampling: dict | None = None):
         super().__init__(model, timeout, max_answer_bytes)
         self.backend = backend
+        self.sampling = sampling or {}  # the backend row's neutral_sampling, sent with every request
         self.base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {api_key or 'not-needed'}"}
 
@@ -306,7 +307,7 @@ class OpenAICompatClient(ServerClient):
         url = self.base_url + "/chat/completions"
         extra = {"tools": tools} if tools else {}
         raw = self._json("/chat/completions", {"model": self.model, "messages": messages, "temperature": temperature,
-                                               "max_tokens": max_tokens, **extra})
+                                               "max_tokens": max_tokens, **self.sampling, **extra})
         choices = raw.get("choices") if isinstance(raw, dict) else None
         if not (isinstance(choices, list) and choices and isinstance(choices[0], dict)):
             raise BackendError(f"malformed answer from {url}: no choices ({json.dumps(raw)[:200]})", code=BAD_ANSWER)
@@ -327,9 +328,11 @@ class OpenAICompatClient(ServerClient):
 class OllamaClient(ServerClient):
     backend = "ollama"
 
-    def __init__(self, model: str, host: str, timeout: float = 60.0, max_answer_bytes: int = MAX_ANSWER_BYTES):
+    def __init__(self, model: str, host: str, timeout: float = 60.0, max_answer_bytes: int = MAX_ANSWER_BYTES,
+                 sampling: dict | None = None):
         super().__init__(model, timeout, max_answer_bytes)
         self.host = host.rstrip("/")
+        self.sampling = sampling or {}
 
     @property
     def endpoint(self) -> str:
@@ -337,7 +340,7 @@ class OllamaClient(ServerClient):
 
     def chat(self, messages, tools=None, temperature=0.0, max_tokens=512) -> Reply:
         body = {"model": self.model, "messages": messages, "stream": True,
-                "options": {"temperature": temperature, "num_predict": max_tokens}}
+                "options": {**self.sampling, "temperature": temperature, "num_predict": max_tokens}}
         if tools:
             body["tools"] = tools
         where = self.host + "/api/chat"

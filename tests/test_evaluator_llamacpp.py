@@ -122,3 +122,24 @@ def test_tools_reach_the_prompt_and_calls_come_back_in_tool_calls(qwen_style_ser
     assert json.loads(call["function"]["arguments"]) == {"path": "Projects/Alpha"}
     # without tools in the request, the answer stays text (OpenAI semantics)
     assert _chat(qwen_style_server, grammar=grammar)["choices"][0]["message"]["content"] == CALL
+
+
+def test_greedy_answers_match_between_the_server_and_the_library(llama_server, tiny_gguf):
+    """The server applies a 1.1 repeat penalty unless told otherwise, the library does not: the rows of
+    LM Studio and llama.cpp's server send repeat_penalty 1.0, so the same GGUF answers the same greedy
+    text embedded and served. The row without it (the plain OpenAI one) shows the default differs."""
+    from Evaluator.backends import make_client
+
+    messages = [{"role": "user", "content": "Create a folder for my project notes"}]
+
+    def answer(backend, model, base_url=None):
+        client = make_client(backend, model, base_url=base_url, timeout=60)
+        try:
+            return client.chat(messages, max_tokens=48).message["content"]
+        finally:
+            client.close()
+
+    embedded = answer("llamacpp", str(tiny_gguf))
+    assert answer("llamacpp", "tiny", llama_server) == embedded
+    assert answer("lmstudio", "tiny", llama_server) == embedded
+    assert answer("openai", "tiny", llama_server) != embedded  # the server's own 1.1 penalty (random weights repeat)

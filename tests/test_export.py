@@ -70,6 +70,7 @@ def test_the_gguf_carries_the_training_chat_template_and_the_modelfile_matches_i
     modelfile = (out / "Modelfile").read_text()
     assert f"FROM ./sft-{tiny_sft_run.run_dir.name}-Q8_0.gguf\n" in modelfile
     assert 'PARAMETER stop "<|im_end|>"' in modelfile and 'PARAMETER stop "<|im_start|>"' in modelfile
+    assert "PARAMETER temperature 0\nPARAMETER repeat_penalty 1.0\n" in modelfile  # greedy, as evaluated
     assert manifest_problems(out) == []  # checked with Go's text/template (tests/test_export_ollama.py)
     note = (out / "LMSTUDIO.md").read_text()
     assert "lms import" in note and "<tool_call>" in note and f"sft-{tiny_sft_run.run_dir.name}-f16.gguf" in note

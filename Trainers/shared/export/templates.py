@@ -426,6 +426,7 @@ def modelfile(gguf_name: str, fmt: ChatFormat, go_template: str, num_ctx: int = 
             f'TEMPLATE """{go_template}"""\n'
             f"{stops}"
             f"PARAMETER temperature 0\n"
+            f"PARAMETER repeat_penalty 1.0\n"  # Ollama's default 1.1 rewrites repeated JSON keys and copied ids
             f"PARAMETER num_ctx {num_ctx}\n")
 
 
@@ -471,6 +472,9 @@ Files:
 ```
 
 {tools}
+6. Sampling: temperature 0 and Repeat Penalty 1 (off). LM Studio's default penalty of 1.1 pushes the
+   model away from tokens it already wrote, which breaks repeated JSON keys and copied session ids; the
+   toolkit's evaluator sends `repeat_penalty: 1.0` with each request for the same reason.
 
 What LM Studio does with tools is taken from its documentation (lmstudio.ai/docs, tool use); the
 toolkit cannot run LM Studio in its tests. The same GGUF and template were checked with llama.cpp
