@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: demo test setup setup-dev clean
+.PHONY: demo test lint format setup setup-dev clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,15 @@ demo: $(VENV)/.loop
 
 test: $(VENV)/.dev
 	$(PY) -m pytest tests
+
+# ruff (pinned in the dev extra; settings in pyproject.toml): CI and the pre-commit hooks run `make lint`
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -99,7 +99,7 @@ class Teacher:
         names, description, root = WORKSPACES[variation][rng.randrange(len(WORKSPACES[variation]))]
         return Workspace(names[rng.randrange(len(names))], description, root, self._folders(root), variation)
 
-    @lru_cache(maxsize=64)
+    @lru_cache(maxsize=64)  # noqa: B019 (one teacher per process: the cache lives as long as it would anyway)
     def _folders(self, root: str) -> tuple[str, ...]:
         """The vault's folders a workspace rooted at root lists (the top level for the whole vault)."""
         if root == "/":

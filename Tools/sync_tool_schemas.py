@@ -111,7 +111,7 @@ def sync(
         document = build_document(modes, source.name)
     except (OSError, ValueError, KeyError) as exc:
         typer.echo(f"error: cannot read {source}: {exc}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     tmp = output.with_suffix(".tmp")
     tmp.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, output)

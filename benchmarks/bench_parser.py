@@ -64,7 +64,7 @@ def main() -> None:
         cells, times = [], []
         for size in sizes:
             text = prefix + unit * (size // len(unit))
-            took = best_of(args.runs, lambda: parse_message({"role": "assistant", "content": text}))
+            took = best_of(args.runs, lambda text=text: parse_message({"role": "assistant", "content": text}))
             times.append(took)
             cells += [f"{took * 1000:.1f} ms", f"{took / floors[size]:.1f}x"]
         rows.append((name, *cells, f"{times[1] / times[0]:.1f}x time"))

@@ -41,10 +41,10 @@ def test_mlx_and_nvidia_share_one_vocabulary_and_earlier_mlx_names_still_load(tm
 
     data = write_jsonl(tmp_path / "d.jsonl", [tool_record("P/A", "x")])
     old = tmp_path / "old.yaml"
-    old.write_text(f"lora: {{rank: 8, keys: [q_proj]}}\ntraining: {{method: kto, per_device_batch_size: 4, "
-                   f"gradient_accumulation_steps: 2, lr_schedule: linear, save_interval: 7, keep_checkpoints: 2, "
-                   f"eval_interval: 5}}\ndata: {{dataset_path: d.jsonl, validation_split: 0.2}}\n"
-                   f"eval: {{samples: 3, max_new_tokens: 9}}\n")
+    old.write_text("lora: {rank: 8, keys: [q_proj]}\ntraining: {method: kto, per_device_batch_size: 4, "
+                   "gradient_accumulation_steps: 2, lr_schedule: linear, save_interval: 7, keep_checkpoints: 2, "
+                   "eval_interval: 5}\ndata: {dataset_path: d.jsonl, validation_split: 0.2}\n"
+                   "eval: {samples: 3, max_new_tokens: 9}\n")
     mlx = load_mlx_config(old)
     note = capsys.readouterr().err
     assert note.startswith("note: ") and "lora.rank -> lora.r" in note and len(note.strip().splitlines()) == 1

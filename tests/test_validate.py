@@ -2,7 +2,7 @@ import copy
 import json
 import random
 
-from factories import SESSION, call, context, record, system_prompt
+from factories import call, context, record, system_prompt
 
 from Tools.schema.toolcalls import FORMATS, ToolCall
 from Tools.schema.validate import record_passes, validate_record
@@ -112,7 +112,7 @@ def _mutate(value, rng):
 def test_fuzz_thousands_of_mutated_records_never_raise(registry):
     rng = random.Random(2024)
     seeds = [record(call(), fmt=fmt) for fmt in FORMATS] + [record(call("contentManager_createContent", filePath="a.md", content="b"))]
-    for i in range(3000):
+    for _ in range(3000):
         mutated = copy.deepcopy(rng.choice(seeds))
         for _ in range(rng.randint(1, 4)):
             mutated = _mutate(mutated, rng)

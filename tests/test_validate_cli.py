@@ -104,7 +104,9 @@ def test_pre_commit_hook_blocks_an_invalid_dataset(tmp_path):
     write(repo / "Datasets" / "good.jsonl", [record(call())])
     write(repo / "Datasets" / "bad.jsonl", [record(call(colour="x", path="y"))])
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path), "PRE_COMMIT_HOME": str(tmp_path / "pc")}
-    git = lambda *a: subprocess.run(["git", *a], cwd=repo, capture_output=True, text=True, env=env)
+    def git(*a):
+        return subprocess.run(["git", *a], cwd=repo, capture_output=True, text=True, env=env)
+
     git("init", "-q")
     git("add", ".")
 
@@ -115,6 +117,19 @@ def test_pre_commit_hook_blocks_an_invalid_dataset(tmp_path):
     assert hook("good.jsonl").returncode == 0
     blocked = hook("bad.jsonl")
     assert blocked.returncode == 1 and "E_UNEXPECTED_ARG" in blocked.stdout
+
+    # the same hooks run ruff (the dev extra's, on PATH beside this Python) with the project's settings
+    if shutil.which("ruff", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("ruff is not installed (the dev extra)")
+    shutil.copy(ROOT / "pyproject.toml", repo)
+    (repo / "Datasets" / "tidy.py").write_text('import os\n\nprint(os.sep)\n')
+    (repo / "Datasets" / "unused.py").write_text("import os\n\nprint(1)\n")
+    (repo / "Datasets" / "messy.py").write_text("print( 1 )\n")
+    git("add", ".")
+    assert hook("tidy.py").returncode == 0
+    unused, messy = hook("unused.py"), hook("messy.py")
+    assert unused.returncode == 1 and "F401" in unused.stdout
+    assert messy.returncode == 1 and "1 file would be reformatted" in messy.stdout
 
 
 def test_deep_nesting_surrogates_and_nan_are_one_finding_each_and_the_run_goes_on(tmp_path, run):

@@ -64,13 +64,18 @@ def glob_pattern(ex, glob: str) -> BoundedPattern:
     out, i = [], 0
     while i < len(glob):
         if glob.startswith("**/", i):
-            out.append("(?:.*/)?"); i += 3
+            out.append("(?:.*/)?")
+            i += 3
         elif glob.startswith("**", i):
-            out.append(".*"); i += 2
+            out.append(".*")
+            i += 2
         elif glob[i] == "*":
-            out.append("[^/]*"); i += 1
+            out.append("[^/]*")
+            i += 1
         elif glob[i] == "?":
-            out.append("[^/]"); i += 1
+            out.append("[^/]")
+            i += 1
         else:
-            out.append(regex.escape(glob[i])); i += 1
+            out.append(regex.escape(glob[i]))
+            i += 1
     return BoundedPattern(ex, r"\A" + "".join(out) + r"\Z")

@@ -178,7 +178,7 @@ class QueueLayout:
         """Waiting jobs in the order they will be served: priority, then interrupted jobs first
         (they resume from a checkpoint), then oldest first."""
         jobs = []
-        for rank, priority in enumerate(PRIORITIES):
+        for priority in PRIORITIES:
             files = [p for p in self._files(self.queue / priority) if p.name.endswith(".jsonl")]
             files.sort(key=lambda p: (0 if read_meta(p).get("attempts") else 1, p.stat().st_mtime, p.name))
             jobs += [Job(p, priority) for p in files]

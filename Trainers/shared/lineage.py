@@ -20,7 +20,9 @@ def file_sha256(path: str | Path) -> str:
 def toolkit_commit() -> str | None:
     """The checked-out commit, with '-dirty' when tracked files have changed; None outside git."""
     try:
-        run = lambda *args: subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        def run(*args):
+            return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+
         head = run("rev-parse", "HEAD")
         if head.returncode:
             return None

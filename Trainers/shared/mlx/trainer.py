@@ -198,7 +198,7 @@ def _optimizer(config: MlxConfig, total: int):
     return optim.AdamW(learning_rate=schedule, weight_decay=t.weight_decay)
 
 
-def _grad_norm(grads) -> "mx.array":
+def _grad_norm(grads):  # -> mx.array
     import mlx.core as mx
     from mlx.utils import tree_flatten
 
