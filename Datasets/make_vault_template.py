@@ -6,6 +6,7 @@ A fixed clock and seed make the output identical on every run:
 
     python Datasets/make_vault_template.py [--out Datasets/vault_template]
 """
+
 from __future__ import annotations
 
 import shutil
@@ -54,34 +55,77 @@ def build(out: Path) -> None:
     ex = VaultExecutor(out, seed=7, clock=lambda: START_MS / 1000 + next(ticks))
 
     def call(tool: str, session: str, workspace: str = "default", **args) -> dict:
-        context = {"sessionId": session, "workspaceId": workspace, "sessionDescription": "Setting up the sample vault",
-                   "sessionMemory": "Building the template vault.", "toolContext": "template", "primaryGoal": "a sample vault",
-                   "subgoal": tool}
+        context = {
+            "sessionId": session,
+            "workspaceId": workspace,
+            "sessionDescription": "Setting up the sample vault",
+            "sessionMemory": "Building the template vault.",
+            "toolContext": "template",
+            "primaryGoal": "a sample vault",
+            "subgoal": tool,
+        }
         result = ex.execute({"name": tool, "arguments": {"context": context, **args}})
         if not result["success"]:
             raise SystemExit(f"error: {tool} failed while building the template: {result['error']}")
         return result["data"]
 
     boot = "session_1767225600000_template0"
-    web = call("memoryManager_createWorkspace", boot, name="Website Redesign", rootFolder="Projects/Website Redesign",
-               purpose="Rebuild the personal website", currentGoal="Pick a static site generator",
-               workflows=[{"name": "Weekly review", "when": "Every Friday", "steps": "Read the meeting notes\nUpdate Overview tasks"}],
-               keyFiles=["Projects/Website Redesign/Overview.md"], preferences="Short bullet points")["workspaceId"]
-    research = call("memoryManager_createWorkspace", boot, name="Research", rootFolder="Research",
-                    purpose="Notes on language models", currentGoal="Summarise retrieval and fine-tuning",
-                    workflows=[{"name": "Paper intake", "when": "A new paper arrives", "steps": "Create a note\nAdd tags"}])["workspaceId"]
+    web = call(
+        "memoryManager_createWorkspace",
+        boot,
+        name="Website Redesign",
+        rootFolder="Projects/Website Redesign",
+        purpose="Rebuild the personal website",
+        currentGoal="Pick a static site generator",
+        workflows=[
+            {"name": "Weekly review", "when": "Every Friday", "steps": "Read the meeting notes\nUpdate Overview tasks"}
+        ],
+        keyFiles=["Projects/Website Redesign/Overview.md"],
+        preferences="Short bullet points",
+    )["workspaceId"]
+    research = call(
+        "memoryManager_createWorkspace",
+        boot,
+        name="Research",
+        rootFolder="Research",
+        purpose="Notes on language models",
+        currentGoal="Summarise retrieval and fine-tuning",
+        workflows=[{"name": "Paper intake", "when": "A new paper arrives", "steps": "Create a note\nAdd tags"}],
+    )["workspaceId"]
     for ws, name, goal, state in [
         (web, "Kickoff planning", "Plan the redesign kickoff", "Generator decision"),
         (research, "Reading retrieval papers", "Summarise the RAG papers", "RAG summary draft"),
     ]:
-        session = call("memoryManager_createSession", boot, ws, name=name, description=goal, sessionGoal=goal)["sessionId"]
-        call("memoryManager_createState", session, ws, name=state, conversationContext=f"Working on: {goal}",
-             activeTask=goal, activeFiles=[], nextSteps=["Review the notes", "Write a summary"],
-             reasoning="Save progress before switching tasks", tags=["template"])
-    call("agentManager_createAgent", boot, name="Summarizer", description="Summarises notes",
-         prompt="You summarise notes in three bullet points.")
-    call("agentManager_createAgent", boot, name="Editor", description="Fixes grammar", prompt="You fix grammar, nothing else.",
-         isEnabled=False)
+        session = call("memoryManager_createSession", boot, ws, name=name, description=goal, sessionGoal=goal)[
+            "sessionId"
+        ]
+        call(
+            "memoryManager_createState",
+            session,
+            ws,
+            name=state,
+            conversationContext=f"Working on: {goal}",
+            activeTask=goal,
+            activeFiles=[],
+            nextSteps=["Review the notes", "Write a summary"],
+            reasoning="Save progress before switching tasks",
+            tags=["template"],
+        )
+    call(
+        "agentManager_createAgent",
+        boot,
+        name="Summarizer",
+        description="Summarises notes",
+        prompt="You summarise notes in three bullet points.",
+    )
+    call(
+        "agentManager_createAgent",
+        boot,
+        name="Editor",
+        description="Fixes grammar",
+        prompt="You fix grammar, nothing else.",
+        isEnabled=False,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,6 @@
 """python -m Evaluator: pick a backend, a model the server lists and a prompt set, then run.
 With flags it is python -m Evaluator.cli (``--help`` prints both)."""
+
 from __future__ import annotations
 
 import sys
@@ -73,8 +74,16 @@ def pick_and_run() -> int:
         model = _choose("Model:", models)
         prompt_set = _choose("Prompt set:", builtin_sets(), builtin_sets().index("tool_prompts"))
         output, markdown = result_paths(model, prompt_set)
-        result = evaluate(EvalRequest(backend=backend, model=model, prompt_set=prompt_set, output=output,
-                                      markdown=markdown, progress=sys.stderr.isatty()))
+        result = evaluate(
+            EvalRequest(
+                backend=backend,
+                model=model,
+                prompt_set=prompt_set,
+                output=output,
+                markdown=markdown,
+                progress=sys.stderr.isatty(),
+            )
+        )
     except (UsageError, EOFError) as exc:
         die(str(exc) or "no answer given")
     print("\n".join(result.lines))

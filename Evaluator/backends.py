@@ -3,6 +3,7 @@ usually listens, the environment variables that move it, the client factory). Ev
 its own rows below; other packages register theirs (SelfPlay's template teacher:
 ``SelfPlay.backend.register()``, which the entry points call). Where a server is: flags first, then
 the environment (and ``.env``), then the row's defaults. Adding a backend is a client class and a row."""
+
 from __future__ import annotations
 
 import os
@@ -17,6 +18,7 @@ from .clients import MAX_ANSWER_BYTES, BackendError, ChatClient
 @dataclass(frozen=True)
 class ClientOptions:
     """What make_client was asked for; each factory reads what its backend needs."""
+
     model: str
     base_url: str | None = None
     api_key: str | None = None
@@ -143,22 +145,47 @@ def guess_backend(model: str) -> str | None:
     return None
 
 
-def make_client(backend: str, model: str, *, base_url: str | None = None, api_key: str | None = None,
-                timeout: float = 60.0, adapter: str | None = None, seed: int = 0,
-                max_answer_bytes: int = MAX_ANSWER_BYTES) -> ChatClient:
+def make_client(
+    backend: str,
+    model: str,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    timeout: float = 60.0,
+    adapter: str | None = None,
+    seed: int = 0,
+    max_answer_bytes: int = MAX_ANSWER_BYTES,
+) -> ChatClient:
     """A client for the registered backend; BackendError names the registered labels for an unknown one."""
     row = get_backend(backend)
     return row.factory(row, ClientOptions(model, base_url, api_key, timeout, adapter, seed, max_answer_bytes))
 
 
-def connect(backend: str, model: str, *, base_url: str | None = None, api_key: str | None = None, timeout: float = 60.0,
-            adapter: str | None = None, seed: int = 0, max_answer_bytes: int = MAX_ANSWER_BYTES) -> ChatClient:
+def connect(
+    backend: str,
+    model: str,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    timeout: float = 60.0,
+    adapter: str | None = None,
+    seed: int = 0,
+    max_answer_bytes: int = MAX_ANSWER_BYTES,
+) -> ChatClient:
     """A client that has answered once (servers: their model list), or a UsageError saying what to fix."""
     from Tools.cli_common import UsageError
 
     try:
-        client = make_client(backend, model, base_url=base_url, api_key=api_key, timeout=timeout, adapter=adapter, seed=seed,
-                             max_answer_bytes=max_answer_bytes)
+        client = make_client(
+            backend,
+            model,
+            base_url=base_url,
+            api_key=api_key,
+            timeout=timeout,
+            adapter=adapter,
+            seed=seed,
+            max_answer_bytes=max_answer_bytes,
+        )
     except BackendError as exc:
         raise UsageError(str(exc)) from None
     if not client.embedded:
@@ -166,12 +193,15 @@ def connect(backend: str, model: str, *, base_url: str | None = None, api_key: s
             models = client.list_models()
         except BackendError as exc:
             if exc.retryable or str(exc).startswith("HTTP 404"):  # a 404: something else listens there
-                raise UsageError(f"{get_backend(backend).name} is not answering: {exc} "
-                                 "(start the server, or pass --base-url)") from None
+                raise UsageError(
+                    f"{get_backend(backend).name} is not answering: {exc} (start the server, or pass --base-url)"
+                ) from None
             models = None  # e.g. 401: a server is there; the first request says what it wants
         if backend == "ollama" and model and models is not None and not _ollama_has(models, model):
-            raise UsageError(f"Ollama at {client.endpoint} has no model {model!r} (it has: {', '.join(models) or 'none'}); "
-                             f"run: ollama pull {model}")
+            raise UsageError(
+                f"Ollama at {client.endpoint} has no model {model!r} (it has: {', '.join(models) or 'none'}); "
+                f"run: ollama pull {model}"
+            )
     return client
 
 
@@ -186,15 +216,27 @@ def openai_compatible(row: Backend, o: ClientOptions) -> ChatClient:
     from .clients import OpenAICompatClient
 
     key = o.api_key or (row.key_env and os.environ.get(row.key_env)) or None
-    return OpenAICompatClient(o.model, resolve_base_url(row.label, o.base_url), key, o.timeout, backend=row.label,
-                              max_answer_bytes=o.max_answer_bytes, sampling=dict(row.neutral_sampling))
+    return OpenAICompatClient(
+        o.model,
+        resolve_base_url(row.label, o.base_url),
+        key,
+        o.timeout,
+        backend=row.label,
+        max_answer_bytes=o.max_answer_bytes,
+        sampling=dict(row.neutral_sampling),
+    )
 
 
 def _ollama(row: Backend, o: ClientOptions) -> ChatClient:
     from .clients import OllamaClient
 
-    return OllamaClient(o.model, resolve_base_url(row.label, o.base_url), o.timeout, o.max_answer_bytes,
-                        sampling=dict(row.neutral_sampling))
+    return OllamaClient(
+        o.model,
+        resolve_base_url(row.label, o.base_url),
+        o.timeout,
+        o.max_answer_bytes,
+        sampling=dict(row.neutral_sampling),
+    )
 
 
 def _llamacpp(row: Backend, o: ClientOptions) -> ChatClient:
@@ -220,16 +262,57 @@ def _transformers(row: Backend, o: ClientOptions) -> ChatClient:
 
 NO_REPEAT_PENALTY = (("repeat_penalty", 1.0),)  # the field llama.cpp's server, LM Studio and Ollama read
 for _row in (
-    Backend("lmstudio", "LM Studio", openai_compatible, server=True, port=1234, host_env="LMSTUDIO_HOST",
-            port_env="LMSTUDIO_PORT", key_env="LMSTUDIO_API_KEY", wsl_host=True, neutral_sampling=NO_REPEAT_PENALTY),
-    Backend("ollama", "Ollama", _ollama, server=True, port=11434, host_env="OLLAMA_HOST", v1=False,
-            neutral_sampling=NO_REPEAT_PENALTY),
-    Backend("vllm", "vLLM", openai_compatible, server=True, port=8000, host_env="VLLM_HOST", key_env="VLLM_API_KEY",
-            neutral_sampling=(("repetition_penalty", 1.0),)),
-    Backend("openai", "OpenAI-compatible server", openai_compatible, server=True, port=80, host_env="OPENAI_BASE_URL",
-            key_env="OPENAI_API_KEY", default_host="https://api.openai.com/v1"),
-    Backend("llamacpp", "llama.cpp", _llamacpp, server=False, port=8080, key_env="LLAMACPP_API_KEY",
-            neutral_sampling=NO_REPEAT_PENALTY),
+    Backend(
+        "lmstudio",
+        "LM Studio",
+        openai_compatible,
+        server=True,
+        port=1234,
+        host_env="LMSTUDIO_HOST",
+        port_env="LMSTUDIO_PORT",
+        key_env="LMSTUDIO_API_KEY",
+        wsl_host=True,
+        neutral_sampling=NO_REPEAT_PENALTY,
+    ),
+    Backend(
+        "ollama",
+        "Ollama",
+        _ollama,
+        server=True,
+        port=11434,
+        host_env="OLLAMA_HOST",
+        v1=False,
+        neutral_sampling=NO_REPEAT_PENALTY,
+    ),
+    Backend(
+        "vllm",
+        "vLLM",
+        openai_compatible,
+        server=True,
+        port=8000,
+        host_env="VLLM_HOST",
+        key_env="VLLM_API_KEY",
+        neutral_sampling=(("repetition_penalty", 1.0),),
+    ),
+    Backend(
+        "openai",
+        "OpenAI-compatible server",
+        openai_compatible,
+        server=True,
+        port=80,
+        host_env="OPENAI_BASE_URL",
+        key_env="OPENAI_API_KEY",
+        default_host="https://api.openai.com/v1",
+    ),
+    Backend(
+        "llamacpp",
+        "llama.cpp",
+        _llamacpp,
+        server=False,
+        port=8080,
+        key_env="LLAMACPP_API_KEY",
+        neutral_sampling=NO_REPEAT_PENALTY,
+    ),
     Backend("transformers", "transformers", _transformers, server=False),
 ):
     register_backend(_row)

@@ -15,6 +15,7 @@ Both server clients go through ``fetch``: one deadline for the whole request (co
 body), a cap on the bytes kept, and every malformed answer (not JSON, wrong shape or content type,
 nested too deep, invalid Unicode, too large) as a BackendError with code E_BAD_SERVER_ANSWER.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -33,8 +34,9 @@ BAD_ANSWER = "E_BAD_SERVER_ANSWER"
 
 
 class BackendError(Exception):
-    def __init__(self, message: str, retryable: bool = False, code: str = "E_NO_RESPONSE",
-                 retry_after: float | None = None):
+    def __init__(
+        self, message: str, retryable: bool = False, code: str = "E_NO_RESPONSE", retry_after: float | None = None
+    ):
         super().__init__(message)
         self.retryable = retryable
         self.code = code
@@ -60,8 +62,9 @@ class ChatClient:
     def endpoint(self) -> str:
         return self.model
 
-    def chat(self, messages: list[dict], tools: list[dict] | None = None, temperature: float = 0.0,
-             max_tokens: int = 512) -> Reply:
+    def chat(
+        self, messages: list[dict], tools: list[dict] | None = None, temperature: float = 0.0, max_tokens: int = 512
+    ) -> Reply:
         raise NotImplementedError
 
     def list_models(self) -> list[str]:
@@ -120,8 +123,16 @@ def _connection(parts: urllib.parse.SplitResult, timeout: float):
     return http.client.HTTPConnection(via.hostname, via.port or 80, timeout=timeout), urllib.parse.urlunsplit(parts)
 
 
-def fetch(url: str, *, method: str = "GET", payload=None, headers: dict | None = None, timeout: float = 60.0,
-          max_bytes: int = MAX_ANSWER_BYTES, in_flight: set | None = None) -> tuple[int, http.client.HTTPMessage, bytes]:
+def fetch(
+    url: str,
+    *,
+    method: str = "GET",
+    payload=None,
+    headers: dict | None = None,
+    timeout: float = 60.0,
+    max_bytes: int = MAX_ANSWER_BYTES,
+    in_flight: set | None = None,
+) -> tuple[int, http.client.HTTPMessage, bytes]:
     """(status, headers, body) of one request that ends within ``timeout`` seconds, all included
     (a server trickling bytes cannot hold it longer), keeping at most ``max_bytes`` of body.
     The socket sits in ``in_flight`` while the request runs (ServerClient.close cuts it). Raises BackendError."""
@@ -154,8 +165,9 @@ def fetch(url: str, *, method: str = "GET", payload=None, headers: dict | None =
                 break
             size += len(chunk)
             if size > max_bytes:
-                raise BackendError(f"the answer from {where} is larger than {max_bytes} bytes (--max-answer-bytes)",
-                                   code=BAD_ANSWER)
+                raise BackendError(
+                    f"the answer from {where} is larger than {max_bytes} bytes (--max-answer-bytes)", code=BAD_ANSWER
+                )
             chunks.append(chunk)
         if time.monotonic() >= deadline:  # the watchdog cut the body short
             raise late
@@ -164,11 +176,15 @@ def fetch(url: str, *, method: str = "GET", payload=None, headers: dict | None =
     except BackendError:
         raise
     except (http.client.RemoteDisconnected, http.client.IncompleteRead) as exc:
-        raise (late if time.monotonic() >= deadline else
-               BackendError(f"the answer from {where} broke off: {exc.__class__.__name__}", retryable=True)) from None
+        raise (
+            late
+            if time.monotonic() >= deadline
+            else BackendError(f"the answer from {where} broke off: {exc.__class__.__name__}", retryable=True)
+        ) from None
     except (http.client.HTTPException, ValueError) as exc:  # a status line, headers or chunks that are not HTTP
-        raise BackendError(f"{where} answered something that is not HTTP: {exc.__class__.__name__}",
-                           code=BAD_ANSWER) from None
+        raise BackendError(
+            f"{where} answered something that is not HTTP: {exc.__class__.__name__}", code=BAD_ANSWER
+        ) from None
     except OSError as exc:  # refused, reset, timed out, or cut by the watchdog
         if isinstance(exc, TimeoutError) or time.monotonic() >= deadline:
             raise late from None
@@ -180,9 +196,11 @@ def fetch(url: str, *, method: str = "GET", payload=None, headers: dict | None =
         connection.close()
     if response.status >= 400:
         detail = _error_detail(b"".join(chunks))
-        raise BackendError(f"HTTP {response.status} from {url}: {detail}",
-                           retryable=response.status >= 500 or response.status == 429,
-                           retry_after=retry_after_seconds(response.headers.get("Retry-After")))
+        raise BackendError(
+            f"HTTP {response.status} from {url}: {detail}",
+            retryable=response.status >= 500 or response.status == 429,
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+        )
     return response.status, response.headers, b"".join(chunks)
 
 
@@ -213,8 +231,9 @@ def _check_tree(value, where: str) -> None:
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError:
-                raise BackendError(f"malformed answer from {where}: a lone surrogate {item[:40]!r}",
-                                   code=BAD_ANSWER) from None
+                raise BackendError(
+                    f"malformed answer from {where}: a lone surrogate {item[:40]!r}", code=BAD_ANSWER
+                ) from None
 
 
 def _finite(text: str) -> float:
@@ -244,8 +263,9 @@ def parse_json(data: bytes, where: str):
 def _require_json(headers, where: str, *accepted: str) -> None:
     kind = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
     if kind and kind not in accepted:
-        raise BackendError(f"malformed answer from {where}: content type {kind!r}, expected {' or '.join(accepted)}",
-                           code=BAD_ANSWER)
+        raise BackendError(
+            f"malformed answer from {where}: content type {kind!r}, expected {' or '.join(accepted)}", code=BAD_ANSWER
+        )
 
 
 def _check_message(message, where: str, pieces: bool = False) -> dict:
@@ -255,8 +275,9 @@ def _check_message(message, where: str, pieces: bool = False) -> dict:
     if message is None:
         return {}
     if not isinstance(message, dict):
-        raise BackendError(f"malformed answer from {where}: the message is {type(message).__name__}, not an object",
-                           code=BAD_ANSWER)
+        raise BackendError(
+            f"malformed answer from {where}: the message is {type(message).__name__}, not an object", code=BAD_ANSWER
+        )
     content, calls = message.get("content"), message.get("tool_calls")
     if pieces and content is not None and not isinstance(content, str):
         raise BackendError(f"malformed answer from {where}: content is {type(content).__name__}", code=BAD_ANSWER)
@@ -274,8 +295,15 @@ class ServerClient(ChatClient):
         self._in_flight: set = set()
 
     def _fetch(self, url: str, payload=None, headers: dict | None = None):
-        return fetch(url, method="GET" if payload is None else "POST", payload=payload, headers=headers,
-                     timeout=self.timeout, max_bytes=self.max_answer_bytes, in_flight=self._in_flight)
+        return fetch(
+            url,
+            method="GET" if payload is None else "POST",
+            payload=payload,
+            headers=headers,
+            timeout=self.timeout,
+            max_bytes=self.max_answer_bytes,
+            in_flight=self._in_flight,
+        )
 
     def close(self) -> None:
         """Cut the requests still running (after Ctrl-C: the process need not wait for their answers)."""
@@ -285,8 +313,16 @@ class ServerClient(ChatClient):
 
 # -- OpenAI-compatible servers -----------------------------------------------------------------
 class OpenAICompatClient(ServerClient):
-    def __init__(self, model: str, base_url: str, api_key: str | None = None, timeout: float = 60.0,
-                 backend: str = "openai", max_answer_bytes: int = MAX_ANSWER_BYTES, sampling: dict | None = None):
+    def __init__(
+        self,
+        model: str,
+        base_url: str,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        backend: str = "openai",
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+        sampling: dict | None = None,
+    ):
         super().__init__(model, timeout, max_answer_bytes)
         self.backend = backend
         self.sampling = sampling or {}  # the backend row's neutral_sampling, sent with every request
@@ -306,8 +342,17 @@ class OpenAICompatClient(ServerClient):
     def chat(self, messages, tools=None, temperature=0.0, max_tokens=512) -> Reply:
         url = self.base_url + "/chat/completions"
         extra = {"tools": tools} if tools else {}
-        raw = self._json("/chat/completions", {"model": self.model, "messages": messages, "temperature": temperature,
-                                               "max_tokens": max_tokens, **self.sampling, **extra})
+        raw = self._json(
+            "/chat/completions",
+            {
+                "model": self.model,
+                "messages": messages,
+                "temperature": temperature,
+                "max_tokens": max_tokens,
+                **self.sampling,
+                **extra,
+            },
+        )
         choices = raw.get("choices") if isinstance(raw, dict) else None
         if not (isinstance(choices, list) and choices and isinstance(choices[0], dict)):
             raise BackendError(f"malformed answer from {url}: no choices ({json.dumps(raw)[:200]})", code=BAD_ANSWER)
@@ -328,8 +373,14 @@ class OpenAICompatClient(ServerClient):
 class OllamaClient(ServerClient):
     backend = "ollama"
 
-    def __init__(self, model: str, host: str, timeout: float = 60.0, max_answer_bytes: int = MAX_ANSWER_BYTES,
-                 sampling: dict | None = None):
+    def __init__(
+        self,
+        model: str,
+        host: str,
+        timeout: float = 60.0,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+        sampling: dict | None = None,
+    ):
         super().__init__(model, timeout, max_answer_bytes)
         self.host = host.rstrip("/")
         self.sampling = sampling or {}
@@ -339,8 +390,12 @@ class OllamaClient(ServerClient):
         return self.host
 
     def chat(self, messages, tools=None, temperature=0.0, max_tokens=512) -> Reply:
-        body = {"model": self.model, "messages": messages, "stream": True,
-                "options": {**self.sampling, "temperature": temperature, "num_predict": max_tokens}}
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "stream": True,
+            "options": {**self.sampling, "temperature": temperature, "num_predict": max_tokens},
+        }
         if tools:
             body["tools"] = tools
         where = self.host + "/api/chat"
@@ -362,8 +417,9 @@ class OllamaClient(ServerClient):
             if chunk.get("done"):
                 break
         if not last or not last.get("done"):
-            raise BackendError(f"malformed answer from {where}: the stream has no final chunk (done: true)",
-                               code=BAD_ANSWER)
+            raise BackendError(
+                f"malformed answer from {where}: the stream has no final chunk (done: true)", code=BAD_ANSWER
+            )
         message = {"role": "assistant", "content": "".join(content)}
         if tool_calls:
             message["tool_calls"] = tool_calls
@@ -392,7 +448,9 @@ class LlamaCppClient(ChatClient):
         try:
             from llama_cpp import Llama
         except ImportError:
-            raise BackendError("the llamacpp backend needs llama-cpp-python: pip install 'llama-cpp-python[server]'") from None
+            raise BackendError(
+                "the llamacpp backend needs llama-cpp-python: pip install 'llama-cpp-python[server]'"
+            ) from None
         self._lock = threading.Lock()  # a Llama context serves one generation at a time
         self._llm = Llama(model_path=model, n_ctx=n_ctx, verbose=False)
 
@@ -400,8 +458,9 @@ class LlamaCppClient(ChatClient):
         extra = {"tools": tools} if tools else {}
         with self._lock:
             try:
-                raw = self._llm.create_chat_completion(messages=messages, temperature=temperature,
-                                                       max_tokens=max_tokens, **extra)
+                raw = self._llm.create_chat_completion(
+                    messages=messages, temperature=temperature, max_tokens=max_tokens, **extra
+                )
             except ValueError as exc:  # e.g. the prompt does not fit the context window
                 raise BackendError(f"llama.cpp: {exc}") from None
         choice = raw["choices"][0]
@@ -423,7 +482,9 @@ class TransformersClient(ChatClient):
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError:
-            raise BackendError("the transformers backend needs torch and transformers: pip install -e '.[train]'") from None
+            raise BackendError(
+                "the transformers backend needs torch and transformers: pip install -e '.[train]'"
+            ) from None
         self._torch = torch
         self._lock = threading.Lock()
         self.tokenizer = AutoTokenizer.from_pretrained(model)
@@ -437,13 +498,15 @@ class TransformersClient(ChatClient):
 
     def chat(self, messages, tools=None, temperature=0.0, max_tokens=512) -> Reply:
         tokenizer = self.tokenizer
-        ids = tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True,
-                                            return_tensors="pt", return_dict=True)
+        ids = tokenizer.apply_chat_template(
+            messages, tools=tools, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
         sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
         with self._lock, self._torch.no_grad():
-            output = self._model.generate(**ids, max_new_tokens=max_tokens, pad_token_id=tokenizer.pad_token_id,
-                                          **sampling)
-        new = output[0][ids["input_ids"].shape[1]:]
+            output = self._model.generate(
+                **ids, max_new_tokens=max_tokens, pad_token_id=tokenizer.pad_token_id, **sampling
+            )
+        new = output[0][ids["input_ids"].shape[1] :]
         # Special tokens stay: <tool_call> markers are special in many tokenizers; only EOS/pad go.
         text = tokenizer.decode(new, skip_special_tokens=False)
         for token in {tokenizer.eos_token, tokenizer.pad_token} - {None}:

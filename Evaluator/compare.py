@@ -1,6 +1,7 @@
 """python -m Evaluator.compare A.json B.json: what changed between two runs (before and after
 KTO, Q4 against Q8, base against fine-tuned on BFCL, ...): overall rates, per BFCL category, per
 tool, per failure code, and the cases that flipped."""
+
 from __future__ import annotations
 
 import json
@@ -43,16 +44,29 @@ def compare(a: dict, b: dict) -> dict:
     if a["metadata"].get("schema_hash") != b["metadata"].get("schema_hash"):
         warnings.append("the runs used different tool schemas")
     return {
-        "a": {k: a["metadata"][k] for k in ("model", "backend")}, "b": {k: b["metadata"][k] for k in ("model", "backend")},
+        "a": {k: a["metadata"][k] for k in ("model", "backend")},
+        "b": {k: b["metadata"][k] for k in ("model", "backend")},
         "warnings": warnings,
         "pass_at_1": {"a": sa["pass_at_1"], "b": sb["pass_at_1"]},
         "accuracy": {"a": sa.get("accuracy"), "b": sb.get("accuracy")},  # BFCL: the mean of its categories
-        "per_category": {c: {"a": sa.get("per_category", {}).get(c, {}).get("rate"),
-                             "b": sb.get("per_category", {}).get(c, {}).get("rate")} for c in categories},
-        "per_tool": {t: {"a": sa.get("per_tool", {}).get(t, {}).get("rate"),
-                         "b": sb.get("per_tool", {}).get(t, {}).get("rate")} for t in tools},
-        "failure_codes": {c: {"a": sa["failure_codes"].get(c, {}).get("count", 0),
-                              "b": sb["failure_codes"].get(c, {}).get("count", 0)} for c in codes},
+        "per_category": {
+            c: {
+                "a": sa.get("per_category", {}).get(c, {}).get("rate"),
+                "b": sb.get("per_category", {}).get(c, {}).get("rate"),
+            }
+            for c in categories
+        },
+        "per_tool": {
+            t: {"a": sa.get("per_tool", {}).get(t, {}).get("rate"), "b": sb.get("per_tool", {}).get(t, {}).get("rate")}
+            for t in tools
+        },
+        "failure_codes": {
+            c: {
+                "a": sa["failure_codes"].get(c, {}).get("count", 0),
+                "b": sb["failure_codes"].get(c, {}).get("count", 0),
+            }
+            for c in codes
+        },
         "fixed": [c for c in common if not pa[c] and pb[c]],
         "regressed": [c for c in common if pa[c] and not pb[c]],
     }
@@ -75,16 +89,23 @@ def render(diff: dict) -> list[str]:
     if diff["per_category"]:
         acc = diff["accuracy"]
         lines += [f"BFCL overall (mean of categories): {_pct(acc['a'])} -> {_pct(acc['b'])}", ""]
-        lines += format_table([("category", "A", "B", "change (pts)")] + [
-            (c, _pct(v["a"]), _pct(v["b"]), _delta(v["a"], v["b"])) for c, v in diff["per_category"].items()]) + [""]
-    changed = [(t, _pct(v["a"]), _pct(v["b"]), _delta(v["a"], v["b"])) for t, v in diff["per_tool"].items() if v["a"] != v["b"]]
+        lines += format_table(
+            [("category", "A", "B", "change (pts)")]
+            + [(c, _pct(v["a"]), _pct(v["b"]), _delta(v["a"], v["b"])) for c, v in diff["per_category"].items()]
+        ) + [""]
+    changed = [
+        (t, _pct(v["a"]), _pct(v["b"]), _delta(v["a"], v["b"])) for t, v in diff["per_tool"].items() if v["a"] != v["b"]
+    ]
     if diff["per_tool"]:
         lines += format_table([("tool", "A", "B", "change (pts)")] + changed) if changed else ["per tool: no change"]
         lines.append("")
     codes = [(c, v["a"], v["b"], _delta(v["a"], v["b"])) for c, v in diff["failure_codes"].items() if v["a"] != v["b"]]
     lines += format_table([("failure code", "A", "B", "change")] + codes) if codes else ["failure codes: no change"]
-    lines += ["", f"fixed ({len(diff['fixed'])}): {', '.join(diff['fixed']) or '-'}",
-              f"regressed ({len(diff['regressed'])}): {', '.join(diff['regressed']) or '-'}"]
+    lines += [
+        "",
+        f"fixed ({len(diff['fixed'])}): {', '.join(diff['fixed']) or '-'}",
+        f"regressed ({len(diff['regressed'])}): {', '.join(diff['regressed']) or '-'}",
+    ]
     return lines
 
 

@@ -7,6 +7,7 @@
 The server is found as every other command finds it (Evaluator/backends.py: LMSTUDIO_HOST,
 LMSTUDIO_PORT, WSL's Windows host, else 127.0.0.1:1234) unless host / port / base_url say otherwise.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """One evaluation from start to report: the library behind every evaluator command."""
+
 from __future__ import annotations
 
 import time
@@ -62,30 +63,41 @@ def load_inputs(request: EvalRequest):
 
 def open_client(request: EvalRequest):
     """A client that has answered once (servers: the model list), or a UsageError."""
-    return connect(request.backend, request.model, base_url=request.base_url, api_key=request.api_key,
-                   timeout=request.settings.timeout, adapter=request.adapter,
-                   max_answer_bytes=request.settings.max_answer_bytes)
+    return connect(
+        request.backend,
+        request.model,
+        base_url=request.base_url,
+        api_key=request.api_key,
+        timeout=request.settings.timeout,
+        adapter=request.adapter,
+        max_answer_bytes=request.settings.max_answer_bytes,
+    )
 
 
 def _stale_warnings(prompt_set, registry) -> list[str]:
-    return [f"warning: {case} expects tools the schema file does not define: {', '.join(names)}"
-            for case, names in unknown_tools(prompt_set, registry).items()]
+    return [
+        f"warning: {case} expects tools the schema file does not define: {', '.join(names)}"
+        for case, names in unknown_tools(prompt_set, registry).items()
+    ]
 
 
 def dry_run(request: EvalRequest) -> EvalResult:
     """Load and check everything, send nothing."""
     prompt_set, registry = load_inputs(request)
-    lines = [f"prompt set {prompt_set.name}: {len(prompt_set.cases)} cases x {request.settings.repeats} repeats, "
-             f"sha256 {prompt_set.sha256[:12]}",
-             f"tool schemas: {len(registry)} tools, hash {registry.short_hash}",
-             f"backend {request.backend}, model {request.model}, tools in request: {request.settings.tools_in_request}"]
+    lines = [
+        f"prompt set {prompt_set.name}: {len(prompt_set.cases)} cases x {request.settings.repeats} repeats, "
+        f"sha256 {prompt_set.sha256[:12]}",
+        f"tool schemas: {len(registry)} tools, hash {registry.short_hash}",
+        f"backend {request.backend}, model {request.model}, tools in request: {request.settings.tools_in_request}",
+    ]
     lines += _stale_warnings(prompt_set, registry)
     if request.settings.execute_mcp:
         from .execution import ExecutionUnavailable, make_executor
 
         try:
-            executor = make_executor(request.settings.vault_path, prompt_set.cases, mcp_command=request.mcp_command,
-                                     mcp_url=request.mcp_url)
+            executor = make_executor(
+                request.settings.vault_path, prompt_set.cases, mcp_command=request.mcp_command, mcp_url=request.mcp_url
+            )
         except ExecutionUnavailable as exc:
             raise UsageError(str(exc)) from None
         getattr(executor, "close", lambda: None)()
@@ -103,30 +115,41 @@ def evaluate(request: EvalRequest) -> EvalResult:
         from .execution import ExecutionUnavailable, make_executor
 
         try:
-            execute = make_executor(request.settings.vault_path, prompt_set.cases, mcp_command=request.mcp_command,
-                                    mcp_url=request.mcp_url)
+            execute = make_executor(
+                request.settings.vault_path, prompt_set.cases, mcp_command=request.mcp_command, mcp_url=request.mcp_url
+            )
         except ExecutionUnavailable as exc:
             raise UsageError(str(exc)) from None
     try:
         client = open_client(request)
         started = time.time()
         try:
-            outcome = run_prompt_set(client, prompt_set.cases, registry, request.settings, progress=request.progress,
-                                     execute=execute)
+            outcome = run_prompt_set(
+                client, prompt_set.cases, registry, request.settings, progress=request.progress, execute=execute
+            )
         finally:
             client.close()
     finally:
         getattr(execute, "close", lambda: None)()  # an MCP server's connection
     with sigint_ignored():  # a second Ctrl-C must not cost the report
-        report = build_report(client=client, prompt_set=prompt_set, registry=registry, settings=request.settings,
-                              outcome=outcome, started_at=started)
+        report = build_report(
+            client=client,
+            prompt_set=prompt_set,
+            registry=registry,
+            settings=request.settings,
+            outcome=outcome,
+            started_at=started,
+        )
         write_reports(report, request.output, request.markdown, render_markdown)
     s = report["summary"]
     k = request.settings.repeats
-    lines = [f"{s['cases']} cases, {s['attempts']} attempts: pass@1 {_pct(s['pass_at_1'])}, pass^{k} "
-             f"{_pct(s[f'pass_hat_{k}'])}, {s['requests_failed']} failed requests, {outcome.wall_s:.1f} s",
-             *(f"  {code}: {v['count']}" for code, v in list(s["failure_codes"].items())[:5]),
-             f"report: {request.output}" + (f" and {request.markdown}" if request.markdown else ""), *stale]
+    lines = [
+        f"{s['cases']} cases, {s['attempts']} attempts: pass@1 {_pct(s['pass_at_1'])}, pass^{k} "
+        f"{_pct(s[f'pass_hat_{k}'])}, {s['requests_failed']} failed requests, {outcome.wall_s:.1f} s",
+        *(f"  {code}: {v['count']}" for code, v in list(s["failure_codes"].items())[:5]),
+        f"report: {request.output}" + (f" and {request.markdown}" if request.markdown else ""),
+        *stale,
+    ]
     if outcome.interrupted:
         return EvalResult(report, EXIT_INTERRUPTED, ["interrupted: partial report written"] + lines)
     if s["attempts"] and s["requests_failed"] == s["attempts"]:
@@ -134,7 +157,6 @@ def evaluate(request: EvalRequest) -> EvalResult:
     if request.fail_under is not None and (s["pass_at_1"] or 0) < request.fail_under:
         return EvalResult(report, EXIT_FINDINGS, lines + [f"pass@1 is below --fail-under {request.fail_under}"])
     return EvalResult(report, EXIT_OK, lines)
-
 
 
 def _pct(rate) -> str:

@@ -1,5 +1,6 @@
 """--execute-mcp: run each scored call in a fresh sandbox copy of a vault (Tools/vault), or against
 an MCP server (--mcp-command / --mcp-url), such as the real plugin's or Tools/vault_mcp_server.py."""
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,9 @@ def execute_calls(sandbox, calls) -> list[Finding]:
     for call in calls:
         outcome = sandbox.execute_detailed(call)
         if not outcome.ok:
-            found.append(Finding(outcome.code, f"{call.name}: {outcome.envelope.get('error') or 'failed'}", tool=call.name))
+            found.append(
+                Finding(outcome.code, f"{call.name}: {outcome.envelope.get('error') or 'failed'}", tool=call.name)
+            )
     return found
 
 
@@ -50,11 +53,17 @@ def prompt_workspaces(system_prompt: str) -> tuple[str | None, list[dict]]:
         end = system_prompt.find(f"</{tag}>", start)
         if start == -1:
             continue
-        for entry in _ENTRY.finditer(system_prompt[start:end if end != -1 else None]):
+        for entry in _ENTRY.finditer(system_prompt[start : end if end != -1 else None]):
             fields = dict(_FIELD.findall(entry.group("body")))
-            found.append({"id": entry.group("id"), "name": entry.group("name").strip() or "Workspace",
-                          "rootFolder": fields.get("Root folder") or "/", "description": fields.get("Description", ""),
-                          "folders": [f.strip() for f in fields.get("Folders", "").split(",") if f.strip()]})
+            found.append(
+                {
+                    "id": entry.group("id"),
+                    "name": entry.group("name").strip() or "Workspace",
+                    "rootFolder": fields.get("Root folder") or "/",
+                    "description": fields.get("Description", ""),
+                    "folders": [f.strip() for f in fields.get("Folders", "").split(",") if f.strip()],
+                }
+            )
     return extract_prompt_ids(system_prompt).session_id, found
 
 
@@ -94,7 +103,9 @@ class McpExecutor:
             except Exception as exc:  # a server that fails mid-run fails the call, not the whole evaluation
                 envelope = {"success": False, "error": f"{type(exc).__name__}: {exc}"}
             if not envelope.get("success"):
-                found.append(Finding("E_EXEC_FAILED", f"{call.name}: {envelope.get('error') or 'failed'}", tool=call.name))
+                found.append(
+                    Finding("E_EXEC_FAILED", f"{call.name}: {envelope.get('error') or 'failed'}", tool=call.name)
+                )
         return found
 
     def for_session(self, session_id, workspace):  # self-play's executor interface (SelfPlay/labels.py)
@@ -125,8 +136,14 @@ def make_executor(vault_path: str | None, cases=(), *, mcp_command: str | None =
             for workspace in (w for wid, w in workspaces.items() if wid in text):
                 session_ids = [s for s, wid in sessions.items() if wid == workspace["id"] and s in text]
                 for session_id in session_ids or [None]:
-                    sandbox.add_workspace(workspace["id"], workspace["name"], workspace["rootFolder"],
-                                          workspace["description"], tuple(workspace["folders"]), session_id)
+                    sandbox.add_workspace(
+                        workspace["id"],
+                        workspace["name"],
+                        workspace["rootFolder"],
+                        workspace["description"],
+                        tuple(workspace["folders"]),
+                        session_id,
+                    )
             return execute_calls(sandbox, calls)
 
     return execute

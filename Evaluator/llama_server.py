@@ -15,6 +15,7 @@ answers are passed through unparsed. Run the server with it:
 ``llama_server()`` starts that on a free loopback port for as long as a ``with`` block runs (the
 export's round trip, the closed loop and the tests); the evaluator then talks to it like any other
 server (``--backend llamacpp --base-url``)."""
+
 from __future__ import annotations
 
 import os
@@ -43,8 +44,12 @@ def _template_handler(llama):
         def text(token_id):
             return llama._model.token_get_text(token_id) if token_id != -1 else ""
 
-        _handlers[llama] = Jinja2ChatFormatter(template, eos_token=text(llama.token_eos()), bos_token=text(llama.token_bos()),
-                                               stop_token_ids=[llama.token_eos()]).to_chat_handler()
+        _handlers[llama] = Jinja2ChatFormatter(
+            template,
+            eos_token=text(llama.token_eos()),
+            bos_token=text(llama.token_bos()),
+            stop_token_ids=[llama.token_eos()],
+        ).to_chat_handler()
     return _handlers[llama]
 
 
@@ -72,7 +77,9 @@ def register() -> None:
     """Make ``--chat_format gguf-tools`` known to llama-cpp-python in this process."""
     from llama_cpp.llama_chat_format import LlamaChatCompletionHandlerRegistry
 
-    LlamaChatCompletionHandlerRegistry().register_chat_completion_handler(CHAT_FORMAT, gguf_tools_handler, overwrite=True)
+    LlamaChatCompletionHandlerRegistry().register_chat_completion_handler(
+        CHAT_FORMAT, gguf_tools_handler, overwrite=True
+    )
 
 
 class ServerError(RuntimeError):
@@ -90,10 +97,31 @@ def llama_server(model: str | Path, alias: str = "model", n_ctx: int = 2048, thr
     port = free_port()
     with tempfile.TemporaryFile(mode="w+") as log:  # a file, not a pipe: a full pipe would stall the server
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
-        process = subprocess.Popen([sys.executable, "-m", "Evaluator.llama_server", "--model", str(model), "--host", "127.0.0.1",
-                                    "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads),
-                                    "--model_alias", alias, "--chat_format", CHAT_FORMAT],
-                                   stdout=subprocess.DEVNULL, stderr=log, text=True, env=env)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "Evaluator.llama_server",
+                "--model",
+                str(model),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--n_ctx",
+                str(n_ctx),
+                "--n_threads",
+                str(threads),
+                "--model_alias",
+                alias,
+                "--chat_format",
+                CHAT_FORMAT,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            text=True,
+            env=env,
+        )
 
         def tail() -> str:
             log.seek(0)

@@ -1,4 +1,5 @@
 """LM Studio shortcuts: ``list-models`` and ``run``, reports under Evaluator/results/."""
+
 from __future__ import annotations
 
 import time
@@ -42,14 +43,21 @@ def list_models(base_url: Optional[str] = typer.Option(None, help="LM Studio URL
 
 
 @app.command()
-def run(model: str = typer.Option(..., help="a model name from list-models"),
-        prompt_set: str = typer.Option("tool_prompts", help="a prompt-set file or built-in name"),
-        base_url: Optional[str] = typer.Option(None, help="LM Studio URL (default: LMSTUDIO_HOST/PORT)"),
-        concurrency: int = typer.Option(1, min=1), repeats: int = typer.Option(1, min=1),
-        temperature: float = 0.0, max_tokens: int = typer.Option(512, min=1), timeout: float = 60.0,
-        retries: int = typer.Option(2, min=0), limit: Optional[int] = typer.Option(None, min=1),
-        tags: Optional[str] = None, tools_in_request: bool = typer.Option(False, "--tools-in-request/--no-tools-in-request"),
-        output_dir: Path = typer.Option(RESULTS_DIR, help="where the .json and .md reports go")):
+def run(
+    model: str = typer.Option(..., help="a model name from list-models"),
+    prompt_set: str = typer.Option("tool_prompts", help="a prompt-set file or built-in name"),
+    base_url: Optional[str] = typer.Option(None, help="LM Studio URL (default: LMSTUDIO_HOST/PORT)"),
+    concurrency: int = typer.Option(1, min=1),
+    repeats: int = typer.Option(1, min=1),
+    temperature: float = 0.0,
+    max_tokens: int = typer.Option(512, min=1),
+    timeout: float = 60.0,
+    retries: int = typer.Option(2, min=0),
+    limit: Optional[int] = typer.Option(None, min=1),
+    tags: Optional[str] = None,
+    tools_in_request: bool = typer.Option(False, "--tools-in-request/--no-tools-in-request"),
+    output_dir: Path = typer.Option(RESULTS_DIR, help="where the .json and .md reports go"),
+):
     """Evaluate an LM Studio model; writes <model>_<set>_<timestamp>.json and .md."""
     from .evaluation import EvalRequest, evaluate
     from .runner import RunSettings
@@ -57,10 +65,24 @@ def run(model: str = typer.Option(..., help="a model name from list-models"),
     load_dotenv_once()
     output, markdown = result_paths(model, prompt_set, output_dir)
     request = EvalRequest(
-        backend="lmstudio", model=model, prompt_set=prompt_set, output=output, markdown=markdown, base_url=base_url,
-        tags=[t.strip() for t in (tags or "").split(",") if t.strip()], limit=limit,
-        settings=RunSettings(temperature=temperature, max_tokens=max_tokens, timeout=timeout, retries=retries,
-                             concurrency=concurrency, repeats=repeats, tools_in_request=tools_in_request))
+        backend="lmstudio",
+        model=model,
+        prompt_set=prompt_set,
+        output=output,
+        markdown=markdown,
+        base_url=base_url,
+        tags=[t.strip() for t in (tags or "").split(",") if t.strip()],
+        limit=limit,
+        settings=RunSettings(
+            temperature=temperature,
+            max_tokens=max_tokens,
+            timeout=timeout,
+            retries=retries,
+            concurrency=concurrency,
+            repeats=repeats,
+            tools_in_request=tools_in_request,
+        ),
+    )
     try:
         result = evaluate(request)
     except UsageError as exc:

@@ -10,6 +10,7 @@ The earlier project's files load unchanged: fields this module does not interpre
 - ``expected_response_type``: ``text_only``, ``tool_only`` or ``tool_text``;
 - ``behavior_expectations`` / ``anti_patterns_to_avoid``: the behaviour rubric's inputs.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,8 +20,18 @@ from pathlib import Path
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "prompts"
 BFCL_PREFIX = "bfcl:"  # ``bfcl:simple_python,multiple``: BFCL's categories, run by Evaluator/bfcl.py
-_KNOWN = {"id", "question", "tags", "expected_tools", "allowed_tools", "expected_arguments", "system",
-          "expected_response_type", "behavior_expectations", "anti_patterns_to_avoid"}
+_KNOWN = {
+    "id",
+    "question",
+    "tags",
+    "expected_tools",
+    "allowed_tools",
+    "expected_arguments",
+    "system",
+    "expected_response_type",
+    "behavior_expectations",
+    "anti_patterns_to_avoid",
+}
 RESPONSE_TYPES = {"text_only", "tool_only", "tool_text"}
 
 
@@ -88,11 +99,16 @@ def _case(item, where: str) -> PromptCase:
     if not isinstance(behavior, dict) or not isinstance(anti, dict):
         raise PromptSetError(f"{where}: 'behavior_expectations' and 'anti_patterns_to_avoid' must be objects")
     return PromptCase(
-        id=item["id"], question=item["question"], tags=_string_list(item.get("tags"), "tags", where),
+        id=item["id"],
+        question=item["question"],
+        tags=_string_list(item.get("tags"), "tags", where),
         expected_tools=_string_list(item.get("expected_tools"), "expected_tools", where),
         allowed_tools=_string_list(item.get("allowed_tools"), "allowed_tools", where),
-        expected_arguments=expected_arguments, system=system, response_type=response_type,
-        behavior=behavior, anti_patterns=anti,
+        expected_arguments=expected_arguments,
+        system=system,
+        response_type=response_type,
+        behavior=behavior,
+        anti_patterns=anti,
         metadata={k: v for k, v in item.items() if k not in _KNOWN},
     )
 
@@ -105,8 +121,10 @@ def resolve_prompt_set(spec: str | Path) -> Path:
     builtin = BUILTIN_DIR / (path.name if path.suffix == ".json" else f"{path.name}.json")
     if path.parent == Path(".") and builtin.is_file():
         return builtin
-    raise PromptSetError(f"{spec}: no such prompt set (built-in sets: {', '.join(builtin_sets())}; "
-                         f"BFCL's categories: {BFCL_PREFIX}simple_python,multiple,...)")
+    raise PromptSetError(
+        f"{spec}: no such prompt set (built-in sets: {', '.join(builtin_sets())}; "
+        f"BFCL's categories: {BFCL_PREFIX}simple_python,multiple,...)"
+    )
 
 
 def builtin_sets() -> list[str]:
@@ -144,7 +162,9 @@ def unknown_tools(prompt_set: PromptSet, registry) -> dict[str, list[str]]:
     """Case id -> expected or allowed tools the registry does not know (a stale prompt set)."""
     found = {}
     for case in prompt_set.cases:
-        names = [n for n in case.expected_tools + case.allowed_tools + list(case.expected_arguments) if n not in registry]
+        names = [
+            n for n in case.expected_tools + case.allowed_tools + list(case.expected_arguments) if n not in registry
+        ]
         if names:
             found[case.id] = names
     return found

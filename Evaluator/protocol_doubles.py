@@ -12,6 +12,7 @@ request whose last user message is ``fault:NAME`` gets that fault, whatever the 
 arrive in (a whole run of faulty cases at any concurrency). A refused connection needs no double:
 a closed port gives one.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,12 +23,15 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-def _raw(status: int, body: bytes, content_type: str = "application/json", headers: str = "",
-         length: int | None = None) -> bytes:
+def _raw(
+    status: int, body: bytes, content_type: str = "application/json", headers: str = "", length: int | None = None
+) -> bytes:
     """A whole HTTP/1.1 response as bytes, headers as written (so they can be wrong on purpose)."""
     reason = {200: "OK", 429: "Too Many Requests", 502: "Bad Gateway", 503: "Service Unavailable"}.get(status, "Status")
-    head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(body) if length is None else length}\r\nConnection: close\r\n{headers}\r\n")
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body) if length is None else length}\r\nConnection: close\r\n{headers}\r\n"
+    )
     return head.encode() + body
 
 
@@ -44,14 +48,21 @@ HTTP_FAULTS: dict[str, bytes] = {
     "not_http": b"hello, this is not HTTP\r\n\r\n",
     "hang_up": b"",
     "too_many_headers": _raw(200, b"{}", headers="".join(f"X-H{i}: {i}\r\n" for i in range(150))),
-    "bad_chunked": (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-                    b"zz\r\n{}\r\n0\r\n\r\n"),
+    "bad_chunked": (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"
+    ),
     "deep_json": _raw(200, b"[" * _DEEP + b"]" * _DEEP),
-    "lone_surrogate": _raw(200, b'{"choices": [{"message": {"role": "assistant", "content": "\\ud800"}}], '
-                                b'"message": {"role": "assistant", "content": "\\ud800"}, "done": true}'),
+    "lone_surrogate": _raw(
+        200,
+        b'{"choices": [{"message": {"role": "assistant", "content": "\\ud800"}}], '
+        b'"message": {"role": "assistant", "content": "\\ud800"}, "done": true}',
+    ),
     "invalid_utf8": _raw(200, b'{"choices": [{"message": {"role": "assistant", "content": "\xff\xfe"}}]}'),
-    "nan": _raw(200, b'{"choices": [{"message": {"role": "assistant", "content": "hi"}}], "usage": {"t": NaN}, '
-                     b'"message": {"role": "assistant", "content": "hi"}, "done": true, "x": NaN}'),
+    "nan": _raw(
+        200,
+        b'{"choices": [{"message": {"role": "assistant", "content": "hi"}}], "usage": {"t": NaN}, '
+        b'"message": {"role": "assistant", "content": "hi"}, "done": true, "x": NaN}',
+    ),
     "huge_number": _raw(200, b'{"n": ' + b"9" * 5000 + b"}"),
     "null_body": _raw(200, b"null"),
     "array_body": _raw(200, b"[]"),
@@ -79,8 +90,15 @@ OPENAI_FAULTS: dict[str, bytes] = {
     "content_object": _choices({"message": {"role": "assistant", "content": {"text": "hi"}}}),
     "tool_calls_string": _choices({"message": {"role": "assistant", "content": None, "tool_calls": "call it"}}),
     "tool_calls_of_strings": _choices({"message": {"role": "assistant", "content": None, "tool_calls": ["x"]}}),
-    "deep_extra_field": _raw(200, json.dumps({"choices": [{"message": {"role": "assistant", "content": "hi"}}],
-                                              "extra": json.loads("[" * 500 + "]" * 500)}).encode()),
+    "deep_extra_field": _raw(
+        200,
+        json.dumps(
+            {
+                "choices": [{"message": {"role": "assistant", "content": "hi"}}],
+                "extra": json.loads("[" * 500 + "]" * 500),
+            }
+        ).encode(),
+    ),
 }
 
 
@@ -104,9 +122,15 @@ def text_answer(body: dict) -> dict:
 def client_answer(client):
     """An answer function that asks an in-process ChatClient (e.g. the template teacher), so a
     double serves a deterministic model over real HTTP: for self-play tests and benchmarks."""
+
     def answer(body: dict) -> dict:
-        return client.chat(body.get("messages") or [], body.get("tools"), body.get("temperature") or 0.0,
-                           body.get("max_tokens") or body.get("options", {}).get("num_predict") or 512).message
+        return client.chat(
+            body.get("messages") or [],
+            body.get("tools"),
+            body.get("temperature") or 0.0,
+            body.get("max_tokens") or body.get("options", {}).get("num_predict") or 512,
+        ).message
+
     return answer
 
 
@@ -182,7 +206,9 @@ class LoopbackDouble:
         handler.close_connection = True
         try:
             if fault == "trickle":  # a valid answer, one byte at a time: only a whole-request deadline ends it
-                for byte in _raw(200, b'{"choices": [{"message": {"role": "assistant", "content": "' + b"a" * 400 + b'"}}]}'):
+                for byte in _raw(
+                    200, b'{"choices": [{"message": {"role": "assistant", "content": "' + b"a" * 400 + b'"}}]}'
+                ):
                     handler.wfile.write(bytes([byte]))
                     handler.wfile.flush()
                     time.sleep(0.05)
@@ -231,9 +257,23 @@ class OllamaDouble(LoopbackDouble):
 
     def _route(self, handler, method, body):
         if method == "GET" and handler.path == "/api/tags":
-            return self._send(handler, 200, {"models": [
-                {"name": m, "model": m, "modified_at": "2025-01-01T00:00:00Z", "size": 1, "digest": "0" * 64,
-                 "details": {"format": "gguf", "family": "llama"}} for m in self.models]})
+            return self._send(
+                handler,
+                200,
+                {
+                    "models": [
+                        {
+                            "name": m,
+                            "model": m,
+                            "modified_at": "2025-01-01T00:00:00Z",
+                            "size": 1,
+                            "digest": "0" * 64,
+                            "details": {"format": "gguf", "family": "llama"},
+                        }
+                        for m in self.models
+                    ]
+                },
+            )
         if not (method == "POST" and handler.path == "/api/chat"):
             return self._send(handler, 404, {"error": "not found"})
         with self._lock:
@@ -245,16 +285,24 @@ class OllamaDouble(LoopbackDouble):
             return
         time.sleep(self.delay)
         message = self.answer(body)
-        final = {"model": body["model"], "created_at": "2025-01-01T00:00:00Z", "done": True, "done_reason": "stop",
-                 "total_duration": int(self.delay * 1e9), "eval_count": 1}
+        final = {
+            "model": body["model"],
+            "created_at": "2025-01-01T00:00:00Z",
+            "done": True,
+            "done_reason": "stop",
+            "total_duration": int(self.delay * 1e9),
+            "eval_count": 1,
+        }
         if not body.get("stream", True):
             return self._send(handler, 200, {**final, "message": message})
         # Streamed: text piece by piece, tool calls in one chunk, then the final chunk.
         chunks = [{"role": "assistant", "content": word} for word in _pieces(message.get("content") or "")]
         if message.get("tool_calls"):
             chunks.append({"role": "assistant", "content": "", "tool_calls": message["tool_calls"]})
-        lines = [json.dumps({"model": body["model"], "created_at": "2025-01-01T00:00:00Z", "message": m, "done": False})
-                 for m in chunks]
+        lines = [
+            json.dumps({"model": body["model"], "created_at": "2025-01-01T00:00:00Z", "message": m, "done": False})
+            for m in chunks
+        ]
         if fault != "truncated":
             lines.append(json.dumps({**final, "message": {"role": "assistant", "content": ""}}))
         data = ("\n".join(lines) + "\n").encode()
@@ -272,8 +320,14 @@ class OpenAIDouble(LoopbackDouble):
 
     def _route(self, handler, method, body):
         if method == "GET" and handler.path == "/v1/models":
-            return self._send(handler, 200, {"object": "list", "data": [
-                {"id": m, "object": "model", "created": 0, "owned_by": "double"} for m in self.models]})
+            return self._send(
+                handler,
+                200,
+                {
+                    "object": "list",
+                    "data": [{"id": m, "object": "model", "created": 0, "owned_by": "double"} for m in self.models],
+                },
+            )
         if not (method == "POST" and handler.path == "/v1/chat/completions"):
             return self._send(handler, 404, {"error": {"message": "not found"}})
         with self._lock:
@@ -285,11 +339,24 @@ class OpenAIDouble(LoopbackDouble):
         for call in message.get("tool_calls") or []:  # OpenAI sends arguments as a JSON string
             if not isinstance(call["function"]["arguments"], str):
                 call["function"]["arguments"] = json.dumps(call["function"]["arguments"])
-        self._send(handler, 200, {
-            "id": "chatcmpl-double", "object": "chat.completion", "created": 0, "model": body.get("model"),
-            "choices": [{"index": 0, "message": message,
-                         "finish_reason": "tool_calls" if message.get("tool_calls") else "stop"}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+        self._send(
+            handler,
+            200,
+            {
+                "id": "chatcmpl-double",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body.get("model"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": message,
+                        "finish_reason": "tool_calls" if message.get("tool_calls") else "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            },
+        )
 
 
 class HubDouble(LoopbackDouble):
@@ -344,15 +411,40 @@ class HubDouble(LoopbackDouble):
             return self._send(handler, 200, {"errors": [], "warnings": []})
         if method == "POST" and (m := re.fullmatch(r"/api/models/(.+)/preupload/([^/]+)", path)):
             files = json.loads(raw)["files"]
-            return self._send(handler, 200, {"files": [
-                {"path": f["path"], "uploadMode": "lfs" if f["path"].endswith(self.LFS_SUFFIXES) else "regular",
-                 "shouldIgnore": False, "oid": None} for f in files]})
+            return self._send(
+                handler,
+                200,
+                {
+                    "files": [
+                        {
+                            "path": f["path"],
+                            "uploadMode": "lfs" if f["path"].endswith(self.LFS_SUFFIXES) else "regular",
+                            "shouldIgnore": False,
+                            "oid": None,
+                        }
+                        for f in files
+                    ]
+                },
+            )
         if method == "POST" and (m := re.fullmatch(r"/(.+)\.git/info/lfs/objects/batch", path)):
             objects = json.loads(raw)["objects"]
-            return self._send(handler, 200, {"transfer": "basic", "objects": [
-                {"oid": o["oid"], "size": o["size"], "authenticated": True,
-                 "actions": {"upload": {"href": f"{self.url}/lfs-upload/{o['oid']}", "header": {}}}} for o in objects]},
-                "application/vnd.git-lfs+json")
+            return self._send(
+                handler,
+                200,
+                {
+                    "transfer": "basic",
+                    "objects": [
+                        {
+                            "oid": o["oid"],
+                            "size": o["size"],
+                            "authenticated": True,
+                            "actions": {"upload": {"href": f"{self.url}/lfs-upload/{o['oid']}", "header": {}}},
+                        }
+                        for o in objects
+                    ],
+                },
+                "application/vnd.git-lfs+json",
+            )
         if method == "PUT" and (m := re.fullmatch(r"/lfs-upload/([0-9a-f]{64})", path)):
             if hashlib.sha256(raw).hexdigest() != m.group(1):
                 return self._send(handler, 400, {"error": "sha256 of the body does not match the oid"})
@@ -373,8 +465,11 @@ class HubDouble(LoopbackDouble):
                         return self._send(handler, 422, {"error": f"LFS object {value['oid']} was never uploaded"})
                     stored[value["path"]] = self._lfs[value["oid"]]
             oid = hashlib.sha1(raw).hexdigest()
-            return self._send(handler, 200, {"commitUrl": f"{self.url}/{repo_id}/commit/{oid}", "commitOid": oid,
-                                             "pullRequestUrl": None})
+            return self._send(
+                handler,
+                200,
+                {"commitUrl": f"{self.url}/{repo_id}/commit/{oid}", "commitOid": oid, "pullRequestUrl": None},
+            )
         return self._send(handler, 404, {"error": f"no route for {method} {path}"})
 
 

@@ -1,5 +1,6 @@
 """SelfPlay's rows in the evaluator's backend table: the offline template teacher (``--backend template``).
 Evaluator (layer 1) cannot import SelfPlay, so every entry point that reads --backend calls register()."""
+
 from __future__ import annotations
 
 from Evaluator.backends import Backend, ClientOptions, register_backend

@@ -6,6 +6,7 @@ is generated from Tools/tool_schemas.json:
 
     python -m SelfPlay.config --write-agents      # keeps the weights already in the file
 """
+
 from __future__ import annotations
 
 import json
@@ -169,8 +170,12 @@ def draw_task(config: SelfPlayConfig, rng: random.Random, kind: str | None = Non
         tool = pick(rng, {t.name: t.weight for t in agent.tools.values()})
         return Task(kind, variation, tool=tool, agent=agent.name)
     behavior = config.behaviors[pick(rng, {b.name: b.weight for b in config.behaviors.values()})]
-    return Task(kind, variation, behavior=behavior.name,
-                scenario=pick(rng, {s.id: s.weight for s in behavior.scenarios.values()}))
+    return Task(
+        kind,
+        variation,
+        behavior=behavior.name,
+        scenario=pick(rng, {s.id: s.weight for s in behavior.scenarios.values()}),
+    )
 
 
 # -- what the prompts carry ------------------------------------------------------------------------
@@ -187,7 +192,7 @@ def parse_parameters(text: str) -> dict | None:
         return None
     end = text.find("```", start + 7)
     try:
-        value = json.loads(text[start + 7:end if end != -1 else None])
+        value = json.loads(text[start + 7 : end if end != -1 else None])
     except ValueError:
         return None
     return value if isinstance(value, dict) and isinstance(value.get("task"), str) else None
@@ -197,9 +202,13 @@ def render_session_context(config: SelfPlayConfig, session_id: str, workspace_id
     """The <session_context> / <current_workspace> system prompt, ids written by code."""
     folders = [f for f in workspace.get("folders") or [] if isinstance(f, str)]
     return config.environment.session_context.substitute(
-        session_id=session_id, workspace_id=workspace_id, name=workspace.get("name", "Workspace"),
-        description=workspace.get("description") or "-", root_folder=workspace.get("rootFolder") or "/",
-        folders=", ".join(folders) or "-").strip()
+        session_id=session_id,
+        workspace_id=workspace_id,
+        name=workspace.get("name", "Workspace"),
+        description=workspace.get("description") or "-",
+        root_folder=workspace.get("rootFolder") or "/",
+        folders=", ".join(folders) or "-",
+    ).strip()
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -246,15 +255,20 @@ def _yaml(path: Path):
 
 
 def _prompt(r: _Reader) -> PromptSpec:
-    return PromptSpec(system=r.get("system", str), user=Template(r.get("user", str)),
-                      temperature=r.get("temperature", float), max_tokens=r.get("max_tokens", int))
+    return PromptSpec(
+        system=r.get("system", str),
+        user=Template(r.get("user", str)),
+        temperature=r.get("temperature", float),
+        max_tokens=r.get("max_tokens", int),
+    )
 
 
 def _user(path: Path) -> UserSpec:
     r = _Reader(_yaml(path), str(path))
     a = _Reader(r.get("answer", dict), f"{path}: answer")
-    answer = AnswerSpec(a.get("temperature", float), a.get("max_tokens", int), a.get("system_prompt", bool),
-                        a.get("inject_ids", bool))
+    answer = AnswerSpec(
+        a.get("temperature", float), a.get("max_tokens", int), a.get("system_prompt", bool), a.get("inject_ids", bool)
+    )
     a.done()
     spec = UserSpec(r.weight(), _prompt(r), answer)
     r.done()
@@ -289,11 +303,16 @@ def _behaviors(path: Path, registry) -> dict[str, Behavior]:
         for i, raw in enumerate(b.get("scenarios", list)):
             s = _Reader(raw, f"{path}: behaviors.{name}.scenarios[{i}]")
             scenario = Scenario(
-                id=s.get("id", str), weight=s.weight(), situation=s.get("situation", str),
-                expected_tools=_strings(s, "expected_tools"), allowed_tools=_strings(s, "allowed_tools"),
+                id=s.get("id", str),
+                weight=s.weight(),
+                situation=s.get("situation", str),
+                expected_tools=_strings(s, "expected_tools"),
+                allowed_tools=_strings(s, "allowed_tools"),
                 expected_response_type=s.get("expected_response_type", str, None),
-                behavior_expectations=s.get("behavior_expectations", dict, {}), tags=_strings(s, "tags"),
-                expected_arguments=s.get("expected_arguments", dict, {}))
+                behavior_expectations=s.get("behavior_expectations", dict, {}),
+                tags=_strings(s, "tags"),
+                expected_arguments=s.get("expected_arguments", dict, {}),
+            )
             s.done()
             unknown = [t for t in scenario.expected_tools + scenario.allowed_tools if t not in registry]
             if unknown:
@@ -315,7 +334,9 @@ def _agents(path: Path, registry) -> tuple[dict[str, Agent], str]:
         for tool, raw in a.get("tools", dict).items():
             t = _Reader(raw, f"{path}: agents.{name}.tools.{tool}")
             if tool not in registry:
-                raise ConfigError(f"{t.where}: not a tool of Tools/tool_schemas.json (regenerate: python -m SelfPlay.config --write-agents)")
+                raise ConfigError(
+                    f"{t.where}: not a tool of Tools/tool_schemas.json (regenerate: python -m SelfPlay.config --write-agents)"
+                )
             tools[tool] = ToolChoice(tool, name, t.weight(), t.get("description", str))
             t.done()
         agents[name] = Agent(name, a.weight(), tools)
@@ -323,9 +344,11 @@ def _agents(path: Path, registry) -> tuple[dict[str, Agent], str]:
     top.done()
     missing = sorted(set(registry.tools) - {t for a in agents.values() for t in a.tools})
     if missing or schema_hash != registry.schema_hash:
-        raise ConfigError(f"{path} is stale for Tools/tool_schemas.json ({len(missing)} tool(s) missing, schema hash "
-                          f"{'differs' if schema_hash != registry.schema_hash else 'matches'}); "
-                          "regenerate it: python -m SelfPlay.config --write-agents")
+        raise ConfigError(
+            f"{path} is stale for Tools/tool_schemas.json ({len(missing)} tool(s) missing, schema hash "
+            f"{'differs' if schema_hash != registry.schema_hash else 'matches'}); "
+            "regenerate it: python -m SelfPlay.config --write-agents"
+        )
     return agents, schema_hash
 
 
@@ -340,8 +363,11 @@ def load_config(directory: str | Path | None = None, registry=None) -> SelfPlayC
         environment=_environment(root / "prompts" / "environment.yaml"),
         user_tool=_user(root / "prompts" / "user_tool.yaml"),
         user_behavioral=_user(root / "prompts" / "user_behavioral.yaml"),
-        agents=agents, behaviors=_behaviors(root / "behaviors.yaml", registry), schema_hash=schema_hash,
-        directory=root)
+        agents=agents,
+        behaviors=_behaviors(root / "behaviors.yaml", registry),
+        schema_hash=schema_hash,
+        directory=root,
+    )
 
 
 # -- agents.yaml from the registry ---------------------------------------------------------------
@@ -351,18 +377,21 @@ HIDDEN_WEIGHT = 0.5  # an agent of hidden tools: the right answer is to say they
 def _first_sentence(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     end = text.find(". ")
-    text = text if end == -1 else text[:end + 1]
-    return text if len(text) <= limit else text[:limit - 3].rstrip() + "..."
+    text = text if end == -1 else text[: end + 1]
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
 def agents_document(registry, previous: dict | None = None) -> str:
     """agents.yaml for registry; weights already set in previous (a loaded agents.yaml) are kept."""
     old = (previous or {}).get("agents") or {}
-    lines = ["# Generated from Tools/tool_schemas.json by `python -m SelfPlay.config --write-agents`.",
-             "# Tool examples draw an agent by its weight, then one of its tools by the tool's weight;",
-             "# the description goes into prompt 2. Regenerating keeps the weights set here.",
-             "# commandManager is hidden by the plugin: its right answer is to say so, without a call.",
-             f"schema_hash: {registry.schema_hash}", "agents:"]
+    lines = [
+        "# Generated from Tools/tool_schemas.json by `python -m SelfPlay.config --write-agents`.",
+        "# Tool examples draw an agent by its weight, then one of its tools by the tool's weight;",
+        "# the description goes into prompt 2. Regenerating keeps the weights set here.",
+        "# commandManager is hidden by the plugin: its right answer is to say so, without a call.",
+        f"schema_hash: {registry.schema_hash}",
+        "agents:",
+    ]
     for agent, names in registry.agents().items():
         entry = old.get(agent) or {}
         visible = sum(not registry.tools[n].hidden for n in names)
@@ -372,7 +401,9 @@ def agents_document(registry, previous: dict | None = None) -> str:
             weight = ((entry.get("tools") or {}).get(name) or {}).get("weight", 1.0)
             spec = registry.tools[name]
             description = _first_sentence(spec.description) or spec.mode
-            lines.append(f"      {name}: {{weight: {float(weight)}, description: {json.dumps(description, ensure_ascii=False)}}}")
+            lines.append(
+                f"      {name}: {{weight: {float(weight)}, description: {json.dumps(description, ensure_ascii=False)}}}"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -380,8 +411,12 @@ def main(argv: list[str] | None = None) -> int:
     from Tools.cli_common import ArgumentParser, die
     from Tools.schema.registry import load_registry
 
-    parser = ArgumentParser(prog="python -m SelfPlay.config", description="Check SelfPlay's config files, or regenerate agents.yaml.")
-    parser.add_argument("--write-agents", action="store_true", help="regenerate configs/agents.yaml from Tools/tool_schemas.json")
+    parser = ArgumentParser(
+        prog="python -m SelfPlay.config", description="Check SelfPlay's config files, or regenerate agents.yaml."
+    )
+    parser.add_argument(
+        "--write-agents", action="store_true", help="regenerate configs/agents.yaml from Tools/tool_schemas.json"
+    )
     parser.add_argument("--dir", type=Path, default=CONFIG_DIR, help="configs directory (default SelfPlay/configs)")
     args = parser.parse_args(argv)
     registry = load_registry()
@@ -396,8 +431,10 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.dir, registry)
     except ConfigError as exc:
         die(str(exc))
-    print(f"{args.dir}: {len(config.agents)} agents, {sum(len(a.tools) for a in config.agents.values())} tools, "
-          f"{len(config.behaviors)} behaviours, {len(config.environment.variations)} environment variations: ok")
+    print(
+        f"{args.dir}: {len(config.agents)} agents, {sum(len(a.tools) for a in config.agents.values())} tools, "
+        f"{len(config.behaviors)} behaviours, {len(config.environment.variations)} environment variations: ok"
+    )
     return 0
 
 

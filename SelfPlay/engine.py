@@ -1,6 +1,7 @@
 """Run self-play jobs: bounded concurrency, results written in job order (so a seeded run writes
 the same file whatever the concurrency), a progress bar, failures counted and logged instead of
 stopping the run, and Ctrl-C that keeps every record already written."""
+
 from __future__ import annotations
 
 import logging
@@ -70,24 +71,37 @@ class RunSummary:
                 self.codes.update(meta.get("codes") or [])
 
     def to_dict(self) -> dict:
-        return {"requested": self.requested, "resumed": self.resumed, "completed": self.completed, "written": self.written,
-                "valid": self.valid, "invalid": self.invalid, "valid_rate": self.valid_rate,
-                "duplicates": {"exact": self.duplicate_exact, "near": self.duplicate_near}, "failed": self.failed,
-                "failures": dict(self.failures.most_common()), "codes": dict(self.codes.most_common()),
-                "tools": {k: {"valid": v[0], "invalid": v[1]} for k, v in sorted(self.tools.items())},
-                "wall_s": round(self.wall_s, 3),
-                "examples_per_s": round(self.completed / self.wall_s, 2) if self.wall_s else None,
-                "interrupted": self.interrupted, "kto": self.kto, "notes": self.notes}
+        return {
+            "requested": self.requested,
+            "resumed": self.resumed,
+            "completed": self.completed,
+            "written": self.written,
+            "valid": self.valid,
+            "invalid": self.invalid,
+            "valid_rate": self.valid_rate,
+            "duplicates": {"exact": self.duplicate_exact, "near": self.duplicate_near},
+            "failed": self.failed,
+            "failures": dict(self.failures.most_common()),
+            "codes": dict(self.codes.most_common()),
+            "tools": {k: {"valid": v[0], "invalid": v[1]} for k, v in sorted(self.tools.items())},
+            "wall_s": round(self.wall_s, 3),
+            "examples_per_s": round(self.completed / self.wall_s, 2) if self.wall_s else None,
+            "interrupted": self.interrupted,
+            "kto": self.kto,
+            "notes": self.notes,
+        }
 
     def lines(self, registry=None) -> list[str]:
         from Tools.cli_common import format_table
 
         rate = f"{self.valid_rate * 100:.1f}%" if self.valid_rate is not None else "-"
         speed = f"{self.completed / self.wall_s:.1f}/s" if self.wall_s else "-"
-        out = [f"{self.completed} examples in {self.wall_s:.1f} s ({speed}): {self.valid} valid, {self.invalid} invalid "
-               f"(valid rate {rate}), {self.duplicate_exact + self.duplicate_near} duplicates dropped "
-               f"({self.duplicate_exact} exact, {self.duplicate_near} near), {self.failed} failed"
-               + (f"; {self.resumed} already written before --resume" if self.resumed else "")] + self.notes
+        out = [
+            f"{self.completed} examples in {self.wall_s:.1f} s ({speed}): {self.valid} valid, {self.invalid} invalid "
+            f"(valid rate {rate}), {self.duplicate_exact + self.duplicate_near} duplicates dropped "
+            f"({self.duplicate_exact} exact, {self.duplicate_near} near), {self.failed} failed"
+            + (f"; {self.resumed} already written before --resume" if self.resumed else "")
+        ] + self.notes
         if self.codes:
             out += ["", *format_table([("failure code", "invalid examples"), *self.codes.most_common()])]
         if self.failures:
@@ -95,13 +109,22 @@ class RunSummary:
         if registry is not None:
             visible = [t.name for t in registry.visible()]
             missing = [t for t in visible if not self.tools.get(t, [0, 0])[0]]
-            out.append(f"tools with a valid example: {len(visible) - len(missing)} of {len(visible)}"
-                       + (f" (none yet: {', '.join(missing[:8])}{', ...' if len(missing) > 8 else ''})" if missing else ""))
+            out.append(
+                f"tools with a valid example: {len(visible) - len(missing)} of {len(visible)}"
+                + (f" (none yet: {', '.join(missing[:8])}{', ...' if len(missing) > 8 else ''})" if missing else "")
+            )
         return out
 
 
-def run_jobs(jobs: list[int], produce: Callable[[int, threading.Event], Outcome], store: ExampleStore, *,
-             concurrency: int = 1, progress: bool = False, label: str = "selfplay") -> RunSummary:
+def run_jobs(
+    jobs: list[int],
+    produce: Callable[[int, threading.Event], Outcome],
+    store: ExampleStore,
+    *,
+    concurrency: int = 1,
+    progress: bool = False,
+    label: str = "selfplay",
+) -> RunSummary:
     """Run produce(index, stop) for every job, concurrency at a time, and write each job's records
     in job order. Returns the summary; on Ctrl-C stops early with summary.interrupted set."""
     summary = RunSummary(requested=len(jobs))
@@ -151,7 +174,9 @@ def run_jobs(jobs: list[int], produce: Callable[[int, threading.Event], Outcome]
                 except GenerationError as exc:
                     results[index] = Outcome(index, failure=exc)
                 except Exception as exc:  # a bug in one example must not end the run; say what it was
-                    results[index] = Outcome(index, failure=GenerationError("internal error", f"{type(exc).__name__}: {exc}"))
+                    results[index] = Outcome(
+                        index, failure=GenerationError("internal error", f"{type(exc).__name__}: {exc}")
+                    )
             commit()
     except KeyboardInterrupt:
         summary.interrupted = True

@@ -10,6 +10,7 @@
   is the vault's real result.
   ``python -m SelfPlay.episodes --output Datasets/teacher/episodes_sft.jsonl`` writes them.
 """
+
 from __future__ import annotations
 
 import sys
@@ -40,16 +41,28 @@ class EpisodePolicy:
             return None
         done = sum(m.get("role") == "assistant" for m in messages)
         steps = episode.reference
-        step = steps[-1] if self.flaw == "answer_first" else steps[0] if self.flaw == "loop" else steps[min(done, len(steps) - 1)]
+        step = (
+            steps[-1]
+            if self.flaw == "answer_first"
+            else steps[0]
+            if self.flaw == "loop"
+            else steps[min(done, len(steps) - 1)]
+        )
         if not step.get("calls"):
             return Reply({"role": "assistant", "content": step.get("text") or ""}, {"teacher": "episode"}, "stop")
         ids = episode.ids
         calls = []
         for k, call in enumerate(step["calls"]):
             action = f"{call['name'].split('_')[-1]} for: {episode.question}"
-            context = make_context(ids.session_id, ids.workspace_id, sessionDescription=f"Episode {episode.id}",
-                                   sessionMemory=f'The user asked: "{episode.question}". Step {done + 1} of the task.',
-                                   toolContext=action, primaryGoal=episode.question, subgoal=action)
+            context = make_context(
+                ids.session_id,
+                ids.workspace_id,
+                sessionDescription=f"Episode {episode.id}",
+                sessionMemory=f'The user asked: "{episode.question}". Step {done + 1} of the task.',
+                toolContext=action,
+                primaryGoal=episode.question,
+                subgoal=action,
+            )
             calls.append(ToolCall(call["name"], {"context": context, **call["arguments"]}, f"e{done:03d}{k:05d}"))
         return Reply(render_message(calls, "openai", step.get("text") or ""), {"teacher": "episode"}, "tool_calls")
 
@@ -65,7 +78,9 @@ class EpisodeTeacher(ChatClient):
         self.policy = EpisodePolicy(episodes, flaw)
 
     def chat(self, messages, tools=None, temperature=0.0, max_tokens=512) -> Reply:
-        return self.policy.reply(messages) or Reply({"role": "assistant", "content": "Which note do you mean?"}, {}, "stop")
+        return self.policy.reply(messages) or Reply(
+            {"role": "assistant", "content": "Which note do you mean?"}, {}, "stop"
+        )
 
 
 def run_record(run: dict, episode, registry, client) -> dict:
@@ -73,11 +88,24 @@ def run_record(run: dict, episode, registry, client) -> dict:
     false with the run's codes."""
     tools = list(dict.fromkeys(c["name"] for c in run["calls"]))
     ids = episode.ids
-    meta = {"session_id": ids.session_id, "workspace_id": ids.workspace_id, "type": "episode", "tools": tools,
-            "agent": registry.tools[tools[0]].agent if tools and tools[0] in registry.tools else None, "behavior": None,
-            "environment_variation": "complex",
-            "provenance": {"generator": "episodes", "backend": client.backend, "model": client.model, "episode": episode.id,
-                           "attempt": run["attempt"], "turns": run["turns"], "schema_hash": registry.schema_hash}}
+    meta = {
+        "session_id": ids.session_id,
+        "workspace_id": ids.workspace_id,
+        "type": "episode",
+        "tools": tools,
+        "agent": registry.tools[tools[0]].agent if tools and tools[0] in registry.tools else None,
+        "behavior": None,
+        "environment_variation": "complex",
+        "provenance": {
+            "generator": "episodes",
+            "backend": client.backend,
+            "model": client.model,
+            "episode": episode.id,
+            "attempt": run["attempt"],
+            "turns": run["turns"],
+            "schema_hash": registry.schema_hash,
+        },
+    }
     if not run["passed"]:
         meta["codes"] = run["codes"]
     return {"conversations": run["messages"], "label": run["passed"], "metadata": meta}
@@ -96,7 +124,9 @@ def episode_records(prompt_set=None, *, vault_path=None) -> list[dict]:
     for episode in episodes:
         run = run_episode(teacher, episode, vault_path=vault_path)
         if not run["passed"]:
-            raise RuntimeError(f"teacher bug: episode {episode.id} fails its own checks: {run['codes']} {run['problems']}")
+            raise RuntimeError(
+                f"teacher bug: episode {episode.id} fails its own checks: {run['codes']} {run['problems']}"
+            )
         records.append(run_record(run, episode, registry, teacher))
     return records
 
@@ -111,8 +141,12 @@ def selfplay_episodes(client, args, output: Path) -> int:
     from Tools.schema.registry import load_registry
 
     episodes = load_episodes(None if args.episodes == "builtin" else args.episodes)
-    settings = RunSettings(temperature=args.temperature, max_tokens=args.max_tokens, retries=args.retries,
-                           tools_in_request=args.tools_in_request)
+    settings = RunSettings(
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        retries=args.retries,
+        tools_in_request=args.tools_in_request,
+    )
     summary = run_episodes(client, episodes, args.num_variations, settings=settings, vault_path=args.vault_path)
     registry = load_registry()
     by_id = {e.id: e for e in episodes}
@@ -120,8 +154,16 @@ def selfplay_episodes(client, args, output: Path) -> int:
     write_jsonl_atomic(output, records)
     report = output.with_suffix(".episodes.json")
     write_json_atomic(report, {"backend": client.backend, "model": client.model, "summary": summary})
-    print("\n".join(report_lines(summary) + [f"records: {output} ({sum(r['label'] for r in records)} true, "
-                                               f"{sum(not r['label'] for r in records)} false)", f"report: {report}"]))
+    print(
+        "\n".join(
+            report_lines(summary)
+            + [
+                f"records: {output} ({sum(r['label'] for r in records)} true, "
+                f"{sum(not r['label'] for r in records)} false)",
+                f"report: {report}",
+            ]
+        )
+    )
     if summary["interrupted"]:
         print("interrupted: the runs that finished are written")
         return 130
@@ -132,8 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     from Tools.cli_common import ArgumentParser, UsageError, die
     from Tools.schema.records import write_jsonl_atomic
 
-    parser = ArgumentParser(prog="python -m SelfPlay.episodes",
-                            description="Write the teacher's multi-turn episode records (SFT, label true).")
+    parser = ArgumentParser(
+        prog="python -m SelfPlay.episodes",
+        description="Write the teacher's multi-turn episode records (SFT, label true).",
+    )
     parser.add_argument("--output", type=Path, required=True, help="the .jsonl file to write")
     parser.add_argument("--episodes", help="an episode set (default Evaluator/prompts/episodes/vault.json)")
     parser.add_argument("--vault-path", help="the vault copied into each sandbox (default Datasets/vault_template)")

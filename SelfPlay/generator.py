@@ -15,6 +15,7 @@
 Every choice is drawn from SelfPlay/configs/*.yaml with a generator seeded by (seed, example index),
 so a run is reproducible with a deterministic backend, whatever the concurrency.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,6 +66,7 @@ class Report(dict):
 class BatchSummary(RunSummary):
     """A run's summary; ``summary["valid"]`` / ``summary["invalid"]`` are the records in the output
     files, as the earlier project's generate_batch returned them."""
+
     output: Path | None = None
     invalid_output: Path | None = None
 
@@ -102,9 +104,14 @@ def parse_workspace(text: str) -> dict:
             continue
         if isinstance(value, dict) and isinstance(value.get("name"), str) and value["name"].strip():
             folders = value.get("folders")
-            return {"name": value["name"].strip()[:80], "description": str(value.get("description") or "")[:300],
-                    "rootFolder": str(value.get("rootFolder") or "/").strip() or "/",
-                    "folders": [f for f in folders if isinstance(f, str) and f.strip()][:20] if isinstance(folders, list) else []}
+            return {
+                "name": value["name"].strip()[:80],
+                "description": str(value.get("description") or "")[:300],
+                "rootFolder": str(value.get("rootFolder") or "/").strip() or "/",
+                "folders": [f for f in folders if isinstance(f, str) and f.strip()][:20]
+                if isinstance(folders, list)
+                else [],
+            }
         start = text.find("{", start + 1)
     raise GenerationError("environment unusable", "prompt 1's answer holds no JSON object with a name")
 
@@ -124,10 +131,21 @@ class SelfPlayGenerator:
     """SelfPlayGenerator(model_client=...): one client plays the environment, the user and the
     assistant. With no client, the template teacher (offline) does."""
 
-    def __init__(self, model_client: ChatClient | None = None, *, config: SelfPlayConfig | None = None, registry=None,
-                 seed: int = 0, retries: int = 2, backoff: float = 0.5, execute_mcp: bool = False,
-                 vault_path: str | None = None, validate: bool = True, generation_type: str | None = None,
-                 executor=None):
+    def __init__(
+        self,
+        model_client: ChatClient | None = None,
+        *,
+        config: SelfPlayConfig | None = None,
+        registry=None,
+        seed: int = 0,
+        retries: int = 2,
+        backoff: float = 0.5,
+        execute_mcp: bool = False,
+        vault_path: str | None = None,
+        validate: bool = True,
+        generation_type: str | None = None,
+        executor=None,
+    ):
         from Tools.schema.registry import load_registry
 
         self.registry = registry or load_registry()
@@ -148,14 +166,22 @@ class SelfPlayGenerator:
         return draw_task(self.config, random.Random(f"selfplay:{self.seed}:{index}"), generation_type)
 
     def _ask(self, what: str, messages: list[dict], temperature: float, max_tokens: int, stop: threading.Event):
-        reply, error, _ = request_with_retries(self.client, messages, temperature=temperature, max_tokens=max_tokens,
-                                               retries=self.retries, backoff=self.backoff, stop=stop)
+        reply, error, _ = request_with_retries(
+            self.client,
+            messages,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            retries=self.retries,
+            backoff=self.backoff,
+            stop=stop,
+        )
         if reply is None:
             raise GenerationError("backend error", f"{what}: {error}")
         return reply
 
-    def generate_single_example(self, generation_type: str | None = None, index: int = 0,
-                                stop: threading.Event | None = None) -> Example:
+    def generate_single_example(
+        self, generation_type: str | None = None, index: int = 0, stop: threading.Event | None = None
+    ) -> Example:
         """Run the three prompts for example `index`; `generation_type` ("tool" or "behavioral")
         overrides the configured type mix. Raises GenerationError when no example can be made."""
         if generation_type not in (None, "tool", "behavioral"):
@@ -166,68 +192,142 @@ class SelfPlayGenerator:
         variation = env.variations[task.variation]
         ids = seeded_ids(self.seed, index)
         # 1. the workspace
-        environment_prompt = env.prompt.user.substitute(instructions=variation.instructions, parameters=render_parameters(
-            {"task": "environment", "variation": task.variation, "example": index}))
-        reply = self._ask("environment", [{"role": "system", "content": env.prompt.system},
-                                          {"role": "user", "content": environment_prompt}],
-                          env.prompt.temperature, env.prompt.max_tokens, stop)
+        environment_prompt = env.prompt.user.substitute(
+            instructions=variation.instructions,
+            parameters=render_parameters({"task": "environment", "variation": task.variation, "example": index}),
+        )
+        reply = self._ask(
+            "environment",
+            [{"role": "system", "content": env.prompt.system}, {"role": "user", "content": environment_prompt}],
+            env.prompt.temperature,
+            env.prompt.max_tokens,
+            stop,
+        )
         workspace = parse_workspace(reply.message.get("content") or "")
         # 2. ids by code, into the system prompt; the user's request
         system = render_session_context(config, ids.session_id, ids.workspace_id, workspace)
         user = config.user(task.kind)
-        parameters = {"task": "user_request", "type": task.kind, "variation": task.variation, "workspace": workspace,
-                      "session_id": ids.session_id, "workspace_id": ids.workspace_id, "example": index}
+        parameters = {
+            "task": "user_request",
+            "type": task.kind,
+            "variation": task.variation,
+            "workspace": workspace,
+            "session_id": ids.session_id,
+            "workspace_id": ids.workspace_id,
+            "example": index,
+        }
         if task.kind == "tool":
             choice = config.tool(task.tool)
             parameters["tool"] = task.tool
-            prompt = user.prompt.user.substitute(workspace=json.dumps(workspace, ensure_ascii=False), tool=task.tool,
-                                                 description=choice.description, parameters=render_parameters(parameters))
+            prompt = user.prompt.user.substitute(
+                workspace=json.dumps(workspace, ensure_ascii=False),
+                tool=task.tool,
+                description=choice.description,
+                parameters=render_parameters(parameters),
+            )
         else:
             behavior = config.behaviors[task.behavior]
             parameters.update(behavior=task.behavior, scenario=task.scenario)
-            prompt = user.prompt.user.substitute(workspace=json.dumps(workspace, ensure_ascii=False), behavior=task.behavior,
-                                                 behavior_description=behavior.description,
-                                                 situation=behavior.scenarios[task.scenario].situation,
-                                                 parameters=render_parameters(parameters))
-        reply = self._ask("request", [{"role": "system", "content": user.prompt.system}, {"role": "user", "content": prompt}],
-                          user.prompt.temperature, user.prompt.max_tokens, stop)
+            prompt = user.prompt.user.substitute(
+                workspace=json.dumps(workspace, ensure_ascii=False),
+                behavior=task.behavior,
+                behavior_description=behavior.description,
+                situation=behavior.scenarios[task.scenario].situation,
+                parameters=render_parameters(parameters),
+            )
+        reply = self._ask(
+            "request",
+            [{"role": "system", "content": user.prompt.system}, {"role": "user", "content": prompt}],
+            user.prompt.temperature,
+            user.prompt.max_tokens,
+            stop,
+        )
         request = clean_request(reply.message.get("content"))
         # 3. the answer
-        answer_messages = ([{"role": "system", "content": system}] if user.answer.system_prompt else []) + \
-            [{"role": "user", "content": request}]
+        answer_messages = ([{"role": "system", "content": system}] if user.answer.system_prompt else []) + [
+            {"role": "user", "content": request}
+        ]
         reply = self._ask("answer", answer_messages, user.answer.temperature, user.answer.max_tokens, stop)
         answer = reply.message
         injected = False
         if user.answer.inject_ids:
             answer, injected = _inject(answer, ids)
-        tools = [task.tool] if task.kind == "tool" else list(config.scenario(task.behavior, task.scenario).expected_tools)
+        tools = (
+            [task.tool] if task.kind == "tool" else list(config.scenario(task.behavior, task.scenario).expected_tools)
+        )
         record = {
             "conversations": [{"role": "system", "content": system}, {"role": "user", "content": request}, answer],
             "metadata": {
-                "session_id": ids.session_id, "workspace_id": ids.workspace_id, "environment_variation": task.variation,
-                "type": task.kind, "agent": self.registry.tools[tools[0]].agent if tools else None, "tools": tools,
+                "session_id": ids.session_id,
+                "workspace_id": ids.workspace_id,
+                "environment_variation": task.variation,
+                "type": task.kind,
+                "agent": self.registry.tools[tools[0]].agent if tools else None,
+                "tools": tools,
                 "behavior": task.behavior,
-                "provenance": {"generator": "selfplay", "backend": self.client.backend, "model": self.client.model,
-                               "seed": self.seed, "index": index, "schema_hash": self.registry.schema_hash,
-                               "temperatures": {"environment": env.prompt.temperature, "user": user.prompt.temperature,
-                                                "assistant": user.answer.temperature},
-                               "ids_injected": injected, "finish_reason": reply.finish_reason,
-                               **({"scenario": task.scenario} if task.scenario else {})}}}
-        return Example(index, task, ids, workspace, request, answer, record, reply.finish_reason,
-                       prompts=[request, prompt, environment_prompt])
+                "provenance": {
+                    "generator": "selfplay",
+                    "backend": self.client.backend,
+                    "model": self.client.model,
+                    "seed": self.seed,
+                    "index": index,
+                    "schema_hash": self.registry.schema_hash,
+                    "temperatures": {
+                        "environment": env.prompt.temperature,
+                        "user": user.prompt.temperature,
+                        "assistant": user.answer.temperature,
+                    },
+                    "ids_injected": injected,
+                    "finish_reason": reply.finish_reason,
+                    **({"scenario": task.scenario} if task.scenario else {}),
+                },
+            },
+        }
+        return Example(
+            index,
+            task,
+            ids,
+            workspace,
+            request,
+            answer,
+            record,
+            reply.finish_reason,
+            prompts=[request, prompt, environment_prompt],
+        )
 
     def validate_example(self, example: Example) -> tuple[bool, dict]:
         """Judge the example, set its label (and, for a negative, metadata.codes); (is_valid, report)."""
         task = example.task
-        case = expectation(self.config, self.registry, kind=task.kind, question=example.request,
-                           system=example.record["conversations"][0]["content"], tools=[task.tool] if task.tool else (),
-                           behavior=task.behavior, scenario=task.scenario, workspace_id=example.ids.workspace_id)
-        execute = self.executor.for_session(example.ids.session_id, {"id": example.ids.workspace_id, **example.workspace}) \
-            if self.executor else None
-        verdict = judge(case, example.answer, self.registry, finish_reason=example.finish_reason, execute=execute,
-                        echo_of=example.prompts)
+        case = expectation(
+            self.config,
+            self.registry,
+            kind=task.kind,
+            question=example.request,
+            system=example.record["conversations"][0]["content"],
+            tools=[task.tool] if task.tool else (),
+            behavior=task.behavior,
+            scenario=task.scenario,
+            workspace_id=example.ids.workspace_id,
+        )
+        execute = (
+            self.executor.for_session(example.ids.session_id, {"id": example.ids.workspace_id, **example.workspace})
+            if self.executor
+            else None
+        )
+        verdict = judge(
+            case,
+            example.answer,
+            self.registry,
+            finish_reason=example.finish_reason,
+            execute=execute,
+            echo_of=example.prompts,
+        )
         record = example.record
-        example.record = {"conversations": record["conversations"], "label": verdict.passed, "metadata": record["metadata"]}
+        example.record = {
+            "conversations": record["conversations"],
+            "label": verdict.passed,
+            "metadata": record["metadata"],
+        }
         if not verdict.passed:
             example.record["metadata"]["codes"] = verdict.codes
         example.report = Report(verdict.report())
@@ -246,9 +346,18 @@ class SelfPlayGenerator:
             example.record["metadata"]["provenance"]["validated"] = False
         return Outcome(index, [example.record])
 
-    def generate_batch(self, num_examples: int, output_file: str | Path, validate: bool = True, save_invalid: bool = True,
-                       *, concurrency: int = 1, resume: bool = False, kto_file: str | Path | None = None,
-                       progress: bool = False) -> BatchSummary:
+    def generate_batch(
+        self,
+        num_examples: int,
+        output_file: str | Path,
+        validate: bool = True,
+        save_invalid: bool = True,
+        *,
+        concurrency: int = 1,
+        resume: bool = False,
+        kto_file: str | Path | None = None,
+        progress: bool = False,
+    ) -> BatchSummary:
         """Examples 0..num_examples-1 (those not already written when resuming): valid ones to
         output_file, invalid ones to <output>_invalid.jsonl (or nowhere when save_invalid is
         false), and with kto_file both interleaved into a KTO-ready file."""
@@ -256,8 +365,14 @@ class SelfPlayGenerator:
         invalid = invalid_path(output_file) if (save_invalid and validate) else None
         with ExampleStore(output_file, invalid, resume=resume) as store:
             jobs = [i for i in range(num_examples) if i not in store.done]
-            summary = run_jobs(jobs, self._produce, store, concurrency=concurrency, progress=progress,
-                               label=f"selfplay {self.client.backend}:{self.client.model[-30:]}")
+            summary = run_jobs(
+                jobs,
+                self._produce,
+                store,
+                concurrency=concurrency,
+                progress=progress,
+                label=f"selfplay {self.client.backend}:{self.client.model[-30:]}",
+            )
             summary.resumed, summary.notes = len(store.done), store.resume_notes()
         if self.executor:
             self.executor.close()
@@ -283,5 +398,8 @@ def write_kto(output: str | Path, invalid: str | Path | None, kto_file: str | Pa
 
     positives, negatives = read_labelled(output, *([invalid] if invalid else []))
     if not positives or not negatives:
-        return {"records": 0, "error": f"KTO needs both labels: {len(positives)} valid and {len(negatives)} invalid examples"}
+        return {
+            "records": 0,
+            "error": f"KTO needs both labels: {len(positives)} valid and {len(negatives)} invalid examples",
+        }
     return write_interleaved(interleave(positives, negatives, balance="none"), Path(kto_file))

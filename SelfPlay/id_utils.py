@@ -3,12 +3,13 @@
 Thin helpers over Tools/schema/context.py, which owns the id formats:
 ``session_<13-digit ms>_<9 [a-z0-9]>`` and ``ws_<13-digit ms>_<9 [a-z0-9]>``.
 """
+
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
 
-from Tools.schema.context import (generate_session_id, generate_workspace_id, is_session_id, is_workspace_id)
+from Tools.schema.context import generate_session_id, generate_workspace_id, is_session_id, is_workspace_id
 from Tools.schema.toolcalls import ToolCall, new_call_id
 
 EPOCH_MS = 1767225600000  # 2026-01-01T00:00:00Z: ids of a seeded run do not depend on the clock

@@ -9,6 +9,7 @@ The expectation comes from the prompt-set case, or for generated examples from t
 metadata and SelfPlay/configs (the tool asked for; the behaviour scenario's criteria). A negative's
 `metadata.codes` are the error codes this judge found, so they can be checked again at any time.
 """
+
 from __future__ import annotations
 
 import re
@@ -37,23 +38,47 @@ def _substitute(value, variables: dict):
     return value
 
 
-def expectation(config: SelfPlayConfig, registry, *, kind: str, question: str, system: str | None = None,
-                tools=(), behavior: str | None = None, scenario: str | None = None, workspace_id: str | None = None,
-                case_id: str = "example", expected_arguments: dict | None = None) -> PromptCase:
+def expectation(
+    config: SelfPlayConfig,
+    registry,
+    *,
+    kind: str,
+    question: str,
+    system: str | None = None,
+    tools=(),
+    behavior: str | None = None,
+    scenario: str | None = None,
+    workspace_id: str | None = None,
+    case_id: str = "example",
+    expected_arguments: dict | None = None,
+) -> PromptCase:
     """The prompt case an answer is judged against. Tool examples: the tools asked for must be
     called (a hidden tool's right answer is text that calls nothing). Behavioural examples: the
     scenario's criteria from behaviors.yaml."""
     if kind == "tool":
         visible = [t for t in tools if t in registry and not registry.tools[t].hidden]
-        return PromptCase(id=case_id, question=question, system=system, expected_tools=visible,
-                          response_type=None if visible else "text_only", tags=["tool"],
-                          expected_arguments=expected_arguments or {})
+        return PromptCase(
+            id=case_id,
+            question=question,
+            system=system,
+            expected_tools=visible,
+            response_type=None if visible else "text_only",
+            tags=["tool"],
+            expected_arguments=expected_arguments or {},
+        )
     spec = config.scenario(behavior, scenario)
     arguments = _substitute(spec.expected_arguments, {"workspace_id": workspace_id})
-    return PromptCase(id=case_id, question=question, system=system, expected_tools=list(spec.expected_tools),
-                      allowed_tools=list(spec.allowed_tools), response_type=spec.expected_response_type,
-                      behavior=dict(spec.behavior_expectations), tags=[behavior, *spec.tags],
-                      expected_arguments={**arguments, **(expected_arguments or {})})
+    return PromptCase(
+        id=case_id,
+        question=question,
+        system=system,
+        expected_tools=list(spec.expected_tools),
+        allowed_tools=list(spec.allowed_tools),
+        response_type=spec.expected_response_type,
+        behavior=dict(spec.behavior_expectations),
+        tags=[behavior, *spec.tags],
+        expected_arguments={**arguments, **(expected_arguments or {})},
+    )
 
 
 def record_expectation(record: dict, config: SelfPlayConfig, registry) -> PromptCase:
@@ -61,10 +86,17 @@ def record_expectation(record: dict, config: SelfPlayConfig, registry) -> Prompt
     meta = record.get("metadata") or {}
     system = first_message(record, "system")
     user = [m for m in messages(record) if isinstance(m, dict) and m.get("role") == "user"]
-    return expectation(config, registry, kind=meta.get("type", "tool"), question=(user[-1]["content"] if user else ""),
-                       system=system["content"] if system else None, tools=meta.get("tools") or (),
-                       behavior=meta.get("behavior"), scenario=(meta.get("provenance") or {}).get("scenario"),
-                       workspace_id=meta.get("workspace_id"))
+    return expectation(
+        config,
+        registry,
+        kind=meta.get("type", "tool"),
+        question=(user[-1]["content"] if user else ""),
+        system=system["content"] if system else None,
+        tools=meta.get("tools") or (),
+        behavior=meta.get("behavior"),
+        scenario=(meta.get("provenance") or {}).get("scenario"),
+        workspace_id=meta.get("workspace_id"),
+    )
 
 
 def normalize_text(text: str) -> str:
@@ -101,12 +133,26 @@ class Verdict:
     calls: list = field(default_factory=list)
 
     def report(self) -> dict:
-        return {"valid": self.passed, "codes": self.codes, "failed_stage": self.failed_stage, "format": self.format,
-                "calls": [c.name for c in self.calls], "findings": [f.to_dict() for f in self.findings]}
+        return {
+            "valid": self.passed,
+            "codes": self.codes,
+            "failed_stage": self.failed_stage,
+            "format": self.format,
+            "calls": [c.name for c in self.calls],
+            "findings": [f.to_dict() for f in self.findings],
+        }
 
 
-def judge(case: PromptCase, message: dict | None, registry, *, error: str | None = None,
-          finish_reason: str | None = None, execute=None, echo_of=()) -> Verdict:
+def judge(
+    case: PromptCase,
+    message: dict | None,
+    registry,
+    *,
+    error: str | None = None,
+    finish_reason: str | None = None,
+    execute=None,
+    echo_of=(),
+) -> Verdict:
     """Label one answer: score_case (validator, tools, arguments, behaviour, execution) + quality filters."""
     score = score_case(case, message, registry, error, execute)
     extra = quality_findings(message, finish_reason, echo_of)
@@ -156,8 +202,14 @@ class SandboxExecutor:
             box = self._sandbox()
             box.reset()
             if workspace and workspace.get("id") and workspace["id"] != "default":
-                box.add_workspace(workspace["id"], workspace.get("name") or "Workspace", workspace.get("rootFolder") or "/",
-                                  workspace.get("description") or "", tuple(workspace.get("folders") or ()), session_id)
+                box.add_workspace(
+                    workspace["id"],
+                    workspace.get("name") or "Workspace",
+                    workspace.get("rootFolder") or "/",
+                    workspace.get("description") or "",
+                    tuple(workspace.get("folders") or ()),
+                    session_id,
+                )
             return execute_calls(box, calls)
 
         return execute

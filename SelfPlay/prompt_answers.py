@@ -8,6 +8,7 @@ It shares everything with the 3-prompt generator: the client (Evaluator backends
 teacher included), request retries, the judge (labels.py), the writer (store.py) and the runner
 (engine.py); only where the requests come from differs.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,7 +40,9 @@ def temperatures(center: float, variations: int, spread: float) -> list[float]:
     """`variations` temperatures evenly spread over center +- spread (clamped to 0..2)."""
     if variations == 1:
         return [round(center, 4)]
-    return [round(min(2.0, max(0.0, center - spread + 2 * spread * i / (variations - 1))), 4) for i in range(variations)]
+    return [
+        round(min(2.0, max(0.0, center - spread + 2 * spread * i / (variations - 1))), 4) for i in range(variations)
+    ]
 
 
 def load_cases(spec: str, client: ChatClient, *, seed: int, size: int) -> tuple[str, list[PromptCase]]:
@@ -84,16 +87,29 @@ class PromptSetGenerator:
         ids = PromptIds(case.system) if case.system else None
         behavior = next((t for t in case.tags if t in self.config.behaviors), None)
         tools = list(case.expected_tools)
-        return {"session_id": ids.session_id if ids else None, "workspace_id": ids.workspace_id if ids else None,
-                "environment_variation": case.metadata.get("environment_variation"),
-                "type": "behavioral" if behavior else "tool",
-                "agent": self.registry.tools[tools[0]].agent if tools and tools[0] in self.registry else None,
-                "tools": tools, "behavior": behavior,
-                "provenance": {"generator": "selfplay_generator", "source": source, "backend": self.client.backend,
-                               "model": self.client.model, "seed": self.seed, "index": index,
-                               "prompt_set": self.prompt_set, "prompt_id": case.id, "variation": variation,
-                               "temperatures": {"assistant": temperature}, "schema_hash": self.registry.schema_hash,
-                               "finish_reason": reply.finish_reason if reply else None}}
+        return {
+            "session_id": ids.session_id if ids else None,
+            "workspace_id": ids.workspace_id if ids else None,
+            "environment_variation": case.metadata.get("environment_variation"),
+            "type": "behavioral" if behavior else "tool",
+            "agent": self.registry.tools[tools[0]].agent if tools and tools[0] in self.registry else None,
+            "tools": tools,
+            "behavior": behavior,
+            "provenance": {
+                "generator": "selfplay_generator",
+                "source": source,
+                "backend": self.client.backend,
+                "model": self.client.model,
+                "seed": self.seed,
+                "index": index,
+                "prompt_set": self.prompt_set,
+                "prompt_id": case.id,
+                "variation": variation,
+                "temperatures": {"assistant": temperature},
+                "schema_hash": self.registry.schema_hash,
+                "finish_reason": reply.finish_reason if reply else None,
+            },
+        }
 
     def _record(self, case: PromptCase, message: dict, meta: dict, finish_reason, execute) -> dict:
         record = {"conversations": case.messages() + [message], "metadata": meta}
@@ -101,7 +117,9 @@ class PromptSetGenerator:
             check_writable(record, self.registry)
         except ValueError as exc:
             raise GenerationError("answer unusable", f"structurally broken ({exc})") from None
-        verdict = judge(case, message, self.registry, finish_reason=finish_reason, execute=execute, echo_of=[case.question])
+        verdict = judge(
+            case, message, self.registry, finish_reason=finish_reason, execute=execute, echo_of=[case.question]
+        )
         if not verdict.passed:
             meta["codes"] = verdict.codes
         return {"conversations": record["conversations"], "label": verdict.passed, "metadata": meta}
@@ -109,35 +127,62 @@ class PromptSetGenerator:
     def produce(self, index: int, stop: threading.Event) -> Outcome:
         case, variation, temperature = self.job(index)
         tools = self.registry.openai_tools() if self.tools_in_request else None
-        reply, error, _ = request_with_retries(self.client, case.messages(), tools, temperature=temperature,
-                                               max_tokens=self.max_tokens, retries=self.retries, backoff=self.backoff,
-                                               stop=stop)
+        reply, error, _ = request_with_retries(
+            self.client,
+            case.messages(),
+            tools,
+            temperature=temperature,
+            max_tokens=self.max_tokens,
+            retries=self.retries,
+            backoff=self.backoff,
+            stop=stop,
+        )
         if reply is None:
             raise GenerationError("backend error", error or "no answer")
         execute = None
         if self.executor:
             ids = PromptIds(case.system) if case.system else None
-            execute = self.executor.for_session(ids.session_id if ids else None,
-                                                {"id": ids.workspace_id} if ids and ids.workspace_id else None)
-        record = self._record(case, reply.message, self.metadata(case, index, variation, temperature, "model", reply),
-                              reply.finish_reason, execute)
+            execute = self.executor.for_session(
+                ids.session_id if ids else None, {"id": ids.workspace_id} if ids and ids.workspace_id else None
+            )
+        record = self._record(
+            case,
+            reply.message,
+            self.metadata(case, index, variation, temperature, "model", reply),
+            reply.finish_reason,
+            execute,
+        )
         records = [record]
         reference = case.metadata.get("reference")
         if self.reference_positives and record["label"] is False and isinstance(reference, dict):
-            positive = self._record(case, reference, self.metadata(case, index, variation, temperature, "reference", None),
-                                    None, execute)
+            positive = self._record(
+                case, reference, self.metadata(case, index, variation, temperature, "reference", None), None, execute
+            )
             if positive["label"]:
                 records.append(positive)
         return Outcome(index, records)
 
-    def run(self, num_examples: int, output: str | Path, *, concurrency: int = 1, resume: bool = False,
-            progress: bool = False) -> RunSummary:
+    def run(
+        self,
+        num_examples: int,
+        output: str | Path,
+        *,
+        concurrency: int = 1,
+        resume: bool = False,
+        progress: bool = False,
+    ) -> RunSummary:
         """Answer jobs 0..num_examples-1, then write output: strictly alternating True/False."""
         valid, invalid = stream_paths(output)
         with ExampleStore(valid, invalid, resume=resume) as store:
             jobs = [i for i in range(num_examples) if i not in store.done]
-            summary = run_jobs(jobs, self.produce, store, concurrency=concurrency, progress=progress,
-                               label=f"selfplay {self.client.backend}:{self.client.model[-30:]}")
+            summary = run_jobs(
+                jobs,
+                self.produce,
+                store,
+                concurrency=concurrency,
+                progress=progress,
+                label=f"selfplay {self.client.backend}:{self.client.model[-30:]}",
+            )
             summary.resumed, summary.notes = len(store.done), store.resume_notes()
         if self.executor:
             self.executor.close()

@@ -1,4 +1,5 @@
 """Seed path of `python -m claudesidian self-improve` (the logic: claudesidian/self_improve.py)."""
+
 import sys
 from pathlib import Path
 

@@ -1,6 +1,7 @@
 """Where self-play writes: valid records to one JSONL file, invalid ones to another, each record
 appended and flushed as soon as it is judged, duplicates dropped, and everything already written
 read back on --resume so that a killed run continues with no lost and no repeated example."""
+
 from __future__ import annotations
 
 import hashlib
@@ -33,8 +34,10 @@ def exact_key(record: dict) -> str:
         if isinstance(message, dict):
             message = {k: v for k, v in message.items() if k != "tool_call_id"}
             if isinstance(message.get("tool_calls"), list):
-                message["tool_calls"] = [{k: v for k, v in c.items() if k != "id"} if isinstance(c, dict) else c
-                                         for c in message["tool_calls"]]
+                message["tool_calls"] = [
+                    {k: v for k, v in c.items() if k != "id"} if isinstance(c, dict) else c
+                    for c in message["tool_calls"]
+                ]
         conversation.append(message)
     text = _IDS.sub("<id>", json.dumps(conversation, sort_keys=True, ensure_ascii=False))
     return hashlib.sha1(text.encode()).hexdigest()
@@ -48,7 +51,9 @@ def near_key(record: dict) -> str:
         if not isinstance(message, dict):
             continue
         if message.get("role") == "user":
-            parts.append("u:" + normalize_text(message.get("content") if isinstance(message.get("content"), str) else ""))
+            parts.append(
+                "u:" + normalize_text(message.get("content") if isinstance(message.get("content"), str) else "")
+            )
         elif message.get("role") == "assistant":
             parsed = parse_message(message)
             calls = [[c.name, {k: v for k, v in (c.arguments or {}).items() if k != "context"}] for c in parsed.calls]
@@ -98,7 +103,9 @@ class ExampleStore:
                     raise UsageError(f"{path} is a directory; name a .jsonl file")
                 self._lock(path)
                 if path.exists() and path.stat().st_size and not resume:
-                    raise UsageError(f"{path} already exists; pass --resume to continue that run, or choose another --output")
+                    raise UsageError(
+                        f"{path} already exists; pass --resume to continue that run, or choose another --output"
+                    )
                 if resume and path.is_file():
                     self._load(path)
         except BaseException:
@@ -111,8 +118,10 @@ class ExampleStore:
         included) would read the same 'done' set and write every example twice."""
         lock = ProcessLock(path.with_name(f".{path.name}.lock"))
         if not lock.acquire():
-            raise UsageError(f"{path} is being written by another running generator; wait for it to finish "
-                             "or choose another --output")
+            raise UsageError(
+                f"{path} is being written by another running generator; wait for it to finish "
+                "or choose another --output"
+            )
         lock.write_note(f"pid {os.getpid()}\n")
         self._locks.append(lock)
 
@@ -123,8 +132,10 @@ class ExampleStore:
         for line in iter_jsonl(path):
             if line.error is not None or not isinstance(line.record, dict):
                 reason = line.error.message if line.error else "not a JSON object"
-                raise UsageError(f"{path} line {line.number} is not a record ({reason}); --resume needs a clean file: "
-                                 "fix or remove that line")
+                raise UsageError(
+                    f"{path} line {line.number} is not a record ({reason}); --resume needs a clean file: "
+                    "fix or remove that line"
+                )
             record = line.record
             index = ((record.get("metadata") or {}).get("provenance") or {}).get("index")
             if isinstance(index, int):
@@ -134,8 +145,10 @@ class ExampleStore:
 
     def resume_notes(self) -> list[str]:
         """What --resume found, for the summary."""
-        return [f"{path}: removed a half-written last line ({size} bytes) left by a kill"
-                for path, size in self.repaired.items()]
+        return [
+            f"{path}: removed a half-written last line ({size} bytes) left by a kill"
+            for path, size in self.repaired.items()
+        ]
 
     def _remember(self, record: dict) -> None:
         self.exact.add(exact_key(record))

@@ -15,6 +15,7 @@ with no model at all.
   ``python -m SelfPlay.teacher sample`` writes Datasets/sample/, ``python -m SelfPlay.teacher
   prompts`` writes an evaluator prompt set disjoint from a training file.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,17 +38,34 @@ from Tools.schema.toolcalls import ToolCall, new_call_id, render_message
 from SelfPlay.config import SelfPlayConfig, Task, draw_task, load_config, parse_parameters, pick, render_session_context
 from SelfPlay.id_utils import EPOCH_MS, SessionIds, generate_ids
 from SelfPlay.labels import expectation, judge, normalize_text
-from SelfPlay.templates import (BEHAVIOR_BUILDERS, FAKE_MODES, TOOL_BUILDERS, WORKSPACES, Draw, Plan, VaultModel, Workspace,
-                        key_arguments, phrase)
+from SelfPlay.templates import (
+    BEHAVIOR_BUILDERS,
+    FAKE_MODES,
+    TOOL_BUILDERS,
+    WORKSPACES,
+    Draw,
+    Plan,
+    VaultModel,
+    Workspace,
+    key_arguments,
+    phrase,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VAULT = ROOT / "Datasets" / "vault_template"
 DATASETS_DIR = ROOT / "Datasets" / "teacher"
 SAMPLE_DIR = ROOT / "Datasets" / "sample"
 DATASET_SEED, SFT_SIZE, KTO_SIZE = 2026, 2400, 2400
-SAMPLE_TOOLS = ("vaultManager_createFolder", "contentManager_createContent", "contentManager_readContent",
-                "contentManager_appendContent", "vaultLibrarian_searchContent", "vaultManager_listDirectory",
-                "vaultManager_moveNote", "contentManager_findReplaceContent")
+SAMPLE_TOOLS = (
+    "vaultManager_createFolder",
+    "contentManager_createContent",
+    "contentManager_readContent",
+    "contentManager_appendContent",
+    "vaultLibrarian_searchContent",
+    "vaultManager_listDirectory",
+    "vaultManager_moveNote",
+    "contentManager_findReplaceContent",
+)
 SAMPLE_CORRUPTIONS = ("missing_context_field", "malformed_json", "wrong_session_id", "unexpected_parameter")
 
 
@@ -69,8 +87,11 @@ class Scene:
     def message(self) -> dict:
         """The right answer, rendered once (treat it as read-only)."""
         if self._message is None:
-            self._message = render_message(self.calls, "openai", self.text) if self.calls else \
-                {"role": "assistant", "content": self.text}
+            self._message = (
+                render_message(self.calls, "openai", self.text)
+                if self.calls
+                else {"role": "assistant", "content": self.text}
+            )
         return self._message
 
     def workspace_dict(self) -> dict:
@@ -82,8 +103,9 @@ class Scene:
 
 
 class Teacher:
-    def __init__(self, seed: int = 0, vault: str | Path | None = None, config: SelfPlayConfig | None = None,
-                 registry=None):
+    def __init__(
+        self, seed: int = 0, vault: str | Path | None = None, config: SelfPlayConfig | None = None, registry=None
+    ):
         from Tools.schema.registry import load_registry
 
         self.seed = seed
@@ -109,10 +131,20 @@ class Teacher:
     def workspace_from(self, data: dict, variation: str = "complex") -> Workspace:
         root = str(data.get("rootFolder") or "/").strip() or "/"
         folders = tuple(f for f in data.get("folders") or () if isinstance(f, str))
-        return Workspace(str(data.get("name") or "Workspace"), str(data.get("description") or ""), root, folders, variation)
+        return Workspace(
+            str(data.get("name") or "Workspace"), str(data.get("description") or ""), root, folders, variation
+        )
 
-    def scene(self, index: int, *, namespace: str = "scene", task: Task | None = None, workspace: Workspace | None = None,
-              ids: SessionIds | None = None, kind: str | None = None) -> Scene:
+    def scene(
+        self,
+        index: int,
+        *,
+        namespace: str = "scene",
+        task: Task | None = None,
+        workspace: Workspace | None = None,
+        ids: SessionIds | None = None,
+        kind: str | None = None,
+    ) -> Scene:
         rng = self.rng(namespace, index)
         task = task or draw_task(self.config, rng, kind)
         chosen = workspace is not None or ids is not None  # the caller's session: no vault workspace instead
@@ -125,7 +157,9 @@ class Teacher:
             plan = BEHAVIOR_BUILDERS[(task.behavior, task.scenario)](draw)
         if plan.workspace and not chosen:  # e.g. loading a saved state: the session runs where it was saved
             ws_id, name, root = plan.workspace
-            workspace = Workspace(name, f"The {name} workspace of this vault", root, self._folders(root), task.variation)
+            workspace = Workspace(
+                name, f"The {name} workspace of this vault", root, self._folders(root), task.variation
+            )
             ids = SessionIds(plan.session_id or ids.session_id, ws_id)
         request = phrase(plan.requests[rng.randrange(len(plan.requests))], plan.slots, rng)
         context = self.context(workspace, ids, plan, request)
@@ -140,32 +174,58 @@ class Teacher:
     def context(workspace: Workspace, ids: SessionIds, plan: Plan, request: str) -> dict:
         asked = " ".join(request.strip().splitlines()[-1].split())  # the ask itself, not a quoted result
         asked = asked if len(asked) <= 100 else asked[:97].rstrip() + "..."
-        return make_context(ids.session_id, ids.workspace_id, sessionDescription=plan.describe,
-                            sessionMemory=f'Working in the {workspace.name} workspace ({workspace.root}). '
-                                          f'The user asked: "{asked}". {plan.why}.',
-                            toolContext=plan.why, primaryGoal=plan.describe, subgoal=plan.action)
+        return make_context(
+            ids.session_id,
+            ids.workspace_id,
+            sessionDescription=plan.describe,
+            sessionMemory=f"Working in the {workspace.name} workspace ({workspace.root}). "
+            f'The user asked: "{asked}". {plan.why}.',
+            toolContext=plan.why,
+            primaryGoal=plan.describe,
+            subgoal=plan.action,
+        )
 
     # -- records -----------------------------------------------------------------------------
     def metadata(self, scene: Scene, **provenance) -> dict:
         task = scene.task
         tools = scene.tools
-        meta = {"session_id": scene.ids.session_id, "workspace_id": scene.ids.workspace_id,
-                "environment_variation": scene.workspace.variation, "type": task.kind,
-                "agent": self.registry.tools[tools[0]].agent if tools else None, "tools": tools, "behavior": task.behavior,
-                "provenance": {"generator": "teacher", "backend": "template", "model": "teacher", "seed": self.seed,
-                               "index": scene.index, "schema_hash": self.registry.schema_hash, **provenance}}
+        meta = {
+            "session_id": scene.ids.session_id,
+            "workspace_id": scene.ids.workspace_id,
+            "environment_variation": scene.workspace.variation,
+            "type": task.kind,
+            "agent": self.registry.tools[tools[0]].agent if tools else None,
+            "tools": tools,
+            "behavior": task.behavior,
+            "provenance": {
+                "generator": "teacher",
+                "backend": "template",
+                "model": "teacher",
+                "seed": self.seed,
+                "index": scene.index,
+                "schema_hash": self.registry.schema_hash,
+                **provenance,
+            },
+        }
         if task.scenario:
             meta["provenance"]["scenario"] = task.scenario
         return meta
 
-    def record(self, scene: Scene, message: dict | None = None, *, codes=(), corruption: str | None = None,
-               **provenance) -> dict:
+    def record(
+        self, scene: Scene, message: dict | None = None, *, codes=(), corruption: str | None = None, **provenance
+    ) -> dict:
         meta = self.metadata(scene, **provenance)
         if corruption:
             meta["codes"], meta["corruption"] = list(codes), corruption
-        return {"conversations": [{"role": "system", "content": scene.system}, {"role": "user", "content": scene.request},
-                                  message or scene.message()],
-                "label": not corruption, "metadata": meta}
+        return {
+            "conversations": [
+                {"role": "system", "content": scene.system},
+                {"role": "user", "content": scene.request},
+                message or scene.message(),
+            ],
+            "label": not corruption,
+            "metadata": meta,
+        }
 
     def expectation(self, scene: Scene, with_arguments: bool = False):
         args = {}
@@ -173,9 +233,18 @@ class Teacher:
             spec = self.registry.tools[scene.task.tool]
             found = key_arguments(scene.plan, scene.calls[0].arguments, spec.parameters.get("required", []))
             args = {scene.task.tool: found} if found else {}
-        return expectation(self.config, self.registry, kind=scene.task.kind, question=scene.request, system=scene.system,
-                           tools=scene.tools, behavior=scene.task.behavior, scenario=scene.task.scenario,
-                           workspace_id=scene.ids.workspace_id, expected_arguments=args)
+        return expectation(
+            self.config,
+            self.registry,
+            kind=scene.task.kind,
+            question=scene.request,
+            system=scene.system,
+            tools=scene.tools,
+            behavior=scene.task.behavior,
+            scenario=scene.task.scenario,
+            workspace_id=scene.ids.workspace_id,
+            expected_arguments=args,
+        )
 
     def judge(self, scene: Scene, message: dict):
         return judge(self.expectation(scene), message, self.registry)
@@ -193,8 +262,15 @@ class Teacher:
         spec = self.registry.tools[call.name]
         required = [r for r in spec.parameters.get("required", []) if r != "context" and r in call.arguments]
         typed = [a for a in call.arguments if a != "context" and _type_of(spec, a) in _WRONG_TYPES]
-        names += ["hallucinated_tool", "missing_context_field", "empty_session_memory", "wrong_session_id",
-                  "malformed_workspace_id", "malformed_json", "unexpected_parameter"]
+        names += [
+            "hallucinated_tool",
+            "missing_context_field",
+            "empty_session_memory",
+            "wrong_session_id",
+            "malformed_workspace_id",
+            "malformed_json",
+            "unexpected_parameter",
+        ]
         names += ["missing_required_argument"] if required else []
         names += ["wrong_type"] if typed else []
         names += ["context_not_first"] if len(call.arguments) > 1 else []
@@ -221,8 +297,9 @@ class Teacher:
         verdict = self.judge(scene, message)
         code = CORRUPTIONS[name][0]
         if verdict.passed or code not in verdict.codes:
-            raise RuntimeError(f"teacher bug: corruption {name} of scene {scene.index} ({scene.task}) gave {verdict.codes}, "
-                               f"not {code}")
+            raise RuntimeError(
+                f"teacher bug: corruption {name} of scene {scene.index} ({scene.task}) gave {verdict.codes}, not {code}"
+            )
         return self.record(scene, message, codes=verdict.codes, corruption=name)
 
     def positive(self, scene: Scene) -> dict:
@@ -235,8 +312,11 @@ class Teacher:
     def coverage_tasks(self) -> list[Task]:
         """One tool task per tool of the registry, then one per behaviour scenario."""
         tasks = [Task("tool", "complex", tool=name, agent=spec.agent) for name, spec in self.registry.tools.items()]
-        tasks += [Task("behavioral", "complex", behavior=b.name, scenario=s) for b in self.config.behaviors.values()
-                  for s in b.scenarios]
+        tasks += [
+            Task("behavioral", "complex", behavior=b.name, scenario=s)
+            for b in self.config.behaviors.values()
+            for s in b.scenarios
+        ]
         return tasks
 
     def scenes(self, namespace: str, cover: bool = True) -> Iterable[Scene]:
@@ -247,8 +327,10 @@ class Teacher:
         while True:
             task = None
             if forced:  # a coverage task stays first in line until one of its scenes is new
-                variation = pick(self.rng(namespace, "variation", index),
-                                 {v.name: v.weight for v in self.config.environment.variations.values()})
+                variation = pick(
+                    self.rng(namespace, "variation", index),
+                    {v.name: v.weight for v in self.config.environment.variations.values()},
+                )
                 f = forced[0]
                 task = Task(f.kind, variation, f.tool, f.agent, f.behavior, f.scenario)
             scene = self.scene(index, namespace=namespace, task=task)
@@ -291,7 +373,9 @@ class Teacher:
         for i, tool in enumerate(SAMPLE_TOOLS):
             scene = self.scene(i, namespace="sample", task=Task("tool", "simple", tool=tool, agent=tool.split("_")[0]))
             positive = self.positive(scene)
-            negative = self.negative(scene, self.rng("sample-corrupt", i), SAMPLE_CORRUPTIONS[i % len(SAMPLE_CORRUPTIONS)])
+            negative = self.negative(
+                scene, self.rng("sample-corrupt", i), SAMPLE_CORRUPTIONS[i % len(SAMPLE_CORRUPTIONS)]
+            )
             sft.append(positive)
             kto += [positive, negative]
         return sft, kto
@@ -299,8 +383,13 @@ class Teacher:
     # -- prompt sets -------------------------------------------------------------------------
     def prompt_case(self, scene: Scene, prefix: str) -> dict:
         case = self.expectation(scene, with_arguments=True)
-        item = {"id": f"{prefix}-{scene.index:05d}", "question": scene.request, "system": scene.system, "tags": case.tags,
-                "expected_tools": case.expected_tools}
+        item = {
+            "id": f"{prefix}-{scene.index:05d}",
+            "question": scene.request,
+            "system": scene.system,
+            "tags": case.tags,
+            "expected_tools": case.expected_tools,
+        }
         if case.allowed_tools:
             item["allowed_tools"] = case.allowed_tools
         if case.expected_arguments:
@@ -357,7 +446,9 @@ def _empty_memory(t, scene, rng) -> dict:
 
 
 def _wrong_session(t, scene, rng) -> dict:
-    return _first(scene, _context(scene.calls[0], sessionId=generate_session_id(1700000000000 + rng.randrange(10**9), rng)))
+    return _first(
+        scene, _context(scene.calls[0], sessionId=generate_session_id(1700000000000 + rng.randrange(10**9), rng))
+    )
 
 
 def _malformed_workspace(t, scene, rng) -> dict:
@@ -368,7 +459,7 @@ def _malformed_workspace(t, scene, rng) -> dict:
 def _malformed_json(t, scene, rng) -> dict:
     message = _first(scene, scene.calls[0])
     arguments = message["tool_calls"][0]["function"]["arguments"]
-    message["tool_calls"][0]["function"]["arguments"] = arguments[:max(1, len(arguments) // 2)]
+    message["tool_calls"][0]["function"]["arguments"] = arguments[: max(1, len(arguments) // 2)]
     return message
 
 
@@ -380,7 +471,9 @@ def _unexpected(t, scene, rng) -> dict:
 
 def _missing_required(t, scene, rng) -> dict:
     call = scene.calls[0]
-    required = [r for r in t.registry.tools[call.name].parameters.get("required", []) if r != "context" and r in call.arguments]
+    required = [
+        r for r in t.registry.tools[call.name].parameters.get("required", []) if r != "context" and r in call.arguments
+    ]
     drop = rng.choice(required)
     return _first(scene, _with(call, arguments={k: v for k, v in call.arguments.items() if k != drop}))
 
@@ -409,9 +502,16 @@ def _sibling_call(t: Teacher, scene: Scene, rng, tools: list[str]) -> ToolCall:
 def _wrong_tool(t: Teacher, scene: Scene, rng) -> dict:
     expected = set(t.expectation(scene).expected_tools) | set(t.expectation(scene).allowed_tools)
     agent = t.registry.tools[scene.calls[0].name].agent
-    siblings = [n for n, s in t.registry.tools.items() if s.agent == agent and not s.hidden and n not in expected
-                and n in TOOL_BUILDERS]
-    others = [n for n, s in t.registry.tools.items() if not s.hidden and n not in expected and s.agent in ("vaultManager", "contentManager")]
+    siblings = [
+        n
+        for n, s in t.registry.tools.items()
+        if s.agent == agent and not s.hidden and n not in expected and n in TOOL_BUILDERS
+    ]
+    others = [
+        n
+        for n, s in t.registry.tools.items()
+        if not s.hidden and n not in expected and s.agent in ("vaultManager", "contentManager")
+    ]
     return _first(scene, _sibling_call(t, scene, rng, siblings or others), text="")
 
 
@@ -423,7 +523,11 @@ def _hidden_call(t: Teacher, scene: Scene, rng) -> dict:
     ids = scene.ids
     context = Teacher.context(scene.workspace, ids, scene.plan, scene.request)
     command = rng.choice(["theme:toggle-dark-mode", "graph:open", "app:reload", "insert-current-date"])
-    name = scene.task.tool if scene.task.tool and scene.task.tool.startswith("commandManager_") else "commandManager_executeCommand"
+    name = (
+        scene.task.tool
+        if scene.task.tool and scene.task.tool.startswith("commandManager_")
+        else "commandManager_executeCommand"
+    )
     arguments = {"context": context, **({"commandId": command} if name.endswith("executeCommand") else {})}
     return render_message([ToolCall(name, arguments, new_call_id(rng))], "openai")
 
@@ -433,8 +537,11 @@ def _guess(t: Teacher, scene: Scene, rng) -> dict:
     ids = scene.ids
     context = Teacher.context(scene.workspace, ids, scene.plan, scene.request)
     note = rng.choice(t.vault.notes)
-    return render_message([ToolCall("contentManager_readContent", {"context": context, "filePath": note.path},
-                                    new_call_id(rng))], "openai", "I'll assume you mean this one.")
+    return render_message(
+        [ToolCall("contentManager_readContent", {"context": context, "filePath": note.path}, new_call_id(rng))],
+        "openai",
+        "I'll assume you mean this one.",
+    )
 
 
 def _destructive(t: Teacher, scene: Scene, rng) -> dict:
@@ -446,13 +553,18 @@ def _destructive(t: Teacher, scene: Scene, rng) -> dict:
         return render_message([call], "openai", "Deleting the old note.")
     if scenario == "list_before_folder_delete":
         folder = scene.calls[0].arguments["path"]
-        call = ToolCall("vaultManager_deleteFolder", {"context": context, "path": folder, "recursive": True}, new_call_id(rng))
+        call = ToolCall(
+            "vaultManager_deleteFolder", {"context": context, "path": folder, "recursive": True}, new_call_id(rng)
+        )
         return render_message([call], "openai", "")
     path = scene.calls[0].arguments["filePath"]
     note = next((n for n in t.vault.notes if n.path == path), None)
     old = rng.choice(note.body()) if note and note.body() else "TODO"
-    call = ToolCall("contentManager_replaceContent", {"context": context, "filePath": path, "oldContent": old,
-                                                      "newContent": "Updated."}, new_call_id(rng))
+    call = ToolCall(
+        "contentManager_replaceContent",
+        {"context": context, "filePath": path, "oldContent": old, "newContent": "Updated."},
+        new_call_id(rng),
+    )
     return render_message([call], "openai", "")
 
 
@@ -463,8 +575,11 @@ def _repeats_failed(t: Teacher, scene: Scene, rng) -> dict:
         call = ToolCall("contentManager_readContent", {"context": context, "filePath": wrong}, new_call_id(rng))
     else:
         path = scene.calls[0].arguments["filePath"]
-        call = ToolCall("contentManager_replaceContent", {"context": context, "filePath": path, "oldContent": "the old text",
-                                                          "newContent": "the new text"}, new_call_id(rng))
+        call = ToolCall(
+            "contentManager_replaceContent",
+            {"context": context, "filePath": path, "oldContent": "the old text", "newContent": "the new text"},
+            new_call_id(rng),
+        )
     return render_message([call], "openai", "Trying again.")
 
 
@@ -516,7 +631,9 @@ class TemplateClient(ChatClient):
     backend = "template"
     embedded = True
 
-    def __init__(self, model: str = "teacher", seed: int = 0, vault: str | Path | None = None, teacher: Teacher | None = None):
+    def __init__(
+        self, model: str = "teacher", seed: int = 0, vault: str | Path | None = None, teacher: Teacher | None = None
+    ):
         super().__init__(model or "teacher")
         self.teacher = teacher or Teacher(seed=seed, vault=vault)
         self._scenes: dict[str, Scene] = {}
@@ -563,13 +680,17 @@ class TemplateClient(ChatClient):
         user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
         text = user.get("content") if user else None
         if not isinstance(text, str):
-            return Reply({"role": "assistant", "content": "What would you like me to do?"}, {"teacher": "no request"}, "stop")
+            return Reply(
+                {"role": "assistant", "content": "What would you like me to do?"}, {"teacher": "no request"}, "stop"
+            )
         parameters = parse_parameters(text)
         key = json.dumps(messages, sort_keys=True, ensure_ascii=False)
         rng = self.teacher.rng("chat", key, temperature)
         if parameters and parameters["task"] == "environment":
             workspace = self.teacher.workspace(rng, parameters.get("variation") or "complex")
-            return Reply({"role": "assistant", "content": json.dumps(workspace.to_dict())}, {"teacher": "environment"}, "stop")
+            return Reply(
+                {"role": "assistant", "content": json.dumps(workspace.to_dict())}, {"teacher": "environment"}, "stop"
+            )
         if parameters and parameters["task"] == "user_request":
             scene = self._scene_for(parameters, rng)
             self.remember(scene)
@@ -609,8 +730,9 @@ class TemplateClient(ChatClient):
         ids = None
         if parameters.get("session_id") and parameters.get("workspace_id"):
             ids = SessionIds(parameters["session_id"], parameters["workspace_id"])
-        return teacher.scene(int(parameters.get("example", 0)), namespace=f"chat-{rng.random()}", task=task,
-                             workspace=workspace, ids=ids)
+        return teacher.scene(
+            int(parameters.get("example", 0)), namespace=f"chat-{rng.random()}", task=task, workspace=workspace, ids=ids
+        )
 
     @staticmethod
     def _with_prompt_ids(scene: Scene, system: str) -> Scene:
@@ -622,7 +744,9 @@ class TemplateClient(ChatClient):
         if ids == scene.ids:
             return scene
         calls = [_context(c, sessionId=ids.session_id, workspaceId=ids.workspace_id) for c in scene.calls]
-        return Scene(scene.index, scene.task, scene.workspace, ids, system, scene.request, scene.plan, calls, scene.text)
+        return Scene(
+            scene.index, scene.task, scene.workspace, ids, system, scene.request, scene.plan, calls, scene.text
+        )
 
 
 # -- prompt sets for evaluation -------------------------------------------------------------------
@@ -638,8 +762,11 @@ def user_requests(source) -> set[str]:
         found = set()
         for line in iter_jsonl(path):
             if line.error is None and isinstance(line.record, dict):
-                found.update(normalize_text(m["content"]) for m in messages(line.record)
-                             if isinstance(m, dict) and m.get("role") == "user" and isinstance(m.get("content"), str))
+                found.update(
+                    normalize_text(m["content"])
+                    for m in messages(line.record)
+                    if isinstance(m, dict) and m.get("role") == "user" and isinstance(m.get("content"), str)
+                )
         return found
     return {normalize_text(s) for s in source}
 
@@ -650,14 +777,16 @@ def shared_user_requests(first, second) -> set[str]:
     return user_requests(first) & user_requests(second)
 
 
-def write_heldout_prompt_set(output: str | Path, *, seed: int, size: int, exclude=(), vault: str | Path | None = None) -> dict:
+def write_heldout_prompt_set(
+    output: str | Path, *, seed: int, size: int, exclude=(), vault: str | Path | None = None
+) -> dict:
     """Write an evaluator prompt set (Evaluator/prompt_sets format) of `size` teacher cases drawn
     with `seed`, none of whose requests appears in any of the `exclude` files (training sets or
     prompt sets). Returns a summary: path, cases, excluded requests seen, tools covered."""
     from Tools.schema.records import write_json_atomic
 
     excluded: set[str] = set()
-    for source in ([exclude] if isinstance(exclude, (str, Path)) else exclude):
+    for source in [exclude] if isinstance(exclude, (str, Path)) else exclude:
         excluded |= user_requests(source)
     cases = Teacher(seed=seed, vault=vault).prompt_cases(size, excluded)
     write_json_atomic(output, cases)
@@ -666,21 +795,30 @@ def write_heldout_prompt_set(output: str | Path, *, seed: int, size: int, exclud
 
 
 # -- writing the shipped files --------------------------------------------------------------------
-def write_datasets(out_dir: str | Path = DATASETS_DIR, seed: int = DATASET_SEED, sft_size: int = SFT_SIZE,
-                   kto_size: int = KTO_SIZE) -> dict:
+def write_datasets(
+    out_dir: str | Path = DATASETS_DIR, seed: int = DATASET_SEED, sft_size: int = SFT_SIZE, kto_size: int = KTO_SIZE
+) -> dict:
     """Datasets/teacher/teacher_sft.jsonl and teacher_kto.jsonl, plus manifest.json."""
     from Tools.schema.records import write_json_atomic, write_jsonl_atomic
 
     out_dir = Path(out_dir)
     teacher = Teacher(seed=seed)
     sft, kto = teacher.sft_records(sft_size), teacher.kto_records(kto_size)
-    counts = {"teacher_sft.jsonl": write_jsonl_atomic(out_dir / "teacher_sft.jsonl", sft),
-              "teacher_kto.jsonl": write_jsonl_atomic(out_dir / "teacher_kto.jsonl", kto)}
-    manifest = {"command": f"python -m SelfPlay.teacher datasets --seed {seed} --sft {sft_size} --kto {kto_size}",
-                "seed": seed, "schema_hash": teacher.registry.schema_hash, "files": counts,
-                "tools_covered": len({t for r in sft for t in r["metadata"]["tools"]} |
-                                     {r["metadata"]["tools"][0] for r in sft if r["metadata"]["type"] == "tool"}),
-                "corruptions": _count(r["metadata"].get("corruption") for r in kto if not r["label"])}
+    counts = {
+        "teacher_sft.jsonl": write_jsonl_atomic(out_dir / "teacher_sft.jsonl", sft),
+        "teacher_kto.jsonl": write_jsonl_atomic(out_dir / "teacher_kto.jsonl", kto),
+    }
+    manifest = {
+        "command": f"python -m SelfPlay.teacher datasets --seed {seed} --sft {sft_size} --kto {kto_size}",
+        "seed": seed,
+        "schema_hash": teacher.registry.schema_hash,
+        "files": counts,
+        "tools_covered": len(
+            {t for r in sft for t in r["metadata"]["tools"]}
+            | {r["metadata"]["tools"][0] for r in sft if r["metadata"]["type"] == "tool"}
+        ),
+        "corruptions": _count(r["metadata"].get("corruption") for r in kto if not r["label"]),
+    }
     write_json_atomic(out_dir / "manifest.json", manifest)
     return {str(out_dir / name): count for name, count in counts.items()}
 
@@ -702,15 +840,19 @@ def write_sample(out_dir: str | Path = SAMPLE_DIR, seed: int = 7) -> dict[str, i
 
     out_dir = Path(out_dir)
     sft, kto = build_sample(seed)
-    return {str(out_dir / "sample_sft.jsonl"): write_jsonl_atomic(out_dir / "sample_sft.jsonl", sft),
-            str(out_dir / "sample_kto.jsonl"): write_jsonl_atomic(out_dir / "sample_kto.jsonl", kto)}
+    return {
+        str(out_dir / "sample_sft.jsonl"): write_jsonl_atomic(out_dir / "sample_sft.jsonl", sft),
+        str(out_dir / "sample_kto.jsonl"): write_jsonl_atomic(out_dir / "sample_kto.jsonl", kto),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     from Tools.cli_common import ArgumentParser, UsageError, die
 
-    parser = ArgumentParser(prog="python -m SelfPlay.teacher",
-                            description="The template teacher: write the shipped datasets, the sample, or a held-out prompt set.")
+    parser = ArgumentParser(
+        prog="python -m SelfPlay.teacher",
+        description="The template teacher: write the shipped datasets, the sample, or a held-out prompt set.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     data = sub.add_parser("datasets", help="write Datasets/teacher/teacher_sft.jsonl and teacher_kto.jsonl")
     data.add_argument("--out", type=Path, default=DATASETS_DIR)
@@ -724,7 +866,9 @@ def main(argv: list[str] | None = None) -> int:
     prompts.add_argument("--output", type=Path, required=True, help="the prompt-set .json to write")
     prompts.add_argument("--size", type=int, default=100)
     prompts.add_argument("--seed", type=int, default=1)
-    prompts.add_argument("--exclude", nargs="*", default=[], metavar="FILE", help="training .jsonl or prompt-set .json files")
+    prompts.add_argument(
+        "--exclude", nargs="*", default=[], metavar="FILE", help="training .jsonl or prompt-set .json files"
+    )
     args = parser.parse_args(argv)
     try:
         for name in ("sft", "kto", "size"):
@@ -735,11 +879,16 @@ def main(argv: list[str] | None = None) -> int:
                 if not Path(path).is_file():
                     raise UsageError(f"--exclude {path}: no such file")
             summary = write_heldout_prompt_set(args.output, seed=args.seed, size=args.size, exclude=args.exclude)
-            print(f"wrote {summary['cases']} cases to {summary['path']} ({len(summary['tools'])} tools; "
-                  f"{summary['excluded_requests']} training requests excluded)")
+            print(
+                f"wrote {summary['cases']} cases to {summary['path']} ({len(summary['tools'])} tools; "
+                f"{summary['excluded_requests']} training requests excluded)"
+            )
             return 0
-        written = write_datasets(args.out, args.seed, args.sft, args.kto) if args.command == "datasets" else \
-            write_sample(args.out, args.seed)
+        written = (
+            write_datasets(args.out, args.seed, args.sft, args.kto)
+            if args.command == "datasets"
+            else write_sample(args.out, args.seed)
+        )
     except UsageError as exc:
         die(str(exc))
     except OSError as exc:

@@ -5,6 +5,7 @@
 Works on every tool-call format the data contract parses (Tools/schema/toolcalls.py: OpenAI, Ollama,
 Hermes, Mistral, text, harmony, Llama JSON and <|python_tag|>, bare JSON).
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,14 @@ class ToolStats:
     formats: Counter = field(default_factory=Counter)
 
     def to_dict(self) -> dict:
-        return {"examples": self.examples, "calls": self.calls, "positives": self.positives,
-                "negatives": self.negatives, "unlabeled": self.unlabeled, "formats": dict(self.formats)}
+        return {
+            "examples": self.examples,
+            "calls": self.calls,
+            "positives": self.positives,
+            "negatives": self.negatives,
+            "unlabeled": self.unlabeled,
+            "formats": dict(self.formats),
+        }
 
 
 @dataclass
@@ -71,7 +78,9 @@ class Coverage:
     def report(self, registry: ToolRegistry) -> dict:
         agents: dict[str, dict] = {}
         for agent, names in registry.agents().items():
-            agents[agent] = {name: self.tools[name].to_dict() if name in self.tools else ToolStats().to_dict() for name in names}
+            agents[agent] = {
+                name: self.tools[name].to_dict() if name in self.tools else ToolStats().to_dict() for name in names
+            }
         unknown = {name: stats.to_dict() for name, stats in sorted(self.tools.items()) if name not in registry}
         never = [t.name for t in registry.visible() if t.name not in self.tools]
         positive_never = [t.name for t in registry.visible() if self.tools.get(t.name, ToolStats()).positives == 0]
@@ -111,32 +120,51 @@ def print_report(report: dict) -> None:
     console = Console(width=None if sys.stdout.isatty() else 160)  # piped output: no wrapped tool names
     table = Table(title=f"Tool coverage ({report['records']} records, {report['records_with_calls']} with tool calls)")
     for column in ("agent", "tool", "examples", "calls", "true", "false", "unlabeled", "formats"):
-        table.add_column(column, justify="right" if column in ("examples", "calls", "true", "false", "unlabeled") else "left")
+        table.add_column(
+            column, justify="right" if column in ("examples", "calls", "true", "false", "unlabeled") else "left"
+        )
     for agent, tools in report["agents"].items():
         for i, (name, s) in enumerate(tools.items()):
             formats = ", ".join(f"{k} {v}" for k, v in sorted(s["formats"].items())) or "-"
             style = "dim" if not s["calls"] else None
-            table.add_row(agent if i == 0 else "", name.split("_", 1)[-1], str(s["examples"]), str(s["calls"]),
-                          str(s["positives"]), str(s["negatives"]), str(s["unlabeled"]), formats, style=style,
-                          end_section=i == len(tools) - 1)
+            table.add_row(
+                agent if i == 0 else "",
+                name.split("_", 1)[-1],
+                str(s["examples"]),
+                str(s["calls"]),
+                str(s["positives"]),
+                str(s["negatives"]),
+                str(s["unlabeled"]),
+                formats,
+                style=style,
+                end_section=i == len(tools) - 1,
+            )
     console.print(table)
     if report["unknown_tools"]:
         console.print("[bold]Unknown tools used[/] (not in Tools/tool_schemas.json):")
         for name, s in report["unknown_tools"].items():
-            console.print(f"  {name}: {s['calls']} call(s), {s['positives']} true / {s['negatives']} false / {s['unlabeled']} unlabeled")
+            console.print(
+                f"  {name}: {s['calls']} call(s), {s['positives']} true / {s['negatives']} false / {s['unlabeled']} unlabeled"
+            )
     console.print(f"{report['unreadable_lines']} unreadable line(s)")
-    console.print(f"Never covered ({len(report['never_covered'])} of {report['callable_tools']} callable tools): "
-                  + (", ".join(report["never_covered"]) or "none"))
+    console.print(
+        f"Never covered ({len(report['never_covered'])} of {report['callable_tools']} callable tools): "
+        + (", ".join(report["never_covered"]) or "none")
+    )
     console.print(f"No positive example: {len(report['no_positive_example'])} tool(s)")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="analyze_tool_coverage.py",
-                            description="Per agent and tool: examples, positives and negatives, formats seen, "
-                                        "tools never covered and unknown tools used.")
+    parser = ArgumentParser(
+        prog="analyze_tool_coverage.py",
+        description="Per agent and tool: examples, positives and negatives, formats seen, "
+        "tools never covered and unknown tools used.",
+    )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="JSONL files, directories or globs")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--schemas", type=Path, metavar="PATH", help="tool schema file (default Tools/tool_schemas.json)")
+    parser.add_argument(
+        "--schemas", type=Path, metavar="PATH", help="tool schema file (default Tools/tool_schemas.json)"
+    )
     args = parser.parse_args(argv)
     try:
         files = expand_inputs(args.paths)

@@ -1,4 +1,5 @@
 """Small helpers the command-line tools share: input expansion and one-line errors."""
+
 from __future__ import annotations
 
 import argparse
@@ -69,7 +70,12 @@ class ArgumentParser(argparse.ArgumentParser):
 def format_table(rows: list[tuple]) -> list[str]:
     """Rows as aligned plain-text lines (first row is the header); numbers right-aligned."""
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(str(v).ljust(w) if i == 0 or isinstance(v, str) else str(v).rjust(w)
-                       for i, (v, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
+    lines = [
+        "  ".join(
+            str(v).ljust(w) if i == 0 or isinstance(v, str) else str(v).rjust(w)
+            for i, (v, w) in enumerate(zip(row, widths))
+        ).rstrip()
+        for row in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return lines

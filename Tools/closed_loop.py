@@ -1,4 +1,5 @@
 """Seed path of `python -m claudesidian closed-loop` (the logic: claudesidian/closed_loop.py)."""
+
 import sys
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Seed path of `python -m claudesidian self-correction-answers` (the logic: Trainers/shared/self_correction/initial_answers.py)."""
+
 import sys
 from pathlib import Path
 

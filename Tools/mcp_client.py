@@ -13,6 +13,7 @@ built-in sandbox calls the vault executor directly, for its finding codes.
 The MCP targets run the SDK's async ClientSession on a private event loop in a background thread,
 so callers stay synchronous.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -47,10 +48,12 @@ class InProcessClient(ToolClient):
 
     def __init__(self, vault: str | Path, **executor_options):
         from Tools.vault.executor import VaultExecutor
+
         self.executor = VaultExecutor(vault, **executor_options)
 
     def list_tools(self) -> list[dict]:
         from Tools.vault_mcp_server import advertised_tools
+
         return advertised_tools(self.executor)
 
     def call_tool(self, name: str, arguments: dict | None) -> dict:
@@ -68,7 +71,9 @@ def envelope_from_result(result) -> dict:
     if isinstance(value, dict) and "success" in value:
         return value
     # servers such as the real plugin answer errors as formatted text rather than JSON
-    return {"success": False, "error": text} if failed else {"success": True, "data": value if value is not None else text}
+    return (
+        {"success": False, "error": text} if failed else {"success": True, "data": value if value is not None else text}
+    )
 
 
 class SessionClient(ToolClient):
@@ -81,8 +86,12 @@ class SessionClient(ToolClient):
         self._session = None
         # a thread-safe future: an asyncio one awaited through a task logs "exception never retrieved" on a failed start
         ready: concurrent.futures.Future = concurrent.futures.Future()
-        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(self._main(command, url, ready),),
-                                        daemon=True, name="mcp-client")
+        self._thread = threading.Thread(
+            target=self._loop.run_until_complete,
+            args=(self._main(command, url, ready),),
+            daemon=True,
+            name="mcp-client",
+        )
         self._thread.start()
         try:
             ready.result(timeout)
@@ -94,15 +103,20 @@ class SessionClient(ToolClient):
     async def _transport(self, stack: AsyncExitStack, command, url):
         if url:
             from mcp.client import streamable_http
+
             connect = getattr(streamable_http, "streamable_http_client", None) or streamable_http.streamablehttp_client
             streams = await stack.enter_async_context(connect(url))
         else:
             from mcp.client.stdio import StdioServerParameters, stdio_client
-            streams = await stack.enter_async_context(stdio_client(StdioServerParameters(command=command[0], args=command[1:])))
+
+            streams = await stack.enter_async_context(
+                stdio_client(StdioServerParameters(command=command[0], args=command[1:]))
+            )
         return streams[0], streams[1]  # SDK 1.x also yields a session-id getter for HTTP
 
     async def _main(self, command, url, ready) -> None:
         from mcp import ClientSession
+
         self._closing = asyncio.Event()
         try:
             async with AsyncExitStack() as stack:
@@ -121,11 +135,18 @@ class SessionClient(ToolClient):
 
     def list_tools(self) -> list[dict]:
         result = self._run(self._session.list_tools())
-        return [{"name": t.name, "description": t.description, "inputSchema": getattr(t, "inputSchema", None) or t.input_schema}
-                for t in result.tools]
+        return [
+            {
+                "name": t.name,
+                "description": t.description,
+                "inputSchema": getattr(t, "inputSchema", None) or t.input_schema,
+            }
+            for t in result.tools
+        ]
 
     def call_tool(self, name: str, arguments: dict | None) -> dict:
         from mcp.shared import exceptions
+
         protocol_error = getattr(exceptions, "MCPError", None) or exceptions.McpError  # SDK 2.x / 1.x
         try:
             result = self._run(self._session.call_tool(name, arguments if arguments is not None else {}))
@@ -148,8 +169,15 @@ def server_command(vault: str | Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "Tools.vault_mcp_server", "--vault", str(vault), *extra]
 
 
-def open_mcp_client(vault: str | Path | None = None, *, transport: str = "inprocess", mcp_command: str | None = None,
-                    mcp_url: str | None = None, strict: bool = False, timeout: float = 60.0) -> ToolClient:
+def open_mcp_client(
+    vault: str | Path | None = None,
+    *,
+    transport: str = "inprocess",
+    mcp_command: str | None = None,
+    mcp_url: str | None = None,
+    strict: bool = False,
+    timeout: float = 60.0,
+) -> ToolClient:
     """A ToolClient for one of: the in-process executor, this repo's server over stdio, an external command, a URL."""
     if mcp_url:
         return SessionClient(url=mcp_url, timeout=timeout)
@@ -160,6 +188,7 @@ def open_mcp_client(vault: str | Path | None = None, *, transport: str = "inproc
     if transport == "inprocess":
         return InProcessClient(vault, strict=strict)
     if transport == "stdio":
-        return SessionClient(command=server_command(vault, *(["--strict-semantics"] if strict else [])), timeout=timeout)
+        return SessionClient(
+            command=server_command(vault, *(["--strict-semantics"] if strict else [])), timeout=timeout
+        )
     raise ValueError(f"unknown transport {transport!r} (inprocess or stdio)")
-

@@ -11,6 +11,7 @@ CLI:
       vault (Datasets/vault_template by default), and reports per-record success; --label writes the
       records with `label` set from execution (true when every call succeeded).
 """
+
 from __future__ import annotations
 
 import json
@@ -30,6 +31,7 @@ def record_calls(record: dict) -> list:
     """Every tool call of the record's assistant messages, in conversation order."""
     from Tools.schema.records import messages
     from Tools.schema.toolcalls import parse_message
+
     calls = []
     for index, message in enumerate(messages(record)):
         if isinstance(message, dict) and message.get("role") == "assistant":
@@ -43,10 +45,19 @@ def execute_record(sandbox, record: dict) -> dict:
     results = []
     for call in record_calls(record):
         outcome = sandbox.execute_detailed(call)
-        results.append({"name": call.name, "success": outcome.ok, "code": outcome.code,
-                        "error": outcome.envelope.get("error") if not outcome.ok else None})
-    return {"calls": results, "success": bool(results) and all(r["success"] for r in results),
-            "changes": sandbox.changes().to_dict()}
+        results.append(
+            {
+                "name": call.name,
+                "success": outcome.ok,
+                "code": outcome.code,
+                "error": outcome.envelope.get("error") if not outcome.ok else None,
+            }
+        )
+    return {
+        "calls": results,
+        "success": bool(results) and all(r["success"] for r in results),
+        "changes": sandbox.changes().to_dict(),
+    }
 
 
 def _run_one(args) -> int:
@@ -75,7 +86,9 @@ def _run_dataset(args) -> int:
     if args.label and not args.out:
         die("--label needs --out FILE.jsonl for the labelled records")
     try:
-        sandbox = VaultSandbox(args.vault or DEFAULT_TEMPLATE, strict=args.strict_semantics, trace_calls=args.trace_calls)
+        sandbox = VaultSandbox(
+            args.vault or DEFAULT_TEMPLATE, strict=args.strict_semantics, trace_calls=args.trace_calls
+        )
     except FileNotFoundError as exc:
         die(str(exc))
     labelled, totals, codes = [], {"records": 0, "with calls": 0, "ok": 0, "failed": 0, "calls": 0, "bad lines": 0}, {}
@@ -104,7 +117,9 @@ def _run_dataset(args) -> int:
                 if args.label:
                     record = {**record, "label": result["success"]}
             failed = [f"{c['name']}: {c['error']}" for c in result["calls"] if not c["success"]]
-            status = "no calls" if not result["calls"] else "ok" if result["success"] else "FAILED " + " | ".join(failed)
+            status = (
+                "no calls" if not result["calls"] else "ok" if result["success"] else "FAILED " + " | ".join(failed)
+            )
             print(f"line {line.number}: {status}")
             if report:
                 report.write({"line": line.number, **result})
@@ -123,14 +138,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="mcp_executor", description="Execute tool calls against a folder of markdown files.")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--call", help='one call as JSON: {"name": ..., "arguments": {...}}')
-    what.add_argument("--from", dest="source", metavar="FILE.jsonl", help="execute every assistant tool call of a dataset")
-    parser.add_argument("--vault", help="vault folder (--call: required, changed in place; --from: template copied per record)")
+    what.add_argument(
+        "--from", dest="source", metavar="FILE.jsonl", help="execute every assistant tool call of a dataset"
+    )
+    parser.add_argument(
+        "--vault", help="vault folder (--call: required, changed in place; --from: template copied per record)"
+    )
     parser.add_argument("--label", action="store_true", help="with --from: set each record's label from execution")
     parser.add_argument("--out", help="with --label: where to write the labelled records")
     parser.add_argument("--report", help="with --from: per-record results as JSONL")
-    parser.add_argument("--strict-semantics", action="store_true",
-                        help="refuse the plugin's surprising behaviours (fuzzy replace, $ patterns, glued appends)")
-    parser.add_argument("--trace-calls", action="store_true", help="record a tool_call memory trace per call, as the plugin's server does")
+    parser.add_argument(
+        "--strict-semantics",
+        action="store_true",
+        help="refuse the plugin's surprising behaviours (fuzzy replace, $ patterns, glued appends)",
+    )
+    parser.add_argument(
+        "--trace-calls",
+        action="store_true",
+        help="record a tool_call memory trace per call, as the plugin's server does",
+    )
     args = parser.parse_args(argv)
     if args.call is not None:
         if not args.vault:

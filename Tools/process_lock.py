@@ -4,6 +4,7 @@ The kernel drops the lock of a process that ends in any way (SIGKILL and power l
 there is no stale-lock takeover to get wrong: whoever holds the lock is alive, and two contenders
 can never both win. The lock file may carry a short note from its holder (who, since when).
 """
+
 from __future__ import annotations
 
 import os

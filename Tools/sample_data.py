@@ -1,4 +1,5 @@
 """Seed path of `python -m claudesidian sample-data` (the logic: SelfPlay/teacher.py, its sample command)."""
+
 import sys
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Seed path of `python -m claudesidian self-correction-data` (the logic: Trainers/shared/self_correction/answers_cli.py)."""
+
 import sys
 from pathlib import Path
 

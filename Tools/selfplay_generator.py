@@ -1,4 +1,5 @@
 """Seed path of `python -m claudesidian selfplay` (the logic: SelfPlay/prompt_set_cli.py)."""
+
 import sys
 from pathlib import Path
 

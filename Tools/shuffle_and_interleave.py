@@ -1,4 +1,5 @@
 """Alias kept for the seed documents: the same command as Tools/interleave_dataset.py."""
+
 import sys
 from pathlib import Path
 

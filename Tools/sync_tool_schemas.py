@@ -14,6 +14,7 @@ The plugin's own schema bugs are fixed here, each for a reason given in docs/too
 - ``get_tools`` (the chat view's meta-tool) is added with its real ``tools`` argument;
 - commandManager's modes are kept but marked ``hidden`` (the plugin hides them from clients).
 """
+
 from __future__ import annotations
 
 import copy
@@ -34,11 +35,17 @@ HIDDEN_AGENTS = {"commandManager"}
 
 LOAD_SESSION_PROPERTIES = {
     "sessionId": {"type": "string", "description": "ID (or name) of the session to load"},
-    "targetSessionId": {"type": "string", "description": "Alternative to sessionId: ID (or name) of the session to load"},
+    "targetSessionId": {
+        "type": "string",
+        "description": "Alternative to sessionId: ID (or name) of the session to load",
+    },
     "sessionName": {"type": "string", "description": "Name for the continuation session"},
     "sessionDescription": {"type": "string", "description": "Description for the continuation session"},
-    "createContinuationSession": {"type": "boolean", "default": True,
-                                  "description": "Create a new session that continues the loaded one"},
+    "createContinuationSession": {
+        "type": "boolean",
+        "default": True,
+        "description": "Create a new session that continues the loaded one",
+    },
 }
 
 GET_TOOLS_DESCRIPTION = (
@@ -83,24 +90,40 @@ def convert_mode(name: str, entry: dict, context: dict) -> dict:
 
 
 def build_document(modes: dict, source_name: str) -> dict:
-    template = next(e["schema"]["properties"]["context"] for e in modes.values() if "context" in e["schema"].get("properties", {}))
+    template = next(
+        e["schema"]["properties"]["context"] for e in modes.values() if "context" in e["schema"].get("properties", {})
+    )
     context = context_schema(template)
     tools = [convert_mode(name, modes[name], context) for name in sorted(modes)]
-    tools.append({
-        "name": "get_tools", "agent": "meta", "mode": "get_tools", "description": GET_TOOLS_DESCRIPTION, "hidden": False,
-        "parameters": {
-            "type": "object",
-            "properties": {"context": context, "tools": {"type": "array", "items": {"type": "string"},
-                                                         "description": "agent_mode tool names; empty for an overview"}},
-            "required": ["context", "tools"],
-            "additionalProperties": False,
-        },
-    })
+    tools.append(
+        {
+            "name": "get_tools",
+            "agent": "meta",
+            "mode": "get_tools",
+            "description": GET_TOOLS_DESCRIPTION,
+            "hidden": False,
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "context": context,
+                    "tools": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "agent_mode tool names; empty for an overview",
+                    },
+                },
+                "required": ["context", "tools"],
+                "additionalProperties": False,
+            },
+        }
+    )
     return {"source": source_name, "generated_by": "Tools/sync_tool_schemas.py", "tools": tools}
 
 
 def sync(
-    source: Path = typer.Option(..., "--from", help="A claudesidian_modes_*.json file: agent_mode -> {description, schema}."),
+    source: Path = typer.Option(
+        ..., "--from", help="A claudesidian_modes_*.json file: agent_mode -> {description, schema}."
+    ),
     output: Path = typer.Option(DEFAULT_SCHEMA_PATH, "--output", "-o", help="Where to write the registry."),
 ) -> None:
     """Regenerate the tool registry from the plugin's advertised mode schemas."""

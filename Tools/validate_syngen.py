@@ -5,6 +5,7 @@
 Exit codes: 0 every judged record passes, 1 findings, 2 unreadable input or bad usage.
 The JSON report's shape is documented in docs/validate.md; the logic is Tools/schema/report.py.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,23 +40,44 @@ def format_text(report: dict, summary_only: bool) -> str:
     rows = [("file", "records", "passed", "failed", "true", "false", "unlabeled", "neg. passing all checks")]
     for f in report["files"]:
         lab = f["labels"]
-        rows.append((f["path"], f["judged"], f["passed"], f["failed"], lab["true"], lab["false"], lab["unlabeled"],
-                     f["negatives"]["passing_every_check"]))
+        rows.append(
+            (
+                f["path"],
+                f["judged"],
+                f["passed"],
+                f["failed"],
+                lab["true"],
+                lab["false"],
+                lab["unlabeled"],
+                f["negatives"]["passing_every_check"],
+            )
+        )
     out += ["", *format_table(rows)]
     totals = report["totals"]
     codes = set(totals["codes"]) | set(totals["negatives"]["codes"])
     if codes:
         code_rows = [("code", "severity", "positive/unlabeled", "label false", "meaning")]
         for code in sorted(codes, key=lambda c: -(totals["codes"].get(c, 0) + totals["negatives"]["codes"].get(c, 0))):
-            code_rows.append((code, CODES[code].severity, totals["codes"].get(code, 0),
-                              totals["negatives"]["codes"].get(code, 0), CODES[code].explanation))
+            code_rows.append(
+                (
+                    code,
+                    CODES[code].severity,
+                    totals["codes"].get(code, 0),
+                    totals["negatives"]["codes"].get(code, 0),
+                    CODES[code].explanation,
+                )
+            )
         out += ["", *format_table(code_rows)]
     neg = totals["negatives"]
     if neg["judged"]:
-        out.append(f"\nlabel:false records: {neg['judged']} judged, {neg['structural_failures']} structurally broken, "
-                   f"{neg['passing_every_check']} pass every check (such negatives teach nothing)")
-    out.append(f"Validated {totals['judged']} record(s) in {len(report['files'])} file(s): {totals['failed']} failed "
-               f"(schema {report['schema_hash'][:12]}).")
+        out.append(
+            f"\nlabel:false records: {neg['judged']} judged, {neg['structural_failures']} structurally broken, "
+            f"{neg['passing_every_check']} pass every check (such negatives teach nothing)"
+        )
+    out.append(
+        f"Validated {totals['judged']} record(s) in {len(report['files'])} file(s): {totals['failed']} failed "
+        f"(schema {report['schema_hash'][:12]})."
+    )
     return "\n".join(out)
 
 
@@ -63,23 +85,48 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="validate_syngen.py",
         description="Validate tool-calling datasets: structure, tool-call syntax in every format, tool names, "
-                    "arguments against the JSON Schema, the context object, and ids against the system prompt. "
-                    "label:false records are judged too and reported in their own section; they fail the run only "
-                    "when structurally broken.",
+        "arguments against the JSON Schema, the context object, and ids against the system prompt. "
+        "label:false records are judged too and reported in their own section; they fail the run only "
+        "when structurally broken.",
         epilog="Exit codes: 0 every judged record passes, 1 findings, 2 unreadable input or bad usage. "
-               "The JSON report's shape is in docs/validate.md.")
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="JSONL files, directories (searched for *.jsonl) or globs")
+        "The JSON report's shape is in docs/validate.md.",
+    )
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="JSONL files, directories (searched for *.jsonl) or globs"
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text", help="text for people, json for machines")
     parser.add_argument("--strict", action="store_true", help="warnings fail records too")
     parser.add_argument("--summary-only", action="store_true", help="print the tables, not each finding")
-    parser.add_argument("--max-issues", type=_count, default=50, metavar="N", help="findings listed per file; all are counted (default 50)")
-    parser.add_argument("--schemas", type=Path, metavar="PATH", help="tool schema file (default Tools/tool_schemas.json)")
-    parser.add_argument("--labels", choices=("all", "true", "false"), default="all", help="judge all records, or only label true / false ones")
-    parser.add_argument("--output", "-o", type=Path, metavar="FILE",
-                        help="write the report (in --format) to FILE instead of stdout: a temporary file renamed into "
-                             "place when complete, so a killed run never leaves a partial report")
-    parser.add_argument("--write-valid", type=Path, metavar="OUT", help="also write the judged records that pass to OUT (JSONL)")
-    parser.add_argument("--write-invalid", type=Path, metavar="OUT", help="also write the judged records that fail to OUT (JSONL)")
+    parser.add_argument(
+        "--max-issues",
+        type=_count,
+        default=50,
+        metavar="N",
+        help="findings listed per file; all are counted (default 50)",
+    )
+    parser.add_argument(
+        "--schemas", type=Path, metavar="PATH", help="tool schema file (default Tools/tool_schemas.json)"
+    )
+    parser.add_argument(
+        "--labels",
+        choices=("all", "true", "false"),
+        default="all",
+        help="judge all records, or only label true / false ones",
+    )
+    parser.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        metavar="FILE",
+        help="write the report (in --format) to FILE instead of stdout: a temporary file renamed into "
+        "place when complete, so a killed run never leaves a partial report",
+    )
+    parser.add_argument(
+        "--write-valid", type=Path, metavar="OUT", help="also write the judged records that pass to OUT (JSONL)"
+    )
+    parser.add_argument(
+        "--write-invalid", type=Path, metavar="OUT", help="also write the judged records that fail to OUT (JSONL)"
+    )
     return parser
 
 
@@ -104,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     reports = []
     for path in files:
         try:
-            reports.append(validate_file(path, registry, strict=args.strict, labels=args.labels, max_issues=args.max_issues))
+            reports.append(
+                validate_file(path, registry, strict=args.strict, labels=args.labels, max_issues=args.max_issues)
+            )
         except OSError as exc:
             die(f"{path}: {exc.strerror or exc}")
     options = {"strict": args.strict, "labels": args.labels, "max_issues": args.max_issues}

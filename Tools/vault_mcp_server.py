@@ -6,6 +6,7 @@ It advertises the visible tools of Tools/tool_schemas.json (same names, same JSO
 each call with the vault executor. A result is one text item holding the plugin's JSON envelope;
 a call that fails (success:false) is also flagged isError so generic clients notice.
 """
+
 from __future__ import annotations
 
 import re
@@ -25,26 +26,35 @@ INVALID_PARAMS = -32602  # JSON-RPC "Invalid params": the MCP spec's answer to a
 def toolkit_version() -> str:
     """This toolkit's version (serverInfo.version): the installed package's, else pyproject.toml's."""
     from importlib import metadata
+
     try:
         return metadata.version("claudesidian-toolkit")
     except metadata.PackageNotFoundError:
         pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
-        match = re.search(r'(?m)^version\s*=\s*"([^"]+)"', pyproject.read_text(encoding="utf-8")) if pyproject.is_file() else None
+        match = (
+            re.search(r'(?m)^version\s*=\s*"([^"]+)"', pyproject.read_text(encoding="utf-8"))
+            if pyproject.is_file()
+            else None
+        )
         return match.group(1) if match else "0+unknown"
 
 
 def unknown_tool_error(name: str) -> Exception:
     """The SDK's protocol error for a tool the server does not have (a JSON-RPC error, not a tool result)."""
     from mcp.shared import exceptions
+
     message = f"Unknown tool: {name}"
     if hasattr(exceptions, "MCPError"):  # SDK 2.x
         return exceptions.MCPError(code=INVALID_PARAMS, message=message)
     from mcp.types import ErrorData
+
     return exceptions.McpError(ErrorData(code=INVALID_PARAMS, message=message))
 
 
 def advertised_tools(executor: VaultExecutor) -> list[dict]:
-    return [{"name": t.name, "description": t.description, "inputSchema": t.parameters} for t in executor.registry.visible()]
+    return [
+        {"name": t.name, "description": t.description, "inputSchema": t.parameters} for t in executor.registry.visible()
+    ]
 
 
 def build_server(executor: VaultExecutor):
@@ -60,9 +70,12 @@ def build_server(executor: VaultExecutor):
             raise unknown_tool_error(name)
         envelope = await anyio.to_thread.run_sync(executor.execute, {"name": name, "arguments": arguments or {}})
         text = envelope_json(envelope)
-        return types.CallToolResult(content=[types.TextContent(type="text", text=text)], isError=not envelope.get("success"))
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=text)], isError=not envelope.get("success")
+        )
 
     try:  # SDK 2.x: handlers are passed to the constructor
+
         async def on_list_tools(ctx, params):
             return types.ListToolsResult(tools=tools)
 
@@ -86,6 +99,7 @@ def build_server(executor: VaultExecutor):
 
 async def serve_stdio(executor: VaultExecutor) -> None:
     from mcp.server.stdio import stdio_server
+
     server = build_server(executor)
     async with stdio_server() as (read, write):
         await server.run(read, write, server.create_initialization_options())
@@ -93,6 +107,7 @@ async def serve_stdio(executor: VaultExecutor) -> None:
 
 def serve_http(executor: VaultExecutor, host: str, port: int) -> None:
     import uvicorn
+
     server = build_server(executor)
     if not hasattr(server, "streamable_http_app"):
         die("--transport http needs mcp>=2 (pip install -U mcp); use --transport stdio with this SDK")
@@ -121,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         serve_http(executor, args.host, args.port)
     else:
         import anyio
+
         anyio.run(serve_stdio, executor)
     return 0
 

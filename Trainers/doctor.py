@@ -6,6 +6,7 @@ the other optional engines, free disk, whether LM Studio, Ollama and the Hugging
 and which tokens (.env or environment) are set, never their values. Nothing is downloaded.
 Exit codes: 0 training can run (on CPU at least), 1 a training package is missing.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -44,12 +45,24 @@ def gpu() -> dict:
         return {"cuda": None, "devices": [], "note": "torch is not installed"}
     import torch
 
-    devices = [{"name": torch.cuda.get_device_name(i),
-                "vram_gb": round(torch.cuda.get_device_properties(i).total_memory / 2**30, 1)}
-               for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    devices = (
+        [
+            {
+                "name": torch.cuda.get_device_name(i),
+                "vram_gb": round(torch.cuda.get_device_properties(i).total_memory / 2**30, 1),
+            }
+            for i in range(torch.cuda.device_count())
+        ]
+        if torch.cuda.is_available()
+        else []
+    )
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
-    return {"cuda": torch.version.cuda, "devices": devices, "mps": mps,
-            "bf16": bool(devices) and torch.cuda.is_bf16_supported()}
+    return {
+        "cuda": torch.version.cuda,
+        "devices": devices,
+        "mps": mps,
+        "bf16": bool(devices) and torch.cuda.is_bf16_supported(),
+    }
 
 
 def servers(timeout: float = 2.0) -> dict:
@@ -79,7 +92,9 @@ def tokens() -> dict:
     state = {}
     for group in TOKENS:
         name = next((n for n in group if os.environ.get(n)), None)
-        state[" / ".join(group)] = "missing" if name is None else f"{name} set ({'environment' if name in before else '.env'})"
+        state[" / ".join(group)] = (
+            "missing" if name is None else f"{name} set ({'environment' if name in before else '.env'})"
+        )
     return state
 
 
@@ -103,23 +118,34 @@ def render(report: dict) -> list[str]:
     lines = [f"python      {report['python']}", f"platform    {report['platform']}"]
     g = report["gpu"]
     if g["devices"]:
-        lines += [f"gpu         {d['name']}, {d['vram_gb']} GB VRAM (CUDA {g['cuda']}, bf16 {g['bf16']})" for d in g["devices"]]
+        lines += [
+            f"gpu         {d['name']}, {d['vram_gb']} GB VRAM (CUDA {g['cuda']}, bf16 {g['bf16']})"
+            for d in g["devices"]
+        ]
     else:
-        why = g.get("note") or ("Apple MPS available: train with Trainers/mistral_lora_mac" if g.get("mps")
-                                else f"no CUDA device (torch CUDA build: {g['cuda'] or 'none'}); training runs on CPU")
+        why = g.get("note") or (
+            "Apple MPS available: train with Trainers/mistral_lora_mac"
+            if g.get("mps")
+            else f"no CUDA device (torch CUDA build: {g['cuda'] or 'none'}); training runs on CPU"
+        )
         lines.append(f"gpu         none: {why}")
     for module, version in report["packages"].items():
         mark = "ok     " if version else ("MISSING" if module in REQUIRED else "-      ")
         lines.append(f"{mark}     {module} {version or 'not installed'}")
     lines.append(f"disk        {report['disk_free_gb']} GB free beside the repository")
     for backend, state in report["servers"].items():
-        lines.append(f"{backend:<12}{state['url']}: " + (f"answering, {state['models']} model(s)" if state["answering"]
-                                                         else f"not answering ({state['why']})"))
+        lines.append(
+            f"{backend:<12}{state['url']}: "
+            + (f"answering, {state['models']} model(s)" if state["answering"] else f"not answering ({state['why']})")
+        )
     lines.append(f"hub         Hugging Face Hub {report['hub']}")
     lines += [f"token       {group}: {state}" for group, state in report["tokens"].items()]
     missing = [m for m in REQUIRED if not report["packages"][m]]
-    lines.append(f"result      training cannot run: {', '.join(missing)} missing (bash Trainers/rtx3090_sft/setup.sh)"
-                 if missing else "result      training can run" + ("" if g["devices"] else " (on CPU: tiny models only)"))
+    lines.append(
+        f"result      training cannot run: {', '.join(missing)} missing (bash Trainers/rtx3090_sft/setup.sh)"
+        if missing
+        else "result      training can run" + ("" if g["devices"] else " (on CPU: tiny models only)")
+    )
     return lines
 
 

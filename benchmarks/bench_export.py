@@ -7,6 +7,7 @@ Without --model, a random-weight model from the tiny-model factory is built with
 (k-quants need rows that are a multiple of 256; the 64-wide test model makes them fall back).
 Speeds on a random model measure the kernels, not answer quality.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,9 @@ def tokens_per_second(gguf: Path, tokens: int, repeats: int = 3) -> float:
     speeds = []
     for _ in range(repeats):
         started = time.perf_counter()
-        out = llm.create_completion("<|im_start|>user\nCreate a folder<|im_end|>\n<|im_start|>assistant\n",
-                                    max_tokens=tokens, temperature=0.0)
+        out = llm.create_completion(
+            "<|im_start|>user\nCreate a folder<|im_end|>\n<|im_start|>assistant\n", max_tokens=tokens, temperature=0.0
+        )
         speeds.append(out["usage"]["completion_tokens"] / (time.perf_counter() - started))
     llm.close()
     return statistics.median(speeds)
@@ -54,13 +56,19 @@ def main() -> int:
             done = quantize(f16, work / f"model-{name}.gguf", name)
             rows.append((name, done.path, time.perf_counter() - started, done.fallback_tensors))
         base_size, base_speed = f16.stat().st_size, tokens_per_second(f16, args.tokens)
-        print(f"model: {args.model or 'tiny factory, hidden 256, 4 layers'}; {args.tokens} tokens, 1 thread, median of 3")
-        print(f"{'type':<8} {'MB':>8} {'size vs f16':>12} {'tok/s':>9} {'speed vs f16':>13} {'made in (s)':>12} {'fallback':>9}")
+        print(
+            f"model: {args.model or 'tiny factory, hidden 256, 4 layers'}; {args.tokens} tokens, 1 thread, median of 3"
+        )
+        print(
+            f"{'type':<8} {'MB':>8} {'size vs f16':>12} {'tok/s':>9} {'speed vs f16':>13} {'made in (s)':>12} {'fallback':>9}"
+        )
         for name, path, seconds, fallback in rows:
             speed = base_speed if name == "F16" else tokens_per_second(path, args.tokens)
             size = path.stat().st_size
-            print(f"{name:<8} {size / 2**20:8.2f} {size / base_size:11.2f}x {speed:9.0f} {speed / base_speed:12.2f}x "
-                  f"{seconds:12.2f} {fallback:9d}")
+            print(
+                f"{name:<8} {size / 2**20:8.2f} {size / base_size:11.2f}x {speed:9.0f} {speed / base_speed:12.2f}x "
+                f"{seconds:12.2f} {fallback:9d}"
+            )
     return 0
 
 

@@ -9,6 +9,7 @@ rendered and masked by the shared data path. The MLX side is the trainer's own o
 (TRL's per-step overhead left out). Prints tokens/s for each and the ratio. On a Mac, MLX runs on
 Metal and PyTorch on the CPU unless --torch-device mps is given.
 """
+
 from __future__ import annotations
 
 import sys
@@ -29,7 +30,9 @@ def mlx_side(model_dir: str, dataset: str, args) -> tuple[float, list]:
     from Trainers.shared.mlx.config import load_mlx_config
     from Trainers.shared.mlx.trainer import Session, Stepper, lora_settings, select_device, session_rows
 
-    config = load_mlx_config(None, {"model_name": model_dir, "local_file": dataset, "max_steps": args.warmup + args.steps})
+    config = load_mlx_config(
+        None, {"model_name": model_dir, "local_file": dataset, "max_steps": args.warmup + args.steps}
+    )
     config.lora.r, config.lora.alpha, config.lora.dropout = 16, 32.0, 0.0
     t = config.training
     t.batch_size, t.gradient_accumulation, t.warmup_steps, t.learning_rate = args.batch, 1, 0, 1e-4
@@ -70,7 +73,7 @@ def torch_side(model_dir: str, batches: list, pad_id: int, args) -> float:
         optimizer.zero_grad()
         return sum(len(r["input_ids"]) for r in rows)
 
-    for rows in batches[:args.warmup]:
+    for rows in batches[: args.warmup]:
         step(rows)
     if device.type == "mps":
         torch.mps.synchronize()
@@ -98,19 +101,28 @@ def main() -> int:
 
     dataset = str(ROOT / "Datasets" / "sample" / "sample_sft.jsonl")
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = str(build_tiny_model(tmp, hidden_size=args.hidden, num_layers=args.layers,
-                                         num_heads=max(4, args.hidden // 64)))
+        model_dir = str(
+            build_tiny_model(tmp, hidden_size=args.hidden, num_layers=args.layers, num_heads=max(4, args.hidden // 64))
+        )
         mlx_rate, batches = mlx_side(model_dir, dataset, args)
         pad_id = AutoTokenizer.from_pretrained(model_dir).pad_token_id
         torch_rate = torch_side(model_dir, batches, pad_id, args)
-    print("\n".join(format_table([
-        ("framework", "tokens/s"),
-        ("MLX trainer (Stepper)", round(mlx_rate)),
-        (f"PyTorch + PEFT ({args.torch_device})", round(torch_rate)),
-        ("ratio MLX / PyTorch", round(mlx_rate / torch_rate, 2)),
-    ])))
-    print(f"model: Llama, hidden {args.hidden}, {args.layers} layers; LoRA r16 on {len(KEYS)} projections; "
-          f"batch {args.batch}; {args.steps} timed steps after {args.warmup} warm-up")
+    print(
+        "\n".join(
+            format_table(
+                [
+                    ("framework", "tokens/s"),
+                    ("MLX trainer (Stepper)", round(mlx_rate)),
+                    (f"PyTorch + PEFT ({args.torch_device})", round(torch_rate)),
+                    ("ratio MLX / PyTorch", round(mlx_rate / torch_rate, 2)),
+                ]
+            )
+        )
+    )
+    print(
+        f"model: Llama, hidden {args.hidden}, {args.layers} layers; LoRA r16 on {len(KEYS)} projections; "
+        f"batch {args.batch}; {args.steps} timed steps after {args.warmup} warm-up"
+    )
     return 0
 
 

@@ -7,6 +7,7 @@ tests/test_parser_linear.py draws) prints the parse time, the time json.loads ta
 of small call objects of the same size, and their ratio, at two sizes; the last column is how much
 longer the parse takes on the tenfold input: about 10 for a linear parser, about 100 for a quadratic one.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,9 +33,9 @@ INPUTS = {
     "unterminated string after <tool_call>": ("<tool_call>", '"a'),
     "nested arrays after <tool_call>": ("<tool_call>", "["),
     "harmony headers without a message": ("", "<|start|>assistant<|channel|>commentary to=functions.x "),
-    "<|python_tag|> + unterminated JSON": ("<|python_tag|>", "{\"name\": \"x\", \"parameters\": {\"a\": [1, "),
+    "<|python_tag|> + unterminated JSON": ("<|python_tag|>", '{"name": "x", "parameters": {"a": [1, '),
     "fences around non-calls": ("", "```[\n```"),
-    "{\"name\": nested": ("", "{\"name\": "),
+    '{"name": nested': ("", '{"name": '),
 }
 
 
@@ -54,7 +55,9 @@ def json_doc(size: int) -> str:
 
 def main() -> None:
     parser = ArgumentParser(prog="bench_parser.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=int, default=1_000_000, help="characters of the larger input (default 1,000,000)")
+    parser.add_argument(
+        "--size", type=int, default=1_000_000, help="characters of the larger input (default 1,000,000)"
+    )
     parser.add_argument("--runs", type=int, default=3, help="best of N runs (default 3)")
     args = parser.parse_args()
     sizes = (args.size // 10, args.size)
@@ -68,8 +71,10 @@ def main() -> None:
             times.append(took)
             cells += [f"{took * 1000:.1f} ms", f"{took / floors[size]:.1f}x"]
         rows.append((name, *cells, f"{times[1] / times[0]:.1f}x time"))
-    print(f"json.loads floor: {floors[sizes[0]] * 1000:.2f} ms at {sizes[0] // 1000:,} KB, "
-          f"{floors[sizes[1]] * 1000:.2f} ms at {sizes[1] // 1000:,} KB")
+    print(
+        f"json.loads floor: {floors[sizes[0]] * 1000:.2f} ms at {sizes[0] // 1000:,} KB, "
+        f"{floors[sizes[1]] * 1000:.2f} ms at {sizes[1] // 1000:,} KB"
+    )
     print("\n".join(format_table(rows)))
 
 

@@ -9,6 +9,7 @@
    (every --eval-steps steps, 2 examples, 32 tokens, self-correction on); prints both wall times
    and their ratio, and the generation time of one evaluation as the monitor timed it.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,14 @@ def bench_compare(path: Path) -> dict:
     for example, answer in cases:
         check_assistant_message({"role": "assistant", "content": answer}, registry, example.system)
     validate_s = time.perf_counter() - start
-    return {"answers": len(cases), "matched": matched, "compare_s": round(compare_s, 3), "validate_only_s": round(validate_s, 3),
-            "compare_per_s": round(len(cases) / compare_s), "ratio": round(compare_s / validate_s, 2)}
+    return {
+        "answers": len(cases),
+        "matched": matched,
+        "compare_s": round(compare_s, 3),
+        "validate_only_s": round(validate_s, 3),
+        "compare_per_s": round(len(cases) / compare_s),
+        "ratio": round(compare_s / validate_s, 2),
+    }
 
 
 def bench_monitor(steps: int, eval_steps: int) -> dict:
@@ -62,25 +69,43 @@ def bench_monitor(steps: int, eval_steps: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model = str(build_tiny_model(tmp / "model"))
-        records = [tool_record(f"Projects/{n}", f"Create a folder for {n}") for n in ("Alpha", "Beta", "Gamma", "Delta")]
+        records = [
+            tool_record(f"Projects/{n}", f"Create a folder for {n}") for n in ("Alpha", "Beta", "Gamma", "Delta")
+        ]
         data = write_jsonl(tmp / "sft.jsonl", records * 4)
         validation = write_jsonl(tmp / "val.jsonl", records)  # the same training data in both runs
         base = {"model_name": model, "local_file": data, "batch_size": 2, "max_steps": steps, "save_steps": 1000}
-        monitor = {"eval_steps": eval_steps, "num_eval_samples": 2, "eval_max_tokens": 32, "validation_file": validation,
-                   "self_correction": True, "min_examples": 1, "generation_interval": eval_steps,
-                   "self_correction_dir": str(tmp / "sc")}
+        monitor = {
+            "eval_steps": eval_steps,
+            "num_eval_samples": 2,
+            "eval_max_tokens": 32,
+            "validation_file": validation,
+            "self_correction": True,
+            "min_examples": 1,
+            "generation_interval": eval_steps,
+            "self_correction_dir": str(tmp / "sc"),
+        }
         times = {}
         for name, extra in (("off", {}), ("on", monitor)):
             config = load_config("sft", None, {**base, **extra, "output_dir": str(tmp / name)})
             start = time.perf_counter()
             result = run_training(config)
             times[name] = time.perf_counter() - start
-        log = [json.loads(line) for line in (result.run_dir / "logs" / "training_latest.jsonl").read_text().split("\n") if line]
+        log = [
+            json.loads(line)
+            for line in (result.run_dir / "logs" / "training_latest.jsonl").read_text().split("\n")
+            if line
+        ]
         generation = [sum(r["seconds"] for r in row["live_eval"]["results"]) for row in log if "live_eval" in row]
-        return {"steps": steps, "evaluations": len(generation), "off_s": round(times["off"], 2), "on_s": round(times["on"], 2),
-                "ratio": round(times["on"] / times["off"], 2),
-                "generation_s_per_evaluation": round(sum(generation) / len(generation), 2),
-                "files_written": len(list((tmp / "sc").glob("*.json")))}
+        return {
+            "steps": steps,
+            "evaluations": len(generation),
+            "off_s": round(times["off"], 2),
+            "on_s": round(times["on"], 2),
+            "ratio": round(times["on"] / times["off"], 2),
+            "generation_s_per_evaluation": round(sum(generation) / len(generation), 2),
+            "files_written": len(list((tmp / "sc").glob("*.json"))),
+        }
 
 
 def main() -> int:
@@ -92,13 +117,17 @@ def main() -> int:
     if not args.dataset.is_file():
         parser.error(f"{args.dataset}: no such file")
     comparison = bench_compare(args.dataset)
-    print(f"comparison: {comparison['answers']} answers ({comparison['matched']} right) in {comparison['compare_s']} s "
-          f"= {comparison['compare_per_s']}/s; validator alone {comparison['validate_only_s']} s; "
-          f"ratio {comparison['ratio']}x")
+    print(
+        f"comparison: {comparison['answers']} answers ({comparison['matched']} right) in {comparison['compare_s']} s "
+        f"= {comparison['compare_per_s']}/s; validator alone {comparison['validate_only_s']} s; "
+        f"ratio {comparison['ratio']}x"
+    )
     monitor = bench_monitor(args.steps, args.eval_steps)
-    print(f"live monitor: {monitor['steps']} steps off {monitor['off_s']} s, on {monitor['on_s']} s "
-          f"({monitor['evaluations']} evaluations, {monitor['files_written']} files): ratio {monitor['ratio']}x, "
-          f"generation {monitor['generation_s_per_evaluation']} s per evaluation (timed inside the monitor)")
+    print(
+        f"live monitor: {monitor['steps']} steps off {monitor['off_s']} s, on {monitor['on_s']} s "
+        f"({monitor['evaluations']} evaluations, {monitor['files_written']} files): ratio {monitor['ratio']}x, "
+        f"generation {monitor['generation_s_per_evaluation']} s per evaluation (timed inside the monitor)"
+    )
     print(json.dumps({"comparison": comparison, "monitor": monitor}))
     return 0
 

@@ -10,6 +10,7 @@
    line): examples per second, wall and CPU time. Goal: at least 5,000 per second.
 The exit code is 1 when a goal is missed.
 """
+
 from __future__ import annotations
 
 import sys
@@ -29,15 +30,21 @@ def concurrency_runs(examples: int, delay: float, levels=(1, 8)) -> dict:
     from SelfPlay.teacher import TemplateClient
 
     runs = {}
-    with OpenAIDouble(client_answer(TemplateClient(seed=0)), delay=delay) as double, \
-            tempfile.TemporaryDirectory(prefix="bench-selfplay-") as tmp:
+    with (
+        OpenAIDouble(client_answer(TemplateClient(seed=0)), delay=delay) as double,
+        tempfile.TemporaryDirectory(prefix="bench-selfplay-") as tmp,
+    ):
         client = make_client("openai", "double-model", base_url=double.url, timeout=30)
         client.chat([{"role": "user", "content": "warm-up"}])
         for level in levels:
             generator = SelfPlayGenerator(client, seed=1)
             summary = generator.generate_batch(examples, Path(tmp) / f"c{level}.jsonl", concurrency=level)
-            runs[level] = {"wall_s": summary.wall_s, "examples_per_s": summary.completed / summary.wall_s,
-                           "written": summary.written, "failed": summary.failed}
+            runs[level] = {
+                "wall_s": summary.wall_s,
+                "examples_per_s": summary.completed / summary.wall_s,
+                "written": summary.written,
+                "failed": summary.failed,
+            }
     return runs
 
 
@@ -55,7 +62,9 @@ def teacher_rate(count: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="bench_selfplay", description="Self-play throughput: concurrency and the template teacher.")
+    parser = ArgumentParser(
+        prog="bench_selfplay", description="Self-play throughput: concurrency and the template teacher."
+    )
     parser.add_argument("--examples", type=int, default=48, help="examples per concurrency level (default 48)")
     parser.add_argument("--delay", type=float, default=0.1, help="the server's answer time in seconds (default 0.1)")
     parser.add_argument("--concurrency", type=int, default=8)
@@ -65,14 +74,21 @@ def main(argv: list[str] | None = None) -> int:
     low, high = runs[1], runs[args.concurrency]
     speedup = high["examples_per_s"] / low["examples_per_s"]
     rows = [("concurrency", "wall s", "examples/s", "written", "failed")]
-    rows += [(level, f"{r['wall_s']:.2f}", f"{r['examples_per_s']:.2f}", r["written"], r["failed"]) for level, r in runs.items()]
-    print(f"3-prompt self-play, {args.examples} examples (3 requests each) against a server answering after {args.delay * 1000:.0f} ms:")
+    rows += [
+        (level, f"{r['wall_s']:.2f}", f"{r['examples_per_s']:.2f}", r["written"], r["failed"])
+        for level, r in runs.items()
+    ]
+    print(
+        f"3-prompt self-play, {args.examples} examples (3 requests each) against a server answering after {args.delay * 1000:.0f} ms:"
+    )
     print("\n".join(format_table(rows)))
     print(f"speedup at concurrency {args.concurrency} over 1: {speedup:.2f}x (goal: at least 6x)")
     teacher = teacher_rate(args.teacher)
-    print(f"\ntemplate teacher: {teacher['records']:,} records written in {teacher['wall_s']:.2f} s wall / "
-          f"{teacher['cpu_s']:.2f} s CPU: {teacher['per_s_wall']:,.0f} examples/s wall, {teacher['per_s_cpu']:,.0f} "
-          "examples/s CPU (goal: at least 5,000/s)")
+    print(
+        f"\ntemplate teacher: {teacher['records']:,} records written in {teacher['wall_s']:.2f} s wall / "
+        f"{teacher['cpu_s']:.2f} s CPU: {teacher['per_s_wall']:,.0f} examples/s wall, {teacher['per_s_cpu']:,.0f} "
+        "examples/s CPU (goal: at least 5,000/s)"
+    )
     ok = speedup >= 6 and teacher["per_s_wall"] >= 5000 and low["failed"] == high["failed"] == 0
     print("goals:", "met" if ok else "MISSED")
     return 0 if ok else 1

@@ -6,6 +6,7 @@ Prints: the json.loads floor (read + parse every line), the validation itself (i
 their ratio (target <= 3x), the whole command from process start to exit, and, with --baseline,
 the earlier validator's whole command on the same file and the ratio between the two (target <= 1).
 """
+
 from __future__ import annotations
 
 import json
@@ -46,7 +47,9 @@ def main() -> int:
     parser = ArgumentParser(prog="bench_validator.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("file", nargs="?", type=Path, default=DEFAULT_FILE)
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--baseline", type=Path, help="the earlier project's tools/validate_syngen.py, to time side by side")
+    parser.add_argument(
+        "--baseline", type=Path, help="the earlier project's tools/validate_syngen.py, to time side by side"
+    )
     args = parser.parse_args()
     if not args.file.is_file():
         parser.error(f"{args.file}: no such file")
@@ -58,14 +61,20 @@ def main() -> int:
     data = args.file.read_bytes().splitlines()
     floor = best_of(args.runs, lambda: [json.loads(line) for line in data if line.strip()])
     validation = best_of(args.runs, lambda: validate_file(args.file, registry))
-    ours = command_seconds([sys.executable, str(ROOT / "Tools" / "validate_syngen.py"), str(args.file), "--summary-only"], args.runs)
+    ours = command_seconds(
+        [sys.executable, str(ROOT / "Tools" / "validate_syngen.py"), str(args.file), "--summary-only"], args.runs
+    )
     print(f"file: {args.file.name} ({len(data):,} lines, {args.file.stat().st_size / 1e6:.1f} MB)")
     print(f"json.loads floor:            {floor * 1000:7.1f} ms")
-    print(f"validation (imports excl.):  {validation * 1000:7.1f} ms   ratio to floor {validation / floor:.2f}x (target <= 3x)")
+    print(
+        f"validation (imports excl.):  {validation * 1000:7.1f} ms   ratio to floor {validation / floor:.2f}x (target <= 3x)"
+    )
     print(f"whole command (median):      {ours * 1000:7.1f} ms")
     if args.baseline:
         earlier = command_seconds([sys.executable, str(args.baseline), str(args.file)], args.runs)
-        print(f"earlier validator (median):  {earlier * 1000:7.1f} ms   ours / earlier = {ours / earlier:.2f} (target <= 1)")
+        print(
+            f"earlier validator (median):  {earlier * 1000:7.1f} ms   ours / earlier = {ours / earlier:.2f} (target <= 1)"
+        )
     return 0
 
 

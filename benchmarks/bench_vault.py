@@ -8,6 +8,7 @@ call with a user `pattern` (the bounded `regex` engine), and how soon a runaway 
 Goals: at least 2,000 calls/s, at most 50 ms per query, a runaway pattern answered within 2 s (its 1 s budget plus the walk);
 the exit code is 1 when a goal is missed.
 """
+
 from __future__ import annotations
 
 import random
@@ -22,10 +23,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from Tools.cli_common import ArgumentParser, format_table  # noqa: E402
 from Tools.vault.executor import VaultExecutor  # noqa: E402
 
-WORDS = ("garden project meeting retrieval model budget recipe server backup style review paper summary task "
-         "weather travel health finance kickoff decision draft note idea plan archive").split()
-CONTEXT = {"sessionId": "session_1767225600000_benchaaaa", "workspaceId": "default", "sessionDescription": "bench",
-           "sessionMemory": "benchmark", "toolContext": "bench", "primaryGoal": "speed", "subgoal": "one call"}
+WORDS = (
+    "garden project meeting retrieval model budget recipe server backup style review paper summary task "
+    "weather travel health finance kickoff decision draft note idea plan archive"
+).split()
+CONTEXT = {
+    "sessionId": "session_1767225600000_benchaaaa",
+    "workspaceId": "default",
+    "sessionDescription": "bench",
+    "sessionMemory": "benchmark",
+    "toolContext": "bench",
+    "primaryGoal": "speed",
+    "subgoal": "one call",
+}
 
 
 def make_vault(root: Path, notes: int, rng: random.Random) -> None:
@@ -33,7 +43,9 @@ def make_vault(root: Path, notes: int, rng: random.Random) -> None:
         folder = root / f"Area {i % 10}" / f"Topic {i % 50}"
         folder.mkdir(parents=True, exist_ok=True)
         body = " ".join(rng.choices(WORDS, k=rng.randint(80, 300)))
-        (folder / f"Note {i}.md").write_text(f"---\ntags: [{rng.choice(WORDS)}]\n---\n# Note {i}\n\n{body}\n", encoding="utf-8")
+        (folder / f"Note {i}.md").write_text(
+            f"---\ntags: [{rng.choice(WORDS)}]\n---\n# Note {i}\n\n{body}\n", encoding="utf-8"
+        )
 
 
 def mixed_calls(count: int, rng: random.Random, notes: int):
@@ -92,29 +104,44 @@ def main(argv: list[str] | None = None) -> int:
         pattern_times = []
         for word in rng.sample(WORDS, 10):
             t = time.perf_counter()
-            result = ex.execute({"name": "vaultLibrarian_searchDirectory", "arguments": {
-                "context": CONTEXT, "query": "note", "paths": ["/"], "pattern": rf"Topic \d+/Note \d*{word[0]}?\d\.md$"}})
+            result = ex.execute(
+                {
+                    "name": "vaultLibrarian_searchDirectory",
+                    "arguments": {
+                        "context": CONTEXT,
+                        "query": "note",
+                        "paths": ["/"],
+                        "pattern": rf"Topic \d+/Note \d*{word[0]}?\d\.md$",
+                    },
+                }
+            )
             pattern_times.append((time.perf_counter() - t) * 1000)
             assert result["success"], result
         (root / ("a" * 60 + ".md")).write_text("a name the runaway pattern backtracks on\n", encoding="utf-8")
         t = time.perf_counter()
-        runaway = ex.execute({"name": "vaultLibrarian_searchDirectory", "arguments": {
-            "context": CONTEXT, "query": "note", "paths": ["/"], "pattern": "(a|aa)+c"}})
+        runaway = ex.execute(
+            {
+                "name": "vaultLibrarian_searchDirectory",
+                "arguments": {"context": CONTEXT, "query": "note", "paths": ["/"], "pattern": "(a|aa)+c"},
+            }
+        )
         cutoff = time.perf_counter() - t
         assert not runaway["success"] and "took too long" in runaway["error"], runaway
         searched = sum(1 for _ in root.rglob("*.md"))
     median, worst = statistics.median(times), max(times)
-    rows = [("measure", "value"),
-            ("notes generated", notes),
-            ("mixed calls executed", len(calls)),
-            ("calls failed", failed),
-            ("calls per second", f"{rate:,.0f}"),
-            ("notes searched (generated + created)", searched),
-            ("searchContent first query (cold cache), ms", f"{cold:.1f}"),
-            ("searchContent median, ms", f"{median:.1f}"),
-            ("searchContent worst, ms", f"{worst:.1f}"),
-            ("searchDirectory with a pattern, median ms", f"{statistics.median(pattern_times):.1f}"),
-            ("runaway pattern (a|aa)+c answered after, s", f"{cutoff:.2f}")]
+    rows = [
+        ("measure", "value"),
+        ("notes generated", notes),
+        ("mixed calls executed", len(calls)),
+        ("calls failed", failed),
+        ("calls per second", f"{rate:,.0f}"),
+        ("notes searched (generated + created)", searched),
+        ("searchContent first query (cold cache), ms", f"{cold:.1f}"),
+        ("searchContent median, ms", f"{median:.1f}"),
+        ("searchContent worst, ms", f"{worst:.1f}"),
+        ("searchDirectory with a pattern, median ms", f"{statistics.median(pattern_times):.1f}"),
+        ("runaway pattern (a|aa)+c answered after, s", f"{cutoff:.2f}"),
+    ]
     print("\n".join(format_table(rows)))
     ok = rate >= 2000 and worst <= 50 and failed == 0 and cutoff <= 2
     print("goals (>= 2,000 calls/s, <= 50 ms per query, runaway pattern cut within 2 s):", "met" if ok else "MISSED")

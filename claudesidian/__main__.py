@@ -1,6 +1,7 @@
 """python -m claudesidian <command> [args]: the toolkit's front door (also the ``claudesidian``
 console script). The commands are the table in claudesidian/commands.py; a command's module is
 imported only when it runs, so listing them is instant."""
+
 from __future__ import annotations
 
 import difflib
@@ -13,8 +14,13 @@ from Tools.cli_common import die
 
 ROOT = Path(__file__).resolve().parents[1]
 PROG = "python -m claudesidian"
-GROUPS = {"Tools": "data", "SelfPlay": "self-play", "Trainers": "training", "Evaluator": "evaluation",
-          "claudesidian": "loops"}
+GROUPS = {
+    "Tools": "data",
+    "SelfPlay": "self-play",
+    "Trainers": "training",
+    "Evaluator": "evaluation",
+    "claudesidian": "loops",
+}
 
 
 def listing() -> str:
@@ -26,8 +32,11 @@ def listing() -> str:
             group = GROUPS[command.module.split(".")[0]]
             lines += ["", f"{group}:"]
         lines.append(f"  {command.name.ljust(width)}  {command.summary}")
-    lines += ["", f"{PROG} <command> --help: the command's own flags. The paths each command replaces (still working): "
-                  "claudesidian/commands.py."]
+    lines += [
+        "",
+        f"{PROG} <command> --help: the command's own flags. The paths each command replaces (still working): "
+        "claudesidian/commands.py.",
+    ]
     return "\n".join(lines)
 
 
@@ -35,7 +44,11 @@ def run(name: str, argv: list[str]) -> int:
     command = BY_NAME.get(name)
     if command is None:
         close = difflib.get_close_matches(name, BY_NAME, n=1)
-        die(f"unknown command {name!r}" + (f" (did you mean {close[0]}?)" if close else "") + f"; {PROG} --help lists them")
+        die(
+            f"unknown command {name!r}"
+            + (f" (did you mean {close[0]}?)" if close else "")
+            + f"; {PROG} --help lists them"
+        )
     module, function = command.target.split(":")
     if not module.startswith("Tools."):  # the data tools stay fast; every other command may take --backend template
         from SelfPlay.backend import register

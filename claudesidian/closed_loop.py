@@ -12,6 +12,7 @@ each model (before training, after SFT, after KTO) is exported to GGUF and evalu
 embedded llama.cpp backend; the final model also through llama.cpp's server. The report puts the
 stages side by side. See docs/closed-loop.md.
 """
+
 from __future__ import annotations
 
 import json
@@ -100,8 +101,10 @@ def make_data(s: LoopSettings):
     shared = shared_user_requests(sft, heldout) | shared_user_requests(kto, heldout)
     if shared:  # the held-out set must be unseen, or the report would measure memory
         raise UsageError(f"the held-out set shares {len(shared)} user request(s) with the training data")
-    detail = (f"{s.sft_size} SFT + {s.kto_size} KTO records (seed {s.seed}); held-out set of {summary['cases']} cases "
-              f"(seed {s.seed + 1000}, {len(summary['tools'])} tools, 0 requests shared with training)")
+    detail = (
+        f"{s.sft_size} SFT + {s.kto_size} KTO records (seed {s.seed}); held-out set of {summary['cases']} cases "
+        f"(seed {s.seed + 1000}, {len(summary['tools'])} tools, 0 requests shared with training)"
+    )
     return (sft, kto, heldout), detail
 
 
@@ -115,8 +118,10 @@ def validate(sft: Path, kto: Path):
     if failing:
         raise UsageError(f"validation failed: {failing}; run python Tools/validate_syngen.py on them")
     r_sft, r_kto = reports
-    return None, (f"{r_sft.passed}/{r_sft.judged} SFT positives clean; KTO: {r_kto.labels['true']} true, "
-                  f"{r_kto.labels['false']} false, every negative failing for its stated reason")
+    return None, (
+        f"{r_sft.passed}/{r_sft.judged} SFT positives clean; KTO: {r_kto.labels['true']} true, "
+        f"{r_kto.labels['false']} false, every negative failing for its stated reason"
+    )
 
 
 def interleave_kto(kto: Path):
@@ -142,10 +147,20 @@ def build_base(s: LoopSettings, sft: Path):
 
     # the tokenizer learns the data's own vocabulary: ids, tool names and JSON keys become few tokens
     # (the first TOKENIZER_RECORDS records are plenty for its vocabulary and keep this stage quick)
-    corpus = [json.dumps(chat_messages(line.record), ensure_ascii=False) for line in iter_jsonl(sft)
-              if line.error is None and line.number <= TOKENIZER_RECORDS]
-    out = build_tiny_model(s.out / "base_model", corpus=corpus, vocab_size=s.vocab, hidden_size=s.hidden,
-                           num_layers=s.layers, num_heads=4, seed=s.seed)
+    corpus = [
+        json.dumps(chat_messages(line.record), ensure_ascii=False)
+        for line in iter_jsonl(sft)
+        if line.error is None and line.number <= TOKENIZER_RECORDS
+    ]
+    out = build_tiny_model(
+        s.out / "base_model",
+        corpus=corpus,
+        vocab_size=s.vocab,
+        hidden_size=s.hidden,
+        num_layers=s.layers,
+        num_heads=4,
+        seed=s.seed,
+    )
     from Trainers.shared.export.merge import parameter_count
     from Trainers.shared.export.source import resolve_source
 
@@ -158,11 +173,20 @@ def train(s: LoopSettings, method: str, model: str, data: Path):
     from Trainers.shared.train import run_training
 
     sft = method == "sft"
-    flags = {"model_name": model, "local_file": str(data), "output_dir": str(s.out / f"{method}_runs"),
-             "max_steps": s.sft_steps if sft else s.kto_steps, "batch_size": s.sft_batch if sft else s.kto_batch,
-             "gradient_accumulation": 1, "learning_rate": s.sft_lr if sft else s.kto_lr, "save_steps": 10_000,
-             "max_seq_length": s.max_seq_length, "seed": s.seed, "full_finetune": s.from_scratch or None,
-             "model_size": s.model_size}
+    flags = {
+        "model_name": model,
+        "local_file": str(data),
+        "output_dir": str(s.out / f"{method}_runs"),
+        "max_steps": s.sft_steps if sft else s.kto_steps,
+        "batch_size": s.sft_batch if sft else s.kto_batch,
+        "gradient_accumulation": 1,
+        "learning_rate": s.sft_lr if sft else s.kto_lr,
+        "save_steps": 10_000,
+        "max_seq_length": s.max_seq_length,
+        "seed": s.seed,
+        "full_finetune": s.from_scratch or None,
+        "model_size": s.model_size,
+    }
     config = load_config(method, None, flags)
     if s.from_scratch:
         config.training.warmup_ratio = 0.05
@@ -177,13 +201,16 @@ def export(s: LoopSettings, label: str, model_dir: Path):
     from Trainers.shared.export.source import resolve_source
 
     outdir = s.out / "gguf" / label
-    done = export_gguf(resolve_source(model_dir), outdir, [s.quantization], name=label, roundtrip="off",
-                       overwrite=True, progress=False)
+    done = export_gguf(
+        resolve_source(model_dir), outdir, [s.quantization], name=label, roundtrip="off", overwrite=True, progress=False
+    )
     f16 = next(f for f in done.files if f["type"].upper() == "F16")
     return outdir / f16["file"], f"{', '.join(f['file'] for f in done.files)} + Modelfile in {outdir}"
 
 
-ID_CODES = frozenset({"E_SESSION_ID_FORMAT", "E_WORKSPACE_ID_FORMAT", "E_SESSION_ID_MISMATCH", "E_WORKSPACE_ID_MISMATCH"})
+ID_CODES = frozenset(
+    {"E_SESSION_ID_FORMAT", "E_WORKSPACE_ID_FORMAT", "E_SESSION_ID_MISMATCH", "E_WORKSPACE_ID_MISMATCH"}
+)
 
 
 def valid_except_ids(case: dict, registry) -> bool:
@@ -233,8 +260,13 @@ def case_metrics(report: dict) -> dict:
         "expected_tool_rate": rate(lambda st: st.get("tools") is True),
         "valid_expected_tool_rate": rate(lambda st: st.get("valid") is True and st.get("tools") is True),
         # no call leaves nothing to check, which the evaluator does not count against the arguments stage
-        "argument_accuracy": round(sum(c["stages"]["arguments"] is True and c["stages"].get("call") is True
-                                       for c in with_args) / len(with_args), 4) if with_args else None,
+        "argument_accuracy": round(
+            sum(c["stages"]["arguments"] is True and c["stages"].get("call") is True for c in with_args)
+            / len(with_args),
+            4,
+        )
+        if with_args
+        else None,
         "pass_rate": report["summary"]["pass_at_1"],
         "per_tool": dict(sorted(per_tool.items())),
         "error_codes": dict(sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))),
@@ -246,19 +278,26 @@ def evaluate(s: LoopSettings, label: str, gguf: Path, heldout: Path, base_url: s
     from Evaluator.runner import RunSettings
 
     name = f"{label}-server" if base_url else label
-    request = EvalRequest(backend="llamacpp", model=str(gguf) if not base_url else label, prompt_set=str(heldout),
-                          output=s.out / "reports" / f"{name}.json", markdown=s.out / "reports" / f"{name}.md",
-                          # through the server, tools go in the request and calls come back in tool_calls, as in LM Studio
-                          base_url=base_url, settings=RunSettings(max_tokens=s.max_tokens, timeout=300, retries=1,
-                                                                  tools_in_request=bool(base_url)),
-                          progress=False)
+    request = EvalRequest(
+        backend="llamacpp",
+        model=str(gguf) if not base_url else label,
+        prompt_set=str(heldout),
+        output=s.out / "reports" / f"{name}.json",
+        markdown=s.out / "reports" / f"{name}.md",
+        # through the server, tools go in the request and calls come back in tool_calls, as in LM Studio
+        base_url=base_url,
+        settings=RunSettings(max_tokens=s.max_tokens, timeout=300, retries=1, tools_in_request=bool(base_url)),
+        progress=False,
+    )
     result = run_eval(request)
     metrics = case_metrics(result.report)
     metrics["episode_rate"] = episode_rate(request)
-    detail = (f"parse {metrics['parse_rate']:.0%}, schema-valid {metrics['valid_rate']:.0%} "
-              f"({metrics['valid_except_ids_rate']:.0%} with ids set aside), expected tool "
-              f"{metrics['expected_tool_rate']:.0%}, valid + expected {metrics['valid_expected_tool_rate']:.0%} "
-              f"on {metrics['cases']} tool cases; episodes passed {metrics['episode_rate']:.0%}")
+    detail = (
+        f"parse {metrics['parse_rate']:.0%}, schema-valid {metrics['valid_rate']:.0%} "
+        f"({metrics['valid_except_ids_rate']:.0%} with ids set aside), expected tool "
+        f"{metrics['expected_tool_rate']:.0%}, valid + expected {metrics['valid_expected_tool_rate']:.0%} "
+        f"on {metrics['cases']} tool cases; episodes passed {metrics['episode_rate']:.0%}"
+    )
     return metrics, detail
 
 
@@ -277,9 +316,22 @@ def episode_rate(request) -> float:
 # -- the loop ----------------------------------------------------------------------------------
 def run_loop(s: LoopSettings) -> LoopResult:
     result = LoopResult()
-    names = ["teacher data", "validate", "interleave", "base model", "evaluate before training", "SFT",
-             "evaluate after SFT", "KTO", "export GGUF", "evaluate after KTO"] + (["evaluate through llama.cpp's server"]
-                                                                              if s.server else []) + ["report"]
+    names = (
+        [
+            "teacher data",
+            "validate",
+            "interleave",
+            "base model",
+            "evaluate before training",
+            "SFT",
+            "evaluate after SFT",
+            "KTO",
+            "export GGUF",
+            "evaluate after KTO",
+        ]
+        + (["evaluate through llama.cpp's server"] if s.server else [])
+        + ["report"]
+    )
     p = Progress(names, result)
     started = time.time()
     sft, kto, heldout = p.run("teacher data", make_data, s)
@@ -288,7 +340,9 @@ def run_loop(s: LoopSettings) -> LoopResult:
     base = p.run("base model", build_base, s, sft)
     evaluated = {}
     if s.from_scratch:  # a hub base would need converting twice; its "before" is the evaluator's own job
-        evaluated["before training"] = p.run("evaluate before training", _export_and_evaluate, s, "base", Path(base), heldout)
+        evaluated["before training"] = p.run(
+            "evaluate before training", _export_and_evaluate, s, "base", Path(base), heldout
+        )
     else:
         p.run("evaluate before training", lambda: (None, "skipped for a base model given by --base-model"))
     sft_model = p.run("SFT", train, s, "sft", base, sft)
@@ -297,8 +351,9 @@ def run_loop(s: LoopSettings) -> LoopResult:
     gguf = p.run("export GGUF", export, s, "kto", kto_model)
     evaluated["after KTO"] = p.run("evaluate after KTO", evaluate, s, "kto", gguf, heldout)
     if s.server:
-        evaluated["after KTO, llama.cpp server"] = p.run("evaluate through llama.cpp's server", _serve_and_evaluate,
-                                                         s, gguf, heldout)
+        evaluated["after KTO, llama.cpp server"] = p.run(
+            "evaluate through llama.cpp's server", _serve_and_evaluate, s, gguf, heldout
+        )
     result.models = evaluated
     p.run("report", write_report, s, result, time.time() - started)
     return result
@@ -318,34 +373,64 @@ def _serve_and_evaluate(s: LoopSettings, gguf: Path, heldout: Path):
 
 def markdown(s: LoopSettings, result: LoopResult, wall: float) -> str:
     labels = list(result.models)
-    rows = [("parseable tool call", "parse_rate"), ("schema-valid call", "valid_rate"),
-            ("schema-valid call, ids set aside", "valid_except_ids_rate"),
-            ("expected tool called", "expected_tool_rate"), ("schema-valid call to the expected tool", "valid_expected_tool_rate"),
-            ("argument accuracy", "argument_accuracy"), ("evaluator pass@1 (all stages)", "pass_rate"),
-            ("multi-turn episodes passed (built-in set)", "episode_rate")]
+    rows = [
+        ("parseable tool call", "parse_rate"),
+        ("schema-valid call", "valid_rate"),
+        ("schema-valid call, ids set aside", "valid_except_ids_rate"),
+        ("expected tool called", "expected_tool_rate"),
+        ("schema-valid call to the expected tool", "valid_expected_tool_rate"),
+        ("argument accuracy", "argument_accuracy"),
+        ("evaluator pass@1 (all stages)", "pass_rate"),
+        ("multi-turn episodes passed (built-in set)", "episode_rate"),
+    ]
 
     def pct(value) -> str:
         return "-" if value is None else f"{value * 100:.1f}%"
 
     cases = next(iter(result.models.values()))["cases"] if result.models else 0
-    lines = [f"Held-out set: {s.eval_size} teacher cases (seed {s.seed + 1000}), none sharing a user request with the "
-             f"training data; rates over the {cases} cases that expect a tool call.", "",
-             "| metric | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
-    lines += [f"| {title} | " + " | ".join(pct(result.models[label].get(key)) for label in labels) + " |" for title, key in rows]
-    model = (f"a {s.layers}-layer, {s.hidden}-wide Llama built from scratch (vocabulary {s.vocab}), fully fine-tuned"
-             if s.from_scratch else f"{s.base_model} with LoRA")
-    lines += ["", f"Model: {model}; SFT {s.sft_steps} steps x batch {s.sft_batch} at lr {s.sft_lr:g} on {s.sft_size} "
-              f"records; KTO {s.kto_steps} steps x batch {s.kto_batch} at lr {s.kto_lr:g} on {s.kto_size} records; "
-              f"greedy decoding, at most {s.max_tokens} tokens.", "", "| stage | seconds | result |", "|---|---|---|"]
+    lines = [
+        f"Held-out set: {s.eval_size} teacher cases (seed {s.seed + 1000}), none sharing a user request with the "
+        f"training data; rates over the {cases} cases that expect a tool call.",
+        "",
+        "| metric | " + " | ".join(labels) + " |",
+        "|---" * (len(labels) + 1) + "|",
+    ]
+    lines += [
+        f"| {title} | " + " | ".join(pct(result.models[label].get(key)) for label in labels) + " |"
+        for title, key in rows
+    ]
+    model = (
+        f"a {s.layers}-layer, {s.hidden}-wide Llama built from scratch (vocabulary {s.vocab}), fully fine-tuned"
+        if s.from_scratch
+        else f"{s.base_model} with LoRA"
+    )
+    lines += [
+        "",
+        f"Model: {model}; SFT {s.sft_steps} steps x batch {s.sft_batch} at lr {s.sft_lr:g} on {s.sft_size} "
+        f"records; KTO {s.kto_steps} steps x batch {s.kto_batch} at lr {s.kto_lr:g} on {s.kto_size} records; "
+        f"greedy decoding, at most {s.max_tokens} tokens.",
+        "",
+        "| stage | seconds | result |",
+        "|---|---|---|",
+    ]
     lines += [f"| {st.name} | {st.seconds:.0f} | {_portable(st.detail, s)} |" for st in result.stages]
     lines += ["", f"Total wall time: {wall / 60:.1f} min."]
     if labels:  # where the final model fails, so the next bottleneck is visible
         final = result.models[labels[-1]]
-        lines += ["", f"Per expected tool ({labels[-1]}): cases, expected tool called, schema-valid call to it.", "",
-                  "| tool | cases | expected tool | valid + expected |", "|---|---|---|---|"]
+        lines += [
+            "",
+            f"Per expected tool ({labels[-1]}): cases, expected tool called, schema-valid call to it.",
+            "",
+            "| tool | cases | expected tool | valid + expected |",
+            "|---|---|---|---|",
+        ]
         lines += [f"| {tool} | {n} | {called} | {valid} |" for tool, (n, called, valid) in final["per_tool"].items()]
-        lines += ["", f"Error codes over the {final['cases']} tool cases ({labels[-1]}; a case counts each code once): "
-                  + (", ".join(f"`{code}` {count}" for code, count in final["error_codes"].items()) or "none") + "."]
+        lines += [
+            "",
+            f"Error codes over the {final['cases']} tool cases ({labels[-1]}; a case counts each code once): "
+            + (", ".join(f"`{code}` {count}" for code, count in final["error_codes"].items()) or "none")
+            + ".",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -364,11 +449,20 @@ def write_report(s: LoopSettings, result: LoopResult, wall: float):
     result.report_md, result.report_json = s.out / "report.md", s.out / "report.json"
     write_text_atomic(result.report_md, "# Closed loop\n\n" + text)
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(s).items()}
-    write_json_atomic(result.report_json, {"settings": settings, "models": result.models,
-                                           "stages": [asdict(st) for st in result.stages], "wall_s": round(wall, 1)})
+    write_json_atomic(
+        result.report_json,
+        {
+            "settings": settings,
+            "models": result.models,
+            "stages": [asdict(st) for st in result.stages],
+            "wall_s": round(wall, 1),
+        },
+    )
     if s.benchmarks_md:
         update_benchmarks(s.benchmarks_md, text)
-    return None, f"{result.report_md} and {result.report_json}" + (f"; {s.benchmarks_md} updated" if s.benchmarks_md else "")
+    return None, f"{result.report_md} and {result.report_json}" + (
+        f"; {s.benchmarks_md} updated" if s.benchmarks_md else ""
+    )
 
 
 def update_benchmarks(path: Path, text: str) -> None:
@@ -410,7 +504,11 @@ def build_parser() -> ArgumentParser:
     add("--max-tokens", type=int, default=d.max_tokens, help="tokens generated per evaluated answer at most")
     add("--quantization", default=d.quantization, help="GGUF quantization written beside f16 (default Q8_0)")
     add("--no-server", dest="server", action="store_false", help="skip the evaluation through llama.cpp's server")
-    add("--benchmarks-md", type=Path, help="rewrite the closed-loop section of this Markdown file (make demo: docs/benchmarks.md)")
+    add(
+        "--benchmarks-md",
+        type=Path,
+        help="rewrite the closed-loop section of this Markdown file (make demo: docs/benchmarks.md)",
+    )
     return parser
 
 

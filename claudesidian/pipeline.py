@@ -5,6 +5,7 @@ Flags the pipeline does not know are passed to both stages (e.g. --model-size, -
 KTO gets ``--model-name <SFT final_model>``, so it continues from the SFT adapter and uses it as its
 reference model.
 """
+
 from __future__ import annotations
 
 import sys
@@ -14,12 +15,22 @@ from Tools.cli_common import ArgumentParser, UsageError, die
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="train_sft_to_kto_pipeline.sh", description=__doc__.splitlines()[0])
-    parser.add_argument("--sft-file", metavar="JSONL", help="SFT dataset (positives; default the shipped "
-                                                            "Datasets/teacher/teacher_sft.jsonl)")
-    parser.add_argument("--kto-file", metavar="JSONL", help="KTO dataset (interleaved true/false; default the shipped "
-                                                            "Datasets/teacher/teacher_kto.jsonl)")
-    parser.add_argument("--sft-config", metavar="FILE", help="SFT YAML (default Trainers/rtx3090_sft/configs/config.yaml)")
-    parser.add_argument("--kto-config", metavar="FILE", help="KTO YAML (default Trainers/rtx3090_kto/configs/config.yaml)")
+    parser.add_argument(
+        "--sft-file",
+        metavar="JSONL",
+        help="SFT dataset (positives; default the shipped Datasets/teacher/teacher_sft.jsonl)",
+    )
+    parser.add_argument(
+        "--kto-file",
+        metavar="JSONL",
+        help="KTO dataset (interleaved true/false; default the shipped Datasets/teacher/teacher_kto.jsonl)",
+    )
+    parser.add_argument(
+        "--sft-config", metavar="FILE", help="SFT YAML (default Trainers/rtx3090_sft/configs/config.yaml)"
+    )
+    parser.add_argument(
+        "--kto-config", metavar="FILE", help="KTO YAML (default Trainers/rtx3090_kto/configs/config.yaml)"
+    )
     parser.add_argument("--sft-output-dir")
     parser.add_argument("--kto-output-dir")
     return parser
@@ -33,17 +44,22 @@ def run_pipeline(argv: list[str]) -> tuple:
 
     args, rest = build_parser().parse_known_args(argv)
     stage, unknown = {}, []
-    for method, data, config_file, output in (("sft", args.sft_file, args.sft_config, args.sft_output_dir),
-                                              ("kto", args.kto_file, args.kto_config, args.kto_output_dir)):
+    for method, data, config_file, output in (
+        ("sft", args.sft_file, args.sft_config, args.sft_output_dir),
+        ("kto", args.kto_file, args.kto_config, args.kto_output_dir),
+    ):
         # a flag only one stage knows (e.g. --beta) goes to that stage alone
-        namespace, extra = stage_parser(method).parse_known_args(rest + (["--local-file", data] if data else [])
-                                                                 + (["--output-dir", output] if output else []))
+        namespace, extra = stage_parser(method).parse_known_args(
+            rest + (["--local-file", data] if data else []) + (["--output-dir", output] if output else [])
+        )
         flags = vars(namespace)
         flags.pop("config")
         unknown.append({a for a in extra if a.startswith("--")})
         stage[method] = (config_file or REPO_ROOT / f"Trainers/rtx3090_{method}/configs/config.yaml", flags)
     if unknown[0] & unknown[1]:
-        raise UsageError(f"unrecognized arguments: {' '.join(sorted(unknown[0] & unknown[1]))} (see train_sft_to_kto_pipeline.sh --help)")
+        raise UsageError(
+            f"unrecognized arguments: {' '.join(sorted(unknown[0] & unknown[1]))} (see train_sft_to_kto_pipeline.sh --help)"
+        )
     kto_file, kto_flags = stage["kto"]
     kto_check = load_config("kto", kto_file, kto_flags)  # a KTO config error must surface before hours of SFT
     sft_config = load_config("sft", *stage["sft"])

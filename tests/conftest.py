@@ -1,5 +1,6 @@
 """Shared fixtures. Reference material is read from ../shared/reference beside the checkout and
 never copied into the project; tests that need it skip when it is absent."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -39,8 +40,9 @@ def registry():
 
 def run_tool(script: str, *args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run one of the project's scripts as a user would: python path/to/script.py ARGS."""
-    return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture
@@ -50,19 +52,35 @@ def run():
 
 # --- trainers fixtures (Trainers/shared) -------------------------------------------------------
 SESSION, WORKSPACE = "session_1732147550000_x2y3z4a5b", "ws_1732147550000_c6d7e8f9g"
-SYSTEM = (f'<session_context>\nIMPORTANT: When using tools, include these values in your tool call parameters:\n\n'
-          f'- sessionId: "{SESSION}"\n- workspaceId: "{WORKSPACE}"\n</session_context>')
+SYSTEM = (
+    f"<session_context>\nIMPORTANT: When using tools, include these values in your tool call parameters:\n\n"
+    f'- sessionId: "{SESSION}"\n- workspaceId: "{WORKSPACE}"\n</session_context>'
+)
 
 
 def tool_record(folder: str, user: str, label: bool | None = None, tool: str = "vaultManager_createFolder") -> dict:
     """A record the shared validator passes: a real tool, a full context object, ids from the prompt."""
-    context = {"sessionId": SESSION, "workspaceId": WORKSPACE, "sessionDescription": "Organising notes",
-               "sessionMemory": "The user keeps project notes in Projects.", "toolContext": "Creating a folder",
-               "primaryGoal": "Organise the vault", "subgoal": f"Create {folder}"}
-    call = {"id": "abc123def", "type": "function",
-            "function": {"name": tool, "arguments": json.dumps({"context": context, "path": folder})}}
-    record = {"conversations": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user},
-                                {"role": "assistant", "content": None, "tool_calls": [call]}]}
+    context = {
+        "sessionId": SESSION,
+        "workspaceId": WORKSPACE,
+        "sessionDescription": "Organising notes",
+        "sessionMemory": "The user keeps project notes in Projects.",
+        "toolContext": "Creating a folder",
+        "primaryGoal": "Organise the vault",
+        "subgoal": f"Create {folder}",
+    }
+    call = {
+        "id": "abc123def",
+        "type": "function",
+        "function": {"name": tool, "arguments": json.dumps({"context": context, "path": folder})},
+    }
+    record = {
+        "conversations": [
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": user},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+        ]
+    }
     if label is not None:
         record["label"] = label
     return record
@@ -83,7 +101,9 @@ def tiny_model_dir(tmp_path_factory):
 @pytest.fixture
 def tiny_sft_file(tmp_path):
     """Four memorisable positives, repeated so a few steps see each several times."""
-    records = [tool_record(f"Projects/{name}", f"Create a folder for {name}") for name in ("Alpha", "Beta", "Gamma", "Delta")]
+    records = [
+        tool_record(f"Projects/{name}", f"Create a folder for {name}") for name in ("Alpha", "Beta", "Gamma", "Delta")
+    ]
     return write_jsonl(tmp_path / "sft.jsonl", records * 2)
 
 
@@ -95,6 +115,8 @@ def tiny_kto_file(tmp_path):
         records.append(tool_record(f"Projects/{name}", f"Create a folder for {name}", True))
         records.append(tool_record("Trash/tmp", f"Create a folder for {name}", False))
     return write_jsonl(tmp_path / "kto.jsonl", records)
+
+
 # --- end trainers fixtures ---------------------------------------------------------------------
 
 
@@ -136,8 +158,25 @@ def tiny_sft_run(tiny_model_dir, tmp_path_factory):
     from Trainers.shared.train import run_training
 
     root = tmp_path_factory.mktemp("sft_run")
-    data = write_jsonl(root / "sft.jsonl", [tool_record(f"Projects/{n}", f"Create a folder for {n}") for n in ("Alpha", "Beta")] * 2)
-    return run_training(load_config("sft", None, {
-        "model_name": tiny_model_dir, "local_file": data, "output_dir": str(root / "sft_output_rtx3090"),
-        "batch_size": 2, "gradient_accumulation": 1, "max_steps": 3, "learning_rate": 5e-3, "save_steps": 100}))
+    data = write_jsonl(
+        root / "sft.jsonl", [tool_record(f"Projects/{n}", f"Create a folder for {n}") for n in ("Alpha", "Beta")] * 2
+    )
+    return run_training(
+        load_config(
+            "sft",
+            None,
+            {
+                "model_name": tiny_model_dir,
+                "local_file": data,
+                "output_dir": str(root / "sft_output_rtx3090"),
+                "batch_size": 2,
+                "gradient_accumulation": 1,
+                "max_steps": 3,
+                "learning_rate": 5e-3,
+                "save_steps": 100,
+            },
+        )
+    )
+
+
 # --- end export fixtures -----------------------------------------------------------------------

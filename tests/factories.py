@@ -1,4 +1,5 @@
 """Small builders for valid records, used across the test suite."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,15 @@ WORKSPACE = "ws_1732147550000_c6d7e8f9g"
 
 
 def context(**overrides) -> dict:
-    base = make_context(SESSION, WORKSPACE, sessionDescription="Organising notes", sessionMemory="User asked for a folder",
-                        toolContext="Create the folder", primaryGoal="Organise the vault", subgoal="Make Projects/Garden")
+    base = make_context(
+        SESSION,
+        WORKSPACE,
+        sessionDescription="Organising notes",
+        sessionMemory="User asked for a folder",
+        toolContext="Create the folder",
+        primaryGoal="Organise the vault",
+        subgoal="Make Projects/Garden",
+    )
     base.update(overrides)
     return base
 
@@ -25,9 +33,11 @@ def context(**overrides) -> dict:
 def system_prompt(session: str = SESSION, workspace: str = WORKSPACE, xml: bool = False) -> str:
     if xml:
         return f"<session_context>\n<sessionId>{session}</sessionId>\n<workspaceId>{workspace}</workspaceId>\n</session_context>"
-    return (f'<session_context>\n- sessionId: "{session}"\n- workspaceId: "{workspace}" (current workspace)\n</session_context>\n'
-            f'<available_workspaces>\n- Garden (id: "{workspace}")\n</available_workspaces>\n'
-            f'<available_agents>\n- Writer (id: "agent_001")\n</available_agents>')
+    return (
+        f'<session_context>\n- sessionId: "{session}"\n- workspaceId: "{workspace}" (current workspace)\n</session_context>\n'
+        f'<available_workspaces>\n- Garden (id: "{workspace}")\n</available_workspaces>\n'
+        f'<available_agents>\n- Writer (id: "agent_001")\n</available_agents>'
+    )
 
 
 def call(name: str = "vaultManager_createFolder", **arguments) -> ToolCall:
@@ -35,10 +45,16 @@ def call(name: str = "vaultManager_createFolder", **arguments) -> ToolCall:
     return ToolCall(name, {"context": context(), **arguments}, "abc123def")
 
 
-def record(*calls: ToolCall, fmt: str = "openai", label=True, system: str | None = None, content: str | None = None) -> dict:
-    conversation = [{"role": "system", "content": system if system is not None else system_prompt()},
-                    {"role": "user", "content": "make a folder for the garden"}]
-    assistant = render_message(list(calls), fmt, content) if calls else {"role": "assistant", "content": content or "Sure."}
+def record(
+    *calls: ToolCall, fmt: str = "openai", label=True, system: str | None = None, content: str | None = None
+) -> dict:
+    conversation = [
+        {"role": "system", "content": system if system is not None else system_prompt()},
+        {"role": "user", "content": "make a folder for the garden"},
+    ]
+    assistant = (
+        render_message(list(calls), fmt, content) if calls else {"role": "assistant", "content": content or "Sure."}
+    )
     result = {"conversations": conversation + [assistant]}
     if label is not None:
         result["label"] = label
@@ -65,8 +81,14 @@ def bundled_template(name: str) -> str:
 
 def hermes_answer(body):
     """Answers every question with a listDirectory call in content (Qwen/Hermes style)."""
-    context = {"sessionId": "session_1735689600000_k3v9x2m7q", "workspaceId": "ws_1735689600000_garden001",
-               "sessionDescription": "d", "sessionMemory": "The user asked about a folder.", "toolContext": "t",
-               "primaryGoal": "g", "subgoal": "s"}
+    context = {
+        "sessionId": "session_1735689600000_k3v9x2m7q",
+        "workspaceId": "ws_1735689600000_garden001",
+        "sessionDescription": "d",
+        "sessionMemory": "The user asked about a folder.",
+        "toolContext": "t",
+        "primaryGoal": "g",
+        "subgoal": "s",
+    }
     call = {"name": "vaultManager_listDirectory", "arguments": {"context": context, "path": "Thesis"}}
     return {"role": "assistant", "content": f"<tool_call>\n{json.dumps(call)}\n</tool_call>"}

@@ -1,6 +1,7 @@
 """The closed loop end to end at toy scale: every stage runs for real (teacher data, validator,
 interleaver, a model built from scratch, SFT, KTO, GGUF export, embedded llama.cpp and its server);
 the report compares the stages and the benchmarks section is rewritten in place."""
+
 import json
 
 import pytest
@@ -10,8 +11,30 @@ from claudesidian.closed_loop import MARK_END, MARK_START, case_metrics, update_
 # A shortened loop that still learns: 64 records seen ~37 times each teach the call format, so some
 # held-out answers parse after SFT (about 80 s of training on 2 CPU cores); the demo's figures come
 # from `make demo`, not from this scale.
-TOY = ["--sft-size", "64", "--kto-size", "24", "--eval-size", "12", "--sft-steps", "300", "--kto-steps", "2",
-       "--hidden", "64", "--layers", "2", "--vocab", "800", "--max-tokens", "320", "--sft-batch", "8", "--sft-lr", "3e-3"]
+TOY = [
+    "--sft-size",
+    "64",
+    "--kto-size",
+    "24",
+    "--eval-size",
+    "12",
+    "--sft-steps",
+    "300",
+    "--kto-steps",
+    "2",
+    "--hidden",
+    "64",
+    "--layers",
+    "2",
+    "--vocab",
+    "800",
+    "--max-tokens",
+    "320",
+    "--sft-batch",
+    "8",
+    "--sft-lr",
+    "3e-3",
+]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +53,9 @@ def loop_run(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("loop")
     bench = out / "benchmarks.md"
-    bench.write_text(f"# Benchmarks\n\nintro\n\n{MARK_START}\nold figures\n{MARK_END}\n\n## Later section\n", encoding="utf-8")
+    bench.write_text(
+        f"# Benchmarks\n\nintro\n\n{MARK_START}\nold figures\n{MARK_END}\n\n## Later section\n", encoding="utf-8"
+    )
     done = run_tool("Tools/closed_loop.py", "--out", out / "work", "--benchmarks-md", bench, *TOY, timeout=900)
     return out, bench, done
 
@@ -39,7 +64,9 @@ def test_every_stage_runs_and_the_report_compares_the_models(loop_run):
     out, bench, done = loop_run
     assert done.returncode == 0, done.stderr[-3000:]
     progress = [line for line in done.stdout.splitlines() if line.startswith("[")]
-    assert progress[0].startswith("[1/12] teacher data") and any(line.startswith("[12/12] report:") for line in progress)
+    assert progress[0].startswith("[1/12] teacher data") and any(
+        line.startswith("[12/12] report:") for line in progress
+    )
     report = json.loads((out / "work" / "report.json").read_text())
     assert list(report["models"]) == ["before training", "after SFT", "after KTO", "after KTO, llama.cpp server"]
     for metrics in report["models"].values():
@@ -65,18 +92,32 @@ def test_every_stage_runs_and_the_report_compares_the_models(loop_run):
 
 def test_case_metrics_count_only_cases_that_expect_a_call():
     def case(expected, **stages):
-        return {"expected_tools": expected, "stages": {"call": None, "valid": None, "tools": None, "arguments": None, **stages}}
+        return {
+            "expected_tools": expected,
+            "stages": {"call": None, "valid": None, "tools": None, "arguments": None, **stages},
+        }
 
-    report = {"summary": {"pass_at_1": 0.25}, "cases": [
-        case(["a"], call=True, valid=True, tools=True, arguments=True),
-        case(["a"], call=True, valid=False, tools=True, arguments=False),
-        case(["b"], call=False, arguments=True),  # no call: nothing to check, which is not argument accuracy
-        case([], call=None),  # a behaviour case expecting text is not counted
-    ]}
+    report = {
+        "summary": {"pass_at_1": 0.25},
+        "cases": [
+            case(["a"], call=True, valid=True, tools=True, arguments=True),
+            case(["a"], call=True, valid=False, tools=True, arguments=False),
+            case(["b"], call=False, arguments=True),  # no call: nothing to check, which is not argument accuracy
+            case([], call=None),  # a behaviour case expecting text is not counted
+        ],
+    }
     m = case_metrics(report)
-    assert m["per_tool"] == {"a": [2, 2, 1], "b": [1, 0, 0]} and m["valid_except_ids_rate"] == pytest.approx(1 / 3, abs=1e-4)
-    assert m["cases"] == 3 and m["parse_rate"] == pytest.approx(2 / 3, abs=1e-4) and m["valid_rate"] == pytest.approx(1 / 3, abs=1e-4)
-    assert m["expected_tool_rate"] == pytest.approx(2 / 3, abs=1e-4) and m["valid_expected_tool_rate"] == pytest.approx(1 / 3, abs=1e-4)
+    assert m["per_tool"] == {"a": [2, 2, 1], "b": [1, 0, 0]} and m["valid_except_ids_rate"] == pytest.approx(
+        1 / 3, abs=1e-4
+    )
+    assert (
+        m["cases"] == 3
+        and m["parse_rate"] == pytest.approx(2 / 3, abs=1e-4)
+        and m["valid_rate"] == pytest.approx(1 / 3, abs=1e-4)
+    )
+    assert m["expected_tool_rate"] == pytest.approx(2 / 3, abs=1e-4) and m["valid_expected_tool_rate"] == pytest.approx(
+        1 / 3, abs=1e-4
+    )
     assert m["argument_accuracy"] == pytest.approx(1 / 3, abs=1e-4) and m["pass_rate"] == 0.25
 
 
@@ -89,11 +130,14 @@ def test_benchmarks_section_is_appended_when_absent(tmp_path):
     assert text.count(MARK_START) == 1 and "new table" in text and "\ntable" not in text
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--sft-steps", "0"], "--sft-steps must be at least 1"),
-    (["--kto-batch", "1"], "KTO needs --kto-batch and --kto-size of at least 2"),
-    (["--sft-size", "ten"], "invalid int value"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--sft-steps", "0"], "--sft-steps must be at least 1"),
+        (["--kto-batch", "1"], "KTO needs --kto-batch and --kto-size of at least 2"),
+        (["--sft-size", "ten"], "invalid int value"),
+    ],
+)
 def test_bad_flags_are_one_line(flags, message, run, tmp_path):
     done = run("Tools/closed_loop.py", "--out", tmp_path, *flags)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
@@ -105,14 +149,24 @@ def test_valid_except_ids_sets_only_the_ids_aside():
     from Tools.schema.registry import load_registry
 
     registry = load_registry()
-    context = make_context("session_x", "ws_1767225600000_abcdefghi", sessionDescription="Making a folder",
-                           sessionMemory="The user asked for a folder.", toolContext="A folder for notes",
-                           primaryGoal="Making a folder", subgoal="Create Projects/Notes")
+    context = make_context(
+        "session_x",
+        "ws_1767225600000_abcdefghi",
+        sessionDescription="Making a folder",
+        sessionMemory="The user asked for a folder.",
+        toolContext="A folder for notes",
+        primaryGoal="Making a folder",
+        subgoal="Create Projects/Notes",
+    )
 
     def case(arguments):
-        return {"stages": {"call": True, "valid": False},
-                "calls": [{"name": "vaultManager_createFolder", "arguments": arguments}]}
+        return {
+            "stages": {"call": True, "valid": False},
+            "calls": [{"name": "vaultManager_createFolder", "arguments": arguments}],
+        }
 
-    assert valid_except_ids(case({"context": context, "path": "Projects/Notes"}), registry)  # a malformed sessionId only
+    assert valid_except_ids(
+        case({"context": context, "path": "Projects/Notes"}), registry
+    )  # a malformed sessionId only
     assert not valid_except_ids(case({"context": context}), registry)  # the required path is missing
     assert not valid_except_ids({"stages": {"call": False, "valid": None}, "calls": []}, registry)

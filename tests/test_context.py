@@ -2,8 +2,16 @@ import random
 
 from factories import SESSION, WORKSPACE, context, system_prompt
 
-from Tools.schema.context import (check_context, check_prompt_ids, extract_prompt_ids, generate_session_id,
-                                  generate_workspace_id, is_session_id, is_workspace_id, make_context)
+from Tools.schema.context import (
+    check_context,
+    check_prompt_ids,
+    extract_prompt_ids,
+    generate_session_id,
+    generate_workspace_id,
+    is_session_id,
+    is_workspace_id,
+    make_context,
+)
 
 
 def codes(findings):
@@ -15,11 +23,15 @@ def test_generated_ids_have_the_documented_format_and_are_seedable():
     sid, wid = generate_session_id(rng=rng), generate_workspace_id(rng=rng)
     assert is_session_id(sid) and is_workspace_id(wid) and is_workspace_id("default")
     assert generate_session_id(1732147550000, random.Random(5)) == generate_session_id(1732147550000, random.Random(5))
-    assert not is_session_id("session_1732867250000_err56a") and not is_workspace_id("ws_1730126000000_old_workspace_123")
+    assert not is_session_id("session_1732867250000_err56a") and not is_workspace_id(
+        "ws_1730126000000_old_workspace_123"
+    )
 
 
 def test_make_context_orders_fields_and_refuses_missing_ones():
-    ctx = make_context(SESSION, WORKSPACE, sessionDescription="d", sessionMemory="m", toolContext="t", primaryGoal="p", subgoal="s")
+    ctx = make_context(
+        SESSION, WORKSPACE, sessionDescription="d", sessionMemory="m", toolContext="t", primaryGoal="p", subgoal="s"
+    )
     assert list(ctx)[:2] == ["sessionId", "workspaceId"] and len(ctx) == 7
     try:
         make_context(SESSION, WORKSPACE)
@@ -58,7 +70,11 @@ def test_ids_are_cross_checked_against_the_prompt():
     assert codes(check_prompt_ids({"context": context(sessionId=other)}, ids)) == ["E_SESSION_ID_MISMATCH"]
     assert codes(check_prompt_ids({"context": context(workspaceId="default")}, ids)) == ["E_WORKSPACE_ID_MISMATCH"]
     ids = extract_prompt_ids(system_prompt())
-    assert codes(check_prompt_ids({"context": context(), "id": "ws_1732147550000_unknown00"}, ids, "memoryManager_loadWorkspace")) == ["W_UNKNOWN_WORKSPACE_REF"]
-    assert codes(check_prompt_ids({"context": context(), "id": "agent_999"}, ids, "agentManager_deleteAgent")) == ["W_UNKNOWN_AGENT_REF"]
+    assert codes(
+        check_prompt_ids({"context": context(), "id": "ws_1732147550000_unknown00"}, ids, "memoryManager_loadWorkspace")
+    ) == ["W_UNKNOWN_WORKSPACE_REF"]
+    assert codes(check_prompt_ids({"context": context(), "id": "agent_999"}, ids, "agentManager_deleteAgent")) == [
+        "W_UNKNOWN_AGENT_REF"
+    ]
     # a non-string id crashed the earlier validator
     assert check_prompt_ids({"context": context(), "id": 123}, ids, "memoryManager_loadWorkspace") == []

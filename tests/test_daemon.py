@@ -1,6 +1,7 @@
 """Self-correction during a real SFT run, and the training queue daemon that trains on its files:
 priority order, continuing from the latest adapter, failed jobs with reasons, the lock, and a
 SIGTERM then a SIGKILL mid-job that lose nothing."""
+
 import json
 import os
 import re
@@ -31,23 +32,48 @@ def _lines(path: Path) -> list[dict]:
     return [record for _, record in read_records(path)]
 
 
-def test_sft_run_writes_self_correction_at_the_interval_and_the_daemon_trains_on_it(tiny_model_dir, tiny_sft_file, tmp_path, capsys):
+def test_sft_run_writes_self_correction_at_the_interval_and_the_daemon_trains_on_it(
+    tiny_model_dir, tiny_sft_file, tmp_path, capsys
+):
     root, out = tmp_path / "root", tmp_path / "selfcorr"
-    config = load_config("sft", None, {
-        "model_name": tiny_model_dir, "local_file": tiny_sft_file, "output_dir": str(tmp_path / "runs"), "batch_size": 2,
-        "max_steps": 4, "save_steps": 100, "eval_steps": 2, "num_eval_samples": 2, "eval_max_tokens": 8,
-        "validation_fraction": 0.25, "self_correction": True, "min_examples": 1, "generation_interval": 4,
-        "auto_queue": True, "self_correction_dir": str(out), "queue_dir": str(root)})
+    config = load_config(
+        "sft",
+        None,
+        {
+            "model_name": tiny_model_dir,
+            "local_file": tiny_sft_file,
+            "output_dir": str(tmp_path / "runs"),
+            "batch_size": 2,
+            "max_steps": 4,
+            "save_steps": 100,
+            "eval_steps": 2,
+            "num_eval_samples": 2,
+            "eval_max_tokens": 8,
+            "validation_fraction": 0.25,
+            "self_correction": True,
+            "min_examples": 1,
+            "generation_interval": 4,
+            "auto_queue": True,
+            "self_correction_dir": str(out),
+            "queue_dir": str(root),
+        },
+    )
     result = run_training(config)
     assert result.plan["records"] == 6 and result.plan["live_monitor"]["validation_examples"] == 2  # 2 of 8 held out
     printed = capsys.readouterr().out
-    assert "live eval @ step 2: " in printed and "live eval @ step 4: " in printed and "expected:  vaultManager_createFolder(" in printed
+    assert (
+        "live eval @ step 2: " in printed
+        and "live eval @ step 4: " in printed
+        and "expected:  vaultManager_createFolder(" in printed
+    )
     evals = [r for r in _lines(result.run_dir / "logs" / "training_latest.jsonl") if "live_eval" in r]
     assert [r["step"] for r in evals] == [2, 4] and all(r["live_eval"]["evaluated"] == 2 for r in evals)
 
     # evaluations at steps 2 and 4, one file at step 4: generation_interval counts from the start
     files = sorted(p.name for p in out.iterdir())
-    assert len(files) == 3 and all(re.fullmatch(r"self_correction_step4_\d{8}_\d{6}(\.jsonl|_kto\.jsonl|\.json)", f) for f in files)
+    assert len(files) == 3 and all(
+        re.fullmatch(r"self_correction_step4_\d{8}_\d{6}(\.jsonl|_kto\.jsonl|\.json)", f) for f in files
+    )
     meta_file = next(out.glob("*.json"))
     meta = json.loads(meta_file.read_text())
     sft_file, kto_file = out / meta["files"]["sft"], out / meta["files"]["kto"]
@@ -56,7 +82,9 @@ def test_sft_run_writes_self_correction_at_the_interval_and_the_daemon_trains_on
     assert meta["counts"] == {"self_evaluation": 4, "correction": 4, "kto_true": wrong, "kto_false": wrong}
     sft = _lines(sft_file)
     assert [r["conversations"][-1]["content"] for r in sft if r["metadata"]["kind"] == "self_evaluation"] == [NO] * 4
-    assert all(r["conversations"][-1].get("tool_calls") for r in sft if r["metadata"]["kind"] == "correction")  # golden calls
+    assert all(
+        r["conversations"][-1].get("tool_calls") for r in sft if r["metadata"]["kind"] == "correction"
+    )  # golden calls
     assert YES not in sft_file.read_text() and check_kto_ready(kto_file).ready
     D.validate_for("sft", D.load_records(str(sft_file)))
     queued = root / "queue" / "normal" / sft_file.name
@@ -71,13 +99,23 @@ def test_sft_run_writes_self_correction_at_the_interval_and_the_daemon_trains_on
     daemon = Daemon(DaemonSettings("sft", tiny_model_dir, root, overrides=JOB_FLAGS, once=True, settle=0), echo=None)
     outcomes = daemon.serve()
     assert [(o.file, o.result) for o in outcomes] == [
-        ("notes.txt", "failed"), ("sft.jsonl", "done"), (sft_file.name, "done"), (kto_file.name, "failed")]
+        ("notes.txt", "failed"),
+        ("sft.jsonl", "done"),
+        (sft_file.name, "done"),
+        (kto_file.name, "failed"),
+    ]
     queue = root / "queue"
     first = json.loads((queue / "done" / "sft.jsonl.job.json").read_text())
     second = json.loads((queue / "done" / f"{sft_file.name}.job.json").read_text())
-    assert first["model"] == tiny_model_dir and second["model"] == first["final_model"]  # continues from the latest adapter
+    assert (
+        first["model"] == tiny_model_dir and second["model"] == first["final_model"]
+    )  # continues from the latest adapter
     lineage = json.loads((Path(second["final_model"]) / "lineage.json").read_text())
-    assert lineage["parent_adapter"] == first["final_model"] and lineage["dataset_records"] == 8 and lineage["global_step"] == 1
+    assert (
+        lineage["parent_adapter"] == first["final_model"]
+        and lineage["dataset_records"] == 8
+        and lineage["global_step"] == 1
+    )
     state = json.loads((queue / "state.json").read_text())
     assert state["latest_adapter"] == second["final_model"] and state["base_model"] == tiny_model_dir
     reason = (queue / "failed" / f"{kto_file.name}.reason.txt").read_text()
@@ -96,10 +134,34 @@ def test_sft_run_writes_self_correction_at_the_interval_and_the_daemon_trains_on
 
 
 def _start(root: Path, tiny_model_dir: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "Trainers.daemon", "--root", str(root), "--base-model", tiny_model_dir,
-                             "--method", "sft", "--batch-size", "2", "--max-steps", "8", "--save-steps", "1", "--poll", "0.2",
-                             "--settle", "0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "Trainers.daemon",
+            "--root",
+            str(root),
+            "--base-model",
+            tiny_model_dir,
+            "--method",
+            "sft",
+            "--batch-size",
+            "2",
+            "--max-steps",
+            "8",
+            "--save-steps",
+            "1",
+            "--poll",
+            "0.2",
+            "--settle",
+            "0",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def _wait_for(predicate, proc: subprocess.Popen, what: str, timeout: float = 180):
@@ -117,7 +179,10 @@ def _wait_for(predicate, proc: subprocess.Popen, what: str, timeout: float = 180
 
 def _checkpoint_steps(root: Path) -> list[int]:
     """Steps of the complete checkpoints (the trainer writes trainer_state.json last)."""
-    return sorted(int(p.parent.name.split("-")[1]) for p in root.glob("daemon_runs/*/*/checkpoints/checkpoint-*/trainer_state.json"))
+    return sorted(
+        int(p.parent.name.split("-")[1])
+        for p in root.glob("daemon_runs/*/*/checkpoints/checkpoint-*/trainer_state.json")
+    )
 
 
 def test_sigterm_checkpoints_and_requeues_and_sigkill_loses_no_job(tiny_model_dir, tiny_sft_file, tmp_path):
@@ -152,8 +217,17 @@ def test_sigterm_checkpoints_and_requeues_and_sigkill_loses_no_job(tiny_model_di
     killed_at = max(_checkpoint_steps(root))
 
     # the next start takes over the stale lock, requeues the job and resumes it from its last checkpoint
-    daemon = Daemon(DaemonSettings("sft", tiny_model_dir, root, overrides={"batch_size": 2, "max_steps": 8, "save_steps": 1},
-                                   once=True, settle=0), echo=None)
+    daemon = Daemon(
+        DaemonSettings(
+            "sft",
+            tiny_model_dir,
+            root,
+            overrides={"batch_size": 2, "max_steps": 8, "save_steps": 1},
+            once=True,
+            settle=0,
+        ),
+        echo=None,
+    )
     outcomes = daemon.serve()
     assert [(o.file, o.result, o.steps) for o in outcomes] == [(job, "done", 8)]
     meta = json.loads((root / "queue" / "done" / f"{job}.job.json").read_text())
@@ -162,7 +236,9 @@ def test_sigterm_checkpoints_and_requeues_and_sigkill_loses_no_job(tiny_model_di
     starts = [json.loads(p.read_text().splitlines()[0]) for p in sorted((run_dir / "logs").glob("training_2*.jsonl"))]
     assert len(starts) == 3 and starts[-1]["resume_from"].endswith(f"checkpoint-{killed_at}")  # one run, resumed twice
     log = next((root / "logs").glob("daemon_*.log")).read_text()
-    assert f"took over a stale lock left by pid {proc.pid}" in log and f"{job}: requeued after an interrupted run" in log
+    assert (
+        f"took over a stale lock left by pid {proc.pid}" in log and f"{job}: requeued after an interrupted run" in log
+    )
 
 
 def test_one_daemon_per_queue_and_bad_input_is_one_line(tiny_model_dir, tiny_sft_file, tmp_path, capsys):
@@ -172,17 +248,41 @@ def test_one_daemon_per_queue_and_bad_input_is_one_line(tiny_model_dir, tiny_sft
     with QueueLock(layout), pytest.raises(SystemExit) as exit_info:  # this test's own process holds the lock
         daemon_main(["--root", str(root), "--base-model", tiny_model_dir, "--method", "sft", "--once"])
     err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and f"another daemon (pid {os.getpid()}" in err and len(err.strip().splitlines()) == 1
+    assert (
+        exit_info.value.code == 2 and f"another daemon (pid {os.getpid()}" in err and len(err.strip().splitlines()) == 1
+    )
     assert not layout.lock_file.exists()
 
     layout.write_state({"base_model": "some/other-model", "latest_adapter": str(tmp_path)})
     cases = [
         (["--root", str(root), "--base-model", tiny_model_dir, "--method", "sft", "--once"], "pass --fresh"),
-        (["--root", str(root), "--base-model", tiny_model_dir, "--method", "sft", "--beta", "0.2"], "--beta applies to --method kto or dpo only"),
+        (
+            ["--root", str(root), "--base-model", tiny_model_dir, "--method", "sft", "--beta", "0.2"],
+            "--beta applies to --method kto or dpo only",
+        ),
         (["--root", str(root), "--method", "sft"], "the following arguments are required: --base-model"),
-        (["--root", str(root), "--base-model", str(tmp_path / "nowhere"), "--method", "kto", "--fresh", "--once"], "cannot load"),
-        (["--root", str(root), "--base-model", tiny_model_dir, "--method", "sft", "--fresh", "--self-correction",
-          "--eval-steps", "2", "--auto-queue", "--queue-dir", str(root)], "feed this daemon's own queue forever"),
+        (
+            ["--root", str(root), "--base-model", str(tmp_path / "nowhere"), "--method", "kto", "--fresh", "--once"],
+            "cannot load",
+        ),
+        (
+            [
+                "--root",
+                str(root),
+                "--base-model",
+                tiny_model_dir,
+                "--method",
+                "sft",
+                "--fresh",
+                "--self-correction",
+                "--eval-steps",
+                "2",
+                "--auto-queue",
+                "--queue-dir",
+                str(root),
+            ],
+            "feed this daemon's own queue forever",
+        ),
         (["add", str(tmp_path / "missing.jsonl"), "--root", str(root)], "no such file"),
         (["add", tiny_sft_file, "--priority", "urgent"], "invalid choice: 'urgent'"),
     ]
@@ -241,8 +341,16 @@ def test_eight_contenders_for_a_stale_lock_never_hold_it_together(tmp_path):
     layout = QueueLayout(root)
     layout.ensure()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    procs = [subprocess.Popen([sys.executable, "-c", CONTENDER, str(root), str(trials)], cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONTENDER, str(root), str(trials)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
     results = []
     for trial in range(trials):
         layout.lock_file.write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname(), "started": "x"}))

@@ -1,5 +1,6 @@
 """DPO (Trainers/shared/methods/dpo.py): pairs from labelled records that share a prompt, a real TRL
 DPOTrainer run on the tiny model, and the MLX DPO loss against TRL's on the same weights and batch."""
+
 import json
 
 import pytest
@@ -17,16 +18,38 @@ def _records(*specs):
 
 
 def test_pairs_are_built_per_prompt_and_an_unpaired_file_is_refused(tmp_path):
-    data = D.load_records(write_jsonl(tmp_path / "d.jsonl", _records(
-        ("P/A", "make A", True), ("P/B", "make B", False), ("P/A", "make A", False), ("P/B", "make B", True),
-        ("P/C", "make C", True), ("P/A", "make A", False))))
-    assert D.validate_for("dpo", data) == 0  # the lone C positive is left out, the second A negative reuses A's positive
+    data = D.load_records(
+        write_jsonl(
+            tmp_path / "d.jsonl",
+            _records(
+                ("P/A", "make A", True),
+                ("P/B", "make B", False),
+                ("P/A", "make A", False),
+                ("P/B", "make B", True),
+                ("P/C", "make C", True),
+                ("P/A", "make A", False),
+            ),
+        )
+    )
+    assert (
+        D.validate_for("dpo", data) == 0
+    )  # the lone C positive is left out, the second A negative reuses A's positive
     pairs = [(r["label"], r["conversations"][1]["content"]) for _, r in data.records]
-    assert pairs == [(True, "make A"), (False, "make A"), (True, "make A"), (False, "make A"),
-                     (True, "make B"), (False, "make B")]
+    assert pairs == [
+        (True, "make A"),
+        (False, "make A"),
+        (True, "make A"),
+        (False, "make A"),
+        (True, "make B"),
+        (False, "make B"),
+    ]
     assert [n for n, _ in data.records] == [1, 3, 1, 6, 4, 2]
-    unpaired = D.load_records(write_jsonl(tmp_path / "u.jsonl", _records(("P/A", "make A", True), ("P/B", "make B", False))))
-    with pytest.raises(D.DataError, match=r"no pair: DPO needs a label true and a label false record with the same prompt"):
+    unpaired = D.load_records(
+        write_jsonl(tmp_path / "u.jsonl", _records(("P/A", "make A", True), ("P/B", "make B", False)))
+    )
+    with pytest.raises(
+        D.DataError, match=r"no pair: DPO needs a label true and a label false record with the same prompt"
+    ):
         D.validate_for("dpo", unpaired)
 
 
@@ -42,19 +65,33 @@ def test_rows_hold_the_shared_prompt_and_both_completions(tiny_model_dir, tiny_k
     records = [r for _, r in data.records]
     assert len(prepared.rows) == 4 and prepared.records == 8
     chosen, rejected = kto_row(tokenizer, records[0]), kto_row(tokenizer, records[1])
-    assert prepared.rows[0] == {"prompt": chosen["prompt"], "chosen": chosen["completion"], "rejected": rejected["completion"]}
+    assert prepared.rows[0] == {
+        "prompt": chosen["prompt"],
+        "chosen": chosen["completion"],
+        "rejected": rejected["completion"],
+    }
     assert "Projects/Alpha" in prepared.rows[0]["chosen"] and "Trash/tmp" in prepared.rows[0]["rejected"]
 
 
 def test_dpo_trains_the_tiny_model_and_raises_the_reward_margin(tiny_model_dir, tiny_kto_file, tmp_path):
-    flags = {"model_name": tiny_model_dir, "local_file": tiny_kto_file, "output_dir": str(tmp_path / "out"),
-             "batch_size": 2, "gradient_accumulation": 1, "max_steps": 8, "learning_rate": 5e-3, "save_steps": 100}
+    flags = {
+        "model_name": tiny_model_dir,
+        "local_file": tiny_kto_file,
+        "output_dir": str(tmp_path / "out"),
+        "batch_size": 2,
+        "gradient_accumulation": 1,
+        "max_steps": 8,
+        "learning_rate": 5e-3,
+        "save_steps": 100,
+    }
     config = load_config("dpo", None, flags)
     assert config.dpo.beta == 0.1 and "kto" not in config.to_dict()  # only the run's own method section
     result = run_training(config)
     log = [json.loads(line) for line in (result.run_dir / "logs" / "training_latest.jsonl").read_text().splitlines()]
     rows = [r for r in log if "rewards/margins" in r]
-    assert len(rows) == 8 and all(k in rows[0] for k in ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "loss"))
+    assert len(rows) == 8 and all(
+        k in rows[0] for k in ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "loss")
+    )
     assert rows[0]["loss"] == pytest.approx(0.6931, abs=1e-3)  # a fresh adapter: policy == reference, -log sigmoid(0)
     assert rows[-1]["rewards/margins"] > rows[0]["rewards/margins"] + 0.05, [r["rewards/margins"] for r in rows]
     assert rows[-1]["loss"] < rows[0]["loss"]
@@ -95,8 +132,17 @@ def test_mlx_dpo_loss_and_metrics_equal_trl_on_the_same_weights_and_batch(tiny_m
     from Trainers.shared.mlx.trainer import Session, lora_settings, session_rows
 
     beta = 0.1
-    config = load_mlx_config(_config(tmp_path, tiny_model_dir, tiny_kto_file, lora={"target_modules": KEYS}, method="dpo",
-                                     training={"batch_size": 4}, dpo={"beta": beta}))
+    config = load_mlx_config(
+        _config(
+            tmp_path,
+            tiny_model_dir,
+            tiny_kto_file,
+            lora={"target_modules": KEYS},
+            method="dpo",
+            training={"batch_size": 4},
+            dpo={"beta": beta},
+        )
+    )
     session = Session(config, lora_settings(config))
     weights = _random_adapters(session)
     data = D.load_records(tiny_kto_file)
@@ -107,11 +153,21 @@ def test_mlx_dpo_loss_and_metrics_equal_trl_on_the_same_weights_and_batch(tiny_m
     loss, aux = session.objective(session.model, batch, session.reference(batch))
     metrics = session.method.mlx_metrics(aux)
 
-    args = DPOConfig(output_dir=str(tmp_path / "trl"), per_device_train_batch_size=4, beta=beta, max_length=512,
-                     report_to=[], use_cpu=True)
-    trl = DPOTrainer(model=AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32), args=args,
-                     peft_config=LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=KEYS, task_type="CAUSAL_LM"),
-                     train_dataset=Dataset.from_list(D.prepare("dpo", data, session.hf, 512).rows), processing_class=session.hf)
+    args = DPOConfig(
+        output_dir=str(tmp_path / "trl"),
+        per_device_train_batch_size=4,
+        beta=beta,
+        max_length=512,
+        report_to=[],
+        use_cpu=True,
+    )
+    trl = DPOTrainer(
+        model=AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32),
+        args=args,
+        peft_config=LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=KEYS, task_type="CAUSAL_LM"),
+        train_dataset=Dataset.from_list(D.prepare("dpo", data, session.hf, 512).rows),
+        processing_class=session.hf,
+    )
     assert not trl.model.load_state_dict(_peft_state(weights), strict=False).unexpected_keys
     reference = trl.data_collator([trl.train_dataset[i] for i in range(4)])
     assert np.array_equal(np.array(batch["inputs"]), reference["input_ids"][:, :-1].numpy())  # same tokens, same order
@@ -121,7 +177,14 @@ def test_mlx_dpo_loss_and_metrics_equal_trl_on_the_same_weights_and_batch(tiny_m
     logged = {k: v[-1] for k, v in trl._metrics["eval"].items()}
     assert abs(metrics["rewards/margins"]) > 0.01  # the policy really differs from the reference
     assert loss.item() == pytest.approx(expected, abs=1e-4) and loss.item() != pytest.approx(0.6931, abs=1e-3)
-    for key in ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen", "logps/rejected"):
+    for key in (
+        "rewards/chosen",
+        "rewards/rejected",
+        "rewards/margins",
+        "rewards/accuracies",
+        "logps/chosen",
+        "logps/rejected",
+    ):
         assert metrics[key] == pytest.approx(logged[key], rel=1e-4, abs=1e-3), key
 
 
@@ -131,8 +194,15 @@ def test_mlx_dpo_run_raises_the_margin(tiny_model_dir, tiny_kto_file, tmp_path):
     from Trainers.shared.mlx.config import load_mlx_config
     from Trainers.shared.mlx.trainer import train
 
-    path = _config(tmp_path, tiny_model_dir, tiny_kto_file, lora={"target_modules": KEYS}, method="dpo",
-                   training={"max_steps": 6}, monitor={"validation_fraction": 0.25})
+    path = _config(
+        tmp_path,
+        tiny_model_dir,
+        tiny_kto_file,
+        lora={"target_modules": KEYS},
+        method="dpo",
+        training={"max_steps": 6},
+        monitor={"validation_fraction": 0.25},
+    )
     result = train(load_mlx_config(path))
     rows = [r for r in _log(result.run_dir) if "loss" in r]
     assert rows[0]["loss"] == pytest.approx(0.6931, abs=1e-4)  # fresh adapter: policy == reference

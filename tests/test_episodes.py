@@ -2,6 +2,7 @@
 every built-in episode, broken teachers fail with the right code, the OpenAI protocol carries tool
 results back turn by turn, llama.cpp's real server runs the loop, and the teacher's multi-turn
 records validate and train on every assistant turn only."""
+
 from __future__ import annotations
 
 import json
@@ -58,8 +59,15 @@ def test_a_looping_teacher_is_cut_at_max_turns(episodes):
 
 def _call(episode, name, **arguments):
     ids = episode.ids
-    context = {"sessionId": ids.session_id, "workspaceId": ids.workspace_id, "sessionDescription": "d",
-               "sessionMemory": "m", "toolContext": "t", "primaryGoal": "g", "subgoal": "s"}
+    context = {
+        "sessionId": ids.session_id,
+        "workspaceId": ids.workspace_id,
+        "sessionDescription": "d",
+        "sessionMemory": "m",
+        "toolContext": "t",
+        "primaryGoal": "g",
+        "subgoal": "s",
+    }
     return ToolCall(name, {"context": context, **arguments}, f"id{name[-5:]}")
 
 
@@ -73,7 +81,10 @@ def test_tool_results_go_back_as_tool_messages_over_the_openai_protocol(episodes
     episode = episodes["impossible-delete"]
     delete = render_message([_call(episode, "vaultManager_deleteNote", path="Recipes/Lasagna.md")], "openai", "")
     listing = render_message([_call(episode, "vaultManager_listDirectory", path="Recipes")], "openai", "")
-    honest = {"role": "assistant", "content": "There is no Recipes/Lasagna.md; Recipes holds Pancakes.md and Sourdough.md."}
+    honest = {
+        "role": "assistant",
+        "content": "There is no Recipes/Lasagna.md; Recipes holds Pancakes.md and Sourdough.md.",
+    }
     boast = {"role": "assistant", "content": "Deleted Recipes/Lasagna.md for you, Sourdough.md is next to it."}
     finals = iter([honest, boast])  # the first run answers honestly, the second boasts
 
@@ -110,11 +121,28 @@ def test_cli_runs_episodes_and_writes_the_report(tmp_path, capsys):
     from Evaluator import cli
 
     out, md = tmp_path / "episodes.json", tmp_path / "episodes.md"
-    code = cli.main(["--backend", "template", "--model", "teacher", "--episodes", "--repeats", "2", "--output", str(out),
-                     "--markdown", str(md), "--tags", "recovery"])
+    code = cli.main(
+        [
+            "--backend",
+            "template",
+            "--model",
+            "teacher",
+            "--episodes",
+            "--repeats",
+            "2",
+            "--output",
+            str(out),
+            "--markdown",
+            str(md),
+            "--tags",
+            "recovery",
+        ]
+    )
     assert code == 0, capsys.readouterr()
     report = json.loads(out.read_text())
-    assert report["kind"] == "episodes" and report["summary"]["episodes"] == 2 and report["summary"]["pass_hat_k"] == 1.0
+    assert (
+        report["kind"] == "episodes" and report["summary"]["episodes"] == 2 and report["summary"]["pass_hat_k"] == 1.0
+    )
     assert "| recover-missing-note | 2/2 | yes |" in md.read_text()
     bad = tmp_path / "bad.json"
     bad.write_text('[{"id": "x", "system": "no ids here", "question": "q"}]')
@@ -142,8 +170,9 @@ def test_shipped_episode_records_validate_and_match_the_teacher(run):
     fresh = episode_records()
     # tool results carry file times, so compare what the model says: every assistant turn
     turns = [[m for m in r["conversations"] if m["role"] != "tool"] for r in fresh]
-    assert [[m for m in r["conversations"] if m["role"] != "tool"] for r in shipped] == turns, \
+    assert [[m for m in r["conversations"] if m["role"] != "tool"] for r in shipped] == turns, (
         "Datasets/teacher/episodes_sft.jsonl is stale: python -m SelfPlay.episodes --output Datasets/teacher/episodes_sft.jsonl"
+    )
     assert any(sum(m["role"] == "tool" for m in r["conversations"]) >= 3 for r in shipped)
 
 
@@ -178,7 +207,9 @@ def test_llamacpp_server_runs_the_loop(llama_server, tiny_gguf, tmp_path, episod
     from Evaluator.clients import OpenAICompatClient
 
     episode = dataclasses.replace(episodes["folder-then-note"], max_turns=3)
-    call = json.dumps({"name": "vaultManager_createFolder", "arguments": _call(episode, "x", path="Projects/Garden").arguments})
+    call = json.dumps(
+        {"name": "vaultManager_createFolder", "arguments": _call(episode, "x", path="Projects/Garden").arguments}
+    )
     grammar = "root ::= " + json.dumps(f"<tool_call>\n{call}\n</tool_call>")
     usage = []
 
@@ -191,8 +222,9 @@ def test_llamacpp_server_runs_the_loop(llama_server, tiny_gguf, tmp_path, episod
 
     from Evaluator.runner import RunSettings
 
-    run = run_episode(Grammar("tiny", llama_server + "/v1", timeout=120), episode,
-                      settings=RunSettings(max_tokens=len(call) + 40))
+    run = run_episode(
+        Grammar("tiny", llama_server + "/v1", timeout=120), episode, settings=RunSettings(max_tokens=len(call) + 40)
+    )
     assert run["codes"] == ["E_EPISODE_MAX_TURNS", "E_EPISODE_STATE"] and run["turns"] == 3 and len(usage) == 3
     assert [c["name"] for c in run["calls"]] == ["vaultManager_createFolder"] * 3 and run["calls"][0]["ok"]
     assert run["changes"]["created"] == ["Projects/Garden/"]
@@ -201,8 +233,23 @@ def test_llamacpp_server_runs_the_loop(llama_server, tiny_gguf, tmp_path, episod
     from Evaluator import cli
 
     out = tmp_path / "report.json"
-    code = cli.main(["--backend", "llamacpp", "--base-url", llama_server, "--model", "tiny", "--episodes",
-                     "--tags", "create", "--max-tokens", "8", "--output", str(out)])
+    code = cli.main(
+        [
+            "--backend",
+            "llamacpp",
+            "--base-url",
+            llama_server,
+            "--model",
+            "tiny",
+            "--episodes",
+            "--tags",
+            "create",
+            "--max-tokens",
+            "8",
+            "--output",
+            str(out),
+        ]
+    )
     report = json.loads(out.read_text())
     assert code == 0 and report["summary"]["runs"] == 1 and report["runs"][0]["turns"] >= 1
 
@@ -248,10 +295,31 @@ def test_hostile_episode_files_end_in_one_line_or_a_failed_check(tmp_path, episo
     from Evaluator import cli
 
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps([{"id": "x", "system": episodes["folder-then-note"].system, "question": "q",
-                                "state": {"exists": "Projects"}}]))
+    bad.write_text(
+        json.dumps(
+            [
+                {
+                    "id": "x",
+                    "system": episodes["folder-then-note"].system,
+                    "question": "q",
+                    "state": {"exists": "Projects"},
+                }
+            ]
+        )
+    )
     with pytest.raises(SystemExit) as stop:
-        cli.main(["--backend", "template", "--model", "teacher", "--episodes", str(bad), "--output", str(tmp_path / "r.json")])
+        cli.main(
+            [
+                "--backend",
+                "template",
+                "--model",
+                "teacher",
+                "--episodes",
+                str(bad),
+                "--output",
+                str(tmp_path / "r.json"),
+            ]
+        )
     assert stop.value.code == 2 and "lists of strings" in capsys.readouterr().err
     # a state check that leaves the vault reads nothing outside it: the run fails its state check
     outside = dataclasses.replace(episodes["folder-then-note"], state={"exists": ["../../etc/passwd"]})
@@ -264,7 +332,12 @@ def test_a_call_that_cannot_be_parsed_ends_the_run_with_its_code(episodes):
 
     class Broken(ChatClient):
         def chat(self, messages, tools=None, temperature=0.0, max_tokens=512):
-            return Reply({"role": "assistant", "content": '<tool_call>\n{"name": "vaultManager_createFolder", "arguments": {\n</tool_call>'})
+            return Reply(
+                {
+                    "role": "assistant",
+                    "content": '<tool_call>\n{"name": "vaultManager_createFolder", "arguments": {\n</tool_call>',
+                }
+            )
 
     run = run_episode(Broken("broken"), episodes["folder-then-note"])
     assert run["turns"] == 1 and run["codes"][0] == "E_MALFORMED_CALL" and "E_EPISODE_STATE" in run["codes"]
@@ -285,8 +358,20 @@ def test_the_teacher_behind_a_server_passes_over_http(backend, tmp_path, run):
         summary = run_episodes(make_client(backend, "double-model", base_url=double.url), None)
         assistant = next(m for m in double.requests[1]["messages"] if m["role"] == "assistant")
         output = tmp_path / "runs.jsonl"
-        result = run("Tools/selfplay_generator.py", "--episodes", "--backend", backend, "--base-url", double.url,
-                     "--model", "double-model", "--num-variations", "1", "--output", output)
+        result = run(
+            "Tools/selfplay_generator.py",
+            "--episodes",
+            "--backend",
+            backend,
+            "--base-url",
+            double.url,
+            "--model",
+            "double-model",
+            "--num-variations",
+            "1",
+            "--output",
+            output,
+        )
     assert summary["pass_rate"] == 1.0, summary["codes"]
     arguments = assistant["tool_calls"][0]["function"]["arguments"]
     assert isinstance(arguments, dict if backend == "ollama" else str)  # Ollama takes objects, OpenAI JSON text
@@ -299,7 +384,9 @@ def test_one_turn_cannot_run_more_than_the_cap_of_calls(episodes):
     from Evaluator.episodes import MAX_CALLS_PER_TURN
 
     episode = episodes["folder-then-note"]
-    many = render_message([_call(episode, "vaultManager_createFolder", path=f"Projects/F{i}") for i in range(40)], "openai", "")
+    many = render_message(
+        [_call(episode, "vaultManager_createFolder", path=f"Projects/F{i}") for i in range(40)], "openai", ""
+    )
 
     class Flood(ChatClient):
         def chat(self, messages, tools=None, temperature=0.0, max_tokens=512):

@@ -1,5 +1,6 @@
 """Clients and the runner against protocol doubles: loopback servers that speak Ollama's
 documented /api/chat + /api/tags and the OpenAI chat API. Fault injection included."""
+
 import time
 
 import pytest
@@ -11,17 +12,36 @@ from Evaluator.protocol_doubles import OllamaDouble, OpenAIDouble, free_port
 from Evaluator.runner import RunSettings, run_prompt_set
 from Tools.schema.registry import load_registry
 
-SYSTEM = '<session_context>\n- sessionId: "session_1735689600000_k3v9x2m7q"\n- workspaceId: "default"\n</session_context>'
-CONTEXT = {"sessionId": "session_1735689600000_k3v9x2m7q", "workspaceId": "default", "sessionDescription": "d",
-           "sessionMemory": "The user wants the folder listed.", "toolContext": "t", "primaryGoal": "g", "subgoal": "s"}
-CASE = PromptCase(id="list", question="What is in Garden?", system=SYSTEM, expected_tools=["vaultManager_listDirectory"],
-                  expected_arguments={"vaultManager_listDirectory": {"path": "Garden"}})
+SYSTEM = (
+    '<session_context>\n- sessionId: "session_1735689600000_k3v9x2m7q"\n- workspaceId: "default"\n</session_context>'
+)
+CONTEXT = {
+    "sessionId": "session_1735689600000_k3v9x2m7q",
+    "workspaceId": "default",
+    "sessionDescription": "d",
+    "sessionMemory": "The user wants the folder listed.",
+    "toolContext": "t",
+    "primaryGoal": "g",
+    "subgoal": "s",
+}
+CASE = PromptCase(
+    id="list",
+    question="What is in Garden?",
+    system=SYSTEM,
+    expected_tools=["vaultManager_listDirectory"],
+    expected_arguments={"vaultManager_listDirectory": {"path": "Garden"}},
+)
 
 
 def tool_answer(body):
     """Ollama's native shape: arguments as an object."""
-    return {"role": "assistant", "content": "", "tool_calls": [
-        {"function": {"name": "vaultManager_listDirectory", "arguments": {"context": CONTEXT, "path": "Garden"}}}]}
+    return {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {"function": {"name": "vaultManager_listDirectory", "arguments": {"context": CONTEXT, "path": "Garden"}}}
+        ],
+    }
 
 
 FAST = dict(retries=2, backoff=0.01, timeout=2.0)
@@ -66,18 +86,26 @@ def test_retry_after_5xx_then_success(registry):
     assert result["passed"] and result["retries"] == 2 and len(double.requests) == 3
 
 
-@pytest.mark.parametrize("fault,message,attempts", [
-    ("500", "HTTP 500", 3),
-    ("slow", "answer within 0.5 s", 3),
-    ("truncated", "broke off", 3),
-    ("malformed", "malformed", 1),  # a server bug, not a hiccup: no retry
-])
+@pytest.mark.parametrize(
+    "fault,message,attempts",
+    [
+        ("500", "HTTP 500", 3),
+        ("slow", "answer within 0.5 s", 3),
+        ("truncated", "broke off", 3),
+        ("malformed", "malformed", 1),  # a server bug, not a hiccup: no retry
+    ],
+)
 def test_faults_are_recorded_and_the_run_goes_on(registry, fault, message, attempts):
     second = PromptCase(id="second", question="again", system=SYSTEM, expected_tools=["vaultManager_listDirectory"])
     with OllamaDouble(tool_answer, slow_s=1.5) as double:
         double.fail_next(*[fault] * attempts)
-        results = run(make_client("ollama", "double-model", base_url=double.url, timeout=0.5), registry,
-                      cases=(CASE, second), timeout=0.5, concurrency=1)
+        results = run(
+            make_client("ollama", "double-model", base_url=double.url, timeout=0.5),
+            registry,
+            cases=(CASE, second),
+            timeout=0.5,
+            concurrency=1,
+        )
     first, other = results
     assert not first["passed"] and first["failed_stage"] == "response"
     code = "E_BAD_SERVER_ANSWER" if fault == "malformed" else "E_NO_RESPONSE"
@@ -188,8 +216,12 @@ class ForwardProxy:
                 target = urlsplit(self.path)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=5)
-                upstream.request(self.command, target.path, body=body or None,
-                                 headers={"Content-Type": self.headers.get("Content-Type", "application/json")})
+                upstream.request(
+                    self.command,
+                    target.path,
+                    body=body or None,
+                    headers={"Content-Type": self.headers.get("Content-Type", "application/json")},
+                )
                 answer = upstream.getresponse()
                 data = answer.read()
                 self.send_response(answer.status)
@@ -233,9 +265,28 @@ def tls_double(tmp_path, no_proxy_env):
     if not shutil.which("openssl"):
         pytest.skip("needs the openssl command for a self-signed certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     no_proxy_env.setenv("SSL_CERT_FILE", str(cert))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
@@ -280,13 +331,34 @@ def test_a_new_backend_is_one_row(tmp_path, monkeypatch, capsys):
     from factories import hermes_answer
 
     monkeypatch.setattr(backends, "_TABLE", dict(backends._TABLE))  # the row leaves with the test
-    backends.register_backend(backends.Backend("loopback", "the loopback double", backends.openai_compatible,
-                                               server=True, port=free_port(), host_env="LOOPBACK_HOST"))
+    backends.register_backend(
+        backends.Backend(
+            "loopback",
+            "the loopback double",
+            backends.openai_compatible,
+            server=True,
+            port=free_port(),
+            host_env="LOOPBACK_HOST",
+        )
+    )
     assert "loopback" in backends.backend_labels(server=True)
     with OpenAIDouble(hermes_answer) as double:
         monkeypatch.setenv("LOOPBACK_HOST", double.url)
-        code = cli.main(["--backend", "loopback", "--model", "double-model", "--prompt-set", "tool_prompts",
-                         "--tags", "vaultManager", "--output", str(tmp_path / "r.json"), "--no-progress"])
+        code = cli.main(
+            [
+                "--backend",
+                "loopback",
+                "--model",
+                "double-model",
+                "--prompt-set",
+                "tool_prompts",
+                "--tags",
+                "vaultManager",
+                "--output",
+                str(tmp_path / "r.json"),
+                "--no-progress",
+            ]
+        )
     report = json.loads((tmp_path / "r.json").read_text())
     assert code == 0 and report["metadata"]["backend"] == "loopback" and report["summary"]["cases"] == 9
     assert len(double.requests) == 9 and report["summary"]["per_tool"]["vaultManager_listDirectory"]["rate"] == 1.0
@@ -301,15 +373,40 @@ def test_the_evaluator_alone_knows_only_its_rows_and_its_entry_points_know_all()
     import subprocess
     import sys
 
-    probe = ("import sys, Evaluator.backends as b, Evaluator.cli; "
-             "print(b.backend_labels(), any(m.startswith('SelfPlay') for m in sys.modules))")
+    probe = (
+        "import sys, Evaluator.backends as b, Evaluator.cli; "
+        "print(b.backend_labels(), any(m.startswith('SelfPlay') for m in sys.modules))"
+    )
     alone = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert alone.stdout.split("]")[1].strip() == "False" and "template" not in alone.stdout, alone.stderr
     for entry in (["-m", "Evaluator.cli"], ["-m", "Evaluator"]):
-        run = subprocess.run([sys.executable, *entry, "--backend", "template", "--model", "teacher", "--prompt-set",
-                              "tool_prompts", "--dry-run", "--output", "unused.json"], capture_output=True, text=True,
-                             timeout=60)
+        run = subprocess.run(
+            [
+                sys.executable,
+                *entry,
+                "--backend",
+                "template",
+                "--model",
+                "teacher",
+                "--prompt-set",
+                "tool_prompts",
+                "--dry-run",
+                "--output",
+                "unused.json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert run.returncode == 0 and "backend template, model teacher" in run.stdout, run.stderr
-        bad = subprocess.run([sys.executable, *entry, "--backend", "nope", "--model", "m", "--prompt-set", "tool_prompts"],
-                             capture_output=True, text=True, timeout=60)
-        assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "'transformers', 'template'" in bad.stderr
+        bad = subprocess.run(
+            [sys.executable, *entry, "--backend", "nope", "--model", "m", "--prompt-set", "tool_prompts"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (
+            bad.returncode == 2
+            and len(bad.stderr.strip().splitlines()) == 1
+            and "'transformers', 'template'" in bad.stderr
+        )

@@ -2,6 +2,7 @@
 served by llama.cpp's OpenAI-compatible server (llama-cpp-python), and run embedded through
 llama-cpp-python and transformers. Skips with the reason when llama-cpp-python or the converter
 is missing (setup: see Trainers/shared/gguf.py)."""
+
 import json
 
 import pytest
@@ -33,15 +34,19 @@ def check_report(report, backend, model):
 
 @pytest.mark.parametrize("backend", ["lmstudio", "openai", "vllm"])
 def test_server_through_each_openai_compatible_client(llama_server, tmp_path, capsys, backend):
-    report = evaluate(["--backend", backend, "--model", "tiny", "--base-url", llama_server, "--concurrency", "2"],
-                      tmp_path, capsys)
+    report = evaluate(
+        ["--backend", backend, "--model", "tiny", "--base-url", llama_server, "--concurrency", "2"], tmp_path, capsys
+    )
     check_report(report, backend, "tiny")
     assert report["cases"][0]["raw"]["object"] == "chat.completion"
 
 
 def test_server_accepts_tool_definitions(llama_server, tmp_path, capsys):
-    report = evaluate(["--backend", "vllm", "--model", "tiny", "--base-url", llama_server, "--tools-in-request",
-                       "--retries", "0"], tmp_path, capsys)
+    report = evaluate(
+        ["--backend", "vllm", "--model", "tiny", "--base-url", llama_server, "--tools-in-request", "--retries", "0"],
+        tmp_path,
+        capsys,
+    )
     assert report["metadata"]["settings"]["tools_in_request"] is True
     check_report(report, "vllm", "tiny")
 
@@ -61,8 +66,10 @@ def test_embedded_transformers_with_a_peft_adapter(tiny_model_dir, tmp_path, cap
     peft = pytest.importorskip("peft")
     from transformers import AutoModelForCausalLM
 
-    model = peft.get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-                                peft.LoraConfig(r=2, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    model = peft.get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+        peft.LoraConfig(r=2, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"),
+    )
     model.save_pretrained(tmp_path / "adapter")
     report = evaluate(["--model", str(tiny_model_dir), "--adapter", str(tmp_path / "adapter")], tmp_path, capsys)
     check_report(report, "transformers", str(tiny_model_dir))
@@ -87,7 +94,8 @@ def qwen_style_server(tiny_model_dir, tmp_path_factory):
     config = json.loads((model / "tokenizer_config.json").read_text())
     config["chat_template"] = (
         "{%- if tools %}{{- '<|im_start|>system\\n# Tools\\n<tools>' }}{%- for tool in tools %}{{- '\\n' + (tool | tojson) }}"
-        "{%- endfor %}{{- '\\n</tools><|im_end|>\\n' }}{%- endif %}" + config["chat_template"])
+        "{%- endfor %}{{- '\\n</tools><|im_end|>\\n' }}{%- endif %}" + config["chat_template"]
+    )
     (model / "tokenizer_config.json").write_text(json.dumps(config))
     with llama_server(convert_to_gguf(model, model.parent / "qwen-style.gguf"), alias="tiny") as url:
         yield url
@@ -96,8 +104,13 @@ def qwen_style_server(tiny_model_dir, tmp_path_factory):
 def _chat(url, tools=None, **extra):
     import requests
 
-    body = {"model": "tiny", "messages": [{"role": "user", "content": "Create a folder for Alpha"}],
-            "max_tokens": 160, "temperature": 0, **extra}
+    body = {
+        "model": "tiny",
+        "messages": [{"role": "user", "content": "Create a folder for Alpha"}],
+        "max_tokens": 160,
+        "temperature": 0,
+        **extra,
+    }
     if tools:
         body["tools"] = tools
     reply = requests.post(url + "/v1/chat/completions", json=body, timeout=60)
@@ -106,8 +119,16 @@ def _chat(url, tools=None, **extra):
 
 
 def test_tools_reach_the_prompt_and_calls_come_back_in_tool_calls(qwen_style_server):
-    tools = [{"type": "function", "function": {"name": "vaultManager_createFolder", "description": "Create a folder",
-                                               "parameters": {"type": "object", "properties": {"path": {"type": "string"}}}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "vaultManager_createFolder",
+                "description": "Create a folder",
+                "parameters": {"type": "object", "properties": {"path": {"type": "string"}}},
+            },
+        }
+    ]
     plain, with_tools = _chat(qwen_style_server), _chat(qwen_style_server, tools)
     # the GGUF's template listed the tools: the prompt grew by their definitions
     assert with_tools["usage"]["prompt_tokens"] > plain["usage"]["prompt_tokens"] + 20

@@ -25,8 +25,14 @@ def test_tool_prompts_cover_every_visible_tool():
 
 def test_behavior_set_covers_the_six_behaviours():
     tags = {tag for case in load_prompt_set("behavior_prompts").cases for tag in case.tags}
-    assert {"intellectual_humility", "error_recovery", "verification_before_action", "workspace_awareness",
-            "strategic_tool_selection", "context_continuity"} <= tags
+    assert {
+        "intellectual_humility",
+        "error_recovery",
+        "verification_before_action",
+        "workspace_awareness",
+        "strategic_tool_selection",
+        "context_continuity",
+    } <= tags
 
 
 @pytest.mark.parametrize("name,count", [("tool_prompts.json", 44), ("behavior_prompts.json", 51)])
@@ -39,7 +45,11 @@ def test_reference_sets_load_unchanged(name, count):
     assert len(prompt_set.cases) == count
     for case, item in zip(prompt_set.cases, raw):
         assert (case.id, case.question, case.tags, case.expected_tools) == (
-            item["id"], item["question"], item["tags"], item.get("expected_tools", []))
+            item["id"],
+            item["question"],
+            item["tags"],
+            item.get("expected_tools", []),
+        )
         assert case.system == item["system"]
         assert case.metadata.get("expected_context") == item["expected_context"]
 
@@ -50,12 +60,17 @@ def test_selection_by_tag_and_limit():
     assert len(chosen.cases) == 3 and all("vaultManager" in c.tags for c in chosen.cases)
 
 
-@pytest.mark.parametrize("content,message", [
-    ("not json", "not valid JSON"), ("{}", "non-empty JSON list"), ('[{"id": "a"}]', "'question'"),
-    ('[{"id": "a", "question": "q"}, {"id": "a", "question": "q"}]', "duplicate case id 'a'"),
-    ('[{"id": "a", "question": "q", "expected_tools": "x"}]', "list of non-empty strings"),
-    ('[{"id": "a", "question": "q", "expected_response_type": "poem"}]', "expected_response_type"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("not json", "not valid JSON"),
+        ("{}", "non-empty JSON list"),
+        ('[{"id": "a"}]', "'question'"),
+        ('[{"id": "a", "question": "q"}, {"id": "a", "question": "q"}]', "duplicate case id 'a'"),
+        ('[{"id": "a", "question": "q", "expected_tools": "x"}]', "list of non-empty strings"),
+        ('[{"id": "a", "question": "q", "expected_response_type": "poem"}]', "expected_response_type"),
+    ],
+)
 def test_bad_prompt_sets_are_named(tmp_path, content, message):
     path = tmp_path / "set.json"
     path.write_text(content)

@@ -2,6 +2,7 @@
 llama.cpp's converter, quantized through llama-cpp-python's binding, loaded back by llama.cpp
 (embedded and server) and scored by the evaluator; the Ollama template checked against the chat
 templates of the toolkit, Qwen 2.5 and Mistral; and the bad input a user can give."""
+
 import json
 import os
 import shutil
@@ -18,16 +19,31 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def export(*args, env=None, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "Trainers.shared.export", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=300, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "Trainers.shared.export", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @pytest.fixture(scope="module")
 def sft_export(tiny_sft_run, tiny_gguf, tmp_path_factory):
     """The whole job as a user runs it (tiny_gguf: the converter and llama-cpp-python are present)."""
     out = tmp_path_factory.mktemp("export") / "gguf"
-    run = export("gguf", tiny_sft_run.run_dir, "--quantizations", "Q8_0,q4_k_m", "--outdir", out,
-                 "--roundtrip", "plumbing", "--no-progress")
+    run = export(
+        "gguf",
+        tiny_sft_run.run_dir,
+        "--quantizations",
+        "Q8_0,q4_k_m",
+        "--outdir",
+        out,
+        "--roundtrip",
+        "plumbing",
+        "--no-progress",
+    )
     return run, out
 
 
@@ -96,7 +112,8 @@ def test_merge_applies_the_adapter(tiny_sft_run, tiny_model_dir, tmp_path):
     assert (reference - plain).abs().max() > 1e-2  # the adapter changes the model ...
     assert (got - reference).abs().max() < 2e-2  # ... and the 16-bit merge carries that change
     assert "<tool_call>" in (merged / "tokenizer_config.json").read_text() + "".join(
-        p.read_text() for p in merged.glob("chat_template.jinja"))
+        p.read_text() for p in merged.glob("chat_template.jinja")
+    )
 
 
 def test_strict_round_trip_fails_loudly_when_no_answer_holds_a_call(tiny_model_dir, tiny_gguf, tmp_path):
@@ -109,7 +126,9 @@ def test_strict_round_trip_fails_loudly_when_no_answer_holds_a_call(tiny_model_d
     assert "no tool call parsed in 3 answers" in run.stdout and "the checks above FAILED" in run.stdout
     manifest = json.loads((tmp_path / "gguf" / "export.json").read_text())
     assert manifest["source"]["kind"] == "full" and [f["type"] for f in manifest["files"]] == ["F16"]
-    assert (tmp_path / "gguf" / f"{tmp_path.name}-f16.gguf").is_file()  # named after the run folder holding fused_model/
+    assert (
+        tmp_path / "gguf" / f"{tmp_path.name}-f16.gguf"
+    ).is_file()  # named after the run folder holding fused_model/
 
 
 # -- chat formats and the Ollama template --------------------------------------------------------
@@ -148,8 +167,10 @@ def test_adapter_whose_base_model_is_gone(tiny_sft_run, tmp_path):
 
 
 def test_unknown_quantization_is_refused_before_any_work(tiny_sft_run, tmp_path):
-    _one_line_error(export("gguf", tiny_sft_run.run_dir, "--quantizations", "Q8_0,Q9_X", "--outdir", tmp_path / "out"),
-                    "unknown quantization Q9_X")
+    _one_line_error(
+        export("gguf", tiny_sft_run.run_dir, "--quantizations", "Q8_0,Q9_X", "--outdir", tmp_path / "out"),
+        "unknown quantization Q9_X",
+    )
     assert not (tmp_path / "out").exists()
 
 

@@ -4,6 +4,7 @@ detection), against the chat template each family ships, rendered with Jinja as 
 and the call the model writes read back through the port of Ollama's tool-call parser.
 
 A family is one row of FAMILY_TEMPLATES (and one row of templates.FAMILIES)."""
+
 import json
 import shutil
 
@@ -11,11 +12,27 @@ import pytest
 
 from factories import bundled_template
 from Trainers.shared.export import ollama
-from Trainers.shared.export.templates import (FAMILIES, PROBE_CALL, PROBE_SYSTEM, PROBE_TOOL, PROBE_USER, _answer,
-                                              _call_turn, canonical_json, check_ollama_template, detect_format,
-                                              ollama_template, render_chat)
-from Trainers.shared.chat_templates import (HARMONY_TEMPLATE, LLAMA3_TEMPLATE, MISTRAL_TEMPLATE, MISTRAL_V11_TEMPLATE,
-                                            QWEN25_TEMPLATE)
+from Trainers.shared.export.templates import (
+    FAMILIES,
+    PROBE_CALL,
+    PROBE_SYSTEM,
+    PROBE_TOOL,
+    PROBE_USER,
+    _answer,
+    _call_turn,
+    canonical_json,
+    check_ollama_template,
+    detect_format,
+    ollama_template,
+    render_chat,
+)
+from Trainers.shared.chat_templates import (
+    HARMONY_TEMPLATE,
+    LLAMA3_TEMPLATE,
+    MISTRAL_TEMPLATE,
+    MISTRAL_V11_TEMPLATE,
+    QWEN25_TEMPLATE,
+)
 from Trainers.shared.tiny_model import CHAT_TEMPLATE
 
 
@@ -24,8 +41,6 @@ def go_checker():
     if not shutil.which("go"):
         pytest.skip("Go is not installed (CI installs golang-go; apt-get install golang-go)")
     return ollama.build_checker()  # cached under .cache/ollama_check by the hash of its source
-
-
 
 
 def _mistral_v03(nemo: str) -> str:
@@ -39,10 +54,24 @@ def _mistral_v03(nemo: str) -> str:
 FAMILY_TEMPLATES = {
     "toolkit ChatML": (lambda: CHAT_TEMPLATE, "<s>", "<|im_end|>", "chatml", "hermes", False, ""),
     "Qwen 2.5": (lambda: bundled_template("Qwen-Qwen2.5-7B-Instruct"), "", "<|im_end|>", "chatml", "hermes", True, ""),
-    "Mistral Nemo": (lambda: bundled_template("mistralai-Mistral-Nemo-Instruct-2407"), "<s>", "</s>", "mistral",
-                     "mistral", True, ""),
-    "Mistral v0.3": (lambda: _mistral_v03(bundled_template("mistralai-Mistral-Nemo-Instruct-2407")), "<s>", "</s>",
-                     "mistral", "mistral", True, " "),
+    "Mistral Nemo": (
+        lambda: bundled_template("mistralai-Mistral-Nemo-Instruct-2407"),
+        "<s>",
+        "</s>",
+        "mistral",
+        "mistral",
+        True,
+        "",
+    ),
+    "Mistral v0.3": (
+        lambda: _mistral_v03(bundled_template("mistralai-Mistral-Nemo-Instruct-2407")),
+        "<s>",
+        "</s>",
+        "mistral",
+        "mistral",
+        True,
+        " ",
+    ),
     # the toolkit's templates for each family (Trainers/shared/chat_templates.py, tests/test_families.py)
     "toolkit Qwen 2.5": (lambda: QWEN25_TEMPLATE, "<s>", "<|im_end|>", "chatml", "hermes", True, ""),
     "toolkit Mistral v0.3": (lambda: MISTRAL_TEMPLATE, "<s>", "</s>", "mistral", "mistral", True, " "),
@@ -82,10 +111,10 @@ def test_a_tag_behind_a_variable_or_an_action_is_not_found(go_checker):
     """What made every earlier Modelfile hand calls back as text: `$m.ToolCalls` is a variable, and a
     nested `if .Content` before the tag hides it; Ollama then falls back to '{'."""
     cases = {
-        '{{ range $m := .Messages }}{{ if $m.ToolCalls }}<tool_call>{{ end }}{{ end }}{{ .Tools }}': "{",
-        '{{ range .Messages }}{{ if .ToolCalls }}{{ if .Content }}\n{{ .Content }}{{ end }}<tool_call>{{ end }}{{ end }}': "{",
-        '{{ range .Messages }}{{ if .ToolCalls }}{{ .Content }}<tool_call>{{ end }}{{ end }}': "{",
-        '{{ range .Messages }}{{ if .ToolCalls }}\n  [TOOL_CALLS] [{{ range .ToolCalls }}{}{{ end }}{{ end }}{{ end }}': "[TOOL_CALLS] [",
+        "{{ range $m := .Messages }}{{ if $m.ToolCalls }}<tool_call>{{ end }}{{ end }}{{ .Tools }}": "{",
+        "{{ range .Messages }}{{ if .ToolCalls }}{{ if .Content }}\n{{ .Content }}{{ end }}<tool_call>{{ end }}{{ end }}": "{",
+        "{{ range .Messages }}{{ if .ToolCalls }}{{ .Content }}<tool_call>{{ end }}{{ end }}": "{",
+        "{{ range .Messages }}{{ if .ToolCalls }}\n  [TOOL_CALLS] [{{ range .ToolCalls }}{}{{ end }}{{ end }}{{ end }}": "[TOOL_CALLS] [",
         '{{ range .Messages }}{{ if .ToolCalls }}<tool_call>\n{"name": {{ end }}{{ end }}': "<tool_call>",
     }
     for template, tag in cases.items():
@@ -96,23 +125,53 @@ def test_go_data_is_ollamas(go_checker):
     """json is json.Marshal (sorted map keys, <>& escaped), consecutive same-role messages merge
     (tool results do not), system messages join into .System, and a tool keeps only the schema
     keywords of Ollama's struct."""
-    template = ('{{ .System }}|{{ range .Messages }}{{ .Role }}:{{ .Content }}'
-                '{{ range .ToolCalls }}{{ json .Function.Arguments }}{{ end }}|{{ end }}{{ range .Tools }}{{ json . }}{{ end }}')
-    tool = {"type": "function", "function": {"name": "t", "description": "d", "parameters": {
-        "type": "object", "additionalProperties": False, "required": ["a"],
-        "properties": {"a": {"type": "string", "minLength": 1, "description": "x<y"},
-                       "b": {"oneOf": [{"type": "string"}], "enum": ["p", "q"]}}}}}
-    messages = [{"role": "system", "content": "s1"}, {"role": "system", "content": "s2"},
-                {"role": "user", "content": "u1"}, {"role": "user", "content": "u2"},
-                {"role": "assistant", "content": "", "tool_calls": [{"id": "1", "type": "function", "function": {
-                    "name": "t", "arguments": json.dumps({"z": "<&>", "a": 1})}}]},
-                {"role": "tool", "content": "r1"}, {"role": "tool", "content": "r2"}]
+    template = (
+        "{{ .System }}|{{ range .Messages }}{{ .Role }}:{{ .Content }}"
+        "{{ range .ToolCalls }}{{ json .Function.Arguments }}{{ end }}|{{ end }}{{ range .Tools }}{{ json . }}{{ end }}"
+    )
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "t",
+            "description": "d",
+            "parameters": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["a"],
+                "properties": {
+                    "a": {"type": "string", "minLength": 1, "description": "x<y"},
+                    "b": {"oneOf": [{"type": "string"}], "enum": ["p", "q"]},
+                },
+            },
+        },
+    }
+    messages = [
+        {"role": "system", "content": "s1"},
+        {"role": "system", "content": "s2"},
+        {"role": "user", "content": "u1"},
+        {"role": "user", "content": "u2"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "1",
+                    "type": "function",
+                    "function": {"name": "t", "arguments": json.dumps({"z": "<&>", "a": 1})},
+                }
+            ],
+        },
+        {"role": "tool", "content": "r1"},
+        {"role": "tool", "content": "r2"},
+    ]
     out = ollama.render(template, messages, [tool], binary=go_checker)
     assert out.error == "" and out.reads_tools and out.tag == "{"
-    assert out.prompt == ('s1\n\ns2|system:s1\n\ns2|user:u1\n\nu2|assistant:{"a":1,"z":"\\u003c\\u0026\\u003e"}|'
-                          'tool:r1|tool:r2|{"type":"function","function":{"name":"t","description":"d","parameters":'
-                          '{"type":"object","required":["a"],"properties":{"a":{"type":"string","description":"x\\u003cy"},'
-                          '"b":{"enum":["p","q"]}}}}}')
+    assert out.prompt == (
+        's1\n\ns2|system:s1\n\ns2|user:u1\n\nu2|assistant:{"a":1,"z":"\\u003c\\u0026\\u003e"}|'
+        'tool:r1|tool:r2|{"type":"function","function":{"name":"t","description":"d","parameters":'
+        '{"type":"object","required":["a"],"properties":{"a":{"type":"string","description":"x\\u003cy"},'
+        '"b":{"enum":["p","q"]}}}}}'
+    )
     assert not ollama.render("{{ range .Messages }}{{ .Content }}{{ end }}", [], binary=go_checker).reads_tools
     assert "does not read .Messages" in ollama.render("{{ .Prompt }}", [], binary=go_checker).error
     assert ollama.render("{{ if }}", [], binary=go_checker).error  # Go's parser, not a look-alike
@@ -152,13 +211,22 @@ def test_parallel_calls_and_their_results_render_alike_and_parse_back(name, go_c
     make, bos, eos, *_ = FAMILY_TEMPLATES[name]
     template = make()
     go = ollama_template(detect_format(template, bos, eos))
-    second = {"id": "xyz789ghi", "type": "function",
-              "function": {"name": "vaultManager_listDirectory", "arguments": {"path": "Projects"}}}
-    tools = [PROBE_TOOL, {"type": "function", "function": {**PROBE_TOOL["function"], "name": "vaultManager_listDirectory"}}]
-    messages = [{"role": "system", "content": PROBE_SYSTEM}, {"role": "user", "content": PROBE_USER},
-                {"role": "assistant", "content": "", "tool_calls": [PROBE_CALL, second]},
-                {"role": "tool", "content": '{"a": 1}', "tool_call_id": PROBE_CALL["id"]},
-                {"role": "tool", "content": '{"b": 2}', "tool_call_id": second["id"]}]
+    second = {
+        "id": "xyz789ghi",
+        "type": "function",
+        "function": {"name": "vaultManager_listDirectory", "arguments": {"path": "Projects"}},
+    }
+    tools = [
+        PROBE_TOOL,
+        {"type": "function", "function": {**PROBE_TOOL["function"], "name": "vaultManager_listDirectory"}},
+    ]
+    messages = [
+        {"role": "system", "content": PROBE_SYSTEM},
+        {"role": "user", "content": PROBE_USER},
+        {"role": "assistant", "content": "", "tool_calls": [PROBE_CALL, second]},
+        {"role": "tool", "content": '{"a": 1}', "tool_call_id": PROBE_CALL["id"]},
+        {"role": "tool", "content": '{"b": 2}', "tool_call_id": second["id"]},
+    ]
     want = render_chat(template, messages, tools, bos=bos, eos=eos).removeprefix(bos)
     got = ollama.render(go, messages, tools, binary=go_checker)
     assert got.error == "" and canonical_json(got.prompt, ("id", "call_id")) == canonical_json(want, ("id", "call_id"))

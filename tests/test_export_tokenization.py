@@ -4,6 +4,7 @@ token ids from the tokenizer (transformers) and from the exported GGUF (llama.cp
 Without this, every evaluation through llama.cpp measures a model on prompts it never saw: chat
 markers stored as normal tokens are split into characters, and SentencePiece's prefix space puts a
 '▁' after every special token."""
+
 import json
 from pathlib import Path
 
@@ -35,7 +36,9 @@ def test_training_conversations_and_prompts_get_the_same_ids_in_transformers_and
         assert llm.tokenize(text.encode(), add_bos=True, special=True) == tokenizer(text)["input_ids"], n
         first = next(i for i, m in enumerate(messages) if m["role"] == "assistant")
         prompt = _strip_bos(tokenizer, _render(tokenizer, messages[:first], True), [])[0]  # what it answers
-        assert llm.tokenize(prompt.encode(), add_bos=True, special=True) == encode_prompt(tokenizer, messages[:first]), n
+        assert llm.tokenize(prompt.encode(), add_bos=True, special=True) == encode_prompt(
+            tokenizer, messages[:first]
+        ), n
 
 
 def test_markers_are_single_tokens_and_only_the_call_markers_are_printed(engines):

@@ -3,6 +3,7 @@ model built with the family's chat template and special tokens (Trainers/shared/
 SFT with the loss on the assistant turns only, KTO from the SFT adapter, GGUF export with the
 Modelfile Ollama gets (checked with Go's text/template) or the one line saying why there is none, and
 evaluation through embedded llama.cpp, which must see the very token ids transformers trained on."""
+
 import json
 import shutil
 
@@ -29,7 +30,10 @@ FAMILIES = {
 def _conversation(folder: str) -> dict:
     """system, user, call, result, answer: two assistant turns, one of them a call."""
     record = tool_record(folder, f"Create a folder for {folder}")
-    record["conversations"] += [{"role": "tool", "content": '{"success": true}'}, {"role": "assistant", "content": "Done."}]
+    record["conversations"] += [
+        {"role": "tool", "content": '{"success": true}'},
+        {"role": "assistant", "content": "Done."},
+    ]
     return record
 
 
@@ -46,7 +50,10 @@ def _check_mask(tokenizer, fmt: str, answer_end: str) -> None:
     call_turn, answer_turn = (text[s:e] for s, e in spans)
     parsed = parse_content(call_turn)
     call = json.loads(record["conversations"][2]["tool_calls"][0]["function"]["arguments"])
-    assert (parsed.format, [(c.name, c.arguments) for c in parsed.calls]) == (fmt, [("vaultManager_createFolder", call)])
+    assert (parsed.format, [(c.name, c.arguments) for c in parsed.calls]) == (
+        fmt,
+        [("vaultManager_createFolder", call)],
+    )
     assert answer_turn == answer_end
     for untrained in ("session_context", "Create a folder for", "success"):
         assert untrained in text and all(untrained not in text[s:e] for s, e in spans)
@@ -75,16 +82,42 @@ def test_family_builds_trains_exports_and_evaluates(name, tmp_path):
     _check_mask(tokenizer, spec.call_format, answer_end)
 
     sft_data = write_jsonl(tmp_path / "sft.jsonl", [_conversation(f"Projects/{n}") for n in ("Alpha", "Beta")] * 2)
-    flags = {"model_name": str(model), "batch_size": 2, "gradient_accumulation": 1, "save_steps": 100, "learning_rate": 5e-3}
-    sft = run_training(load_config("sft", None, {**flags, "local_file": sft_data, "output_dir": str(tmp_path / "sft"), "max_steps": 2}))
-    kto_data = write_jsonl(tmp_path / "kto.jsonl", [tool_record("Projects/Alpha", "Create a folder for Alpha", True),
-                                                   tool_record("Trash/tmp", "Create a folder for Alpha", False)] * 2)
-    kto = run_training(load_config("kto", None, {**flags, "model_name": str(sft.final_dir), "local_file": kto_data,
-                                                 "output_dir": str(tmp_path / "kto"), "max_steps": 2}))
+    flags = {
+        "model_name": str(model),
+        "batch_size": 2,
+        "gradient_accumulation": 1,
+        "save_steps": 100,
+        "learning_rate": 5e-3,
+    }
+    sft = run_training(
+        load_config("sft", None, {**flags, "local_file": sft_data, "output_dir": str(tmp_path / "sft"), "max_steps": 2})
+    )
+    kto_data = write_jsonl(
+        tmp_path / "kto.jsonl",
+        [
+            tool_record("Projects/Alpha", "Create a folder for Alpha", True),
+            tool_record("Trash/tmp", "Create a folder for Alpha", False),
+        ]
+        * 2,
+    )
+    kto = run_training(
+        load_config(
+            "kto",
+            None,
+            {
+                **flags,
+                "model_name": str(sft.final_dir),
+                "local_file": kto_data,
+                "output_dir": str(tmp_path / "kto"),
+                "max_steps": 2,
+            },
+        )
+    )
 
     out = tmp_path / "gguf"
-    result = export_gguf(resolve_source(kto.run_dir), out, ["Q8_0"], name="m", roundtrip="plumbing", server=False,
-                         progress=False)
+    result = export_gguf(
+        resolve_source(kto.run_dir), out, ["Q8_0"], name="m", roundtrip="plumbing", server=False, progress=False
+    )
     assert result.chat_format["family"] == exported_as and result.chat_format["call_format"] == spec.call_format
     assert (out / "m-Q8_0.gguf").is_file() and (out / "m-f16.gguf").is_file()
     # Ollama gets a Modelfile whose TEMPLATE Go renders as the chat template does, with the family's tag
@@ -103,8 +136,9 @@ def test_family_builds_trains_exports_and_evaluates(name, tmp_path):
             messages = chat_messages(_conversation(folder))
             text, _ = _strip_bos(tokenizer, *render_conversation(tokenizer, messages))
             assert llm.tokenize(text.encode(), add_bos=True, special=True) == tokenizer(text)["input_ids"]
-            prompt = _strip_bos(tokenizer, tokenizer.apply_chat_template(messages[:2], tokenize=False,
-                                                                          add_generation_prompt=True), [])[0]
+            prompt = _strip_bos(
+                tokenizer, tokenizer.apply_chat_template(messages[:2], tokenize=False, add_generation_prompt=True), []
+            )[0]
             assert llm.tokenize(prompt.encode(), add_bos=True, special=True) == encode_prompt(tokenizer, messages[:2])
         for token in spec.control + spec.markers:  # markers print, turn tokens do not
             ids = llm.tokenize(token.encode(), add_bos=False, special=True)
@@ -138,7 +172,8 @@ def test_a_template_of_no_known_family_exports_a_gguf_and_says_in_one_line_why_t
         "{%- for m in messages %}{{- '<|' + m['role'] + '|>\\n' }}{%- if m.get('tool_calls') %}"
         "{%- for c in m['tool_calls'] %}{{- 'tool_call: ' + c['function']['name'] + '\\narguments: ' + "
         "(c['function']['arguments'] | tojson) }}{%- endfor %}{%- else %}{{- m['content'] }}{%- endif %}"
-        "{{- eos_token }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|assistant|>\\n' }}{%- endif %}")
+        "{{- eos_token }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|assistant|>\\n' }}{%- endif %}"
+    )
     config_file.write_text(json.dumps(config))
     out = tmp_path / "gguf"
     result = export_gguf(resolve_source(model), out, [], name="m", progress=False)
@@ -155,7 +190,10 @@ def test_presets_say_what_they_train_and_the_7b_and_20b_presets_use_the_toolkits
 
     config = load_config("sft", None, {"model_size": "7b"})
     assert config.chat_template == "mistral"  # the preset's own model: Mistral v0.3's format
-    assert load_config("sft", None, {"model_size": "7b", "model_name": "meta-llama/Llama-3.2-3B-Instruct"}).chat_template is None
+    assert (
+        load_config("sft", None, {"model_size": "7b", "model_name": "meta-llama/Llama-3.2-3B-Instruct"}).chat_template
+        is None
+    )
     assert load_config("sft", None, {"model_size": "3b"}).chat_template is None  # Qwen's own template
     assert load_config("sft", None, {"model_size": "20b"}).chat_template == "harmony"
     with pytest.raises(SystemExit):

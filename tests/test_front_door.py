@@ -1,5 +1,6 @@
 """python -m claudesidian: one command table, the listing, each command's own help, a one-line
 error for an unknown command, and commands run end to end through it and through their seed paths."""
+
 import ast
 import subprocess
 import sys
@@ -11,8 +12,9 @@ from conftest import ROOT, run_tool
 
 
 def front_door(*args, cwd=ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "claudesidian", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "claudesidian", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.parametrize("args", [(), ("--help",), ("-h",)])
@@ -24,8 +26,10 @@ def test_the_listing_names_every_command_with_its_description(args):
 
 
 def test_listing_imports_no_command():
-    code = ("import sys; from claudesidian.__main__ import main; main([]); "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'SelfPlay', 'Trainers', 'Evaluator', 'torch', 'typer'}))")
+    code = (
+        "import sys; from claudesidian.__main__ import main; main([]); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'SelfPlay', 'Trainers', 'Evaluator', 'torch', 'typer'}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[-1] == "[]"
 

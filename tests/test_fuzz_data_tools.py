@@ -4,6 +4,7 @@ Each reference set contributes a sample of lines, most of them mutated (byte fli
 nesting, lone surrogates, NaN, huge numbers, wrong types, hostile tool-call text). The validator,
 interleaver and coverage CLIs must never print a traceback or hang, exit 0, 1 or 2, write a report
 that parses, and account for every input line. Seeded, so a failure reproduces."""
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,9 @@ def _mutate_structure(record, rng: random.Random):
     if choice == 1:
         message["content"] = rng.choice([5, ["a"], {"x": 1}, None])
     elif choice == 2:
-        message["tool_calls"] = rng.choice([{}, "x", [None], [{"function": [1]}], [{"function": {"name": 5, "arguments": "{"}}]])
+        message["tool_calls"] = rng.choice(
+            [{}, "x", [None], [{"function": [1]}], [{"function": {"name": 5, "arguments": "{"}}]]
+        )
     elif choice == 3:
         message["role"] = rng.choice([None, 3, "robot", ""])
     elif choice == 4:
@@ -43,8 +46,11 @@ def _mutate_structure(record, rng: random.Random):
     else:  # arguments nested deeper than the schema engine goes, in a native call and in text
         depth = rng.choice([300, 500])
         arguments = {"context": {}, "operations": json.loads("[" * depth + "]" * depth)}
-        message.update(role="assistant", content=f"<tool_call>{json.dumps({'name': 'contentManager_batchContent', 'arguments': arguments})}</tool_call>",
-                       tool_calls=[{"function": {"name": "contentManager_batchContent", "arguments": json.dumps(arguments)}}])
+        message.update(
+            role="assistant",
+            content=f"<tool_call>{json.dumps({'name': 'contentManager_batchContent', 'arguments': arguments})}</tool_call>",
+            tool_calls=[{"function": {"name": "contentManager_batchContent", "arguments": json.dumps(arguments)}}],
+        )
     return record
 
 
@@ -56,13 +62,14 @@ def _mutate(line: bytes, rng: random.Random) -> bytes:
             data[rng.randrange(len(data))] ^= rng.randint(1, 255)
         return bytes(data)
     if kind == 1:
-        return line[:rng.randrange(len(line))]
+        return line[: rng.randrange(len(line))]
     if kind == 2:
         depth = rng.choice([400, 520, 1020, 1100, 5000])  # below, between and above the decoders' limits
         return line.rstrip(b"}") + b', "deep": ' + b"[" * depth + b"]" * depth + b"}"
     if kind == 3:
         return line.replace(b'"role": "', rng.choice([b'"role": "\\ud800', b'"role": "\\udfff']), 1).replace(
-            b'"name": "', b'"name": "\\ud83d', 1)
+            b'"name": "', b'"name": "\\ud83d', 1
+        )
     if kind == 4:
         return line.rstrip(b"}") + rng.choice([b', "x": NaN}', b', "x": Infinity}', b', "x": -Infinity}'])
     if kind == 5:
@@ -105,8 +112,17 @@ def fuzzed(request, reference_dir, tmp_path_factory):
 
 def test_validator_accounts_for_every_line(fuzzed, tmp_path):
     report_path = tmp_path / "report.json"
-    result = run_tool("Tools/validate_syngen.py", *fuzzed, "--format", "json", "--max-issues", "100000",
-                      "--output", report_path, timeout=TIMEOUT_S)
+    result = run_tool(
+        "Tools/validate_syngen.py",
+        *fuzzed,
+        "--format",
+        "json",
+        "--max-issues",
+        "100000",
+        "--output",
+        report_path,
+        timeout=TIMEOUT_S,
+    )
     _no_crash(result, (0, 1))
     report = json.loads(report_path.read_text())
     for path, file_report in zip(fuzzed, report["files"]):
@@ -153,8 +169,9 @@ def test_interleaver_accounts_for_every_line(fuzzed, tmp_path):
         _no_crash(result)
         if result.returncode == 2:
             assert not out.exists()  # unreadable input, or one label missing: nothing written
-            assert path.parent.name != "readable" or ("KTO needs both labels" in result.stderr
-                                                       or "nested too deeply" in result.stderr), result.stderr
+            assert path.parent.name != "readable" or (
+                "KTO needs both labels" in result.stderr or "nested too deeply" in result.stderr
+            ), result.stderr
             continue
         summary = json.loads(result.stdout)
         written = [_strict_json(line) for line in out.read_text().splitlines()]

@@ -43,7 +43,10 @@ def test_check_reports_the_304_run_of_the_reference_merge(reference_dir, run):
     assert (report.longest_run, report.longest_run_label) == (304, True) and not report.ready
     result = run(INTERLEAVE, "--check", merged)
     assert result.returncode == 1 and "304" in result.stdout
-    assert run(INTERLEAVE, "--check", reference_dir / "datasets" / "behavior_merged_kto_v1.5_balanced.jsonl").returncode == 0
+    assert (
+        run(INTERLEAVE, "--check", reference_dir / "datasets" / "behavior_merged_kto_v1.5_balanced.jsonl").returncode
+        == 0
+    )
 
 
 def test_repairing_the_reference_merge_loses_no_record(reference_dir, tmp_path, run):
@@ -54,8 +57,11 @@ def test_repairing_the_reference_merge_loses_no_record(reference_dir, tmp_path, 
     summary = json.loads(result.stdout)
     assert summary["out"]["records"] == 3964 and summary["leftover"]["surplus"] == 304 and summary["verified_kto_ready"]
     original = Counter(json.dumps(json.loads(l), sort_keys=True) for l in merged.read_text().splitlines() if l.strip())
-    written = Counter(json.dumps(json.loads(l), sort_keys=True) for f in (out, tmp_path / "fixed.leftover.jsonl")
-                      for l in f.read_text().splitlines())
+    written = Counter(
+        json.dumps(json.loads(l), sort_keys=True)
+        for f in (out, tmp_path / "fixed.leftover.jsonl")
+        for l in f.read_text().splitlines()
+    )
     assert written == original
     assert check_kto_ready(out).ready
 
@@ -75,9 +81,16 @@ def test_bad_input_writes_nothing_and_says_one_line(tmp_path, run):
     mixed.write_text(mixed.read_text() + "{broken\n")
     contradicting = write(tmp_path / "neg.jsonl", recs(True, 1, "x"))
     one_sided = write(tmp_path / "pos.jsonl", recs(True, 4, "p"))
-    cases = [["--input", mixed, "-o", out], [one_sided, contradicting, "-o", out], ["--input", one_sided, "-o", out],
-             ["--input", tmp_path / "none.jsonl", "-o", out], ["--input", one_sided], ["--input", one_sided, "-o", one_sided],
-             ["--check", tmp_path / "none.jsonl"], ["--balance", "maybe", "--input", one_sided, "-o", out]]
+    cases = [
+        ["--input", mixed, "-o", out],
+        [one_sided, contradicting, "-o", out],
+        ["--input", one_sided, "-o", out],
+        ["--input", tmp_path / "none.jsonl", "-o", out],
+        ["--input", one_sided],
+        ["--input", one_sided, "-o", one_sided],
+        ["--check", tmp_path / "none.jsonl"],
+        ["--balance", "maybe", "--input", one_sided, "-o", out],
+    ]
     for args in cases:
         result = run(INTERLEAVE, *args)
         assert result.returncode == 2, (args, result.stdout, result.stderr)
@@ -88,8 +101,10 @@ def test_bad_input_writes_nothing_and_says_one_line(tmp_path, run):
 
 def test_nan_and_infinity_never_reach_the_output(tmp_path, run):
     mixed = write(tmp_path / "mixed.jsonl", recs(True, 2, "p") + recs(False, 2, "n"))
-    mixed.write_text(mixed.read_text() + '{"conversations": [], "label": true, "score": NaN}\n'
-                     '{"conversations": [], "label": false, "score": -Infinity}\n')
+    mixed.write_text(
+        mixed.read_text() + '{"conversations": [], "label": true, "score": NaN}\n'
+        '{"conversations": [], "label": false, "score": -Infinity}\n'
+    )
     out = tmp_path / "out.jsonl"
     result = run(INTERLEAVE, "--input", mixed, "-o", out)
     assert result.returncode == 2 and "2 unreadable line(s)" in result.stderr and not out.exists()

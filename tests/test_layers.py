@@ -5,6 +5,7 @@
 A module imports its own layer or lower ones, never a higher one; SelfPlay and Trainers never
 import each other. Entry points are exempt: ``__main__.py`` files and the shims the front door's
 command table names (claudesidian/commands.py), which must stay thin."""
+
 from __future__ import annotations
 
 import ast
@@ -36,10 +37,16 @@ def imported_modules(source: str, module: str, is_package: bool = False) -> set[
         elif isinstance(node, ast.ImportFrom):
             base = package[: len(package) - node.level + 1] if node.level else []
             found.add(".".join(base + ([node.module] if node.module else [])))
-        elif (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
-              and isinstance(node.args[0].value, str)
-              and ((isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")
-                   or (isinstance(node.func, ast.Name) and node.func.id == "__import__"))):
+        elif (
+            isinstance(node, ast.Call)
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+            and (
+                (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")
+                or (isinstance(node.func, ast.Name) and node.func.id == "__import__")
+            )
+        ):
             found.add(node.args[0].value)
     return found
 
@@ -62,35 +69,47 @@ def layer_violations() -> set[tuple[str, str]]:
             if is_entry_point(path):
                 continue
             module = module_name(path)
-            found.update((module, imported) for imported in imported_modules(path.read_text(encoding="utf-8"), module, path.name == "__init__.py")
-                         if forbidden(module, imported))
+            found.update(
+                (module, imported)
+                for imported in imported_modules(path.read_text(encoding="utf-8"), module, path.name == "__init__.py")
+                if forbidden(module, imported)
+            )
     return found
 
 
 def test_no_module_imports_a_higher_layer_or_a_forbidden_peer():
     found = sorted(layer_violations())
-    assert not found, "imports against the layer rule (docs/architecture.md):\n" + "\n".join(f"  {m} -> {i}" for m, i in found)
+    assert not found, "imports against the layer rule (docs/architecture.md):\n" + "\n".join(
+        f"  {m} -> {i}" for m, i in found
+    )
 
 
-@pytest.mark.parametrize("module, source, bad", [
-    ("Tools.x", "import Trainers.shared.train", {"Trainers.shared.train"}),
-    ("Tools.x", "def f():\n    from SelfPlay.teacher import Teacher\n", {"SelfPlay.teacher"}),
-    ("Evaluator.x", "import importlib\nimportlib.import_module('SelfPlay.teacher')", {"SelfPlay.teacher"}),
-    ("Trainers.shared.x", "class A:\n    def f(self):\n        import SelfPlay.config\n", {"SelfPlay.config"}),
-    ("SelfPlay.x", "from Trainers.shared import train", {"Trainers.shared"}),
-    ("SelfPlay.x", "from claudesidian.closed_loop import main", {"claudesidian.closed_loop"}),
-    ("Trainers.shared.x", "from Evaluator.backends import make_client\nfrom Tools.errors import UsageError", set()),
-    ("claudesidian.x", "import SelfPlay.teacher, Trainers.shared.train, Evaluator.runner, Tools.schema", set()),
-    ("Trainers.shared.x", "from ..self_correction import compare\nfrom . import data", set()),
-])
+@pytest.mark.parametrize(
+    "module, source, bad",
+    [
+        ("Tools.x", "import Trainers.shared.train", {"Trainers.shared.train"}),
+        ("Tools.x", "def f():\n    from SelfPlay.teacher import Teacher\n", {"SelfPlay.teacher"}),
+        ("Evaluator.x", "import importlib\nimportlib.import_module('SelfPlay.teacher')", {"SelfPlay.teacher"}),
+        ("Trainers.shared.x", "class A:\n    def f(self):\n        import SelfPlay.config\n", {"SelfPlay.config"}),
+        ("SelfPlay.x", "from Trainers.shared import train", {"Trainers.shared"}),
+        ("SelfPlay.x", "from claudesidian.closed_loop import main", {"claudesidian.closed_loop"}),
+        ("Trainers.shared.x", "from Evaluator.backends import make_client\nfrom Tools.errors import UsageError", set()),
+        ("claudesidian.x", "import SelfPlay.teacher, Trainers.shared.train, Evaluator.runner, Tools.schema", set()),
+        ("Trainers.shared.x", "from ..self_correction import compare\nfrom . import data", set()),
+    ],
+)
 def test_the_rule_catches_a_violation_anywhere_in_a_file(module, source, bad):
     assert {i for i in imported_modules(source, module) if forbidden(module, i)} == bad
 
 
 def test_relative_imports_resolve_against_their_package():
-    assert imported_modules("from ..export import build\nfrom . import x", "Trainers.shared.mlx.trainer") == \
-        {"Trainers.shared.export", "Trainers.shared.mlx"}
-    assert imported_modules("from .context import CONTEXT_FIELDS", "Tools.schema", is_package=True) == {"Tools.schema.context"}
+    assert imported_modules("from ..export import build\nfrom . import x", "Trainers.shared.mlx.trainer") == {
+        "Trainers.shared.export",
+        "Trainers.shared.mlx",
+    }
+    assert imported_modules("from .context import CONTEXT_FIELDS", "Tools.schema", is_package=True) == {
+        "Tools.schema.context"
+    }
 
 
 def test_exempt_shims_exist_and_stay_thin():

@@ -4,6 +4,7 @@ Each example repeats a random unit of markers, fences, brackets and whitespace r
 and times one parse against json.loads of a JSON document of the same size. The bound is generous
 (machines differ, CI shares cores) but far below what a quadratic parser takes at these sizes
 (the parser this replaced took 52 s on a fence followed by 4,000 spaces)."""
+
 from __future__ import annotations
 
 import json
@@ -16,12 +17,49 @@ from hypothesis import strategies as st
 from Tools.schema.toolcalls import parse_message
 
 # every marker and delimiter the parser looks for, and the prefixes of each call form
-PIECES = ["```", "```json", "```json\n", " ", "\t", "\n", "x", ",", ":", '"', "\\", "{", "}", "[", "]",
-          "<tool_call>", "</tool_call>", "[TOOL_CALLS]", "[TOOL_CALLS]x", "[TOOL_CALLS] [", "[ARGS]", "[CALL_ID]",
-          "tool_call: ", "tool_call: x\narguments: ", "\narguments: ", "Result: ", '{"name": "x", "arguments": ',
-          '{"name": "x", "parameters": {', '"name"', '{"a": "', "<|python_tag|>", "<|eot_id|>", "; ",
-          "<|start|>assistant", "<|channel|>commentary to=functions.x ", "<|constrain|>json", "<|message|>",
-          "<|call|>", "<|end|>", "to=functions.", "Sure, here it is: "]
+PIECES = [
+    "```",
+    "```json",
+    "```json\n",
+    " ",
+    "\t",
+    "\n",
+    "x",
+    ",",
+    ":",
+    '"',
+    "\\",
+    "{",
+    "}",
+    "[",
+    "]",
+    "<tool_call>",
+    "</tool_call>",
+    "[TOOL_CALLS]",
+    "[TOOL_CALLS]x",
+    "[TOOL_CALLS] [",
+    "[ARGS]",
+    "[CALL_ID]",
+    "tool_call: ",
+    "tool_call: x\narguments: ",
+    "\narguments: ",
+    "Result: ",
+    '{"name": "x", "arguments": ',
+    '{"name": "x", "parameters": {',
+    '"name"',
+    '{"a": "',
+    "<|python_tag|>",
+    "<|eot_id|>",
+    "; ",
+    "<|start|>assistant",
+    "<|channel|>commentary to=functions.x ",
+    "<|constrain|>json",
+    "<|message|>",
+    "<|call|>",
+    "<|end|>",
+    "to=functions.",
+    "Sure, here it is: ",
+]
 SLOW_FACTOR, SLACK_S = 300, 0.1
 
 whitespace_runs = st.sampled_from([" ", "\n", "\t", " \n"]).flatmap(lambda c: st.integers(1, 5000).map(lambda n: c * n))
@@ -43,8 +81,12 @@ def _json_seconds(size: int) -> float:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(prefix=st.lists(pieces, max_size=3).map("".join), unit=units, suffix=st.lists(pieces, max_size=3).map("".join),
-       size_kb=st.sampled_from([100, 300, 1000]))
+@given(
+    prefix=st.lists(pieces, max_size=3).map("".join),
+    unit=units,
+    suffix=st.lists(pieces, max_size=3).map("".join),
+    size_kb=st.sampled_from([100, 300, 1000]),
+)
 def test_parse_time_is_linear_on_pathological_input(prefix, unit, suffix, size_kb):
     text = prefix + unit * max(1, size_kb * 1000 // len(unit)) + suffix
     start = time.perf_counter()
@@ -55,8 +97,13 @@ def test_parse_time_is_linear_on_pathological_input(prefix, unit, suffix, size_k
 
 
 def test_the_reported_inputs_are_fast():
-    for text in ("```" + " " * 4000 + "x", "```json" + " " * 4000 + "```x", "[TOOL_CALLS]x" * 150_000,
-                 "tool_call: x\narguments: \n" * 80_000, "<tool_call>x" * 150_000):
+    for text in (
+        "```" + " " * 4000 + "x",
+        "```json" + " " * 4000 + "```x",
+        "[TOOL_CALLS]x" * 150_000,
+        "tool_call: x\narguments: \n" * 80_000,
+        "<tool_call>x" * 150_000,
+    ):
         start = time.perf_counter()
         parsed = parse_message({"role": "assistant", "content": text})
         took = time.perf_counter() - start

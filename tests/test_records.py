@@ -8,7 +8,12 @@ def test_reader_tolerates_bom_crlf_and_blank_lines_and_goes_on_after_bad_lines(t
     path.write_bytes(b'\xef\xbb\xbf{"a": 1}\r\n\r\n  \n{broken\n\xff\xfe\n[1]\n{"b": 2}')
     lines = list(iter_jsonl(path))
     assert [(l.number, l.record, l.error.code if l.error else None) for l in lines] == [
-        (1, {"a": 1}, None), (4, None, "E_INVALID_JSON"), (5, None, "E_ENCODING"), (6, [1], None), (7, {"b": 2}, None)]
+        (1, {"a": 1}, None),
+        (4, None, "E_INVALID_JSON"),
+        (5, None, "E_ENCODING"),
+        (6, [1], None),
+        (7, {"b": 2}, None),
+    ]
 
 
 def test_memory_stays_bounded_on_a_100_mb_line(tmp_path):

@@ -20,14 +20,19 @@ def test_shipped_sample_is_what_the_generator_writes(registry):
 
 
 def test_data_tools_import_fast_and_without_torch():
-    code = ("import sys, time; t = time.perf_counter(); import Tools.schema, Tools.validate_syngen, Tools.interleave_dataset, "
-            "Tools.analyze_tool_coverage, SelfPlay.teacher; print(time.perf_counter() - t, 'torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    code = (
+        "import sys, time; t = time.perf_counter(); import Tools.schema, Tools.validate_syngen, Tools.interleave_dataset, "
+        "Tools.analyze_tool_coverage, SelfPlay.teacher; print(time.perf_counter() - t, 'torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert float(out[0]) < 0.5 and out[1] == "False"
 
 
 def test_docs_list_every_finding_code():
     from Tools.schema.issues import markdown_table
 
-    assert markdown_table() in (ROOT / "docs" / "validate.md").read_text(), \
+    assert markdown_table() in (ROOT / "docs" / "validate.md").read_text(), (
         "docs/validate.md is stale: paste Tools.schema.issues.markdown_table()"
+    )

@@ -1,5 +1,6 @@
 """Self-correction: every error code from a hand-made case, the no-wrong-target property over all
 generated examples, the monitor, the generator's interval, the config, the manual CLIs."""
+
 import json
 import re
 
@@ -14,15 +15,32 @@ from Tools.schema.records import read_records
 from Tools.schema.toolcalls import ToolCall, render_content, render_message
 from Trainers.shared import data as D
 from Trainers.shared.config import REPO_ROOT, load_config
-from Trainers.shared.self_correction.compare import (TEXT_CODES, code_pattern, compare_answer, markdown_table, summarize,
-                                                     text_codes)
-from Trainers.shared.self_correction.generator import (NO, YES, SelfCorrectionGenerator, example_from_record,
-                                                       make_examples)
+from Trainers.shared.self_correction.compare import (
+    TEXT_CODES,
+    code_pattern,
+    compare_answer,
+    markdown_table,
+    summarize,
+    text_codes,
+)
+from Trainers.shared.self_correction.generator import (
+    NO,
+    YES,
+    SelfCorrectionGenerator,
+    example_from_record,
+    make_examples,
+)
 from Trainers.shared.self_correction.monitor import LiveMonitor, examples_from_records, hold_out
 
-CONTEXT = {"sessionId": SESSION, "workspaceId": WORKSPACE, "sessionDescription": "Garden notes",
-           "sessionMemory": "The user plans the garden.", "toolContext": "Searching notes",
-           "primaryGoal": "Plan the garden", "subgoal": "Find the plans"}
+CONTEXT = {
+    "sessionId": SESSION,
+    "workspaceId": WORKSPACE,
+    "sessionDescription": "Garden notes",
+    "sessionMemory": "The user plans the garden.",
+    "toolContext": "Searching notes",
+    "primaryGoal": "Plan the garden",
+    "subgoal": "Find the plans",
+}
 
 
 def call(name, context=None, **arguments):
@@ -52,23 +70,48 @@ def test_the_same_call_matches_in_any_format_and_after_normalisation():
 
 no_memory = {k: v for k, v in CONTEXT.items() if k != "sessionMemory"}
 TOOL_CASES = {
-    "E_WRONG_TOOL": (hermes(call("vaultLibrarian_searchDirectory", query="garden plans", paths=["Garden"])),
-                     ["E_WRONG_TOOL", "E_EXTRA_CALL"]),
+    "E_WRONG_TOOL": (
+        hermes(call("vaultLibrarian_searchDirectory", query="garden plans", paths=["Garden"])),
+        ["E_WRONG_TOOL", "E_EXTRA_CALL"],
+    ),
     "E_NO_TOOL_CALL": ("I will search your vault for the garden plans.", ["E_NO_TOOL_CALL"]),
-    "E_WRONG_ARG_VALUE": (hermes(call("vaultLibrarian_searchContent", query="garden plans", limit=5)), ["E_WRONG_ARG_VALUE"]),
-    "missing optional argument": (hermes(call("vaultLibrarian_searchContent", query="garden plans")), ["E_WRONG_ARG_VALUE"]),
+    "E_WRONG_ARG_VALUE": (
+        hermes(call("vaultLibrarian_searchContent", query="garden plans", limit=5)),
+        ["E_WRONG_ARG_VALUE"],
+    ),
+    "missing optional argument": (
+        hermes(call("vaultLibrarian_searchContent", query="garden plans")),
+        ["E_WRONG_ARG_VALUE"],
+    ),
     "E_MISSING_REQUIRED_ARG": (hermes(call("vaultLibrarian_searchContent", limit=10)), ["E_MISSING_REQUIRED_ARG"]),
-    "E_CONTEXT_MISSING": (hermes(ToolCall("vaultLibrarian_searchContent", {"query": "garden plans", "limit": 10})),
-                          ["E_CONTEXT_MISSING", "E_MISSING_REQUIRED_ARG"]),  # the validator's own two findings
-    "E_CONTEXT_FIELD_MISSING": (hermes(call("vaultLibrarian_searchContent", no_memory, query="garden plans", limit=10)),
-                                ["E_CONTEXT_FIELD_MISSING"]),
-    "E_SESSION_ID_MISMATCH": (hermes(call("vaultLibrarian_searchContent", dict(CONTEXT, sessionId="session_1732147550000_zzzzzzzzz"),
-                                          query="garden plans", limit=10)), ["E_SESSION_ID_MISMATCH"]),
+    "E_CONTEXT_MISSING": (
+        hermes(ToolCall("vaultLibrarian_searchContent", {"query": "garden plans", "limit": 10})),
+        ["E_CONTEXT_MISSING", "E_MISSING_REQUIRED_ARG"],
+    ),  # the validator's own two findings
+    "E_CONTEXT_FIELD_MISSING": (
+        hermes(call("vaultLibrarian_searchContent", no_memory, query="garden plans", limit=10)),
+        ["E_CONTEXT_FIELD_MISSING"],
+    ),
+    "E_SESSION_ID_MISMATCH": (
+        hermes(
+            call(
+                "vaultLibrarian_searchContent",
+                dict(CONTEXT, sessionId="session_1732147550000_zzzzzzzzz"),
+                query="garden plans",
+                limit=10,
+            )
+        ),
+        ["E_SESSION_ID_MISMATCH"],
+    ),
     "E_MALFORMED_CALL": ("<tool_call>\nsearch the garden\n</tool_call>", ["E_MALFORMED_CALL"]),
-    "E_MALFORMED_ARGUMENTS": ('<tool_call>{"name": "vaultLibrarian_searchContent", "arguments": "query=garden"}</tool_call>',
-                              ["E_MALFORMED_ARGUMENTS"]),
-    "E_UNKNOWN_TOOL": (hermes(call("vaultLibrarian_findEverything", query="garden plans")),
-                       ["E_UNKNOWN_TOOL", "E_WRONG_TOOL", "E_EXTRA_CALL"]),
+    "E_MALFORMED_ARGUMENTS": (
+        '<tool_call>{"name": "vaultLibrarian_searchContent", "arguments": "query=garden"}</tool_call>',
+        ["E_MALFORMED_ARGUMENTS"],
+    ),
+    "E_UNKNOWN_TOOL": (
+        hermes(call("vaultLibrarian_findEverything", query="garden plans")),
+        ["E_UNKNOWN_TOOL", "E_WRONG_TOOL", "E_EXTRA_CALL"],
+    ),
 }
 
 
@@ -93,23 +136,36 @@ def test_call_order_and_a_call_where_text_is_expected():
 
 
 # -- the seed's generic text codes, each from a hand-made case ----------------------------------
-LONG = ("Photosynthesis turns sunlight, water and carbon dioxide into glucose and oxygen inside the "
-        "chloroplasts of green plants.")
+LONG = (
+    "Photosynthesis turns sunlight, water and carbon dioxide into glucose and oxygen inside the "
+    "chloroplasts of green plants."
+)
 TEXT_CASES = {  # code pattern -> (answer, golden, question)
     "PRIMARY_ANSWER_MISSING": ("  ...  ", "The capital of France is Paris.", ""),
     "LENGTH_SHORT_BY_X_TOKENS": ("Plants make glucose.", LONG, ""),
-    "LENGTH_LONG_BY_X_TOKENS": (LONG + " It happens in the leaves during the day.", "Plants make glucose and oxygen from light.", ""),
+    "LENGTH_LONG_BY_X_TOKENS": (
+        LONG + " It happens in the leaves during the day.",
+        "Plants make glucose and oxygen from light.",
+        "",
+    ),
     "TOO_BRIEF": ("Glucose.", LONG, ""),
     "TOO_VERBOSE": (LONG + " " + LONG, "Plants make glucose from light.", ""),
     "VERY_DIFFERENT_CONTENT": ("Yes.", LONG, ""),
     "SIMILARITY_X%": ("Water the roses on Monday.", "Prune the apple trees in winter.", ""),
     "CLOSE_BUT_INACCURATE": ("The calculation gives us 156.", "The calculation gives us 142.", ""),
-    "OFF_TOPIC_CONTENT": ("Python is a great programming language with dynamic typing.", "The capital of France is Paris.",
-                          "What is the capital of France?"),
+    "OFF_TOPIC_CONTENT": (
+        "Python is a great programming language with dynamic typing.",
+        "The capital of France is Paris.",
+        "What is the capital of France?",
+    ),
     "MISSING_NUMBERS": ("The meeting has many people attending.", "The meeting has 12 people attending.", ""),
     "NUMERIC_ERROR_MISSING_X_VALUES": ("Move 3 notes today.", "Move 3 notes today and 5 notes tomorrow.", ""),
     "NUMERIC_ERROR_EXTRA_X_VALUES": ("Move 3 notes today and 7 tomorrow.", "Move 3 notes today.", ""),
-    "STRUCTURE_SHOULD_BE_LIST": ("We need apples oranges and bananas.", "We need:\n1. Apples\n2. Oranges\n3. Bananas", ""),
+    "STRUCTURE_SHOULD_BE_LIST": (
+        "We need apples oranges and bananas.",
+        "We need:\n1. Apples\n2. Oranges\n3. Bananas",
+        "",
+    ),
     "STRUCTURE_SHOULD_BE_PROSE": ("We need:\n- apples\n- oranges", "We need apples and oranges.", ""),
     "MISSING_CODE_BLOCK": ("Call print with the text hello.", "Use this:\n```python\nprint('hello')\n```", ""),
     "FORMAT_SHOULD_BE_JSON": ("name is Ada and age is 36", '{"name": "Ada", "age": 36}', ""),
@@ -119,8 +175,9 @@ TEXT_CASES = {  # code pattern -> (answer, golden, question)
 
 def test_the_cases_cover_the_whole_documented_table():
     assert set(TEXT_CASES) == {c.code for c in TEXT_CODES}
-    assert markdown_table() in (REPO_ROOT / "docs" / "self-correction.md").read_text(), \
+    assert markdown_table() in (REPO_ROOT / "docs" / "self-correction.md").read_text(), (
         "docs/self-correction.md is stale: paste Trainers.shared.self_correction.compare.markdown_table()"
+    )
 
 
 @pytest.mark.parametrize("pattern", list(TEXT_CASES))
@@ -137,12 +194,16 @@ def test_each_text_code_is_produced_by_a_hand_made_case(pattern):
 def test_filled_in_numbers_are_the_measured_differences():
     assert "LENGTH_SHORT_BY_14_TOKENS" in text_codes("Plants make glucose.", LONG)  # 17 words against 3
     assert "SIMILARITY_50%" in text_codes("abcdefgh", "abcdwxyz")
-    assert "NUMERIC_ERROR_MISSING_2_VALUES" in text_codes("It costs 4 euros.", "It costs 4 euros, 6 with tax, 8 with shipping.")
+    assert "NUMERIC_ERROR_MISSING_2_VALUES" in text_codes(
+        "It costs 4 euros.", "It costs 4 euros, 6 with tax, 8 with shipping."
+    )
 
 
 def test_a_right_text_answer_has_no_code():
     assert text_codes("The capital of France is Paris.", "the capital of  France is Paris.") == []
-    assert compare("The capital of France is Paris.", {"role": "assistant", "content": "The capital of France is Paris."}).match
+    assert compare(
+        "The capital of France is Paris.", {"role": "assistant", "content": "The capital of France is Paris."}
+    ).match
 
 
 def test_summaries_are_one_line_and_cut():
@@ -153,8 +214,13 @@ def test_summaries_are_one_line_and_cut():
 
 # -- the generator never teaches a wrong answer ----------------------------------------------------
 def _example(golden=GOLDEN, system=SYSTEM):
-    record = {"conversations": [{"role": "system", "content": system},
-                                {"role": "user", "content": "Find my garden plans"}, golden]}
+    record = {
+        "conversations": [
+            {"role": "system", "content": system},
+            {"role": "user", "content": "Find my garden plans"},
+            golden,
+        ]
+    }
     return example_from_record(record, "garden")
 
 
@@ -178,11 +244,17 @@ def assert_no_wrong_target(records, answers_by_source):
 
 
 ANSWERS = st.one_of(
-    st.sampled_from([hermes(SEARCH), render_content([SEARCH], "mistral")] + [answer for answer, _ in TOOL_CASES.values()]
-                    + [case[0] for case in TEXT_CASES.values()]),
+    st.sampled_from(
+        [hermes(SEARCH), render_content([SEARCH], "mistral")]
+        + [answer for answer, _ in TOOL_CASES.values()]
+        + [case[0] for case in TEXT_CASES.values()]
+    ),
     st.text(max_size=60),
-    st.builds(lambda q, n: hermes(call("vaultLibrarian_searchContent", query=q, limit=n)),
-              st.sampled_from(["garden plans", "Garden Plans", "recipes"]), st.integers(1, 12)),
+    st.builds(
+        lambda q, n: hermes(call("vaultLibrarian_searchContent", query=q, limit=n)),
+        st.sampled_from(["garden plans", "Garden Plans", "recipes"]),
+        st.integers(1, 12),
+    ),
 )
 
 
@@ -219,12 +291,19 @@ def test_examples_keep_the_conversation_and_show_the_answer_only_to_the_user():
     assert correction[0] == {"role": "system", "content": SYSTEM} and correction[-1] == GOLDEN
     assert correction[1]["content"].startswith("Find my garden plans\n\nYour previous answer:\n<tool_call>")
     assert "Error codes: E_WRONG_ARG_VALUE" in correction[1]["content"]
-    assert out["correction"][0]["metadata"] == {"kind": "correction", "source_id": "garden", "error_codes": ["E_WRONG_ARG_VALUE"],
-                                                "step": 7, "generator": "self_correction"}
+    assert out["correction"][0]["metadata"] == {
+        "kind": "correction",
+        "source_id": "garden",
+        "error_codes": ["E_WRONG_ARG_VALUE"],
+        "step": 7,
+        "generator": "self_correction",
+    }
     # a prompt ending in a tool result gets the question as a new user turn, never an assistant turn
     record = tool_record("Projects/Alpha", "Create a folder for Alpha")
-    record["conversations"] += [{"role": "tool", "content": '{"success": true}'},
-                                {"role": "assistant", "content": "Done: Projects/Alpha exists."}]
+    record["conversations"] += [
+        {"role": "tool", "content": '{"success": true}'},
+        {"role": "assistant", "content": "Done: Projects/Alpha exists."},
+    ]
     example = example_from_record(record, "alpha")
     out = make_examples(example, "Nothing.", compare_answer(example.golden, "Nothing."))
     messages = out["self_evaluation"][0]["conversations"]
@@ -237,8 +316,9 @@ def test_examples_keep_the_conversation_and_show_the_answer_only_to_the_user():
 
 def test_writes_follow_the_interval_and_the_minimum_and_auto_queue_places_the_method_file(tmp_path):
     queue = tmp_path / "root"
-    generator = SelfCorrectionGenerator(tmp_path / "out", method="kto", min_examples=5, generation_interval=4,
-                                        auto_queue=True, queue_dir=queue)
+    generator = SelfCorrectionGenerator(
+        tmp_path / "out", method="kto", min_examples=5, generation_interval=4, auto_queue=True, queue_dir=queue
+    )
     wrong = hermes(call("vaultLibrarian_searchContent", query="recipes", limit=10))
     generator.add(_example(), wrong, compare(wrong), 2)
     assert generator.maybe_write(2) is None  # 2 steps since the start: below the interval
@@ -248,8 +328,13 @@ def test_writes_follow_the_interval_and_the_minimum_and_auto_queue_places_the_me
     assert batch is not None and re.fullmatch(r"self_correction_step6_\d{8}_\d{6}\.jsonl", batch.sft_file.name)
     meta = json.loads(batch.metadata_file.read_text())
     assert meta["counts"] == {"self_evaluation": 2, "correction": 1, "kto_true": 1, "kto_false": 1}
-    assert meta["stats"] == {"total_evals": 2, "correct_first_try": 1, "needed_correction": 1, "files_generated": 2,
-                             "examples_generated": 5}
+    assert meta["stats"] == {
+        "total_evals": 2,
+        "correct_first_try": 1,
+        "needed_correction": 1,
+        "files_generated": 2,
+        "examples_generated": 5,
+    }
     assert meta["step"] == 6 and meta["error_codes"] == {"E_WRONG_ARG_VALUE": 1} and len(meta["schema_hash"]) == 64
     assert batch.queued == queue / "queue" / "normal" / batch.kto_file.name  # a KTO run queues its KTO pairs
     assert batch.queued.read_bytes() == batch.kto_file.read_bytes() and not list(queue.glob("queue/normal/.*"))
@@ -258,8 +343,10 @@ def test_writes_follow_the_interval_and_the_minimum_and_auto_queue_places_the_me
 
 # -- the monitor --------------------------------------------------------------------------------
 def _records():
-    return [(n, tool_record(f"Projects/{name}", f"Create a folder for {name}"))
-            for n, name in enumerate(("Alpha", "Beta", "Gamma", "Delta"), start=1)]
+    return [
+        (n, tool_record(f"Projects/{name}", f"Create a folder for {name}"))
+        for n, name in enumerate(("Alpha", "Beta", "Gamma", "Delta"), start=1)
+    ]
 
 
 def test_monitor_reports_matches_and_feeds_the_generator(tmp_path):
@@ -281,7 +368,10 @@ def test_monitor_reports_matches_and_feeds_the_generator(tmp_path):
     assert (report.step, len(report.results), report.correct) == (3, 4, 3)
     text = printed[0]
     assert text.startswith("live eval @ step 3: 3/4 match (75%)")
-    assert "MISMATCH  d.jsonl:1: E_NO_TOOL_CALL" in text and "expected:  vaultManager_createFolder(path=Projects/Alpha)" in text
+    assert (
+        "MISMATCH  d.jsonl:1: E_NO_TOOL_CALL" in text
+        and "expected:  vaultManager_createFolder(path=Projects/Alpha)" in text
+    )
     assert "predicted: I cannot do that." in text and printed[1].startswith("Self-Correction: generated ")
     assert generator.stats.total_evals == 4 and generator.batches[0].step == 3
 
@@ -312,8 +402,10 @@ def test_hold_out_keeps_kto_alternation_and_refuses_too_little_data():
 # -- configuration --------------------------------------------------------------------------------
 def test_config_sections_flags_and_the_shipped_config_files(tmp_path):
     yaml_file = tmp_path / "c.yaml"
-    yaml_file.write_text("monitor: {eval_steps: 50, validation_file: val.jsonl}\n"
-                         "self_correction: {enabled: true, min_examples: 4, generation_interval: 200}\n")
+    yaml_file.write_text(
+        "monitor: {eval_steps: 50, validation_file: val.jsonl}\n"
+        "self_correction: {enabled: true, min_examples: 4, generation_interval: 200}\n"
+    )
     config = load_config("sft", yaml_file, {"generation_interval": 100, "num_eval_samples": 2})
     assert (config.monitor.eval_steps, config.monitor.num_eval_samples) == (50, 2)
     assert config.monitor.validation_file == str(tmp_path / "val.jsonl")  # relative to the YAML file
@@ -323,12 +415,15 @@ def test_config_sections_flags_and_the_shipped_config_files(tmp_path):
         assert shipped.monitor.eval_steps == 0 and not shipped.self_correction.enabled  # off unless asked for
 
 
-@pytest.mark.parametrize("text, flags, fragment", [
-    ("self_correction: {enabeld: true}\n", {}, "unknown key 'self_correction.enabeld'"),
-    ("", {"self_correction": True}, "self-correction needs the live monitor"),
-    ("monitor: {validation_fraction: 1.5}\n", {}, "validation_fraction must be in"),
-    ("monitor: {eval_steps: many}\n", {}, "must be a number"),
-])
+@pytest.mark.parametrize(
+    "text, flags, fragment",
+    [
+        ("self_correction: {enabeld: true}\n", {}, "unknown key 'self_correction.enabeld'"),
+        ("", {"self_correction": True}, "self-correction needs the live monitor"),
+        ("monitor: {validation_fraction: 1.5}\n", {}, "validation_fraction must be in"),
+        ("monitor: {eval_steps: many}\n", {}, "must be a number"),
+    ],
+)
 def test_bad_monitor_config_is_a_usage_error(tmp_path, text, flags, fragment):
     path = tmp_path / "c.yaml"
     path.write_text(text)
@@ -338,15 +433,32 @@ def test_bad_monitor_config_is_a_usage_error(tmp_path, text, flags, fragment):
 
 # -- the manual path (the seed's scripts) ---------------------------------------------------------
 def test_manual_path_with_a_real_model_answers_then_builds_training_data(run, tiny_model_dir, tmp_path):
-    qa = write_jsonl(tmp_path / "qa.jsonl", [
-        {"prompt": "What is 2+2?", "response": "2+2 equals 4."},
-        tool_record("Projects/Alpha", "Create a folder for Alpha")])
+    qa = write_jsonl(
+        tmp_path / "qa.jsonl",
+        [
+            {"prompt": "What is 2+2?", "response": "2+2 equals 4."},
+            tool_record("Projects/Alpha", "Create a folder for Alpha"),
+        ],
+    )
     answers = tmp_path / "answers.jsonl"
-    first = run("Tools/generate_initial_answers.py", "--input", qa, "--output", answers, "--model", tiny_model_dir,
-                "--max-tokens", "6", "--temperature", "0")
+    first = run(
+        "Tools/generate_initial_answers.py",
+        "--input",
+        qa,
+        "--output",
+        answers,
+        "--model",
+        tiny_model_dir,
+        "--max-tokens",
+        "6",
+        "--temperature",
+        "0",
+    )
     assert first.returncode == 0, first.stderr
     lines = [json.loads(line) for line in answers.read_text().splitlines()]
-    assert [line["id"] for line in lines] == ["qa.jsonl:1", "qa.jsonl:2"] and all(isinstance(l["answer"], str) for l in lines)
+    assert [line["id"] for line in lines] == ["qa.jsonl:1", "qa.jsonl:2"] and all(
+        isinstance(l["answer"], str) for l in lines
+    )
     again = run("Tools/generate_initial_answers.py", "--input", qa, "--output", answers, "--model", tiny_model_dir)
     assert "0 new, 0 failed, 2 already in" in again.stdout and len(answers.read_text().splitlines()) == 2  # resumes
     with answers.open("a") as handle:  # the seed's own answer format: matched by prompt
@@ -359,8 +471,10 @@ def test_manual_path_with_a_real_model_answers_then_builds_training_data(run, ti
     sft = [json.loads(line) for line in out.read_text().splitlines()]
     kto_file = tmp_path / "training_kto.jsonl"
     kto = [json.loads(line) for line in kto_file.read_text().splitlines()] if kto_file.exists() else []
-    goldens = {"qa.jsonl:1": {"role": "assistant", "content": "2+2 equals 4."},
-               "qa.jsonl:2": tool_record("Projects/Alpha", "x")["conversations"][-1]}
+    goldens = {
+        "qa.jsonl:1": {"role": "assistant", "content": "2+2 equals 4."},
+        "qa.jsonl:2": tool_record("Projects/Alpha", "x")["conversations"][-1],
+    }
     truth = {line["id"]: (line["answer"], goldens[line["id"]], False) for line in lines}
     for record in sft:  # random weights: no answer is right, so every self-evaluation must say no
         assert record["metadata"]["error_codes"]
@@ -368,18 +482,29 @@ def test_manual_path_with_a_real_model_answers_then_builds_training_data(run, ti
     assert "self-evaluation examples" in built.stdout and "wrote " in built.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--input", "missing.jsonl", "--initial-answers", "{answers}", "--output", "{out}"], "missing.jsonl: no such file"),
-    (["--input", "{qa}", "--initial-answers", "{qa}", "--output", "{out}"], "not answer records with an 'answer' field"),
-    (["--input", "{qa}", "--initial-answers", "{answers}", "--output", "{qa}"], "is also an input"),
-    (["--input", "{qa}", "--initial-answers", "{other}", "--output", "{out}"], "no answer in"),
-    (["--input", "{qa}"], "--initial-answers, --output required"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--input", "missing.jsonl", "--initial-answers", "{answers}", "--output", "{out}"],
+            "missing.jsonl: no such file",
+        ),
+        (
+            ["--input", "{qa}", "--initial-answers", "{qa}", "--output", "{out}"],
+            "not answer records with an 'answer' field",
+        ),
+        (["--input", "{qa}", "--initial-answers", "{answers}", "--output", "{qa}"], "is also an input"),
+        (["--input", "{qa}", "--initial-answers", "{other}", "--output", "{out}"], "no answer in"),
+        (["--input", "{qa}"], "--initial-answers, --output required"),
+    ],
+)
 def test_self_correction_trainer_bad_input_is_one_line_and_exit_2(run, tmp_path, args, message):
-    paths = {"qa": write_jsonl(tmp_path / "qa.jsonl", [{"prompt": "What is 2+2?", "response": "4."}]),
-             "answers": write_jsonl(tmp_path / "a.jsonl", [{"prompt": "What is 2+2?", "answer": "5"}]),
-             "other": write_jsonl(tmp_path / "o.jsonl", [{"prompt": "Unrelated?", "answer": "5"}]),
-             "out": str(tmp_path / "out.jsonl")}
+    paths = {
+        "qa": write_jsonl(tmp_path / "qa.jsonl", [{"prompt": "What is 2+2?", "response": "4."}]),
+        "answers": write_jsonl(tmp_path / "a.jsonl", [{"prompt": "What is 2+2?", "answer": "5"}]),
+        "other": write_jsonl(tmp_path / "o.jsonl", [{"prompt": "Unrelated?", "answer": "5"}]),
+        "out": str(tmp_path / "out.jsonl"),
+    }
     result = run("Tools/self_correction_trainer.py", *[a.format(**paths) for a in args])
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out.jsonl").exists()
@@ -398,11 +523,29 @@ def test_kto_run_holds_out_whole_pairs_and_queues_its_kto_pairs(tiny_model_dir, 
     from Trainers.shared.train import run_training
 
     root, out = tmp_path / "root", tmp_path / "sc"
-    config = load_config("kto", None, {
-        "model_name": tiny_model_dir, "local_file": tiny_kto_file, "output_dir": str(tmp_path / "runs"), "batch_size": 2,
-        "gradient_accumulation": 1, "max_steps": 2, "save_steps": 100, "eval_steps": 1, "num_eval_samples": 1,
-        "eval_max_tokens": 8, "validation_fraction": 0.25, "self_correction": True, "min_examples": 1,
-        "generation_interval": 100, "auto_queue": True, "self_correction_dir": str(out), "queue_dir": str(root)})
+    config = load_config(
+        "kto",
+        None,
+        {
+            "model_name": tiny_model_dir,
+            "local_file": tiny_kto_file,
+            "output_dir": str(tmp_path / "runs"),
+            "batch_size": 2,
+            "gradient_accumulation": 1,
+            "max_steps": 2,
+            "save_steps": 100,
+            "eval_steps": 1,
+            "num_eval_samples": 1,
+            "eval_max_tokens": 8,
+            "validation_fraction": 0.25,
+            "self_correction": True,
+            "min_examples": 1,
+            "generation_interval": 100,
+            "auto_queue": True,
+            "self_correction_dir": str(out),
+            "queue_dir": str(root),
+        },
+    )
     result = run_training(config)
     # one true/false pair of the 8 records held out: 6 left, still alternating (KTO trained on them)
     assert result.plan["records"] == 6 and result.plan["labels"] == {"true": 3, "false": 3}

@@ -1,5 +1,6 @@
 """SelfPlay's configuration: every value is read and used, agents.yaml follows the registry, the
 sampled distribution matches the configured weights, and ids come from code."""
+
 import random
 import shutil
 from collections import Counter
@@ -23,8 +24,9 @@ def config(registry):
 
 def test_agents_yaml_is_generated_from_the_registry(registry):
     shipped = (CONFIG_DIR / "agents.yaml").read_text()
-    assert agents_document(registry, yaml.safe_load(shipped)) == shipped, \
+    assert agents_document(registry, yaml.safe_load(shipped)) == shipped, (
         "SelfPlay/configs/agents.yaml is stale: python -m SelfPlay.config --write-agents"
+    )
     tools = {t for agent in yaml.safe_load(shipped)["agents"].values() for t in agent["tools"]}
     assert tools == set(registry.tools) and len(tools) == 47
 
@@ -43,8 +45,13 @@ def test_sampled_distribution_matches_the_configured_weights(config):
     for name, weight in {"simple": 0.2, "complex": 0.5, "project_focused": 0.2, "knowledge_base": 0.1}.items():
         assert variations[name] / N == pytest.approx(weight, abs=0.015), name
     behaviors = Counter(t.behavior for t in tasks if t.kind == "behavioral")
-    for name, weight in {"intellectual_humility": .25, "error_recovery": .20, "verification_before_action": .20,
-                         "strategic_tool_selection": .20, "workspace_awareness": .15}.items():
+    for name, weight in {
+        "intellectual_humility": 0.25,
+        "error_recovery": 0.20,
+        "verification_before_action": 0.20,
+        "strategic_tool_selection": 0.20,
+        "workspace_awareness": 0.15,
+    }.items():
         assert behaviors[name] / kinds["behavioral"] == pytest.approx(weight, abs=0.02), name
     tools = Counter(t.tool for t in tasks if t.kind == "tool")
     expected = tool_probabilities(config)
@@ -73,17 +80,31 @@ def test_changed_weights_change_what_is_drawn(tmp_path, registry):
     assert {t.scenario for t in tasks if t.behavior == "error_recovery"} == {"replace_text_not_found"}
 
 
-@pytest.mark.parametrize("file,edit,message", [
-    ("behaviors.yaml", lambda d: d["behaviors"]["error_recovery"].update(wieght=1), "unknown key(s) 'wieght'"),
-    ("behaviors.yaml", lambda d: d["behaviors"]["error_recovery"].pop("weight"), "missing key 'weight'"),
-    ("behaviors.yaml", lambda d: d["behaviors"]["error_recovery"].update(weight=-1), "must be >= 0"),
-    ("behaviors.yaml", lambda d: d["behaviors"]["error_recovery"]["scenarios"][0].update(expected_tools=["nope_tool"]),
-     "unknown tool(s) nope_tool"),
-    ("prompts/user_tool.yaml", lambda d: d["answer"].update(inject_ids="yes"), "'inject_ids' must be bool"),
-    ("prompts/environment.yaml", lambda d: d["variations"]["simple"].update(weight="heavy"), "'weight' must be float"),
-    ("agents.yaml", lambda d: d.update(schema_hash="0" * 64), "stale"),
-    ("agents.yaml", lambda d: d["agents"]["vaultManager"]["tools"].pop("vaultManager_openNote"), "1 tool(s) missing"),
-])
+@pytest.mark.parametrize(
+    "file,edit,message",
+    [
+        ("behaviors.yaml", lambda d: d["behaviors"]["error_recovery"].update(wieght=1), "unknown key(s) 'wieght'"),
+        ("behaviors.yaml", lambda d: d["behaviors"]["error_recovery"].pop("weight"), "missing key 'weight'"),
+        ("behaviors.yaml", lambda d: d["behaviors"]["error_recovery"].update(weight=-1), "must be >= 0"),
+        (
+            "behaviors.yaml",
+            lambda d: d["behaviors"]["error_recovery"]["scenarios"][0].update(expected_tools=["nope_tool"]),
+            "unknown tool(s) nope_tool",
+        ),
+        ("prompts/user_tool.yaml", lambda d: d["answer"].update(inject_ids="yes"), "'inject_ids' must be bool"),
+        (
+            "prompts/environment.yaml",
+            lambda d: d["variations"]["simple"].update(weight="heavy"),
+            "'weight' must be float",
+        ),
+        ("agents.yaml", lambda d: d.update(schema_hash="0" * 64), "stale"),
+        (
+            "agents.yaml",
+            lambda d: d["agents"]["vaultManager"]["tools"].pop("vaultManager_openNote"),
+            "1 tool(s) missing",
+        ),
+    ],
+)
 def test_config_errors_name_the_file_and_the_key(tmp_path, registry, file, edit, message):
     shutil.copytree(CONFIG_DIR, tmp_path / "configs")
     path = tmp_path / "configs" / file
@@ -114,8 +135,10 @@ def test_ids_come_from_code_and_are_reproducible():
 
 def test_inject_ids_only_writes_ids_into_existing_context_objects():
     ids = seeded_ids(1, 1)
-    good = ToolCall("vaultManager_createFolder", {"context": {"sessionId": "made-up", "workspaceId": "x", "subgoal": "s"},
-                                                  "path": "A"})
+    good = ToolCall(
+        "vaultManager_createFolder",
+        {"context": {"sessionId": "made-up", "workspaceId": "x", "subgoal": "s"}, "path": "A"},
+    )
     missing = ToolCall("vaultManager_createFolder", {"path": "A"})
     broken = ToolCall("vaultManager_createFolder", {"context": "not an object", "path": "A"})
     fixed, untouched, still_broken = inject_ids([good, missing, broken], ids)

@@ -1,6 +1,7 @@
 """The 3-prompt generator end to end: the real CLI against the template teacher and against an
 OpenAI-compatible loopback server (fault injection, SIGKILL and resume, Ctrl-C), and its parts:
 the judge's quality filters and the resumable, de-duplicating store."""
+
 import json
 import os
 import signal
@@ -59,18 +60,27 @@ def test_offline_run_writes_labelled_files(offline_run, registry):
         provenance = meta["provenance"]
         assert provenance["model"] == "teacher" and provenance["schema_hash"] == registry.schema_hash
         user = config.user(meta["type"])
-        assert provenance["temperatures"] == {"environment": config.environment.prompt.temperature,
-                                              "user": user.prompt.temperature, "assistant": user.answer.temperature}
+        assert provenance["temperatures"] == {
+            "environment": config.environment.prompt.temperature,
+            "user": user.prompt.temperature,
+            "assistant": user.answer.temperature,
+        }
         # tool examples get the session's ids written into their calls by code; behavioural ones copy them
         calls = record["conversations"][-1].get("tool_calls")
-        assert provenance["ids_injected"] == (meta["type"] == "tool" and bool(calls) and "E_MALFORMED_ARGUMENTS" not in meta.get("codes", []))
+        assert provenance["ids_injected"] == (
+            meta["type"] == "tool" and bool(calls) and "E_MALFORMED_ARGUMENTS" not in meta.get("codes", [])
+        )
     assert all(r["metadata"]["codes"] for r in invalid)
     assert {"tool", "behavioral"} == {r["metadata"]["type"] for r in valid}
     assert run_tool("Tools/validate_syngen.py", out, out.with_name("sp_invalid.jsonl")).returncode == 0
     assert run_tool("Tools/interleave_dataset.py", "--check", out.with_name("sp_kto.jsonl")).returncode == 0
     assert summary["valid"] == len(valid) and summary["codes"] and summary["examples_per_s"] > 0
     assert sum(v["valid"] + v["invalid"] for v in summary["tools"].values()) >= len(valid) + len(invalid)
-    assert "valid rate" in result.stdout and "failure code" in result.stdout and "tools with a valid example" in result.stdout
+    assert (
+        "valid rate" in result.stdout
+        and "failure code" in result.stdout
+        and "tools with a valid example" in result.stdout
+    )
 
 
 def test_same_seed_same_files_whatever_the_concurrency(tmp_path, offline_run):
@@ -97,9 +107,21 @@ def test_kill_and_resume_loses_and_repeats_nothing(tmp_path, teacher_server):
     reference = tmp_path / "ref.jsonl"
     assert generate("--num-examples", "60", "--output", reference, *server).returncode == 0
     out = tmp_path / "run.jsonl"
-    process = subprocess.Popen([sys.executable, str(ROOT / "SelfPlay" / "run_generation.py"), "--no-progress",
-                                "--num-examples", "60", "--output", str(out), *server], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "SelfPlay" / "run_generation.py"),
+            "--no-progress",
+            "--num-examples",
+            "60",
+            "--output",
+            str(out),
+            *server,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 60
     while time.time() < deadline and len(out.read_text().splitlines() if out.exists() else []) < 12:
         time.sleep(0.02)
@@ -139,7 +161,10 @@ def test_server_faults_are_retried_counted_and_never_fatal(tmp_path, teacher_ser
     result = generate("--num-examples", "6", "--output", tmp_path / "b.jsonl", "--retries", "3", *server)
     summary = json.loads((tmp_path / "b_summary.json").read_text())
     assert result.returncode == 0 and summary["failed"] == 2 and summary["failures"] == {"backend error": 2}
-    assert summary["completed"] == 6 and summary["written"] + summary["duplicates"]["near"] + summary["duplicates"]["exact"] == 4
+    assert (
+        summary["completed"] == 6
+        and summary["written"] + summary["duplicates"]["near"] + summary["duplicates"]["exact"] == 4
+    )
     assert "example" in result.stderr and "failed: backend error" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -147,9 +172,22 @@ def test_ctrl_c_keeps_valid_files_and_resume_finishes(tmp_path):
     with OpenAIDouble(client_answer(TemplateClient(seed=0)), delay=0.05) as double:
         server = ["--backend", "openai", "--base-url", double.url, "--model", "double-model"]
         out = tmp_path / "sp.jsonl"
-        process = subprocess.Popen([sys.executable, str(ROOT / "SelfPlay" / "run_generation.py"), "--no-progress",
-                                    "--num-examples", "40", "--output", str(out), *server], cwd=ROOT,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "SelfPlay" / "run_generation.py"),
+                "--no-progress",
+                "--num-examples",
+                "40",
+                "--output",
+                str(out),
+                *server,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.time() + 60
         while time.time() < deadline and len(out.read_text().splitlines() if out.exists() else []) < 3:
             time.sleep(0.02)
@@ -168,16 +206,32 @@ def test_a_second_generator_on_the_same_output_is_refused(tmp_path):
     with OpenAIDouble(client_answer(TemplateClient(seed=0)), delay=0.05) as double:
         server = ["--backend", "openai", "--base-url", double.url, "--model", "double-model"]
         out = tmp_path / "sp.jsonl"
-        first = subprocess.Popen([sys.executable, str(ROOT / "SelfPlay" / "run_generation.py"), "--no-progress",
-                                  "--num-examples", "30", "--output", str(out), "--resume", *server], cwd=ROOT,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "SelfPlay" / "run_generation.py"),
+                "--no-progress",
+                "--num-examples",
+                "30",
+                "--output",
+                str(out),
+                "--resume",
+                *server,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.time() + 60
         while time.time() < deadline and len(out.read_text().splitlines() if out.exists() else []) < 2:
             time.sleep(0.02)
         second = generate("--num-examples", "30", "--output", out, "--resume", *server)
         stdout, stderr = first.communicate(timeout=120)
         third = generate("--num-examples", "30", "--output", out, "--resume", *server)  # the lock went with the first
-    assert second.returncode == 2 and second.stderr.startswith("error: ") and len(second.stderr.strip().splitlines()) == 1
+    assert (
+        second.returncode == 2 and second.stderr.startswith("error: ") and len(second.stderr.strip().splitlines()) == 1
+    )
     assert "another running generator" in second.stderr
     assert first.returncode == 0, stderr
     written = hashes(out, tmp_path / "sp_invalid.jsonl")
@@ -195,11 +249,16 @@ def test_prompts_carry_the_configured_values(registry):
         tool = generator.generate_single_example("tool", index=1)
         behavioral = generator.generate_single_example("behavioral", index=2)
     env, request, answer = double.requests[:3]
-    assert (env["temperature"], env["max_tokens"]) == (config.environment.prompt.temperature, config.environment.prompt.max_tokens)
+    assert (env["temperature"], env["max_tokens"]) == (
+        config.environment.prompt.temperature,
+        config.environment.prompt.max_tokens,
+    )
     assert config.environment.variations[tool.task.variation].instructions in env["messages"][1]["content"]
     assert config.tool(tool.task.tool).description in request["messages"][1]["content"]
-    assert (answer["temperature"], answer["max_tokens"]) == (config.user_tool.answer.temperature,
-                                                             config.user_tool.answer.max_tokens)
+    assert (answer["temperature"], answer["max_tokens"]) == (
+        config.user_tool.answer.temperature,
+        config.user_tool.answer.max_tokens,
+    )
     assert [m["role"] for m in answer["messages"]] == ["user"]  # tool examples: the request alone
     scenario = config.scenario(behavioral.task.behavior, behavioral.task.scenario)
     assert scenario.situation in double.requests[4]["messages"][1]["content"]
@@ -218,21 +277,29 @@ def test_execution_labels_name_the_executors_codes(tmp_path):
     invalid = lines(tmp_path / "sp_invalid.jsonl")
     provider = [r for r in invalid if "E_PROVIDER_REQUIRED" in r["metadata"]["codes"]]
     assert provider and all(r["metadata"]["tools"][0].startswith("agentManager_") for r in provider)
-    assert not [r for r in lines(out) if r["metadata"]["tools"][0] in ("agentManager_executePrompt", "agentManager_listModels")]
+    assert not [
+        r for r in lines(out) if r["metadata"]["tools"][0] in ("agentManager_executePrompt", "agentManager_listModels")
+    ]
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--num-examples", "0"], "--num-examples must be at least 1"),
-    (["--concurrency", "0"], "--concurrency must be at least 1"),
-    (["--vault-path", "Datasets/vault_template"], "--vault-path is used only with --execute-mcp"),
-    (["--execute-mcp", "--vault-path", "no/such/vault"], "no such folder"),
-    (["--host", "localhost", "--port", "9"], "LM Studio is not answering"),  # --host alone asks the server its model
-    (["--backend", "template", "--port", "1234"], "the template teacher runs in process"),
-    (["--backend", "llamacpp", "--model", "missing.gguf"], "missing.gguf: no such GGUF file"),
-    (["--no-validate", "--kto"], "--kto needs labels"),
-    (["--type", "both"], "invalid choice"),
-    (["--output", "."], "is a directory"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--num-examples", "0"], "--num-examples must be at least 1"),
+        (["--concurrency", "0"], "--concurrency must be at least 1"),
+        (["--vault-path", "Datasets/vault_template"], "--vault-path is used only with --execute-mcp"),
+        (["--execute-mcp", "--vault-path", "no/such/vault"], "no such folder"),
+        (
+            ["--host", "localhost", "--port", "9"],
+            "LM Studio is not answering",
+        ),  # --host alone asks the server its model
+        (["--backend", "template", "--port", "1234"], "the template teacher runs in process"),
+        (["--backend", "llamacpp", "--model", "missing.gguf"], "missing.gguf: no such GGUF file"),
+        (["--no-validate", "--kto"], "--kto needs labels"),
+        (["--type", "both"], "invalid choice"),
+        (["--output", "."], "is a directory"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     argv = args if "--output" in args else [*args, "--output", str(tmp_path / "o.jsonl")]
     result = generate(*argv)
@@ -241,7 +308,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
 
 
 def test_a_server_that_is_down_is_one_line(tmp_path):
-    result = generate("--backend", "lmstudio", "--model", "m", "--port", str(free_port()), "--output", tmp_path / "o.jsonl")
+    result = generate(
+        "--backend", "lmstudio", "--model", "m", "--port", str(free_port()), "--output", tmp_path / "o.jsonl"
+    )
     assert result.returncode == 2 and "LM Studio is not answering" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -260,15 +329,30 @@ def test_quality_filters(registry):
 
 def test_store_drops_exact_and_near_duplicates(tmp_path):
     def record(request, memory="m", session="session_1767225600000_aaaaaaaaa"):
-        call = {"id": "abc", "type": "function", "function": {"name": "contentManager_readContent", "arguments": json.dumps(
-            {"context": {"sessionId": session, "sessionMemory": memory}, "filePath": "Welcome.md"})}}
-        return {"conversations": [{"role": "user", "content": request},
-                                  {"role": "assistant", "content": None, "tool_calls": [call]}], "label": True,
-                "metadata": {"provenance": {"index": 0}}}
+        call = {
+            "id": "abc",
+            "type": "function",
+            "function": {
+                "name": "contentManager_readContent",
+                "arguments": json.dumps(
+                    {"context": {"sessionId": session, "sessionMemory": memory}, "filePath": "Welcome.md"}
+                ),
+            },
+        }
+        return {
+            "conversations": [
+                {"role": "user", "content": request},
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+            ],
+            "label": True,
+            "metadata": {"provenance": {"index": 0}},
+        }
 
     with ExampleStore(tmp_path / "v.jsonl", tmp_path / "i.jsonl") as store:
         assert store.add(record("read the welcome note")) == "valid"
-        assert store.add(record("read the welcome note", session="session_1767225600999_bbbbbbbbb")) == "duplicate_exact"
+        assert (
+            store.add(record("read the welcome note", session="session_1767225600999_bbbbbbbbb")) == "duplicate_exact"
+        )
         assert store.add(record("Read the welcome note!!", memory="other words")) == "duplicate_near"
         assert store.add(record("read the ideas note")) == "valid"
         assert store.add({**record("x y z"), "label": False}) == "invalid"
@@ -282,11 +366,19 @@ def test_store_drops_exact_and_near_duplicates(tmp_path):
 
 def test_run_sh_presets(tmp_path):
     env = {**os.environ, "PYTHON": sys.executable}
-    result = subprocess.run(["bash", str(ROOT / "SelfPlay" / "run.sh"), "--quick", "--output", str(tmp_path / "q.jsonl"),
-                             "--no-progress"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    result = subprocess.run(
+        ["bash", str(ROOT / "SelfPlay" / "run.sh"), "--quick", "--output", str(tmp_path / "q.jsonl"), "--no-progress"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "q_summary.json").read_text())["requested"] == 10
-    result = subprocess.run(["bash", str(ROOT / "SelfPlay" / "run.sh"), "--num"], capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        ["bash", str(ROOT / "SelfPlay" / "run.sh"), "--num"], capture_output=True, text=True, env=env
+    )
     assert result.returncode == 2 and result.stderr.startswith("error: --num needs a number")
 
 

@@ -1,6 +1,7 @@
 """Self-play end to end against a real model: the tiny GGUF behind llama.cpp's OpenAI-compatible
 server (the `llama_server` fixture). Random weights: almost every label is false, which is the
 point: failures are judged, counted and written, never fatal."""
+
 import json
 
 from conftest import run_tool
@@ -15,10 +16,32 @@ def test_prompt_set_answers_from_llama_cpp_are_labelled(llama_server, tmp_path):
     prompts = tmp_path / "prompts.json"
     assert run_tool("SelfPlay/teacher.py", "prompts", "--output", prompts, "--size", "3", "--seed", "8").returncode == 0
     out = tmp_path / "kto.jsonl"
-    result = run_tool("Tools/selfplay_generator.py", "--no-progress", "--backend", "openai", "--base-url", llama_server,
-                      "--model", "tiny", "--prompt-set", prompts, "--num-examples", "6", "--num-variations", "2",
-                      "--max-tokens", "24", "--timeout", "60", "--concurrency", "2", "--reference-positives", "--output", out,
-                      timeout=300)
+    result = run_tool(
+        "Tools/selfplay_generator.py",
+        "--no-progress",
+        "--backend",
+        "openai",
+        "--base-url",
+        llama_server,
+        "--model",
+        "tiny",
+        "--prompt-set",
+        prompts,
+        "--num-examples",
+        "6",
+        "--num-variations",
+        "2",
+        "--max-tokens",
+        "24",
+        "--timeout",
+        "60",
+        "--concurrency",
+        "2",
+        "--reference-positives",
+        "--output",
+        out,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     answers = [r for r in lines(tmp_path / "kto_invalid.jsonl") if r["metadata"]["provenance"]["source"] == "model"]
     assert answers and all(r["metadata"]["codes"] for r in answers)
@@ -33,8 +56,25 @@ def test_prompt_set_answers_from_llama_cpp_are_labelled(llama_server, tmp_path):
 
 def test_three_prompt_run_counts_unusable_answers_and_says_so(llama_server, tmp_path):
     out = tmp_path / "sp.jsonl"
-    result = run_tool("SelfPlay/run_generation.py", "--no-progress", "--backend", "llamacpp", "--base-url", llama_server,
-                      "--model", "tiny", "--num-examples", "2", "--timeout", "60", "--retries", "0", "--output", out, timeout=300)
+    result = run_tool(
+        "SelfPlay/run_generation.py",
+        "--no-progress",
+        "--backend",
+        "llamacpp",
+        "--base-url",
+        llama_server,
+        "--model",
+        "tiny",
+        "--num-examples",
+        "2",
+        "--timeout",
+        "60",
+        "--retries",
+        "0",
+        "--output",
+        out,
+        timeout=300,
+    )
     summary = json.loads((tmp_path / "sp_summary.json").read_text())
     # a random model never writes the workspace JSON prompt 1 asks for: each example fails, is logged, the run ends
     assert result.returncode == 1 and "every example failed" in result.stderr and "Traceback" not in result.stderr

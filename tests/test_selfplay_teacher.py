@@ -1,6 +1,7 @@
 """The template teacher: the shipped datasets are what it writes, pass the validator, cover every
 tool, and each negative fails for the reason it states; its answers execute in the template vault;
 its held-out prompt sets share no request with training data."""
+
 import json
 import random
 from collections import Counter
@@ -12,16 +13,27 @@ from Evaluator.prompt_sets import load_prompt_set
 from Evaluator.scoring import score_case
 from SelfPlay.config import Task, load_config
 from SelfPlay.labels import SandboxExecutor, judge, record_expectation
-from SelfPlay.teacher import (CORRUPTIONS, TemplateClient, Teacher, mistake_rate, shared_user_requests, write_datasets,
-                              write_heldout_prompt_set)
+from SelfPlay.teacher import (
+    CORRUPTIONS,
+    TemplateClient,
+    Teacher,
+    mistake_rate,
+    shared_user_requests,
+    write_datasets,
+    write_heldout_prompt_set,
+)
 from SelfPlay.templates import not_found_error, replace_not_found_error
 from Tools.schema.records import read_records
 from Tools.schema.validate import validate_record
 from Tools.vault.sandbox import VaultSandbox
 
 SHIPPED = ROOT / "Datasets" / "teacher"
-PROVIDER_TOOLS = {"agentManager_executePrompt", "agentManager_batchExecutePrompt", "agentManager_listModels",
-                  "agentManager_generateImage"}
+PROVIDER_TOOLS = {
+    "agentManager_executePrompt",
+    "agentManager_batchExecutePrompt",
+    "agentManager_listModels",
+    "agentManager_generateImage",
+}
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +48,13 @@ def shipped():
 
 def test_shipped_datasets_are_what_the_teacher_writes(tmp_path):
     manifest = json.loads((SHIPPED / "manifest.json").read_text())
-    write_datasets(tmp_path, manifest["seed"], manifest["files"]["teacher_sft.jsonl"], manifest["files"]["teacher_kto.jsonl"])
+    write_datasets(
+        tmp_path, manifest["seed"], manifest["files"]["teacher_sft.jsonl"], manifest["files"]["teacher_kto.jsonl"]
+    )
     for name in ("teacher_sft.jsonl", "teacher_kto.jsonl", "manifest.json"):
-        assert (tmp_path / name).read_bytes() == (SHIPPED / name).read_bytes(), \
+        assert (tmp_path / name).read_bytes() == (SHIPPED / name).read_bytes(), (
             f"Datasets/teacher/{name} is stale: {manifest['command']}"
+        )
 
 
 def test_shipped_datasets_pass_the_validator_and_the_kto_check(shipped, registry):
@@ -48,8 +63,11 @@ def test_shipped_datasets_pass_the_validator_and_the_kto_check(shipped, registry
     result = run_tool("Tools/validate_syngen.py", *(str(SHIPPED / n) for n in shipped), "--format", "json")
     assert result.returncode == 0, result.stdout[-2000:]
     totals = json.loads(result.stdout)["totals"]
-    assert totals["failed"] == 0 and totals["labels"] == {"true": len(sft) + len(kto) // 2, "false": len(kto) // 2,
-                                                          "unlabeled": 0}
+    assert totals["failed"] == 0 and totals["labels"] == {
+        "true": len(sft) + len(kto) // 2,
+        "false": len(kto) // 2,
+        "unlabeled": 0,
+    }
     assert not totals["codes"]  # positives: not even a warning
     assert run_tool("Tools/interleave_dataset.py", "--check", str(SHIPPED / "teacher_kto.jsonl")).returncode == 0
     assert [r["label"] for r in kto[:6]] == [True, False] * 3
@@ -59,15 +77,25 @@ def test_sft_covers_every_tool(shipped, registry):
     sft = shipped["teacher_sft.jsonl"]
     topics = Counter(r["metadata"]["tools"][0] for r in sft if r["metadata"]["type"] == "tool")
     assert set(topics) == set(registry.tools)  # all 47, hidden ones included
-    coverage = json.loads(run_tool("Tools/analyze_tool_coverage.py", str(SHIPPED / "teacher_sft.jsonl"), "--json").stdout)
+    coverage = json.loads(
+        run_tool("Tools/analyze_tool_coverage.py", str(SHIPPED / "teacher_sft.jsonl"), "--json").stdout
+    )
     assert coverage["no_positive_example"] == [] and coverage["unknown_tools"] == {}
-    hidden = [r for r in sft if r["metadata"]["type"] == "tool" and r["metadata"]["tools"][0].startswith("commandManager_")]
+    hidden = [
+        r for r in sft if r["metadata"]["type"] == "tool" and r["metadata"]["tools"][0].startswith("commandManager_")
+    ]
     # a hidden tool's right answer says it is unavailable and calls nothing
-    assert hidden and all("tool_calls" not in r["conversations"][-1] and "command" in r["conversations"][-1]["content"]
-                          for r in hidden)
+    assert hidden and all(
+        "tool_calls" not in r["conversations"][-1] and "command" in r["conversations"][-1]["content"] for r in hidden
+    )
     behaviors = Counter(r["metadata"]["behavior"] for r in sft if r["metadata"]["type"] == "behavioral")
-    assert set(behaviors) == {"intellectual_humility", "error_recovery", "verification_before_action",
-                              "strategic_tool_selection", "workspace_awareness"}
+    assert set(behaviors) == {
+        "intellectual_humility",
+        "error_recovery",
+        "verification_before_action",
+        "strategic_tool_selection",
+        "workspace_awareness",
+    }
 
 
 def test_every_record_is_judged_as_it_states(shipped, registry):
@@ -83,18 +111,37 @@ def test_every_record_is_judged_as_it_states(shipped, registry):
             corruptions[meta["corruption"]] += 1
     assert set(corruptions) == set(CORRUPTIONS)  # every controlled corruption is in the shipped KTO set
     codes = {c for r in shipped["teacher_kto.jsonl"] if not r["label"] for c in r["metadata"]["codes"]}
-    assert {"E_WRONG_TOOL", "E_UNKNOWN_TOOL", "E_CONTEXT_FIELD_MISSING", "E_CONTEXT_FIELD_EMPTY", "E_SESSION_ID_MISMATCH",
-            "E_WORKSPACE_ID_FORMAT", "E_MALFORMED_ARGUMENTS", "E_MISSING_REQUIRED_ARG", "E_ARG_TYPE", "E_UNSAFE_ACTION",
-            "E_SHOULD_ASK", "E_HIDDEN_TOOL", "E_NO_TOOL_CALL"} <= codes
+    assert {
+        "E_WRONG_TOOL",
+        "E_UNKNOWN_TOOL",
+        "E_CONTEXT_FIELD_MISSING",
+        "E_CONTEXT_FIELD_EMPTY",
+        "E_SESSION_ID_MISMATCH",
+        "E_WORKSPACE_ID_FORMAT",
+        "E_MALFORMED_ARGUMENTS",
+        "E_MISSING_REQUIRED_ARG",
+        "E_ARG_TYPE",
+        "E_UNSAFE_ACTION",
+        "E_SHOULD_ASK",
+        "E_HIDDEN_TOOL",
+        "E_NO_TOOL_CALL",
+    } <= codes
 
 
 def test_right_answers_execute_in_the_template_vault(teacher, registry):
     """Arguments come from the vault: every right answer runs, except modes that need a model provider."""
     executor = SandboxExecutor()
-    tasks = [Task("tool", v, tool=t, agent=registry.tools[t].agent) for t in registry.tools if not registry.tools[t].hidden
-             for v in ("simple", "complex", "project_focused", "knowledge_base")]
-    tasks += [Task("behavioral", "complex", behavior=b.name, scenario=s) for b in teacher.config.behaviors.values()
-              for s in b.scenarios]
+    tasks = [
+        Task("tool", v, tool=t, agent=registry.tools[t].agent)
+        for t in registry.tools
+        if not registry.tools[t].hidden
+        for v in ("simple", "complex", "project_focused", "knowledge_base")
+    ]
+    tasks += [
+        Task("behavioral", "complex", behavior=b.name, scenario=s)
+        for b in teacher.config.behaviors.values()
+        for s in b.scenarios
+    ]
     failures = {}
     for i, task in enumerate(tasks):
         scene = teacher.scene(i, namespace="exec", task=task)
@@ -106,13 +153,30 @@ def test_right_answers_execute_in_the_template_vault(teacher, registry):
 
 
 def test_quoted_errors_are_the_executors_own(teacher):
-    context = {"sessionId": "session_1767225600000_abcdefghi", "workspaceId": "default", "sessionDescription": "d",
-               "sessionMemory": "m", "toolContext": "t", "primaryGoal": "g", "subgoal": "s"}
+    context = {
+        "sessionId": "session_1767225600000_abcdefghi",
+        "workspaceId": "default",
+        "sessionDescription": "d",
+        "sessionMemory": "m",
+        "toolContext": "t",
+        "primaryGoal": "g",
+        "subgoal": "s",
+    }
     with VaultSandbox() as box:
-        missing = box.execute({"name": "contentManager_readContent",
-                               "arguments": {"context": context, "filePath": "Inbox/Sourdough.md"}})
-        unreplaced = box.execute({"name": "contentManager_replaceContent", "arguments": {
-            "context": context, "filePath": "Recipes/Pancakes.md", "oldContent": "zzz", "newContent": "x"}})
+        missing = box.execute(
+            {"name": "contentManager_readContent", "arguments": {"context": context, "filePath": "Inbox/Sourdough.md"}}
+        )
+        unreplaced = box.execute(
+            {
+                "name": "contentManager_replaceContent",
+                "arguments": {
+                    "context": context,
+                    "filePath": "Recipes/Pancakes.md",
+                    "oldContent": "zzz",
+                    "newContent": "x",
+                },
+            }
+        )
     assert missing["error"] == not_found_error("Inbox/Sourdough.md")
     assert unreplaced["error"] == replace_not_found_error()
 
@@ -133,13 +197,25 @@ def test_heldout_prompt_set_shares_no_request_with_training_data(tmp_path, regis
     for case in prompt_set.cases:  # the teacher's reference answer passes the evaluator's scoring of its case
         score = score_case(case, case.metadata["reference"], registry)
         assert score.passed, (case.id, [f.code for f in score.findings])
-    assert any(c.expected_arguments for c in prompt_set.cases) and any(c.response_type == "text_only" for c in prompt_set.cases)
+    assert any(c.expected_arguments for c in prompt_set.cases) and any(
+        c.response_type == "text_only" for c in prompt_set.cases
+    )
 
 
 def test_prompts_command_writes_a_disjoint_set(tmp_path):
     out = tmp_path / "heldout.json"
-    result = run_tool("SelfPlay/teacher.py", "prompts", "--output", out, "--size", "20", "--seed", "5",
-                      "--exclude", SHIPPED / "teacher_sft.jsonl")
+    result = run_tool(
+        "SelfPlay/teacher.py",
+        "prompts",
+        "--output",
+        out,
+        "--size",
+        "20",
+        "--seed",
+        "5",
+        "--exclude",
+        SHIPPED / "teacher_sft.jsonl",
+    )
     assert result.returncode == 0, result.stderr
     assert "wrote 20 cases" in result.stdout and len(json.loads(out.read_text())) == 20
     bad = run_tool("SelfPlay/teacher.py", "prompts", "--output", out, "--exclude", tmp_path / "missing.jsonl")
@@ -150,13 +226,29 @@ def test_template_client_plays_all_three_roles_deterministically(teacher):
     from SelfPlay.config import render_parameters
 
     client = TemplateClient(teacher=teacher)
-    env = client.chat([{"role": "user", "content": "Invent a workspace.\n" + render_parameters(
-        {"task": "environment", "variation": "project_focused", "example": 3})}])
+    env = client.chat(
+        [
+            {
+                "role": "user",
+                "content": "Invent a workspace.\n"
+                + render_parameters({"task": "environment", "variation": "project_focused", "example": 3}),
+            }
+        ]
+    )
     workspace = json.loads(env.message["content"])
     assert workspace["rootFolder"].startswith("Projects/") and workspace["folders"]
-    ask = {"task": "user_request", "type": "tool", "tool": "contentManager_readContent", "workspace": workspace,
-           "session_id": "session_1767225600000_aaaaaaaaa", "workspace_id": "ws_1767225600000_bbbbbbbbb", "example": 3}
-    request = client.chat([{"role": "user", "content": "Write a request.\n" + render_parameters(ask)}]).message["content"]
+    ask = {
+        "task": "user_request",
+        "type": "tool",
+        "tool": "contentManager_readContent",
+        "workspace": workspace,
+        "session_id": "session_1767225600000_aaaaaaaaa",
+        "workspace_id": "ws_1767225600000_bbbbbbbbb",
+        "example": 3,
+    }
+    request = client.chat([{"role": "user", "content": "Write a request.\n" + render_parameters(ask)}]).message[
+        "content"
+    ]
     answer = client.chat([{"role": "user", "content": request}]).message
     call = json.loads(answer["tool_calls"][0]["function"]["arguments"])
     assert answer["tool_calls"][0]["function"]["name"] == "contentManager_readContent"
@@ -170,23 +262,34 @@ def test_template_client_makes_mistakes_at_the_rate_its_temperature_sets(teacher
     client = TemplateClient(teacher=teacher)
     cases = client.prompt_cases(120)
     for temperature in (0.0, 1.0):
-        corrupted = sum(client.chat([{"role": "system", "content": c["system"]}, {"role": "user", "content": c["question"]}],
-                                    temperature=temperature).raw["teacher"]["corruption"] is not None for c in cases)
+        corrupted = sum(
+            client.chat(
+                [{"role": "system", "content": c["system"]}, {"role": "user", "content": c["question"]}],
+                temperature=temperature,
+            ).raw["teacher"]["corruption"]
+            is not None
+            for c in cases
+        )
         assert corrupted / len(cases) == pytest.approx(mistake_rate(temperature), abs=0.12)
     assert mistake_rate(0.0) == 0 and mistake_rate(1.0) == 0.5
 
 
 def test_corruptions_apply_only_where_they_make_sense(teacher):
     rng = random.Random(0)
-    ask = teacher.scene(1, namespace="c", task=Task("behavioral", "simple", behavior="intellectual_humility",
-                                                     scenario="ambiguous_target"))
+    ask = teacher.scene(
+        1,
+        namespace="c",
+        task=Task("behavioral", "simple", behavior="intellectual_humility", scenario="ambiguous_target"),
+    )
     assert teacher.corruptions(ask) == ["answer_instead_of_asking"]
-    hidden = teacher.scene(2, namespace="c", task=Task("tool", "simple", tool="commandManager_listCommands",
-                                                        agent="commandManager"))
+    hidden = teacher.scene(
+        2, namespace="c", task=Task("tool", "simple", tool="commandManager_listCommands", agent="commandManager")
+    )
     assert teacher.corruptions(hidden) == ["hidden_tool_call"]
     assert teacher.negative(hidden, rng)["metadata"]["codes"] == ["E_HIDDEN_TOOL", "E_UNEXPECTED_CALL"]
-    only_context = teacher.scene(3, namespace="c", task=Task("tool", "simple", tool="agentManager_listModels",
-                                                              agent="agentManager"))
+    only_context = teacher.scene(
+        3, namespace="c", task=Task("tool", "simple", tool="agentManager_listModels", agent="agentManager")
+    )
     assert "missing_required_argument" not in teacher.corruptions(only_context)
     assert "context_not_first" not in teacher.corruptions(only_context)
 

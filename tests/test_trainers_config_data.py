@@ -1,4 +1,5 @@
 """Trainers: configuration precedence and the shared SFT/KTO data path (no training here)."""
+
 import json
 
 import pytest
@@ -19,16 +20,24 @@ def test_size_preset_selects_model_and_batch_and_flags_win_over_yaml(tmp_path):
     assert config.model_name == SIZE_PRESETS["13b"].model_name
     assert (config.training.batch_size, config.training.learning_rate) == (5, 5e-4)  # YAML < flag
     kto = load_config("kto", None, {})
-    assert (kto.training.learning_rate, kto.training.num_epochs, kto.training.batch_size,
-            kto.training.gradient_accumulation, kto.kto.beta) == (2e-7, 1, 4, 6, 0.3)
+    assert (
+        kto.training.learning_rate,
+        kto.training.num_epochs,
+        kto.training.batch_size,
+        kto.training.gradient_accumulation,
+        kto.kto.beta,
+    ) == (2e-7, 1, 4, 6, 0.3)
     assert kto.model_name == "unsloth/mistral-7b-v0.3-bnb-4bit"
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("training: {batch_sise: 4}\n", "unknown key 'training.batch_sise'"),
-    ("trainer: {}\n", "unknown section 'trainer'"),
-    ("training: {learning_rate: fast}\n", "must be a number"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("training: {batch_sise: 4}\n", "unknown key 'training.batch_sise'"),
+        ("trainer: {}\n", "unknown section 'trainer'"),
+        ("training: {learning_rate: fast}\n", "must be a number"),
+    ],
+)
 def test_bad_yaml_is_a_usage_error(tmp_path, text, fragment):
     path = tmp_path / "c.yaml"
     path.write_text(text)
@@ -41,18 +50,32 @@ def test_mlx_and_nvidia_share_one_vocabulary_and_earlier_mlx_names_still_load(tm
 
     data = write_jsonl(tmp_path / "d.jsonl", [tool_record("P/A", "x")])
     old = tmp_path / "old.yaml"
-    old.write_text("lora: {rank: 8, keys: [q_proj]}\ntraining: {method: kto, per_device_batch_size: 4, "
-                   "gradient_accumulation_steps: 2, lr_schedule: linear, save_interval: 7, keep_checkpoints: 2, "
-                   "eval_interval: 5}\ndata: {dataset_path: d.jsonl, validation_split: 0.2}\n"
-                   "eval: {samples: 3, max_new_tokens: 9}\n")
+    old.write_text(
+        "lora: {rank: 8, keys: [q_proj]}\ntraining: {method: kto, per_device_batch_size: 4, "
+        "gradient_accumulation_steps: 2, lr_schedule: linear, save_interval: 7, keep_checkpoints: 2, "
+        "eval_interval: 5}\ndata: {dataset_path: d.jsonl, validation_split: 0.2}\n"
+        "eval: {samples: 3, max_new_tokens: 9}\n"
+    )
     mlx = load_mlx_config(old)
     note = capsys.readouterr().err
     assert note.startswith("note: ") and "lora.rank -> lora.r" in note and len(note.strip().splitlines()) == 1
-    assert (mlx.method, mlx.lora.r, mlx.lora.target_modules, mlx.training.batch_size, mlx.training.gradient_accumulation,
-            mlx.training.lr_scheduler, mlx.training.save_steps, mlx.training.save_total_limit) == \
-        ("kto", 8, ["q_proj"], 4, 2, "linear", 7, 2)
-    assert (mlx.monitor.eval_steps, mlx.monitor.validation_fraction, mlx.monitor.num_eval_samples,
-            mlx.monitor.eval_max_tokens, mlx.data.local_file) == (5, 0.2, 3, 9, data)
+    assert (
+        mlx.method,
+        mlx.lora.r,
+        mlx.lora.target_modules,
+        mlx.training.batch_size,
+        mlx.training.gradient_accumulation,
+        mlx.training.lr_scheduler,
+        mlx.training.save_steps,
+        mlx.training.save_total_limit,
+    ) == ("kto", 8, ["q_proj"], 4, 2, "linear", 7, 2)
+    assert (
+        mlx.monitor.eval_steps,
+        mlx.monitor.validation_fraction,
+        mlx.monitor.num_eval_samples,
+        mlx.monitor.eval_max_tokens,
+        mlx.data.local_file,
+    ) == (5, 0.2, 3, 9, data)
     new = tmp_path / "new.yaml"
     new.write_text("lora: {r: 8, target_modules: [q_proj]}\ntraining: {batch_size: 4, gradient_accumulation: 2}\n")
     nvidia = load_config("kto", new, {"local_file": data})
@@ -67,10 +90,12 @@ def test_kto_refuses_batch_of_one():
         load_config("kto", None, {"batch_size": 1})
 
 
-MISTRAL_LIKE = ("{{ bos_token }}{% for m in messages %}{% if m.role == 'user' %}[INST] {{ m.content }} [/INST]"
-                "{% elif m.role == 'assistant' %}{% if m.tool_calls %}[TOOL_CALLS] "
-                "{{ m.tool_calls | map(attribute='function') | list | tojson }}{% else %}{{ m.content }}{% endif %}"
-                "{{ eos_token }}{% endif %}{% endfor %}")
+MISTRAL_LIKE = (
+    "{{ bos_token }}{% for m in messages %}{% if m.role == 'user' %}[INST] {{ m.content }} [/INST]"
+    "{% elif m.role == 'assistant' %}{% if m.tool_calls %}[TOOL_CALLS] "
+    "{{ m.tool_calls | map(attribute='function') | list | tojson }}{% else %}{{ m.content }}{% endif %}"
+    "{{ eos_token }}{% endif %}{% endfor %}"
+)
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +107,11 @@ def tokenizer(tiny_model_dir):
 
 def _two_turns():
     record = tool_record("Projects/Alpha", "Create a folder for Alpha")
-    record["conversations"] += [{"role": "tool", "content": '{"success": true}'},
-                                {"role": "user", "content": "Thanks, anything else?"},
-                                {"role": "assistant", "content": "Done: the folder Projects/Alpha exists now."}]
+    record["conversations"] += [
+        {"role": "tool", "content": '{"success": true}'},
+        {"role": "user", "content": "Thanks, anything else?"},
+        {"role": "assistant", "content": "Done: the folder Projects/Alpha exists now."},
+    ]
     return record
 
 
@@ -96,7 +123,14 @@ def test_loss_mask_keeps_exactly_the_assistant_turns(tokenizer, template, monkey
     kept = tokenizer.decode([t for t, l in zip(row["input_ids"], row["labels"]) if l != D.IGNORE_INDEX])
     assert '"name": "vaultManager_createFolder"' in kept and "Projects/Alpha exists now." in kept
     assert kept.count(tokenizer.eos_token) == 2  # each turn's end token is learnt: the model must stop
-    for outside in ("Create a folder for Alpha", "Thanks, anything else", "session_context", "success", "[INST]", "<|im_start|>"):
+    for outside in (
+        "Create a folder for Alpha",
+        "Thanks, anything else",
+        "session_context",
+        "success",
+        "[INST]",
+        "<|im_start|>",
+    ):
         assert outside not in kept
 
 
@@ -110,8 +144,10 @@ def test_sft_and_kto_render_a_tool_call_identically(tokenizer):
     # the same call written as Hermes text in the record renders the same tokens
     text_record = tool_record("Projects/Alpha", "Create a folder for Alpha", True)
     call = text_record["conversations"][-1].pop("tool_calls")[0]["function"]
-    text_record["conversations"][-1]["content"] = ('<tool_call>{"name": "%s", "arguments": %s}</tool_call>'
-                                                   % (call["name"], call["arguments"]))
+    text_record["conversations"][-1]["content"] = '<tool_call>{"name": "%s", "arguments": %s}</tool_call>' % (
+        call["name"],
+        call["arguments"],
+    )
     assert kto_row(tokenizer, text_record) == kto
 
 

@@ -1,4 +1,5 @@
 """KTO-S (--use-kto-s): the loss math against TRL's KTO, and a real KTO-S run on the tiny model."""
+
 import json
 
 import pytest
@@ -37,6 +38,7 @@ def test_the_kl_reference_point_acts_with_the_sign_of_each_utility():
 
 def test_a_drifting_policy_gets_smaller_updates_under_kto_s():
     """d loss / d r shrinks as z grows under KTO-S; under KTO the rejected-side gradient grows with z."""
+
     def grad(fn, r, kl, side):
         r = torch.tensor([r], requires_grad=True)
         other = torch.tensor([0.0])
@@ -51,8 +53,16 @@ def test_a_drifting_policy_gets_smaller_updates_under_kto_s():
 
 
 def test_use_kto_s_trains_and_logs_the_kto_metrics(tiny_model_dir, tiny_kto_file, tmp_path, run):
-    flags = {"model_name": tiny_model_dir, "local_file": tiny_kto_file, "output_dir": str(tmp_path / "out"),
-             "batch_size": 2, "gradient_accumulation": 1, "max_steps": 8, "learning_rate": 5e-3, "use_kto_s": True}
+    flags = {
+        "model_name": tiny_model_dir,
+        "local_file": tiny_kto_file,
+        "output_dir": str(tmp_path / "out"),
+        "batch_size": 2,
+        "gradient_accumulation": 1,
+        "max_steps": 8,
+        "learning_rate": 5e-3,
+        "use_kto_s": True,
+    }
     result = run_training(load_config("kto", None, flags))
     log = (result.run_dir / "logs" / "training_latest.jsonl").read_text().splitlines()
     rows = [r for r in map(json.loads, log) if "rewards/margins" in r]
@@ -62,8 +72,17 @@ def test_use_kto_s_trains_and_logs_the_kto_metrics(tiny_model_dir, tiny_kto_file
     effective = (result.final_dir / "effective_config.yaml").read_text()
     assert "use_kto_s: true" in effective
     # the flag reaches the config from the command line, and only the KTO entry point has it
-    done = run("Trainers/rtx3090_kto/train_kto.py", "--model-name", tiny_model_dir, "--local-file", tiny_kto_file,
-               "--use-kto-s", "--dry-run", "--output-dir", str(tmp_path / "dry"))
+    done = run(
+        "Trainers/rtx3090_kto/train_kto.py",
+        "--model-name",
+        tiny_model_dir,
+        "--local-file",
+        tiny_kto_file,
+        "--use-kto-s",
+        "--dry-run",
+        "--output-dir",
+        str(tmp_path / "dry"),
+    )
     assert done.returncode == 0 and "use_kto_s: true" in done.stdout, done.stderr
     refused = run("Trainers/rtx3090_sft/train_sft.py", "--use-kto-s")
     assert refused.returncode == 2 and "--use-kto-s" in refused.stderr

@@ -1,6 +1,7 @@
 """The MLX trainer (Trainers/mistral_lora_mac, Trainers/shared/mlx) on the tiny model with mlx[cpu]:
 LoRA placement, the SFT and KTO losses against PyTorch and TRL, training, exact resume, eval-only,
 the fused Hugging Face export, and the one-line errors."""
+
 import json
 import subprocess
 import sys
@@ -29,13 +30,23 @@ KEYS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_pr
 
 def _config(tmp_path: Path, model: str, dataset: str, **sections) -> Path:
     """A YAML config for the tiny model: small LoRA, no warm-up, quick evaluations."""
-    document = {"model": {"name": model, "max_seq_length": 512},
-                "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
-                "training": {"batch_size": 2, "gradient_accumulation": 1, "learning_rate": 5e-3,
-                             "warmup_steps": 0, "logging_steps": 1, "max_steps": 4,
-                             "save_steps": 100, "output_dir": str(tmp_path / "runs"), "fuse": False},
-                "data": {"local_file": dataset},
-                "monitor": {"eval_steps": 100, "validation_fraction": 0, "num_eval_samples": 0, "eval_max_tokens": 8}}
+    document = {
+        "model": {"name": model, "max_seq_length": 512},
+        "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
+        "training": {
+            "batch_size": 2,
+            "gradient_accumulation": 1,
+            "learning_rate": 5e-3,
+            "warmup_steps": 0,
+            "logging_steps": 1,
+            "max_steps": 4,
+            "save_steps": 100,
+            "output_dir": str(tmp_path / "runs"),
+            "fuse": False,
+        },
+        "data": {"local_file": dataset},
+        "monitor": {"eval_steps": 100, "validation_fraction": 0, "num_eval_samples": 0, "eval_max_tokens": 8},
+    }
     for section, values in sections.items():
         if section == "method":
             document["method"] = values
@@ -53,8 +64,10 @@ def _log(run_dir: Path) -> list[dict]:
 def _random_adapters(session: Session, seed: int = 0) -> dict:
     """Non-zero LoRA weights, so the policy differs from the base (reference) model."""
     rng = np.random.default_rng(seed)
-    weights = {k: mx.array(rng.normal(0, 0.3, v.shape).astype(np.float32))
-               for k, v in tree_flatten(session.model.trainable_parameters())}
+    weights = {
+        k: mx.array(rng.normal(0, 0.3, v.shape).astype(np.float32))
+        for k, v in tree_flatten(session.model.trainable_parameters())
+    }
     session.model.load_weights(list(weights.items()), strict=False)
     return weights
 
@@ -66,15 +79,19 @@ def _peft_state(weights: dict) -> dict:
     state = {}
     for name, value in weights.items():
         module, leaf = name.rsplit(".", 1)
-        state[f"base_model.model.{module}.{'lora_A' if leaf == 'lora_a' else 'lora_B'}.default.weight"] = \
-            torch.tensor(np.array(value).T.copy())
+        state[f"base_model.model.{module}.{'lora_A' if leaf == 'lora_a' else 'lora_B'}.default.weight"] = torch.tensor(
+            np.array(value).T.copy()
+        )
     return state
 
 
 @pytest.fixture(scope="module")
 def sft_data(tmp_path_factory):
     path = tmp_path_factory.mktemp("mlx_data") / "sft.jsonl"
-    return write_jsonl(path, [tool_record(f"Projects/{n}", f"Create a folder for {n}") for n in ("Alpha", "Beta", "Gamma", "Delta")] * 2)
+    return write_jsonl(
+        path,
+        [tool_record(f"Projects/{n}", f"Create a folder for {n}") for n in ("Alpha", "Beta", "Gamma", "Delta")] * 2,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +104,20 @@ def sft_run(tiny_model_dir, sft_data, tmp_path_factory):
         messages = [{"role": "user", "content": "Create a folder for Alpha"}]
         calls.append((step, generate(messages), generate(messages)))
 
-    path = _config(tmp, tiny_model_dir, sft_data,
-                   lora={"target_modules": KEYS + ["lm_head"]},
-                   training={"max_steps": 8, "gradient_accumulation": 2, "learning_rate": 1e-2, "save_steps": 4, "fuse": True},
-                   monitor={"eval_steps": 4, "validation_fraction": 0.25, "num_eval_samples": 2, "eval_max_tokens": 12},
-                   self_correction={"enabled": True, "min_examples": 1, "generation_interval": 4,
-                                    "output_dir": str(tmp / "self_correction")})
+    path = _config(
+        tmp,
+        tiny_model_dir,
+        sft_data,
+        lora={"target_modules": KEYS + ["lm_head"]},
+        training={"max_steps": 8, "gradient_accumulation": 2, "learning_rate": 1e-2, "save_steps": 4, "fuse": True},
+        monitor={"eval_steps": 4, "validation_fraction": 0.25, "num_eval_samples": 2, "eval_max_tokens": 12},
+        self_correction={
+            "enabled": True,
+            "min_examples": 1,
+            "generation_interval": 4,
+            "output_dir": str(tmp / "self_correction"),
+        },
+    )
     config = load_mlx_config(path)
     return config, train(config, eval_hooks=[hook]), calls, path
 
@@ -103,30 +128,37 @@ def test_shipped_config_has_the_seed_defaults_and_the_cli_imports_no_mlx():
     assert (config.model.name, config.model.max_seq_length) == ("mlx-community/Mistral-7B-Instruct-v0.3-4bit", 2048)
     assert (config.lora.r, config.training.batch_size, config.training.gradient_accumulation) == (16, 2, 4)
     assert config.method == "sft" and Path(config.data.local_file).is_file() and config.kto.beta == 0.3
-    code = ("import sys; import Trainers.shared.mlx.cli; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mlx', 'mlx_lm', 'torch')))")
+    code = (
+        "import sys; import Trainers.shared.mlx.cli; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mlx', 'mlx_lm', 'torch')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     helped = subprocess.run([sys.executable, "main.py", "--help"], cwd=MAC, capture_output=True, text=True)
     assert helped.returncode == 0 and "--eval-only" in helped.stdout and "--resume" in helped.stdout
 
 
-@pytest.mark.parametrize("change, flags, message", [
-    ({"training": {"batch_sise": 2}}, [], "unknown key 'training.batch_sise'"),
-    ({"optimizer": {"lr": 1}}, [], "unknown section 'optimizer'"),
-    ({"lora": {"r": "sixteen"}}, [], "'lora.r' must be a number"),
-    ({"method": "ppo"}, [], "method must be one of sft, kto, dpo, not 'ppo'"),
-    ({"method": "kto", "training": {"batch_size": 1}}, [], "KTO needs a per-device batch of at least 2"),
-    ({"method": "kto", "kto": {"use_kto_s": True}}, [], "kto.use_kto_s: the NVIDIA trainers only"),
-    ({}, ["--dataset", "missing.jsonl"], "missing.jsonl: no such dataset file"),
-    ({}, ["--dataset", "{kto}"], "SFT trains on positives only"),
-    ({}, ["--eval-only"], "--eval-only needs --resume"),
-    ({}, ["--fuse"], "--fuse needs --resume"),
-    ({}, ["--resume", "nowhere/checkpoint_step_5.npz"], "no such checkpoint"),
-    ({}, ["--model", "./no/such/model"], "no such model directory"),
-    ({"lora": {"target_modules": ["qproj"]}}, [], "lora.target_modules ['qproj'] match no linear layer"),
-])
-def test_bad_input_is_one_line_and_exit_2(change, flags, message, tiny_model_dir, tiny_sft_file, tiny_kto_file, tmp_path, capsys):
+@pytest.mark.parametrize(
+    "change, flags, message",
+    [
+        ({"training": {"batch_sise": 2}}, [], "unknown key 'training.batch_sise'"),
+        ({"optimizer": {"lr": 1}}, [], "unknown section 'optimizer'"),
+        ({"lora": {"r": "sixteen"}}, [], "'lora.r' must be a number"),
+        ({"method": "ppo"}, [], "method must be one of sft, kto, dpo, not 'ppo'"),
+        ({"method": "kto", "training": {"batch_size": 1}}, [], "KTO needs a per-device batch of at least 2"),
+        ({"method": "kto", "kto": {"use_kto_s": True}}, [], "kto.use_kto_s: the NVIDIA trainers only"),
+        ({}, ["--dataset", "missing.jsonl"], "missing.jsonl: no such dataset file"),
+        ({}, ["--dataset", "{kto}"], "SFT trains on positives only"),
+        ({}, ["--eval-only"], "--eval-only needs --resume"),
+        ({}, ["--fuse"], "--fuse needs --resume"),
+        ({}, ["--resume", "nowhere/checkpoint_step_5.npz"], "no such checkpoint"),
+        ({}, ["--model", "./no/such/model"], "no such model directory"),
+        ({"lora": {"target_modules": ["qproj"]}}, [], "lora.target_modules ['qproj'] match no linear layer"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    change, flags, message, tiny_model_dir, tiny_sft_file, tiny_kto_file, tmp_path, capsys
+):
     config = _config(tmp_path, tiny_model_dir, tiny_sft_file, **change)
     with pytest.raises(SystemExit) as exit_:
         cli_main(["--config", str(config), *[f.replace("{kto}", tiny_kto_file) for f in flags]])
@@ -137,8 +169,9 @@ def test_bad_input_is_one_line_and_exit_2(change, flags, message, tiny_model_dir
 
 
 def test_missing_config_file_from_the_command_line(tmp_path):
-    run = subprocess.run([sys.executable, "main.py", "--config", str(tmp_path / "nope.yaml")], cwd=MAC,
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "main.py", "--config", str(tmp_path / "nope.yaml")], cwd=MAC, capture_output=True, text=True
+    )
     assert run.returncode == 2 and run.stderr.strip() == f"error: {tmp_path / 'nope.yaml'}: no such config file"
 
 
@@ -177,8 +210,12 @@ def test_answers_are_scored_with_the_shared_parser_and_validator():
 
     record = tool_record("Projects/Alpha", "Create a folder for Alpha")
     system, call = record["conversations"][0]["content"], parse_message(record["conversations"][2]).calls[0]
-    assert mdata.score_answer(render_content([call], "hermes"), system) == \
-        {"parsed": True, "valid": True, "codes": [], "tools": ["vaultManager_createFolder"]}
+    assert mdata.score_answer(render_content([call], "hermes"), system) == {
+        "parsed": True,
+        "valid": True,
+        "codes": [],
+        "tools": ["vaultManager_createFolder"],
+    }
     call.name = "vaultManager_makeFolder"
     invented = mdata.score_answer(render_content([call], "hermes"), system)
     assert invented["parsed"] and not invented["valid"] and "E_UNKNOWN_TOOL" in invented["codes"]
@@ -199,9 +236,12 @@ def test_mistral_instruct_format_is_learnable_and_parses_back(tiny_model_dir):
     system, user = messages[0]["content"], messages[1]["content"]
     prompt = tokenizer.decode(encode_prompt(tokenizer, messages[:2]), skip_special_tokens=False)
     assert prompt.replace(" ", "") == f"<s>[INST] {system}\n\n{user}[/INST]".replace(" ", "")
-    longer = messages + [{"role": "tool", "content": '{"success": true}', "tool_call_id": "abc123def"},
-                         {"role": "assistant", "content": "Done."}, {"role": "user", "content": "Thanks"},
-                         {"role": "assistant", "content": "You are welcome."}]
+    longer = messages + [
+        {"role": "tool", "content": '{"success": true}', "tool_call_id": "abc123def"},
+        {"role": "assistant", "content": "Done."},
+        {"role": "user", "content": "Thanks"},
+        {"role": "assistant", "content": "You are welcome."},
+    ]
     row = encode_sft(tokenizer, [longer])[0]
     trained = tokenizer.decode([t for t, label in zip(row["input_ids"], row["labels"]) if label != -100])
     assert trained.startswith("[TOOL_CALLS] [") and "[TOOL_RESULTS]" not in trained and "[INST]" not in trained
@@ -213,7 +253,9 @@ def test_mistral_instruct_format_is_learnable_and_parses_back(tiny_model_dir):
 
 # -- LoRA and the losses against PyTorch --------------------------------------------------------
 def test_lora_reaches_every_nested_projection_and_a_step_changes_only_lora(tiny_model_dir, tiny_sft_file, tmp_path):
-    config = load_mlx_config(_config(tmp_path, tiny_model_dir, tiny_sft_file, lora={"target_modules": KEYS, "dropout": 0.1}))
+    config = load_mlx_config(
+        _config(tmp_path, tiny_model_dir, tiny_sft_file, lora={"target_modules": KEYS, "dropout": 0.1})
+    )
     session = Session(config, lora_settings(config))
     assert len(session.adapted) == 2 * len(KEYS)  # 2 blocks x 7 projections, inside self_attn and mlp
     trainable = dict(tree_flatten(session.model.trainable_parameters()))
@@ -246,8 +288,10 @@ def test_sft_loss_is_the_shifted_assistant_only_loss_pytorch_computes(tiny_model
     loss, tokens = sft_loss(session.model, batch["inputs"], batch["targets"], batch["mask"])
     assert tokens.item() == sum(sum(1 for x in r["labels"][1:] if x != -100) for r in pair)
 
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32),
-                           LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=KEYS))
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32),
+        LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=KEYS),
+    )
     assert not model.load_state_dict(_peft_state(weights), strict=False).unexpected_keys
     width = max(len(r["input_ids"]) for r in pair)
     ids = torch.tensor([r["input_ids"] + [session.pad_id] * (width - len(r["input_ids"])) for r in pair])
@@ -268,8 +312,17 @@ def test_kto_loss_and_metrics_equal_trl_on_the_same_weights_and_batch(tiny_model
     from trl import KTOConfig, KTOTrainer
 
     beta = 0.3
-    config = load_mlx_config(_config(tmp_path, tiny_model_dir, tiny_kto_file, lora={"target_modules": KEYS}, method="kto",
-                                     training={"batch_size": 4}, kto={"beta": beta}))
+    config = load_mlx_config(
+        _config(
+            tmp_path,
+            tiny_model_dir,
+            tiny_kto_file,
+            lora={"target_modules": KEYS},
+            method="kto",
+            training={"batch_size": 4},
+            kto={"beta": beta},
+        )
+    )
     session = Session(config, lora_settings(config))
     weights = _random_adapters(session)
     data = load_records(tiny_kto_file)
@@ -279,11 +332,22 @@ def test_kto_loss_and_metrics_equal_trl_on_the_same_weights_and_batch(tiny_model
     loss, sums = session.objective(session.model, batch, session.reference(batch))
     metrics = session.method.mlx_metrics(sums)
 
-    args = KTOConfig(output_dir=str(tmp_path / "trl"), per_device_train_batch_size=4, beta=beta, max_length=512,
-                     train_sampling_strategy="sequential", report_to=[], use_cpu=True)
-    trl = KTOTrainer(model=AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32), args=args,
-                     peft_config=LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=KEYS, task_type="CAUSAL_LM"),
-                     train_dataset=Dataset.from_list(prepare("kto", data, session.hf, 512).rows), processing_class=session.hf)
+    args = KTOConfig(
+        output_dir=str(tmp_path / "trl"),
+        per_device_train_batch_size=4,
+        beta=beta,
+        max_length=512,
+        train_sampling_strategy="sequential",
+        report_to=[],
+        use_cpu=True,
+    )
+    trl = KTOTrainer(
+        model=AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32),
+        args=args,
+        peft_config=LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=KEYS, task_type="CAUSAL_LM"),
+        train_dataset=Dataset.from_list(prepare("kto", data, session.hf, 512).rows),
+        processing_class=session.hf,
+    )
     assert not trl.model.load_state_dict(_peft_state(weights), strict=False).unexpected_keys
     reference = next(iter(trl.get_train_dataloader()))
     for ours, theirs in (("inputs", "input_ids"), ("KL_inputs", "KL_input_ids")):  # same tokens, same KL pairs
@@ -302,7 +366,11 @@ def test_kto_loss_and_metrics_equal_trl_on_the_same_weights_and_batch(tiny_model
 def test_sft_run_learns_evaluates_calls_hooks_and_writes_its_layout(sft_run):
     config, result, calls, _ = sft_run
     log = _log(result.run_dir)
-    assert log[0]["event"] == "start" and log[0]["max_steps"] == 8 and log[-1] == {**log[-1], "event": "end", "global_step": 8}
+    assert (
+        log[0]["event"] == "start"
+        and log[0]["max_steps"] == 8
+        and log[-1] == {**log[-1], "event": "end", "global_step": 8}
+    )
     steps = [r for r in log if "loss" in r]
     assert [r["step"] for r in steps] == list(range(1, 9))
     rates = [r["learning_rate"] for r in steps]  # cosine from the peak, no warm-up
@@ -319,7 +387,11 @@ def test_sft_run_learns_evaluates_calls_hooks_and_writes_its_layout(sft_run):
         for suffix in (".npz", ".optimizer.npz", ".json"):
             assert (checkpoints / f"{stem}{suffix}").is_file(), stem + suffix
     assert all(k.endswith(("lora_a", "lora_b")) for k in mx.load(str(checkpoints / "checkpoint_step_8.npz")))
-    assert result.best == {"step": 8, "eval_loss": evals[1]["eval_loss"], "path": str(checkpoints / "best_checkpoint.npz")}
+    assert result.best == {
+        "step": 8,
+        "eval_loss": evals[1]["eval_loss"],
+        "path": str(checkpoints / "best_checkpoint.npz"),
+    }
     assert (result.run_dir / "logs" / "training_latest.jsonl").resolve().name.startswith("training_2")
     assert json.loads((result.run_dir / "eval" / "step_8.json").read_text())["samples"][0]["line"] >= 1
     assert "lora:" in (result.run_dir / "effective_config.yaml").read_text()
@@ -332,10 +404,16 @@ def test_the_self_correction_monitor_runs_as_an_mlx_eval_hook(sft_run):
     folder = Path(config.self_correction.output_dir)
     metadata = sorted(folder.glob("self_correction_step*_*.json"))
     assert [json.loads(p.read_text())["step"] for p in metadata] == [4, 8]
-    golden = {json.dumps(r["conversations"][-1], sort_keys=True) for r in
-              map(json.loads, Path(config.data.local_file).read_text().splitlines())}
-    written = [json.loads(line) for p in folder.glob("self_correction_step*.jsonl") if not p.stem.endswith("_kto")
-               for line in p.read_text().splitlines()]
+    golden = {
+        json.dumps(r["conversations"][-1], sort_keys=True)
+        for r in map(json.loads, Path(config.data.local_file).read_text().splitlines())
+    }
+    written = [
+        json.loads(line)
+        for p in folder.glob("self_correction_step*.jsonl")
+        if not p.stem.endswith("_kto")
+        for line in p.read_text().splitlines()
+    ]
     corrections = [r for r in written if r.get("metadata", {}).get("kind") == "correction"]
     assert corrections and all(json.dumps(r["conversations"][-1], sort_keys=True) in golden for r in corrections)
 
@@ -352,13 +430,21 @@ def test_fused_model_is_a_hugging_face_model_with_lineage_and_exports_to_gguf(sf
     config, result, _, _ = sft_run
     fused = result.fused_dir
     assert fused == result.run_dir / "fused_model"
-    for name in ("config.json", "model.safetensors", "tokenizer_config.json", "tokenizer.model", "lineage.json",
-                 "effective_config.yaml"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer_config.json",
+        "tokenizer.model",
+        "lineage.json",
+        "effective_config.yaml",
+    ):
         assert (fused / name).is_file(), name
     lineage = json.loads((fused / "lineage.json").read_text())
     assert set(lineage_of("sft", "m", "hf:d", 1, "cpu")) <= set(lineage)  # the NVIDIA trainers' keys, and more
     assert lineage["backend"] == "mlx-cpu" and lineage["global_step"] == 8 and lineage["method"] == "sft"
-    assert lineage["adapter"] == result.best["path"] and lineage["dataset_sha256"] == file_sha256(config.data.local_file)
+    assert lineage["adapter"] == result.best["path"] and lineage["dataset_sha256"] == file_sha256(
+        config.data.local_file
+    )
     assert lineage["versions"]["mlx-lm"] and lineage["fused_lora_layers"] == 2 * len(KEYS) + 1  # + lm_head
     assert lineage["metrics"]["train_loss"] == result.train_loss and lineage["train_seconds"] > 0
 
@@ -370,16 +456,36 @@ def test_fused_model_is_a_hugging_face_model_with_lineage_and_exports_to_gguf(sf
     with torch.no_grad():
         theirs = model(torch.tensor([ids])).logits.numpy()
     assert np.abs(ours - theirs).max() < 1e-4  # base + LoRA in MLX == fused weights in transformers
-    assert np.abs(ours - np.array(Session(config, lineage["lora"]).model(mx.array([ids])))).max() > 1e-3  # trained != fresh
+    assert (
+        np.abs(ours - np.array(Session(config, lineage["lora"]).model(mx.array([ids])))).max() > 1e-3
+    )  # trained != fresh
     assert AutoTokenizer.from_pretrained(fused).chat_template == CHAT_TEMPLATE
     try:
         find_llama_cpp()
     except ConverterNotFound as exc:
         pytest.skip(str(exc))
     # the export command takes the MLX run as it is: GGUF, Modelfile checked against the chat template
-    run = subprocess.run([sys.executable, "-m", "Trainers.shared.export", "gguf", str(result.run_dir), "--outdir",
-                          str(tmp_path / "export"), "--quantizations", "none", "--roundtrip", "plumbing", "--no-server",
-                          "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "Trainers.shared.export",
+            "gguf",
+            str(result.run_dir),
+            "--outdir",
+            str(tmp_path / "export"),
+            "--quantizations",
+            "none",
+            "--roundtrip",
+            "plumbing",
+            "--no-server",
+            "--no-progress",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     gguf = next((tmp_path / "export").glob("*-f16.gguf"))
     assert gguf.read_bytes()[:4] == b"GGUF" and "chat format: chatml" in run.stdout
@@ -388,8 +494,21 @@ def test_fused_model_is_a_hugging_face_model_with_lineage_and_exports_to_gguf(sf
 def test_eval_only_reports_validation_loss_parse_and_valid_call_rates(sft_run):
     config, result, _, path = sft_run
     # a relative checkpoint path that does not exist here is found in the newest run under the output root
-    run = subprocess.run([sys.executable, "main.py", "--config", str(path), "--eval-only", "--resume",
-                          "checkpoints/checkpoint_step_8.npz"], cwd=MAC, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "main.py",
+            "--config",
+            str(path),
+            "--eval-only",
+            "--resume",
+            "checkpoints/checkpoint_step_8.npz",
+        ],
+        cwd=MAC,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "device: CPU" in run.stdout and "validation loss" in run.stdout and "valid-call rate" in run.stdout
     report = json.loads((result.run_dir / "eval" / "eval_only_step_8.json").read_text())
@@ -402,16 +521,28 @@ def test_eval_only_reports_validation_loss_parse_and_valid_call_rates(sft_run):
     assert f"{report['metrics']['eval_loss']:.4f}" in run.stdout
 
 
-def test_kto_after_sft_logs_trls_metrics_raises_the_margin_and_fuses_on_request(sft_run, tiny_model_dir, tiny_kto_file,
-                                                                                   tmp_path):
+def test_kto_after_sft_logs_trls_metrics_raises_the_margin_and_fuses_on_request(
+    sft_run, tiny_model_dir, tiny_kto_file, tmp_path
+):
     sft_fused = sft_run[1].fused_dir  # KTO starts from the fused SFT model, which is also its reference
-    path = _config(tmp_path, str(sft_fused), tiny_kto_file, lora={"target_modules": KEYS}, method="kto",
-                   training={"max_steps": 6}, monitor={"validation_fraction": 0.25})
+    path = _config(
+        tmp_path,
+        str(sft_fused),
+        tiny_kto_file,
+        lora={"target_modules": KEYS},
+        method="kto",
+        training={"max_steps": 6},
+        monitor={"validation_fraction": 0.25},
+    )
     result = train(load_mlx_config(path))
     log = _log(result.run_dir)
     rows = [r for r in log if "loss" in r]
     evaluated = [r for r in log if "eval_loss" in r]  # one true/false pair held out, scored with the KTO loss
-    assert [r["step"] for r in evaluated] == [6] and 0 < evaluated[0]["eval_loss"] < 1 and "eval_rewards/margins" in evaluated[0]
+    assert (
+        [r["step"] for r in evaluated] == [6]
+        and 0 < evaluated[0]["eval_loss"] < 1
+        and "eval_rewards/margins" in evaluated[0]
+    )
     assert len(rows) == 6 and all(k in rows[0] for k in ("rewards/chosen", "rewards/rejected", "rewards/margins", "kl"))
     assert rows[0]["loss"] == pytest.approx(0.5, abs=1e-6) and rows[0]["kl"] == 0  # fresh adapter: policy == reference
     assert rows[-1]["rewards/margins"] > rows[0]["rewards/margins"] + 0.05, [r["rewards/margins"] for r in rows]
@@ -426,9 +557,11 @@ def test_kto_after_sft_logs_trls_metrics_raises_the_margin_and_fuses_on_request(
 def test_resume_after_a_kill_continues_exactly_like_an_uninterrupted_run(tiny_model_dir, tiny_sft_file, tmp_path):
     from Trainers.shared.mlx.checkpoints import step_checkpoints
 
-    sections = {"lora": {"dropout": 0.1, "target_modules": KEYS},  # dropout: the random stream must be replayed too
-                "training": {"max_steps": 4, "gradient_accumulation": 2, "save_steps": 2, "warmup_steps": 1},
-                "monitor": {"eval_steps": 3}}
+    sections = {
+        "lora": {"dropout": 0.1, "target_modules": KEYS},  # dropout: the random stream must be replayed too
+        "training": {"max_steps": 4, "gradient_accumulation": 2, "save_steps": 2, "warmup_steps": 1},
+        "monitor": {"eval_steps": 3},
+    }
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     whole = train(load_mlx_config(_config(tmp_path / "a", tiny_model_dir, tiny_sft_file, **sections)))
@@ -457,11 +590,30 @@ def test_resume_after_a_kill_continues_exactly_like_an_uninterrupted_run(tiny_mo
 
 
 def test_main_py_trains_from_its_folder_with_the_shipped_config(tiny_model_dir, tiny_sft_file, tmp_path):
-    run = subprocess.run([sys.executable, "main.py", "--config", "config/config.yaml", "--model", tiny_model_dir,
-                          "--dataset", tiny_sft_file, "--max-steps", "2", "--output-dir", str(tmp_path / "runs")],
-                         cwd=MAC, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "main.py",
+            "--config",
+            "config/config.yaml",
+            "--model",
+            tiny_model_dir,
+            "--dataset",
+            tiny_sft_file,
+            "--max-steps",
+            "2",
+            "--output-dir",
+            str(tmp_path / "runs"),
+        ],
+        cwd=MAC,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.startswith("device: CPU") and "trainable parameters" in run.stdout
     run_dir = next((tmp_path / "runs").iterdir())
-    assert json.loads((run_dir / "fused_model" / "lineage.json").read_text())["dataset"] == str(Path(tiny_sft_file).resolve())
+    assert json.loads((run_dir / "fused_model" / "lineage.json").read_text())["dataset"] == str(
+        Path(tiny_sft_file).resolve()
+    )
     assert "max_seq_length: 2048" in (run_dir / "effective_config.yaml").read_text()

@@ -1,4 +1,5 @@
 """Trainers: KTO health warnings, W&B offline logging, and DDP with two CPU processes."""
+
 import importlib.util
 import json
 import os
@@ -17,9 +18,15 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_health_check_warns_on_negative_margins_kl_out_of_band_and_big_gradients(capsys):
     health = KtoHealthCallback(patience=3)
     state = SimpleNamespace(global_step=0, is_world_process_zero=True)
-    for step, logs in enumerate([{"rewards/margins": 0.1, "kl": 0.0, "grad_norm": 1.0},   # early KL 0 is normal
-                                 {"rewards/margins": -0.1, "kl": 0.05}, {"rewards/margins": -0.2, "kl": 0.05},
-                                 {"rewards/margins": -0.3, "kl": 0.9, "grad_norm": 250.0}], start=1):
+    for step, logs in enumerate(
+        [
+            {"rewards/margins": 0.1, "kl": 0.0, "grad_norm": 1.0},  # early KL 0 is normal
+            {"rewards/margins": -0.1, "kl": 0.05},
+            {"rewards/margins": -0.2, "kl": 0.05},
+            {"rewards/margins": -0.3, "kl": 0.9, "grad_norm": 250.0},
+        ],
+        start=1,
+    ):
         state.global_step = step + 1
         health.on_log(None, state, None, logs=logs)
     assert [w.split()[0] for w in health.warnings] == ["reward", "KL", "gradient"]
@@ -33,8 +40,19 @@ def test_wandb_offline_run_is_written(tiny_model_dir, tiny_sft_file, tmp_path, m
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.delenv("WANDB_DIR", raising=False)
-    config = load_config("sft", None, {"model_name": tiny_model_dir, "local_file": tiny_sft_file, "output_dir": str(tmp_path),
-                                       "batch_size": 2, "max_steps": 2, "wandb": True, "wandb_project": "toolkit-test"})
+    config = load_config(
+        "sft",
+        None,
+        {
+            "model_name": tiny_model_dir,
+            "local_file": tiny_sft_file,
+            "output_dir": str(tmp_path),
+            "batch_size": 2,
+            "max_steps": 2,
+            "wandb": True,
+            "wandb_project": "toolkit-test",
+        },
+    )
     result = run_training(config)
     assert list((result.run_dir / "logs" / "wandb").glob("offline-run-*"))
 
@@ -42,11 +60,38 @@ def test_wandb_offline_run_is_written(tiny_model_dir, tiny_sft_file, tmp_path, m
 def test_ddp_with_two_cpu_processes(tiny_model_dir, tiny_sft_file, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     # --multi_gpu makes accelerate start torchrun; with no CUDA each rank trains on CPU over gloo
-    run = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                          "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                          "Trainers/rtx3090_sft/train_sft.py", "--model-name", tiny_model_dir, "--local-file", tiny_sft_file,
-                          "--output-dir", str(tmp_path), "--batch-size", "2", "--max-steps", "2"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "Trainers/rtx3090_sft/train_sft.py",
+            "--model-name",
+            tiny_model_dir,
+            "--local-file",
+            tiny_sft_file,
+            "--output-dir",
+            str(tmp_path),
+            "--batch-size",
+            "2",
+            "--max-steps",
+            "2",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     run_dirs = [p for p in tmp_path.iterdir() if (p / "final_model").is_dir()]
     assert len(run_dirs) == 1  # both ranks agree on one run directory

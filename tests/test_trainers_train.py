@@ -1,4 +1,5 @@
 """Trainers end to end on CPU: real TRL SFT/KTO trainers on the tiny model, no downloads."""
+
 import json
 import os
 import subprocess
@@ -15,8 +16,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _flags(model, data, out, **extra):
-    flags = {"model_name": model, "local_file": data, "output_dir": str(out), "batch_size": 2,
-             "gradient_accumulation": 1, "save_steps": 100}
+    flags = {
+        "model_name": model,
+        "local_file": data,
+        "output_dir": str(out),
+        "batch_size": 2,
+        "gradient_accumulation": 1,
+        "save_steps": 100,
+    }
     flags.update(extra)
     return flags
 
@@ -27,7 +34,9 @@ def _log(run_dir: Path) -> list[dict]:
 
 
 def test_sft_learns_and_writes_the_run_layout(tiny_model_dir, tiny_sft_file, tmp_path):
-    config = load_config("sft", None, _flags(tiny_model_dir, tiny_sft_file, tmp_path / "out", max_steps=12, learning_rate=5e-3))
+    config = load_config(
+        "sft", None, _flags(tiny_model_dir, tiny_sft_file, tmp_path / "out", max_steps=12, learning_rate=5e-3)
+    )
     result = run_training(config)
     rows = [r for r in _log(result.run_dir) if "loss" in r]
     losses = [r["loss"] for r in rows]
@@ -35,7 +44,13 @@ def test_sft_learns_and_writes_the_run_layout(tiny_model_dir, tiny_sft_file, tmp
     assert len(losses) == 12 and losses[-1] < losses[0] - 0.3, losses
     assert rows[-1]["mean_token_accuracy"] > rows[0]["mean_token_accuracy"] + 0.15
     final = result.final_dir
-    for name in ("adapter_model.safetensors", "adapter_config.json", "tokenizer_config.json", "effective_config.yaml", "lineage.json"):
+    for name in (
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "tokenizer_config.json",
+        "effective_config.yaml",
+        "lineage.json",
+    ):
         assert (final / name).is_file(), name
     lineage = json.loads((final / "lineage.json").read_text())
     assert lineage["base_model"] == tiny_model_dir and len(lineage["dataset_sha256"]) == 64
@@ -46,10 +61,15 @@ def test_sft_learns_and_writes_the_run_layout(tiny_model_dir, tiny_sft_file, tmp
     assert result.run_dir.parent == tmp_path / "out" and len(result.run_dir.name) == 15  # YYYYMMDD_HHMMSS
 
 
-def test_kto_raises_the_reward_margin_and_continues_from_an_sft_adapter(tiny_model_dir, tiny_kto_file, tiny_sft_file, tmp_path):
+def test_kto_raises_the_reward_margin_and_continues_from_an_sft_adapter(
+    tiny_model_dir, tiny_kto_file, tiny_sft_file, tmp_path
+):
     sft = run_training(load_config("sft", None, _flags(tiny_model_dir, tiny_sft_file, tmp_path / "sft", max_steps=2)))
-    config = load_config("kto", None, _flags(str(sft.final_dir), tiny_kto_file, tmp_path / "kto", max_steps=8,
-                                             learning_rate=5e-3, two_stage_lr=True))
+    config = load_config(
+        "kto",
+        None,
+        _flags(str(sft.final_dir), tiny_kto_file, tmp_path / "kto", max_steps=8, learning_rate=5e-3, two_stage_lr=True),
+    )
     result = run_training(config)
     rows = [r for r in _log(result.run_dir) if "rewards/margins" in r]
     for key in ("rewards/chosen", "rewards/rejected", "kl", "grad_norm"):
@@ -88,18 +108,44 @@ def _cli(*args, cwd=ROOT):
 
 def test_train_sh_runs_from_its_folder_and_dry_run_loads_no_weights(tiny_model_dir, tiny_kto_file, tmp_path):
     out = tmp_path / "out"
-    run = _cli("./train.sh", "--model-name", tiny_model_dir, "--local-file", tiny_kto_file, "--output-dir", str(out),
-               "--dry-run", cwd=ROOT / "Trainers/rtx3090_kto")
+    run = _cli(
+        "./train.sh",
+        "--model-name",
+        tiny_model_dir,
+        "--local-file",
+        tiny_kto_file,
+        "--output-dir",
+        str(out),
+        "--dry-run",
+        cwd=ROOT / "Trainers/rtx3090_kto",
+    )
     assert run.returncode == 0, run.stderr
     assert '"records": 8' in run.stdout and "beta: 0.3" in run.stdout and "dry run: nothing trained" in run.stdout
     assert "Loading weights" not in run.stderr + run.stdout and not out.exists()
 
 
 def test_pipeline_script_runs_sft_then_kto_from_the_sft_adapter(tiny_model_dir, tiny_sft_file, tiny_kto_file, tmp_path):
-    run = _cli("Trainers/train_sft_to_kto_pipeline.sh", "--sft-file", tiny_sft_file, "--kto-file", tiny_kto_file,
-               "--sft-output-dir", str(tmp_path / "sft"), "--kto-output-dir", str(tmp_path / "kto"),
-               "--model-name", tiny_model_dir, "--max-steps", "2", "--batch-size", "2", "--gradient-accumulation", "1",
-               "--beta", "0.2")  # a KTO-only flag reaches KTO alone
+    run = _cli(
+        "Trainers/train_sft_to_kto_pipeline.sh",
+        "--sft-file",
+        tiny_sft_file,
+        "--kto-file",
+        tiny_kto_file,
+        "--sft-output-dir",
+        str(tmp_path / "sft"),
+        "--kto-output-dir",
+        str(tmp_path / "kto"),
+        "--model-name",
+        tiny_model_dir,
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--gradient-accumulation",
+        "1",
+        "--beta",
+        "0.2",
+    )  # a KTO-only flag reaches KTO alone
     assert run.returncode == 0, run.stderr[-2000:]
     kto_final = next((tmp_path / "kto").iterdir()) / "final_model"
     sft_final = next((tmp_path / "sft").iterdir()) / "final_model"
@@ -107,11 +153,14 @@ def test_pipeline_script_runs_sft_then_kto_from_the_sft_adapter(tiny_model_dir, 
     assert "beta: 0.2" in (kto_final / "effective_config.yaml").read_text()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--model-size", "9b"], "argument --model-size: invalid choice"),
-    (["--local-file", "missing.jsonl"], "missing.jsonl: no such dataset file"),
-    (["--local-file", "{sft}"], "SFT trains on positives only"),  # KTO data given to SFT
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model-size", "9b"], "argument --model-size: invalid choice"),
+        (["--local-file", "missing.jsonl"], "missing.jsonl: no such dataset file"),
+        (["--local-file", "{sft}"], "SFT trains on positives only"),  # KTO data given to SFT
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args, message, tiny_kto_file):
     args = [a.replace("{sft}", tiny_kto_file) for a in args]
     run = _cli(sys.executable, "Trainers/rtx3090_sft/train_sft.py", *args)

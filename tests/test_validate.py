@@ -20,13 +20,19 @@ def test_a_correct_record_passes_in_every_format(registry):
 
 def test_hermes_tool_call_tags_are_judged_not_passed_as_text(registry):
     # the earlier validator passed any <tool_call> message as plain text, invented tools included
-    findings = validate_record(record(ToolCall("vaultManager_teleportNote", {"context": context()}), fmt="hermes"), registry)
+    findings = validate_record(
+        record(ToolCall("vaultManager_teleportNote", {"context": context()}), fmt="hermes"), registry
+    )
     assert codes(findings) == ["E_UNKNOWN_TOOL"]
 
 
 def test_crash_inputs_of_the_earlier_validator_become_findings(registry):
-    empty_name = {"conversations": [{"role": "user", "content": "x"},
-                                    {"role": "assistant", "content": 'tool_call: \narguments: {"context": {}}'}]}
+    empty_name = {
+        "conversations": [
+            {"role": "user", "content": "x"},
+            {"role": "assistant", "content": 'tool_call: \narguments: {"context": {}}'},
+        ]
+    }
     assert codes(validate_record(empty_name, registry)) == ["E_EMPTY_TOOL_NAME"]
     null_name = record(call())
     null_name["conversations"][-1]["tool_calls"][0]["function"]["name"] = None
@@ -80,7 +86,9 @@ def test_negatives_fail_only_when_structurally_broken(registry):
     assert codes(wrong) == ["E_UNKNOWN_TOOL"] and record_passes(wrong, False) and not record_passes(wrong, True)
     broken = validate_record({"conversations": [{"role": "user", "content": "x"}], "label": False}, registry)
     assert not record_passes(broken, False)
-    warning_only = validate_record(record(ToolCall("vaultManager_createFolder", {"context": context(subgoal=""), "path": "x"})), registry)
+    warning_only = validate_record(
+        record(ToolCall("vaultManager_createFolder", {"context": context(subgoal=""), "path": "x"})), registry
+    )
     assert record_passes(warning_only, True) and not record_passes(warning_only, True, strict=True)
 
 
@@ -105,13 +113,19 @@ def _mutate(value, rng):
         return value
     if isinstance(value, str) and value and rng.random() < 0.5:
         cut = rng.randrange(len(value))
-        return value[:cut] + rng.choice(['"', "\\", "{", "}", "]", "\n", "tool_call: ", "[TOOL_CALLS]", ""]) + value[cut + 1:]
+        return (
+            value[:cut]
+            + rng.choice(['"', "\\", "{", "}", "]", "\n", "tool_call: ", "[TOOL_CALLS]", ""])
+            + value[cut + 1 :]
+        )
     return rng.choice([None, 0, "", [], {}, "text", {"role": "tool"}, [{"function": None}]])
 
 
 def test_fuzz_thousands_of_mutated_records_never_raise(registry):
     rng = random.Random(2024)
-    seeds = [record(call(), fmt=fmt) for fmt in FORMATS] + [record(call("contentManager_createContent", filePath="a.md", content="b"))]
+    seeds = [record(call(), fmt=fmt) for fmt in FORMATS] + [
+        record(call("contentManager_createContent", filePath="a.md", content="b"))
+    ]
     for _ in range(3000):
         mutated = copy.deepcopy(rng.choice(seeds))
         for _ in range(rng.randint(1, 4)):

@@ -25,7 +25,12 @@ def test_exit_codes_and_json_report_shape(tmp_path, run):
     assert (file_report["judged"], file_report["failed"], file_report["codes"]) == (2, 1, {"E_UNEXPECTED_ARG": 1})
     finding = file_report["findings"][0]
     assert {k: finding[k] for k in ("line", "message_index", "tool", "code", "severity")} == {
-        "line": 2, "message_index": 2, "tool": "vaultManager_createFolder", "code": "E_UNEXPECTED_ARG", "severity": "error"}
+        "line": 2,
+        "message_index": 2,
+        "tool": "vaultManager_createFolder",
+        "code": "E_UNEXPECTED_ARG",
+        "severity": "error",
+    }
 
 
 def test_directories_globs_and_label_filter(tmp_path, run):
@@ -34,8 +39,12 @@ def test_directories_globs_and_label_filter(tmp_path, run):
     result = run(VALIDATOR, tmp_path, "--format", "json")
     report = json.loads(result.stdout)
     assert result.returncode == 0 and len(report["files"]) == 2
-    assert report["totals"]["negatives"] == {"judged": 1, "passing_every_check": 0, "structural_failures": 0,
-                                            "codes": {"E_UNEXPECTED_ARG": 1}}
+    assert report["totals"]["negatives"] == {
+        "judged": 1,
+        "passing_every_check": 0,
+        "structural_failures": 0,
+        "codes": {"E_UNEXPECTED_ARG": 1},
+    }
     result = run(VALIDATOR, str(tmp_path / "*.jsonl"), "--labels", "true", "--format", "json")
     assert json.loads(result.stdout)["totals"]["judged"] == 1
 
@@ -103,7 +112,12 @@ def test_pre_commit_hook_blocks_an_invalid_dataset(tmp_path):
     (repo / "Tools").symlink_to(ROOT / "Tools")
     write(repo / "Datasets" / "good.jsonl", [record(call())])
     write(repo / "Datasets" / "bad.jsonl", [record(call(colour="x", path="y"))])
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path), "PRE_COMMIT_HOME": str(tmp_path / "pc")}
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PRE_COMMIT_HOME": str(tmp_path / "pc"),
+    }
+
     def git(*a):
         return subprocess.run(["git", *a], cwd=repo, capture_output=True, text=True, env=env)
 
@@ -111,8 +125,13 @@ def test_pre_commit_hook_blocks_an_invalid_dataset(tmp_path):
     git("add", ".")
 
     def hook(name):
-        return subprocess.run([sys.executable, "-m", "pre_commit", "run", "--files", f"Datasets/{name}"], cwd=repo,
-                              capture_output=True, text=True, env=env)
+        return subprocess.run(
+            [sys.executable, "-m", "pre_commit", "run", "--files", f"Datasets/{name}"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
 
     assert hook("good.jsonl").returncode == 0
     blocked = hook("bad.jsonl")
@@ -122,7 +141,7 @@ def test_pre_commit_hook_blocks_an_invalid_dataset(tmp_path):
     if shutil.which("ruff", path=str(Path(sys.executable).parent)) is None:
         pytest.skip("ruff is not installed (the dev extra)")
     shutil.copy(ROOT / "pyproject.toml", repo)
-    (repo / "Datasets" / "tidy.py").write_text('import os\n\nprint(os.sep)\n')
+    (repo / "Datasets" / "tidy.py").write_text("import os\n\nprint(os.sep)\n")
     (repo / "Datasets" / "unused.py").write_text("import os\n\nprint(1)\n")
     (repo / "Datasets" / "messy.py").write_text("print( 1 )\n")
     git("add", ".")
@@ -134,11 +153,15 @@ def test_pre_commit_hook_blocks_an_invalid_dataset(tmp_path):
 
 def test_deep_nesting_surrogates_and_nan_are_one_finding_each_and_the_run_goes_on(tmp_path, run):
     good = json.dumps(record(call()))
-    lines = [good,
-             '{"conversations": [], "x": ' + "[" * 1100 + "]" * 1100 + "}",  # deeper than either decoder goes
-             good.replace('"role": "user"', '"role": "\\ud800"', 1),
-             good.replace('"abc123def"', '"\\udc00"', 1),
-             '{"conversations": [], "label": NaN}', '{"conversations": [], "x": 1e400}', good]
+    lines = [
+        good,
+        '{"conversations": [], "x": ' + "[" * 1100 + "]" * 1100 + "}",  # deeper than either decoder goes
+        good.replace('"role": "user"', '"role": "\\ud800"', 1),
+        good.replace('"abc123def"', '"\\udc00"', 1),
+        '{"conversations": [], "label": NaN}',
+        '{"conversations": [], "x": 1e400}',
+        good,
+    ]
     path = tmp_path / "hostile.jsonl"
     path.write_text("\n".join(lines) + "\n")
     other = write(tmp_path / "other.jsonl", [record(call())])
@@ -146,7 +169,12 @@ def test_deep_nesting_surrogates_and_nan_are_one_finding_each_and_the_run_goes_o
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     hostile, clean = json.loads(result.stdout)["files"]
     assert [(f["line"], f["code"]) for f in hostile["findings"]] == [
-        (2, "E_NESTING_TOO_DEEP"), (3, "E_ENCODING"), (4, "E_ENCODING"), (5, "E_INVALID_JSON"), (6, "E_INVALID_JSON")]
+        (2, "E_NESTING_TOO_DEEP"),
+        (3, "E_ENCODING"),
+        (4, "E_ENCODING"),
+        (5, "E_INVALID_JSON"),
+        (6, "E_INVALID_JSON"),
+    ]
     assert (hostile["records"], hostile["passed"], clean["passed"]) == (7, 2, 1)
     text = run(VALIDATOR, path)  # the text report prints too
     assert text.returncode == 1 and "E_NESTING_TOO_DEEP" in text.stdout and "Traceback" not in text.stderr
@@ -182,8 +210,11 @@ def test_output_survives_a_kill_midway(tmp_path):
     big = write(tmp_path / "big.jsonl", [record(call())] * 20000)
     out = tmp_path / "report.json"
     out.write_text('{"previous": true}\n')
-    proc = subprocess.Popen([sys.executable, str(ROOT / VALIDATOR), big, "--format", "json", "--output", out],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / VALIDATOR), big, "--format", "json", "--output", out],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(1.0)  # well into reading, before the report is written
     proc.send_signal(signal.SIGKILL)
     proc.wait()

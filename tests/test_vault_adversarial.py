@@ -3,6 +3,7 @@ under the official SDK client): a poisoned memory store, symlinks to outside fil
 /etc/passwd, dangling links, a FIFO, and patterns that backtrack for ever. The folder around the
 vault is hashed before and after: nothing outside changes, and no outside byte reaches an answer.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -36,18 +37,19 @@ def _world(tmp_path: Path) -> tuple[Path, Path]:
     (outside / "secret.md").write_text(f"{SECRET} {BODY} (a note)\n")
     (outside / "dir" / "leak.md").write_text(f"{SECRET} {BODY} (in a folder)\n")
     vault = shutil.copytree(DEFAULT_TEMPLATE, world / "vault")
-    os.symlink(outside / "secret.md", vault / "Projects" / "secret.md")       # a note that is a link out
-    os.symlink(outside / "dir", vault / "Linked")                              # a folder that is a link out
+    os.symlink(outside / "secret.md", vault / "Projects" / "secret.md")  # a note that is a link out
+    os.symlink(outside / "dir", vault / "Linked")  # a folder that is a link out
     if PASSWD.is_file():
         os.symlink(PASSWD, vault / "passwd.md")
-    os.symlink(vault / ".workspaces" / "default.json", vault / "store.md")     # inside, but into the store
-    os.symlink(vault / "nowhere.md", vault / "Projects" / "dangling.md")          # dangling, inside
-    os.symlink(outside / "gone.md", vault / "dangling-out.md")                # dangling, outside
-    os.mkfifo(vault / "pipe.md")                                               # a read would block for ever
+    os.symlink(vault / ".workspaces" / "default.json", vault / "store.md")  # inside, but into the store
+    os.symlink(vault / "nowhere.md", vault / "Projects" / "dangling.md")  # dangling, inside
+    os.symlink(outside / "gone.md", vault / "dangling-out.md")  # dangling, outside
+    os.mkfifo(vault / "pipe.md")  # a read would block for ever
     (vault / f"{LONG_A}.md").write_text("a note with a long name\n")
     # a store file written behind the tools' back, whose id names a file outside the vault
-    (vault / ".workspaces" / "evil.json").write_text(json.dumps(
-        {"id": str(outside / "pwned"), "name": "Evil", "rootFolder": "../outside", "sessions": {}}))
+    (vault / ".workspaces" / "evil.json").write_text(
+        json.dumps({"id": str(outside / "pwned"), "name": "Evil", "rootFolder": "../outside", "sessions": {}})
+    )
     return world, vault
 
 
@@ -63,8 +65,13 @@ def _digest(world: Path, skip: Path) -> dict[str, str]:
             if path == skip:
                 continue
             rel = path.relative_to(world).as_posix()
-            state[rel] = os.readlink(path) if path.is_symlink() else "dir" if path.is_dir() else \
-                hashlib.sha256(path.read_bytes()).hexdigest()
+            state[rel] = (
+                os.readlink(path)
+                if path.is_symlink()
+                else "dir"
+                if path.is_dir()
+                else hashlib.sha256(path.read_bytes()).hexdigest()
+            )
     return state
 
 
@@ -80,13 +87,27 @@ def _calls(outside: Path) -> list[tuple[dict, bool, str]]:
         (call("vaultManager_editFolder", path="Inbox", newPath=".workspaces"), False, refused),
         (call("contentManager_readContent", filePath=".obsidian/plugins/claudesidian-mcp/data.json"), False, refused),
         (call("contentManager_readContent", filePath="store.md"), False, refused),
-        (call("memoryManager_createWorkspace", name="W", rootFolder=".workspaces", purpose="p", currentGoal="g",
-              workflows=[{"name": "n", "when": "w", "steps": "s"}]), False, refused),
+        (
+            call(
+                "memoryManager_createWorkspace",
+                name="W",
+                rootFolder=".workspaces",
+                purpose="p",
+                currentGoal="g",
+                workflows=[{"name": "n", "when": "w", "steps": "s"}],
+            ),
+            False,
+            refused,
+        ),
         # ids from the store or from arguments never name a file elsewhere
         (call("memoryManager_loadWorkspace", id="evil"), True, "Evil"),
         (call("memoryManager_loadWorkspace", id=str(outside / "pwned")), False, "not found"),
         (call("memoryManager_listSessions", ctx={"workspaceId": "../outside/pwned"}), False, "Workspace not found"),
-        (call("memoryManager_createSession", name="s", ctx={"workspaceId": "/etc/passwd"}), False, "Workspace not found"),
+        (
+            call("memoryManager_createSession", name="s", ctx={"workspaceId": "/etc/passwd"}),
+            False,
+            "Workspace not found",
+        ),
         # reads, listings and searches do not follow links out, and skip dangling ones
         (call("contentManager_readContent", filePath="Projects/secret.md"), False, "outside the vault"),
         (call("contentManager_readContent", filePath="pipe.md"), False, "Not a file"),
@@ -96,7 +117,11 @@ def _calls(outside: Path) -> list[tuple[dict, bool, str]]:
         (call("vaultLibrarian_searchDirectory", query="secret", paths=["/"]), True, '"results"'),
         (call("vaultLibrarian_searchDirectory", query="leak", paths=["**/*.md"]), True, '"results"'),
         (call("vaultLibrarian_searchDirectory", query="dangling", paths=["Projects"]), True, '"results"'),
-        (call("vaultLibrarian_batch", searches=[{"query": SECRET}, {"query": "passwd"}, {"query": "leak"}]), True, "categories"),
+        (
+            call("vaultLibrarian_batch", searches=[{"query": SECRET}, {"query": "passwd"}, {"query": "leak"}]),
+            True,
+            "categories",
+        ),
         (call("vaultManager_listDirectory", path="/", depth=5), True, '"folders"'),
         (call("vaultManager_listDirectory", path="Linked"), False, "outside the vault"),
         # user regexes: the issue's pattern finishes at once; one that backtracks for ever is cut at the budget
@@ -104,8 +129,11 @@ def _calls(outside: Path) -> list[tuple[dict, bool, str]]:
         (call("vaultLibrarian_searchDirectory", query="a", paths=["/"], pattern=f"^{LONG_A}"), True, LONG_A),
         (call("vaultLibrarian_searchDirectory", query="a", paths=["/"], pattern="(a|aa)+c"), False, "took too long"),
         (call("vaultManager_listDirectory", path="/", filter="(a|aa)+c"), False, "took too long"),
-        (call("vaultLibrarian_searchDirectory", query="a", paths=["/"], pattern="((a{1000}){1000}){1000}"), False,
-         "counted repeats"),
+        (
+            call("vaultLibrarian_searchDirectory", query="a", paths=["/"], pattern="((a{1000}){1000}){1000}"),
+            False,
+            "counted repeats",
+        ),
     ]
 
 
@@ -119,7 +147,15 @@ def _check(answers: list[tuple[dict, str, float]], calls, vault: Path) -> None:
         assert BODY not in text and (passwd is None or passwd not in text), f"leak: {what}"
         assert seconds < 5, f"{what} took {seconds:.1f} s"
         if c["name"].startswith(("vaultLibrarian_search", "vaultManager_list")) and succeeds:
-            for name in ('secret.md"', 'Linked"', 'passwd.md"', 'store.md"', 'dangling.md"', 'dangling-out.md"', 'pipe.md"'):
+            for name in (
+                'secret.md"',
+                'Linked"',
+                'passwd.md"',
+                'store.md"',
+                'dangling.md"',
+                'dangling-out.md"',
+                'pipe.md"',
+            ):
                 assert name not in text, f"{what} lists {name}"
     stored = json.loads((vault / ".workspaces" / "evil.json").read_text())
     assert stored["id"] == "evil" and not list(vault.parent.glob("outside/pwned*"))
@@ -140,8 +176,12 @@ def test_adversarial_vault_through_the_cli(world):
     answers = []
     for c, _, _ in calls:
         start = time.monotonic()
-        result = subprocess.run([sys.executable, "Tools/mcp_executor.py", "--vault", str(vault), "--call", json.dumps(c)],
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "Tools/mcp_executor.py", "--vault", str(vault), "--call", json.dumps(c)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode in (0, 1) and not result.stderr, result.stderr
         answers.append((json.loads(result.stdout), result.stdout, time.monotonic() - start))
         assert result.returncode == (0 if answers[-1][0]["success"] else 1)

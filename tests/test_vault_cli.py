@@ -1,5 +1,6 @@
 """The executor and server CLIs as subprocesses: one clear error line and exit 2 for bad input,
 exit 1 when a call fails, labelled datasets written whole."""
+
 from __future__ import annotations
 
 import json
@@ -25,15 +26,18 @@ def vault(tmp_path):
     return shutil.copytree(DEFAULT_TEMPLATE, tmp_path / "vault")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--vault", "{vault}", "--call", "{not json"], "--call is not valid JSON"),
-    (["--vault", "{vault}", "--call", "[1, 2]"], "--call must be a JSON object"),
-    (["--vault", "{vault}/missing", "--call", '{"name": "get_tools"}'], "vault folder not found"),
-    (["--call", '{"name": "get_tools"}'], "--call needs --vault"),
-    (["--from", "{vault}/none.jsonl"], "no such file"),
-    (["--from", "{vault}/Welcome.md", "--label"], "--label needs --out"),
-    ([], "one of the arguments --call --from is required"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--vault", "{vault}", "--call", "{not json"], "--call is not valid JSON"),
+        (["--vault", "{vault}", "--call", "[1, 2]"], "--call must be a JSON object"),
+        (["--vault", "{vault}/missing", "--call", '{"name": "get_tools"}'], "vault folder not found"),
+        (["--call", '{"name": "get_tools"}'], "--call needs --vault"),
+        (["--from", "{vault}/none.jsonl"], "no such file"),
+        (["--from", "{vault}/Welcome.md", "--label"], "--label needs --out"),
+        ([], "one of the arguments --call --from is required"),
+    ],
+)
 def test_usage_errors_are_one_line(vault, args, message):
     result = run(*[a.replace("{vault}", str(vault)) for a in args])
     assert result.returncode == 2
@@ -49,16 +53,34 @@ def test_call_success_and_failure_exit_codes(vault):
 
 def test_from_dataset_labels_by_execution(vault, tmp_path):
     def record(*calls):
-        return {"conversations": [
-            {"role": "user", "content": "do it"},
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"id": f"c{i}", "type": "function", "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}}
-                for i, c in enumerate(calls)]}], "label": True}
-    good = record(call("contentManager_createContent", filePath="A.md", content="x"),
-                  call("contentManager_appendContent", filePath="A.md", content="y"))
+        return {
+            "conversations": [
+                {"role": "user", "content": "do it"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": f"c{i}",
+                            "type": "function",
+                            "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])},
+                        }
+                        for i, c in enumerate(calls)
+                    ],
+                },
+            ],
+            "label": True,
+        }
+
+    good = record(
+        call("contentManager_createContent", filePath="A.md", content="x"),
+        call("contentManager_appendContent", filePath="A.md", content="y"),
+    )
     # each record runs in a fresh copy, so the same create succeeds again in the next record
-    bad = record(call("contentManager_createContent", filePath="A.md", content="x"),
-                 call("contentManager_readContent", filePath="Notes/alpha"))
+    bad = record(
+        call("contentManager_createContent", filePath="A.md", content="x"),
+        call("contentManager_readContent", filePath="Notes/alpha"),
+    )
     source = tmp_path / "data.jsonl"
     source.write_text("\n".join(json.dumps(r) for r in [good, bad, {"conversations": []}]) + "\n{broken\n")
     out, report = tmp_path / "labelled.jsonl", tmp_path / "report.jsonl"
@@ -73,8 +95,14 @@ def test_from_dataset_labels_by_execution(vault, tmp_path):
 
 
 def test_server_usage_errors(tmp_path):
-    missing = subprocess.run([sys.executable, "-m", "Tools.vault_mcp_server", "--vault", str(tmp_path / "nope")],
-                             capture_output=True, text=True, timeout=60)
+    missing = subprocess.run(
+        [sys.executable, "-m", "Tools.vault_mcp_server", "--vault", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert missing.returncode == 2 and "vault folder not found" in missing.stderr and missing.stderr.count("\n") == 1
-    no_vault = subprocess.run([sys.executable, "-m", "Tools.vault_mcp_server"], capture_output=True, text=True, timeout=60)
+    no_vault = subprocess.run(
+        [sys.executable, "-m", "Tools.vault_mcp_server"], capture_output=True, text=True, timeout=60
+    )
     assert no_vault.returncode == 2 and "--vault" in no_vault.stderr

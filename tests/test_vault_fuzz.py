@@ -2,6 +2,7 @@
 unknown arguments, wrong types, renamed tools. Whatever comes in, each call gets exactly one
 result envelope, nothing raises, and no call runs long. The executor CLI gets mutated lines and
 must account for every one of them. Both parts stop at a time bound, so CI stays fast."""
+
 from __future__ import annotations
 
 import json
@@ -15,12 +16,51 @@ from Tools.mcp_executor import record_calls
 from Tools.vault.executor import envelope_json
 from Tools.vault.sandbox import VaultSandbox
 
-FILES = ["tools_sft_v1.5_11.29.25.jsonl", "behavior_merged_kto_v1.5_balanced.jsonl", "tools_contentManager_v1.4.jsonl",
-         "syngen_toolset_v1.0.0_claude_partial.jsonl", "behavior_error_recovery_pairs_v1.5.jsonl"]
-HOSTILE = [None, True, 0, -1, 10**30, 1e308, "", " ", "../../etc/passwd", "/etc/passwd", "//server/x", "C:\\x.md",
-           "x\x00.md", "\x1b[2J", "\ud800", "é" * 300, "a/" * 700, ".workspaces/default.json", ".obsidian",
-           "**/**/**/**/*a*a*a*a*a*a*b", "^(a+)+$", "(a|aa)+c", "((a{1000}){1000}){1000}", "[", "$&$`$'$$",
-           "x" * 20000, [], {}, [None], [[]] * 3, {"a": "\udfff"}, [[1] * 2] * 2, {"$ref": "#"}, ["../x"], [[[[[[[[[[[[]]]]]]]]]]]], {"context": {}}]
+FILES = [
+    "tools_sft_v1.5_11.29.25.jsonl",
+    "behavior_merged_kto_v1.5_balanced.jsonl",
+    "tools_contentManager_v1.4.jsonl",
+    "syngen_toolset_v1.0.0_claude_partial.jsonl",
+    "behavior_error_recovery_pairs_v1.5.jsonl",
+]
+HOSTILE = [
+    None,
+    True,
+    0,
+    -1,
+    10**30,
+    1e308,
+    "",
+    " ",
+    "../../etc/passwd",
+    "/etc/passwd",
+    "//server/x",
+    "C:\\x.md",
+    "x\x00.md",
+    "\x1b[2J",
+    "\ud800",
+    "é" * 300,
+    "a/" * 700,
+    ".workspaces/default.json",
+    ".obsidian",
+    "**/**/**/**/*a*a*a*a*a*a*b",
+    "^(a+)+$",
+    "(a|aa)+c",
+    "((a{1000}){1000}){1000}",
+    "[",
+    "$&$`$'$$",
+    "x" * 20000,
+    [],
+    {},
+    [None],
+    [[]] * 3,
+    {"a": "\udfff"},
+    [[1] * 2] * 2,
+    {"$ref": "#"},
+    ["../x"],
+    [[[[[[[[[[[[]]]]]]]]]]]],
+    {"context": {}},
+]
 DEEP: list = []
 for _ in range(5000):
     DEEP = [DEEP]
@@ -47,14 +87,34 @@ def _mutate(rng: random.Random, call: dict) -> dict:
         elif kind == 1 and keys:
             del args[rng.choice(keys)]
         elif kind == 2:
-            args[rng.choice(["path", "filePath", "paths", "pattern", "filter", "id", "workspaceId", "operations",
-                             "searches", "query", "newPath", "rootFolder", "fieldPath", "stateId"])] = rng.choice(HOSTILE)
+            args[
+                rng.choice(
+                    [
+                        "path",
+                        "filePath",
+                        "paths",
+                        "pattern",
+                        "filter",
+                        "id",
+                        "workspaceId",
+                        "operations",
+                        "searches",
+                        "query",
+                        "newPath",
+                        "rootFolder",
+                        "fieldPath",
+                        "stateId",
+                    ]
+                )
+            ] = rng.choice(HOSTILE)
         elif kind == 3:
             context = dict(args["context"]) if isinstance(args.get("context"), dict) else {}
             context[rng.choice(["sessionId", "workspaceId", "sessionMemory"])] = rng.choice(HOSTILE)
             args["context"] = context if rng.random() < 0.8 else rng.choice(HOSTILE)
         elif kind == 4:
-            name = rng.choice([name + "x", name.replace("_", ""), name.upper(), "", "get_tools", "commandManager_executeCommand"])
+            name = rng.choice(
+                [name + "x", name.replace("_", ""), name.upper(), "", "get_tools", "commandManager_executeCommand"]
+            )
         elif kind == 5:
             return {"name": name, "arguments": rng.choice(HOSTILE)}
         else:
@@ -88,12 +148,14 @@ def test_mutated_reference_calls_each_get_one_envelope(reference_dir):
 def _mutate_line(rng: random.Random, line: str) -> str:
     kind = rng.randrange(5)
     if kind == 0:
-        return line[:rng.randrange(1, len(line))]  # cut off
+        return line[: rng.randrange(1, len(line))]  # cut off
     if kind == 1:
         at = rng.randrange(len(line))
-        return line[:at] + rng.choice('{}[]",:\\x') + line[at + 1:]
+        return line[:at] + rng.choice('{}[]",:\\x') + line[at + 1 :]
     if kind == 2:
-        return line.replace('\\"path\\": \\"', '\\"path\\": \\"../../', 1).replace('\\"filePath\\": \\"', '\\"filePath\\": \\".workspaces/', 1)
+        return line.replace('\\"path\\": \\"', '\\"path\\": \\"../../', 1).replace(
+            '\\"filePath\\": \\"', '\\"filePath\\": \\".workspaces/', 1
+        )
     if kind == 3:
         # not DEEP: a line nested past the JSON reader's depth is the reader's case (Tools/schema/records.py)
         return json.dumps({"conversations": rng.choice(HOSTILE[:-1])})
@@ -109,8 +171,12 @@ def test_executor_cli_accounts_for_every_mutated_line(reference_dir, tmp_path):
     lines = [line for line in lines if line.strip()]
     source = tmp_path / "mutated.jsonl"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    result = subprocess.run([sys.executable, "Tools/mcp_executor.py", "--from", str(source), "--report", str(tmp_path / "r.jsonl")],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "Tools/mcp_executor.py", "--from", str(source), "--report", str(tmp_path / "r.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode in (0, 1) and "Traceback" not in result.stderr, result.stderr
     numbered = [line for line in result.stdout.splitlines() if line.startswith("line ")]
     assert [int(line.split(":")[0].split()[1]) for line in numbered] == list(range(1, len(lines) + 1))

@@ -1,5 +1,6 @@
 """The vault MCP server as a real subprocess over stdio, driven by the official SDK client,
 and the one client interface over its three targets."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,6 +33,7 @@ def _envelope(result) -> dict:
 
 def test_sdk_client_drives_the_server_subprocess(vault):
     """One call per agent through a real stdio subprocess; results and files on disk are checked."""
+
     async def scenario():
         command = server_command(vault)
         params = StdioServerParameters(command=command[0], args=command[1:])
@@ -40,22 +42,36 @@ def test_sdk_client_drives_the_server_subprocess(vault):
             listed = (await session.list_tools()).tools
             registry = load_registry()
             assert {t.name for t in listed} == {t.name for t in registry.visible()}
-            schema = next(getattr(t, "inputSchema", None) or t.input_schema for t in listed if t.name == "vaultManager_moveNote")
+            schema = next(
+                getattr(t, "inputSchema", None) or t.input_schema for t in listed if t.name == "vaultManager_moveNote"
+            )
             assert schema == registry.tools["vaultManager_moveNote"].parameters
 
             async def run(tool, /, **args):
                 c = call(tool, **args)
                 result = await session.call_tool(c["name"], c["arguments"])
                 envelope = _envelope(result)
-                assert bool(getattr(result, "isError", None) or getattr(result, "is_error", False)) == (not envelope["success"])
+                assert bool(getattr(result, "isError", None) or getattr(result, "is_error", False)) == (
+                    not envelope["success"]
+                )
                 return envelope
 
             assert (await run("vaultManager_createFolder", path="Archive/2026"))["success"]
-            assert (await run("contentManager_createContent", filePath="Archive/2026/log.md", content="first"))["success"]
-            assert (await run("contentManager_appendContent", filePath="Archive/2026/log.md", content=" second"))["success"]
+            assert (await run("contentManager_createContent", filePath="Archive/2026/log.md", content="first"))[
+                "success"
+            ]
+            assert (await run("contentManager_appendContent", filePath="Archive/2026/log.md", content=" second"))[
+                "success"
+            ]
             hits = (await run("vaultLibrarian_searchContent", query="quick brown fox"))["results"]
-            ws = await run("memoryManager_createWorkspace", name="Log", rootFolder="Archive", purpose="p", currentGoal="g",
-                           workflows=[{"name": "n", "when": "w", "steps": "s"}])
+            ws = await run(
+                "memoryManager_createWorkspace",
+                name="Log",
+                rootFolder="Archive",
+                purpose="p",
+                currentGoal="g",
+                workflows=[{"name": "n", "when": "w", "steps": "s"}],
+            )
             agent = await run("agentManager_createAgent", name="Tester", description="d", prompt="p")
             tools = await run("get_tools", tools=["vaultManager_moveNote"])
             refused = await run("contentManager_readContent", filePath="../outside.md")
@@ -89,7 +105,10 @@ def test_external_command_target(vault):
     command = " ".join(f"'{part}'" for part in server_command(vault))
     with open_mcp_client(mcp_command=command) as client:
         c = call("vaultManager_listDirectory", path="Projects")
-        assert {f["name"] for f in client.call_tool(c["name"], c["arguments"])["data"]["folders"]} == {"Home Lab", "Website Redesign"}
+        assert {f["name"] for f in client.call_tool(c["name"], c["arguments"])["data"]["folders"]} == {
+            "Home Lab",
+            "Website Redesign",
+        }
 
 
 def test_unreachable_server_is_a_clear_error():
@@ -105,8 +124,11 @@ def test_http_transport(vault):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([*server_command(vault), "--transport", "http", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [*server_command(vault), "--transport", "http", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -130,6 +152,7 @@ def test_unknown_tool_is_a_protocol_error_and_server_reports_the_toolkit_version
     from pathlib import Path
 
     from mcp.shared import exceptions
+
     protocol_error = getattr(exceptions, "MCPError", None) or exceptions.McpError  # SDK 2.x / 1.x
 
     async def scenario():

@@ -3,6 +3,7 @@
 A directory beside the vault is hashed before and after throwing the adversarial paths at every
 path parameter of every tool; symlinks inside the vault point into it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,13 +17,40 @@ from Tools.vault.paths import VaultPathError, normalize
 
 from vault_helpers import call
 
-TRAVERSALS = ["..", "../", "../x.md", "../outside/secret.md", "../outside", "a/../../x.md", "a/b/../../../x",
-              "./../x", "/../x", "/..", "a/./../../x", "....//..//x", "../../../../../../etc/passwd", "~/../x",
-              "Notes/../../outside", "a/..", "../outside/new folder", "/../../outside/secret.md", "../outside/sub/deep.md",
-              ".././../x", "a/b/c/../../../../x"]
+TRAVERSALS = [
+    "..",
+    "../",
+    "../x.md",
+    "../outside/secret.md",
+    "../outside",
+    "a/../../x.md",
+    "a/b/../../../x",
+    "./../x",
+    "/../x",
+    "/..",
+    "a/./../../x",
+    "....//..//x",
+    "../../../../../../etc/passwd",
+    "~/../x",
+    "Notes/../../outside",
+    "a/..",
+    "../outside/new folder",
+    "/../../outside/secret.md",
+    "../outside/sub/deep.md",
+    ".././../x",
+    "a/b/c/../../../../x",
+]
 VARIANTS = [p.replace("/", "\\") for p in TRAVERSALS[:8]]  # Windows separators are separators too
-ABSOLUTE = ["//etc/passwd", "///etc", "\\\\server\\share\\x.md", "C:\\Windows\\x.md", "c:/x.md", "Z:", "C:x.md",
-            "//outside/secret.md"]
+ABSOLUTE = [
+    "//etc/passwd",
+    "///etc",
+    "\\\\server\\share\\x.md",
+    "C:\\Windows\\x.md",
+    "c:/x.md",
+    "Z:",
+    "C:x.md",
+    "//outside/secret.md",
+]
 BAD_BYTES = ["x\x00.md", "\x00", "a/\x00/b", "x\n.md", "\t", "x\r.md", "a/\x1b[31m.md"]
 TOO_LONG = ["a" * 256, "a/" + "b" * 256, "é" * 200 + ".md", "x/" * 600]
 SYMLINKS = ["link/secret.md", "link", "link/new.md", "link/sub/deep.md", "evil.md", "inner/escape/secret.md"]
@@ -32,8 +60,10 @@ SAFE_NOTE = "Safe.md"
 
 def _slots():
     """(tool, arguments-builder) for every path parameter of every tool."""
+
     def op(kind, **extra):
         return lambda p: {"operations": [{"type": kind, "params": {"filePath": p, **extra}}]}
+
     return [
         ("vaultManager_createFolder", lambda p: {"path": p}),
         ("vaultManager_deleteFolder", lambda p: {"path": p, "recursive": True}),
@@ -54,15 +84,29 @@ def _slots():
         ("contentManager_prependContent", lambda p: {"filePath": p, "content": "pwned"}),
         ("contentManager_replaceContent", lambda p: {"filePath": p, "oldContent": "secret", "newContent": "pwned"}),
         ("contentManager_deleteContent", lambda p: {"filePath": p, "content": "secret"}),
-        ("contentManager_replaceByLine", lambda p: {"filePath": p, "startLine": 1, "endLine": 1, "newContent": "pwned"}),
+        (
+            "contentManager_replaceByLine",
+            lambda p: {"filePath": p, "startLine": 1, "endLine": 1, "newContent": "pwned"},
+        ),
         ("contentManager_findReplaceContent", lambda p: {"filePath": p, "findText": "secret", "replaceText": "pwned"}),
         ("contentManager_batchContent", op("create", content="pwned")),
         ("contentManager_batchContent", op("append", content="pwned")),
         ("vaultLibrarian_searchContent", lambda p: {"query": "secret", "paths": [p]}),
         ("vaultLibrarian_searchDirectory", lambda p: {"query": "secret", "paths": [p]}),
-        ("memoryManager_createWorkspace", lambda p: {"name": "W", "rootFolder": p, "purpose": "p", "currentGoal": "g",
-                                                     "workflows": [{"name": "n", "when": "w", "steps": "s"}]}),
-        ("memoryManager_updateWorkspace", lambda p: {"workspaceId": "default", "fieldPath": "rootFolder", "newValue": p}),
+        (
+            "memoryManager_createWorkspace",
+            lambda p: {
+                "name": "W",
+                "rootFolder": p,
+                "purpose": "p",
+                "currentGoal": "g",
+                "workflows": [{"name": "n", "when": "w", "steps": "s"}],
+            },
+        ),
+        (
+            "memoryManager_updateWorkspace",
+            lambda p: {"workspaceId": "default", "fieldPath": "rootFolder", "newValue": p},
+        ),
         ("agentManager_executePrompt", lambda p: {"prompt": "read it", "filepaths": [p]}),
     ]
 
@@ -107,8 +151,17 @@ def test_normalize_refuses(raw):
         normalize(raw)
 
 
-@pytest.mark.parametrize("raw, expected", [("/Notes/a.md", "Notes/a.md"), ("./a//b/", "a/b"), ("a\\b.md", "a/b.md"),
-                                           ("/", ""), ("", ""), ("/etc/passwd", "etc/passwd")])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("/Notes/a.md", "Notes/a.md"),
+        ("./a//b/", "a/b"),
+        ("a\\b.md", "a/b.md"),
+        ("/", ""),
+        ("", ""),
+        ("/etc/passwd", "etc/passwd"),
+    ],
+)
 def test_normalize_keeps_the_plugin_forms(raw, expected):
     assert normalize(raw) == expected  # one leading '/' is the vault root, as normalizePath makes it
 
@@ -126,7 +179,11 @@ def test_nothing_outside_the_vault_changes(layout):
             text = repr(outcome.envelope)
             if "top secret" in text or "deep secret" in text:
                 leaks.append((tool, raw))
-            nested = outcome.envelope.get("data", {}).get("results", []) if isinstance(outcome.envelope.get("data"), dict) else []
+            nested = (
+                outcome.envelope.get("data", {}).get("results", [])
+                if isinstance(outcome.envelope.get("data"), dict)
+                else []
+            )
             if outcome.code == "E_PATH_OUTSIDE_VAULT" or (nested and not any(r["success"] for r in nested)):
                 refused += 1
             else:
@@ -144,8 +201,25 @@ def test_symlink_inside_the_vault_still_works(layout):
     assert out["success"] and out["data"]["content"] == "n\n"
 
 
-BAD_IDS = ["/tmp/x", "C:\\x", "a/b", "a\\b", "..", "../x", ".hidden", "x\x00", "x\n", "\x1b", "a" * 129, "", " x",
-           "é", "index", None, 3]
+BAD_IDS = [
+    "/tmp/x",
+    "C:\\x",
+    "a/b",
+    "a\\b",
+    "..",
+    "../x",
+    ".hidden",
+    "x\x00",
+    "x\n",
+    "\x1b",
+    "a" * 129,
+    "",
+    " x",
+    "é",
+    "index",
+    None,
+    3,
+]
 
 
 @pytest.mark.parametrize("bad", BAD_IDS, ids=repr)
@@ -165,7 +239,9 @@ def test_store_ids_never_name_another_file(tmp_path, bad):
         save_workspace(ex, new_workspace(ex, bad, "W", "/"))
     envelope = ex.execute(call("memoryManager_loadWorkspace", id=bad)) if isinstance(bad, str) and bad else None
     assert envelope is None or not envelope["success"]
-    assert ex.execute(call("memoryManager_createSession", name="s", ctx={"workspaceId": bad}))["success"] is not (isinstance(bad, str) and bool(bad))
+    assert ex.execute(call("memoryManager_createSession", name="s", ctx={"workspaceId": bad}))["success"] is not (
+        isinstance(bad, str) and bool(bad)
+    )
     assert {p.name for p in tmp_path.rglob("*") if p.is_file()} <= {"index.json", "default.json"}
 
 

@@ -1,4 +1,5 @@
 """VaultSandbox: template copies, change reports, reset, and two sandboxes in two threads."""
+
 from __future__ import annotations
 
 import threading
@@ -49,7 +50,9 @@ def test_two_sandboxes_in_two_threads_do_not_interfere():
                 for i in range(40):
                     name = f"{tag}/note{i}.md"
                     assert box.execute(call("contentManager_createContent", filePath=name, content=tag))["success"]
-                    assert box.execute(call("contentManager_appendContent", filePath="Welcome.md", content=tag))["success"]
+                    assert box.execute(call("contentManager_appendContent", filePath="Welcome.md", content=tag))[
+                        "success"
+                    ]
                     assert box.execute(call("memoryManager_createSession", name=f"{tag}{i}"))["success"]
                 changes = box.changes()
                 assert {p for p in changes.created if p.endswith(".md")} == {f"{tag}/note{i}.md" for i in range(40)}
@@ -75,8 +78,10 @@ def test_copies_of_a_process_killed_by_sigkill_are_removed_by_the_next_one(tmp_p
     import sys
 
     pytest.importorskip("fcntl", reason="sweeping needs flock (POSIX)")
-    script = ("import sys, time; from Tools.vault.sandbox import VaultSandbox; "
-              "boxes = [VaultSandbox(base_dir=sys.argv[1]) for _ in range(2)]; print('ready', flush=True); time.sleep(120)")
+    script = (
+        "import sys, time; from Tools.vault.sandbox import VaultSandbox; "
+        "boxes = [VaultSandbox(base_dir=sys.argv[1]) for _ in range(2)]; print('ready', flush=True); time.sleep(120)"
+    )
 
     def start():
         process = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)

@@ -1,5 +1,6 @@
 """The 7-field context object every tool call carries, session / workspace ids, and the ids a
 system prompt hands the model."""
+
 from __future__ import annotations
 
 import random
@@ -67,6 +68,7 @@ def make_context(session_id: str, workspace_id: str, **fields: str) -> dict:
 
 def check_context(arguments: dict, tool: str | None = None, index: int | None = None) -> list[Finding]:
     """Context present, first, an object, all 7 fields strings, sessionMemory non-empty, id formats."""
+
     def finding(code: str, message: str) -> Finding:
         return Finding(code, message, index, tool)
 
@@ -91,10 +93,16 @@ def check_context(arguments: dict, tool: str | None = None, index: int | None = 
             found.append(finding(code, f"context.{name} is empty"))
     session_id = context.get("sessionId")
     if isinstance(session_id, str) and session_id.strip() and not is_session_id(session_id):
-        found.append(finding("E_SESSION_ID_FORMAT", f"sessionId {session_id!r} is not session_<13 digits>_<9 [a-z0-9]>"))
+        found.append(
+            finding("E_SESSION_ID_FORMAT", f"sessionId {session_id!r} is not session_<13 digits>_<9 [a-z0-9]>")
+        )
     workspace_id = context.get("workspaceId")
     if isinstance(workspace_id, str) and workspace_id.strip() and not is_workspace_id(workspace_id):
-        found.append(finding("E_WORKSPACE_ID_FORMAT", f"workspaceId {workspace_id!r} is not ws_<13 digits>_<9 [a-z0-9]> or 'default'"))
+        found.append(
+            finding(
+                "E_WORKSPACE_ID_FORMAT", f"workspaceId {workspace_id!r} is not ws_<13 digits>_<9 [a-z0-9]> or 'default'"
+            )
+        )
     return found
 
 
@@ -156,7 +164,9 @@ def extract_prompt_ids(system_prompt: str) -> PromptIds:
 _AGENT_ID_MODES = ("update", "delete", "get", "toggle")
 
 
-def check_prompt_ids(arguments: dict, ids: PromptIds, tool: str | None = None, index: int | None = None) -> list[Finding]:
+def check_prompt_ids(
+    arguments: dict, ids: PromptIds, tool: str | None = None, index: int | None = None
+) -> list[Finding]:
     """The call's ids must be the ones the system prompt handed out."""
     context = arguments.get("context")
     if not isinstance(context, dict):
@@ -164,16 +174,51 @@ def check_prompt_ids(arguments: dict, ids: PromptIds, tool: str | None = None, i
     found = []
     session_id = context.get("sessionId")
     if ids.session_id and isinstance(session_id, str) and session_id != ids.session_id:
-        found.append(Finding("E_SESSION_ID_MISMATCH", f"sessionId {session_id!r} does not match the system prompt's {ids.session_id!r}", index, tool))
+        found.append(
+            Finding(
+                "E_SESSION_ID_MISMATCH",
+                f"sessionId {session_id!r} does not match the system prompt's {ids.session_id!r}",
+                index,
+                tool,
+            )
+        )
     workspace_id = context.get("workspaceId")
-    if isinstance(workspace_id, str) and workspace_id != ids.workspace_id and (allowed := (
-            [ids.workspace_id] if ids.workspace_id else []) + ids.workspaces) and workspace_id not in allowed:
-        found.append(Finding("E_WORKSPACE_ID_MISMATCH", f"workspaceId {workspace_id!r} is not in the system prompt (expected one of {allowed})", index, tool))
+    if (
+        isinstance(workspace_id, str)
+        and workspace_id != ids.workspace_id
+        and (allowed := ([ids.workspace_id] if ids.workspace_id else []) + ids.workspaces)
+        and workspace_id not in allowed
+    ):
+        found.append(
+            Finding(
+                "E_WORKSPACE_ID_MISMATCH",
+                f"workspaceId {workspace_id!r} is not in the system prompt (expected one of {allowed})",
+                index,
+                tool,
+            )
+        )
     ref = arguments.get("id")
     if isinstance(ref, str) and tool:
-        if tool.startswith("memoryManager_") and "load" in tool.lower() and ref.startswith("ws_") and ids.workspaces and ref not in ids.workspaces:
-            found.append(Finding("W_UNKNOWN_WORKSPACE_REF", f"workspace {ref!r} is not listed in <available_workspaces>", index, tool))
-        if (tool.startswith("agentManager_") and any(m in tool for m in _AGENT_ID_MODES)
-                and ref.startswith("agent_") and ids.agents and ref not in ids.agents):
-            found.append(Finding("W_UNKNOWN_AGENT_REF", f"agent {ref!r} is not listed in <available_agents>", index, tool))
+        if (
+            tool.startswith("memoryManager_")
+            and "load" in tool.lower()
+            and ref.startswith("ws_")
+            and ids.workspaces
+            and ref not in ids.workspaces
+        ):
+            found.append(
+                Finding(
+                    "W_UNKNOWN_WORKSPACE_REF", f"workspace {ref!r} is not listed in <available_workspaces>", index, tool
+                )
+            )
+        if (
+            tool.startswith("agentManager_")
+            and any(m in tool for m in _AGENT_ID_MODES)
+            and ref.startswith("agent_")
+            and ids.agents
+            and ref not in ids.agents
+        ):
+            found.append(
+                Finding("W_UNKNOWN_AGENT_REF", f"agent {ref!r} is not listed in <available_agents>", index, tool)
+            )
     return found

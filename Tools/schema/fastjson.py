@@ -5,6 +5,7 @@ for strings with raw control characters, which the earlier datasets contain.
 Both paths refuse what JSON or UTF-8 cannot carry: NaN, Infinity, numbers too large for a double
 and lone surrogate escapes (``"\\ud800"``); nesting past the decoders' limits (orjson 1,024 levels,
 the standard library about 1,000) is TooDeep rather than a RecursionError."""
+
 from __future__ import annotations
 
 import json
@@ -58,6 +59,6 @@ def check_unicode(text: str, value) -> None:
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise NotRepresentable(f"lone surrogate {exc.object[exc.start:exc.end]!a}: not valid Unicode") from None
+            raise NotRepresentable(f"lone surrogate {exc.object[exc.start : exc.end]!a}: not valid Unicode") from None
         except RecursionError:
             raise TooDeep("JSON nested too deeply to check") from None

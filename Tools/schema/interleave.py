@@ -4,6 +4,7 @@ that a file has it (check_kto_ready).
 Why: TRL's KTO trainer estimates its KL term inside each batch and needs both labels in every
 batch; with sequential sampling, strict alternation guarantees that for any batch size >= 2.
 """
+
 from __future__ import annotations
 
 import random
@@ -33,8 +34,13 @@ class KtoCheck:
 
     @property
     def ready(self) -> bool:
-        return (self.true > 0 and self.false > 0 and not self.unlabeled and not self.unreadable
-                and self.same_label_neighbours == 0)
+        return (
+            self.true > 0
+            and self.false > 0
+            and not self.unlabeled
+            and not self.unreadable
+            and self.same_label_neighbours == 0
+        )
 
     @property
     def problems(self) -> list[str]:
@@ -48,13 +54,19 @@ class KtoCheck:
         if not (self.true and self.false):
             found.append("only one label is present: KTO needs both")
         if self.same_label_neighbours:
-            found.append(f"{self.same_label_neighbours} same-label neighbour(s); longest run: "
-                         f"{self.longest_run} x {str(self.longest_run_label).lower()} from line {self.longest_run_start_line}")
+            found.append(
+                f"{self.same_label_neighbours} same-label neighbour(s); longest run: "
+                f"{self.longest_run} x {str(self.longest_run_label).lower()} from line {self.longest_run_start_line}"
+            )
         return found
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "ready": self.ready, "problems": self.problems,
-                "balance": round(self.true / self.false, 4) if self.false else None}
+        return {
+            **asdict(self),
+            "ready": self.ready,
+            "problems": self.problems,
+            "balance": round(self.true / self.false, 4) if self.false else None,
+        }
 
 
 def check_kto_ready(path: str | Path) -> KtoCheck:
@@ -96,8 +108,14 @@ class InterleaveResult:
     oversampled: int = 0
 
 
-def interleave(positives: list[dict], negatives: list[dict], balance: str = "none", shuffle: bool = False,
-               seed: int = 42, unlabeled: list[dict] | None = None) -> InterleaveResult:
+def interleave(
+    positives: list[dict],
+    negatives: list[dict],
+    balance: str = "none",
+    shuffle: bool = False,
+    seed: int = 42,
+    unlabeled: list[dict] | None = None,
+) -> InterleaveResult:
     """Alternate True, False, True, ... The surplus of the larger class is kept aside (none),
     dropped and counted (truncate), or matched by repeating the smaller class (oversample)."""
     if balance not in BALANCE_MODES:
@@ -110,10 +128,14 @@ def interleave(positives: list[dict], negatives: list[dict], balance: str = "non
     if shuffle:
         rng.shuffle(positives)
         rng.shuffle(negatives)
-    result = InterleaveResult(positives_in=len(positives), negatives_in=len(negatives),
-                              unlabeled_in=len(unlabeled or []), leftover=list(unlabeled or []))
+    result = InterleaveResult(
+        positives_in=len(positives),
+        negatives_in=len(negatives),
+        unlabeled_in=len(unlabeled or []),
+        leftover=list(unlabeled or []),
+    )
     larger, smaller = (positives, negatives) if len(positives) >= len(negatives) else (negatives, positives)
-    surplus = larger[len(smaller):]
+    surplus = larger[len(smaller) :]
     if balance == "oversample" and surplus:
         pool = smaller[:]
         rng.shuffle(pool)  # repeat the smaller class evenly, in a seeded order
@@ -122,7 +144,7 @@ def interleave(positives: list[dict], negatives: list[dict], balance: str = "non
         smaller = smaller + extra
     elif surplus:
         result.surplus, result.surplus_label = len(surplus), surplus[0]["label"]
-        larger = larger[:len(smaller)]
+        larger = larger[: len(smaller)]
         if balance == "truncate":
             result.dropped = len(surplus)
         else:
@@ -141,9 +163,15 @@ def write_interleaved(result: InterleaveResult, output: Path) -> dict:
     side = leftover_path(output)
     written = write_jsonl_files_atomic({side: result.leftover or None, output: result.records})[output]
     verify = check_kto_ready(output)
-    return {"records": written, "true": verify.true, "false": verify.false, "leftover": len(result.leftover),
-            "leftover_file": str(side) if result.leftover else None, "verified": verify.ready and verify.true + verify.false == written,
-            "problems": verify.problems}
+    return {
+        "records": written,
+        "true": verify.true,
+        "false": verify.false,
+        "leftover": len(result.leftover),
+        "leftover_file": str(side) if result.leftover else None,
+        "verified": verify.ready and verify.true + verify.false == written,
+        "problems": verify.problems,
+    }
 
 
 def leftover_path(output: Path) -> Path:

@@ -3,6 +3,7 @@
 A record is ``{"conversations": [{role, content, tool_calls?, tool_call_id?}, ...], "label"?: bool,
 "behavior"?: str, "pattern"?: str, "metadata"?: {...}}`` with roles system / user / assistant / tool.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,7 +46,11 @@ def iter_jsonl(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> Iterat
                 while raw and not raw.endswith(b"\n"):  # skip the rest of the line in bounded chunks
                     raw = handle.readline(max_line_bytes)
                     size += len(raw)
-                yield Line(number, None, Finding("E_LINE_TOO_LONG", f"line is {size:,} bytes, over the {max_line_bytes:,}-byte limit"))
+                yield Line(
+                    number,
+                    None,
+                    Finding("E_LINE_TOO_LONG", f"line is {size:,} bytes, over the {max_line_bytes:,}-byte limit"),
+                )
                 continue
             if number == 1 and raw.startswith(_BOM):
                 raw = raw[3:]

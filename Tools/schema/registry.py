@@ -4,6 +4,7 @@ Loaded once per process, validators compiled once per tool on first use, and a s
 every dataset, checkpoint and report the toolkit writes is stamped with. jsonschema-rs is the one
 JSON Schema engine of the toolkit (about 6x faster than the pure-Python package on the SFT set).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,7 +43,10 @@ class ToolSpec:
 
     def openai_tool(self) -> dict:
         """The tool as an OpenAI / llama.cpp / Ollama ``tools`` entry."""
-        return {"type": "function", "function": {"name": self.name, "description": self.description, "parameters": self.parameters}}
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
 
 
 class ToolRegistry:
@@ -51,8 +55,14 @@ class ToolRegistry:
         self.document = document
         self.tools: dict[str, ToolSpec] = {}
         for entry in document["tools"]:
-            spec = ToolSpec(entry["name"], entry["agent"], entry["mode"], entry.get("description", ""),
-                            entry["parameters"], bool(entry.get("hidden", False)))
+            spec = ToolSpec(
+                entry["name"],
+                entry["agent"],
+                entry["mode"],
+                entry.get("description", ""),
+                entry["parameters"],
+                bool(entry.get("hidden", False)),
+            )
             self.tools[spec.name] = spec
         self.schema_hash = hashlib.sha256(canonical_json(document["tools"]).encode()).hexdigest()
         self._validators: dict[tuple[str, bool], jsonschema_rs.Validator] = {}

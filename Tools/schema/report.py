@@ -1,6 +1,7 @@
 """A file's validation report: every record of a JSONL file judged (validate_file), the reports of
 several files in one JSON document (build_report; its shape is in docs/validate.md), and the
 passing / failing records copied apart (write_split)."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -54,8 +55,9 @@ class FileReport:
         }
 
 
-def validate_file(path: Path, registry: ToolRegistry, *, strict: bool = False, labels: str = "all",
-                  max_issues: int | None = 50) -> FileReport:
+def validate_file(
+    path: Path, registry: ToolRegistry, *, strict: bool = False, labels: str = "all", max_issues: int | None = 50
+) -> FileReport:
     """Judge every record of one JSONL file. Raises OSError only if the file cannot be opened."""
     report = FileReport(str(path))
     kept = 0
@@ -86,15 +88,24 @@ def validate_file(path: Path, registry: ToolRegistry, *, strict: bool = False, l
                 report.findings_omitted += 1
     if not report.records:  # an empty file is not a clean dataset: it is a file that lost its data
         report.codes["E_EMPTY_FILE"] += 1
-        report.findings.append({"line": None, "label": None, **Finding("E_EMPTY_FILE", "the file holds no record").to_dict()})
+        report.findings.append(
+            {"line": None, "label": None, **Finding("E_EMPTY_FILE", "the file holds no record").to_dict()}
+        )
     return report
 
 
 def build_report(reports: list[FileReport], registry: ToolRegistry, options: dict) -> dict:
     totals = FileReport("*")
     for r in reports:
-        for name in ("records", "judged", "passed", "failed", "negatives_judged",
-                     "negatives_passing_every_check", "negatives_structural_failures"):
+        for name in (
+            "records",
+            "judged",
+            "passed",
+            "failed",
+            "negatives_judged",
+            "negatives_passing_every_check",
+            "negatives_structural_failures",
+        ):
             setattr(totals, name, getattr(totals, name) + getattr(r, name))
         totals.labels.update(r.labels)
         totals.codes.update(r.codes)
@@ -113,8 +124,14 @@ def build_report(reports: list[FileReport], registry: ToolRegistry, options: dic
     }
 
 
-def write_split(files: list[Path], registry: ToolRegistry, valid_out: Path | None, invalid_out: Path | None,
-                strict: bool = False, labels: str = "all") -> tuple[int, int]:
+def write_split(
+    files: list[Path],
+    registry: ToolRegistry,
+    valid_out: Path | None,
+    invalid_out: Path | None,
+    strict: bool = False,
+    labels: str = "all",
+) -> tuple[int, int]:
     """Copy the judged records that pass to valid_out and those that fail to invalid_out, in file
     order (each written whole: temp file + rename). Unreadable lines are in neither. Returns the counts."""
     valid, invalid = [], []

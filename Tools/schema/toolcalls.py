@@ -17,6 +17,7 @@ call but does not parse is E_MALFORMED_CALL. Rendering a list of calls in a form
 back gives the same calls. Parsing is linear in the text's length, whatever the text
 (tests/test_parser_linear.py, benchmarks/bench_parser.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -73,11 +74,11 @@ def _json_at(text: str, pos: int):
     the error position, so failing on the whole text would cost time in its length at every marker.
     A window is grown only when the value may run past it (the decoder stopped near its end)."""
     pos = _WS.match(text, pos).end()
-    if text[pos:pos + 1] not in _JSON_START:  # the common hostile case, answered without raising
+    if text[pos : pos + 1] not in _JSON_START:  # the common hostile case, answered without raising
         return None
     size = _WINDOW
     while True:
-        window = text[pos:pos + size]
+        window = text[pos : pos + size]
         cut = pos + size < len(text)
         try:
             value, end = _DECODER.raw_decode(window)
@@ -98,11 +99,15 @@ def _arguments(value, name: str, index: int | None, findings: list[Finding]) -> 
         try:
             value = loads(value)
         except ValueError as exc:
-            findings.append(Finding("E_MALFORMED_ARGUMENTS", f"arguments are not valid JSON: {exc}", index, name or None))
+            findings.append(
+                Finding("E_MALFORMED_ARGUMENTS", f"arguments are not valid JSON: {exc}", index, name or None)
+            )
             return None
     if isinstance(value, dict):
         return value
-    findings.append(Finding("E_MALFORMED_ARGUMENTS", f"arguments are {type(value).__name__}, not an object", index, name or None))
+    findings.append(
+        Finding("E_MALFORMED_ARGUMENTS", f"arguments are {type(value).__name__}, not an object", index, name or None)
+    )
     return None
 
 
@@ -128,7 +133,9 @@ def _parse_structured(tool_calls, index: int | None) -> ParsedMessage:
     string_args = object_args = 0
     for item in tool_calls:
         if not isinstance(item, dict):
-            parsed.findings.append(Finding("E_TOOL_CALLS_TYPE", f"a tool_calls item is {type(item).__name__}, not an object", index))
+            parsed.findings.append(
+                Finding("E_TOOL_CALLS_TYPE", f"a tool_calls item is {type(item).__name__}, not an object", index)
+            )
             continue
         function = item.get("function", item)
         if isinstance(function, dict):
@@ -201,14 +208,18 @@ def _parse_text(text: str, index, parsed: ParsedMessage) -> str:
         args = _TEXT_ARGS.match(text, marker.end())
         if args is None:
             if _NAME_RE.fullmatch(name):
-                parsed.findings.append(Finding("E_MALFORMED_CALL", f"'tool_call: {name}' has no 'arguments:' line", index, name))
+                parsed.findings.append(
+                    Finding("E_MALFORMED_CALL", f"'tool_call: {name}' has no 'arguments:' line", index, name)
+                )
             continue  # prose that merely starts a line with "tool_call:"
-        prose.append(text[pos:marker.start()])
+        prose.append(text[pos : marker.start()])
         if not name:
             parsed.findings.append(Finding("E_EMPTY_TOOL_NAME", "tool_call: has an empty tool name", index))
         decoded = _json_at(text, args.end())
         if decoded is None:
-            parsed.findings.append(Finding("E_MALFORMED_ARGUMENTS", "arguments: is not followed by valid JSON", index, name or None))
+            parsed.findings.append(
+                Finding("E_MALFORMED_ARGUMENTS", "arguments: is not followed by valid JSON", index, name or None)
+            )
             parsed.calls.append(ToolCall(name, None))
             line_end = text.find("\n", args.end())
             pos = len(text) if line_end == -1 else line_end
@@ -227,7 +238,11 @@ _LLAMA_END = ("<|eot_id|>", "<|eom_id|>")
 
 
 def _is_call_object(value) -> bool:
-    return isinstance(value, dict) and isinstance(value.get("name"), str) and ("arguments" in value or "parameters" in value)
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("name"), str)
+        and ("arguments" in value or "parameters" in value)
+    )
 
 
 def _call_sequence(text: str, pos: int):
@@ -264,7 +279,7 @@ def _parse_json_calls(text: str, index, parsed: ParsedMessage) -> str:
         token = match.group()
         if token == "```":
             body = _WS.match(text, match.end() + 4 if text.startswith("json", match.end()) else match.end()).end()
-            found = _call_sequence(text, body) if text[body:body + 1] in ("{", "[") else ([], body)
+            found = _call_sequence(text, body) if text[body : body + 1] in ("{", "[") else ([], body)
             if found is None and not _JSON_CALL_START.match(text, body):
                 found = ([], body)  # broken JSON that names no tool: a code block, not a call attempt
             if found and not found[0]:
@@ -278,26 +293,35 @@ def _parse_json_calls(text: str, index, parsed: ParsedMessage) -> str:
             found = _call_sequence(text, match.end() if token == "<|python_tag|>" else match.start())
             span_end = found[1] if found else None
         if found is None:
-            parsed.findings.append(Finding("E_MALFORMED_CALL", f"{token.strip()!r} starts a JSON tool call that does not parse", index))
+            parsed.findings.append(
+                Finding("E_MALFORMED_CALL", f"{token.strip()!r} starts a JSON tool call that does not parse", index)
+            )
             break
         items, after = found
         if not items:
             pos = after  # JSON that is not a call (prose may quote some): skip it whole
             continue
-        prose.append(text[pos:match.start()])
+        prose.append(text[pos : match.start()])
         for item in items:
             call = _call_from_object(item, index, parsed.findings)
             if call is not None:
                 parsed.calls.append(call)
-        formats.add("python_tag" if token == "<|python_tag|>" else
-                    "llama" if token != "```" and all("parameters" in i and "arguments" not in i for i in items) else "bare_json")
+        formats.add(
+            "python_tag"
+            if token == "<|python_tag|>"
+            else "llama"
+            if token != "```" and all("parameters" in i and "arguments" not in i for i in items)
+            else "bare_json"
+        )
         pos = span_end
     if not parsed.calls:
         return text
     prose.append(text[pos:])
     parsed.format = "bare_json" if "bare_json" in formats or len(formats) > 1 else formats.pop()
     if parsed.format == "bare_json":
-        parsed.findings.append(Finding("W_BARE_JSON_CALL", "tool call written as bare JSON", index, parsed.calls[0].name))
+        parsed.findings.append(
+            Finding("W_BARE_JSON_CALL", "tool call written as bare JSON", index, parsed.calls[0].name)
+        )
     return "".join(prose)
 
 
@@ -314,12 +338,16 @@ def _parse_harmony(text: str, index, parsed: ParsedMessage) -> str:
         message = text.find(_HARMONY_MESSAGE, match.end(), limit)  # bounded by the next call's header
         decoded = _json_at(text, message + len(_HARMONY_MESSAGE)) if message != -1 else None
         if decoded is None:
-            parsed.findings.append(Finding("E_MALFORMED_CALL", f"harmony call to functions.{name} has no JSON <|message|>", index, name))
+            parsed.findings.append(
+                Finding("E_MALFORMED_CALL", f"harmony call to functions.{name} has no JSON <|message|>", index, name)
+            )
             continue
         header = text.rfind("<|start|>", start, match.start())
-        if header == -1 or text.find(_HARMONY_MESSAGE, header, match.start()) != -1:  # that <|start|> began an earlier message
+        if (
+            header == -1 or text.find(_HARMONY_MESSAGE, header, match.start()) != -1
+        ):  # that <|start|> began an earlier message
             header = text.rfind("<|channel|>", start, match.start())
-        prose.append(text[pos:header if header != -1 else match.start()])
+        prose.append(text[pos : header if header != -1 else match.start()])
         parsed.calls.append(ToolCall(name, _arguments(decoded[0], name, index, parsed.findings)))
         pos = decoded[1]
         for token in _HARMONY_ENDS:
@@ -334,8 +362,12 @@ def _first_marker(text: str) -> list[tuple[int, str, object]]:
     """Candidate formats ordered by where their marker first appears: a call's own format comes
     before any marker that merely occurs inside its arguments."""
     found = []
-    for name, marker, parser in (("hermes", _HERMES_OPEN, _parse_hermes), ("mistral", _MISTRAL, _parse_mistral),
-                                 ("text", "tool_call:", _parse_text), ("harmony", _HARMONY_TO_TEXT, _parse_harmony)):
+    for name, marker, parser in (
+        ("hermes", _HERMES_OPEN, _parse_hermes),
+        ("mistral", _MISTRAL, _parse_mistral),
+        ("text", "tool_call:", _parse_text),
+        ("harmony", _HARMONY_TO_TEXT, _parse_harmony),
+    ):
         position = text.find(marker)
         if position != -1:
             found.append((position, name, parser))
@@ -376,7 +408,9 @@ def parse_message(message: dict, index: int | None = None) -> ParsedMessage:
             return parsed
         return parse_content(content, index)
     except Exception as exc:  # parsing must never take a run down; say what happened instead
-        return ParsedMessage(findings=[Finding("E_MALFORMED_CALL", f"unparseable tool call ({type(exc).__name__}: {exc})", index)])
+        return ParsedMessage(
+            findings=[Finding("E_MALFORMED_CALL", f"unparseable tool call ({type(exc).__name__}: {exc})", index)]
+        )
 
 
 # -- rendering ---------------------------------------------------------------------------------
@@ -401,8 +435,11 @@ def render_content(calls: list[ToolCall], fmt: str) -> str:
     if fmt == "bare_json":
         return _dumps(objects[0] if len(objects) == 1 else objects)
     if fmt == "harmony":
-        return "".join(f"<|start|>assistant<|channel|>commentary to=functions.{o['name']} <|constrain|>json"
-                       f"<|message|>{_dumps(o['arguments'])}<|call|>" for o in objects)
+        return "".join(
+            f"<|start|>assistant<|channel|>commentary to=functions.{o['name']} <|constrain|>json"
+            f"<|message|>{_dumps(o['arguments'])}<|call|>"
+            for o in objects
+        )
     if fmt in ("llama", "python_tag"):
         body = "; ".join(_dumps({"name": o["name"], "parameters": o["arguments"]}) for o in objects)
         return "<|python_tag|>" + body if fmt == "python_tag" else body
@@ -412,12 +449,24 @@ def render_content(calls: list[ToolCall], fmt: str) -> str:
 def render_message(calls: list[ToolCall], fmt: str, content: str | None = None) -> dict:
     """An assistant message carrying the calls in any format of FORMATS."""
     if fmt == "openai":
-        return {"role": "assistant", "content": content, "tool_calls": [
-            {"id": c.id or new_call_id(), "type": "function",
-             "function": {"name": c.name, "arguments": _dumps(c.arguments or {})}} for c in calls]}
+        return {
+            "role": "assistant",
+            "content": content,
+            "tool_calls": [
+                {
+                    "id": c.id or new_call_id(),
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": _dumps(c.arguments or {})},
+                }
+                for c in calls
+            ],
+        }
     if fmt == "ollama":
-        return {"role": "assistant", "content": content or "", "tool_calls": [
-            {"function": {"name": c.name, "arguments": c.arguments or {}}} for c in calls]}
+        return {
+            "role": "assistant",
+            "content": content or "",
+            "tool_calls": [{"function": {"name": c.name, "arguments": c.arguments or {}}} for c in calls],
+        }
     body = render_content(calls, fmt)
     return {"role": "assistant", "content": f"{content}\n\n{body}" if content else body}
 

@@ -1,5 +1,6 @@
 """Judge one record against the data contract. The validator, self-play labelling and the
 evaluator all call this; nothing else decides whether a record or a tool call is right."""
+
 from __future__ import annotations
 
 from .context import PromptIds, check_context, check_prompt_ids, extract_prompt_ids
@@ -9,22 +10,31 @@ from .registry import ToolRegistry
 from .toolcalls import ParsedMessage, ToolCall, parse_message
 
 
-def check_call(call: ToolCall, registry: ToolRegistry, prompt_ids: PromptIds | None = None,
-               index: int | None = None) -> list[Finding]:
+def check_call(
+    call: ToolCall, registry: ToolRegistry, prompt_ids: PromptIds | None = None, index: int | None = None
+) -> list[Finding]:
     """Everything wrong with one parsed call: unknown tool, context, ids, arguments against the schema."""
     if not call.name or call.arguments is None:
         return []  # the parser already reported the empty name or the malformed arguments
     spec = registry.tools.get(call.name)
     arguments = call.arguments
-    if (spec is not None and not spec.hidden and next(iter(arguments), None) == "context"
-            and registry.is_clean(call.name, arguments)):
+    if (
+        spec is not None
+        and not spec.hidden
+        and next(iter(arguments), None) == "context"
+        and registry.is_clean(call.name, arguments)
+    ):
         found = []  # the common case: one compiled check instead of the detailed ones below
     else:
         found = []
         if spec is None:
             found.append(Finding("E_UNKNOWN_TOOL", f"unknown tool '{call.name}'", index, call.name))
         elif spec.hidden:
-            found.append(Finding("E_HIDDEN_TOOL", f"'{call.name}' is hidden by the plugin and cannot be called", index, call.name))
+            found.append(
+                Finding(
+                    "E_HIDDEN_TOOL", f"'{call.name}' is hidden by the plugin and cannot be called", index, call.name
+                )
+            )
         found.extend(check_context(arguments, call.name, index))
         if spec is not None:
             found.extend(registry.validate_arguments(call.name, arguments, index))
@@ -33,8 +43,9 @@ def check_call(call: ToolCall, registry: ToolRegistry, prompt_ids: PromptIds | N
     return found
 
 
-def check_assistant_message(message: dict, registry: ToolRegistry, system_prompt: str | None = None,
-                            index: int | None = None) -> tuple[ParsedMessage, list[Finding]]:
+def check_assistant_message(
+    message: dict, registry: ToolRegistry, system_prompt: str | None = None, index: int | None = None
+) -> tuple[ParsedMessage, list[Finding]]:
     """Parse one assistant message and judge each call, ids against the system prompt included."""
     parsed = parse_message(message, index)
     found = list(parsed.findings)
@@ -86,8 +97,12 @@ def validate_record(record: object, registry: ToolRegistry) -> list[Finding]:
             pending_calls = [c.id for c in parsed.calls]
         elif role == "tool":
             call_id = message.get("tool_call_id")
-            if not pending_calls or (call_id is not None and call_id not in pending_calls and None not in pending_calls):
-                found.append(Finding("E_ORPHAN_TOOL_RESULT", "tool message does not answer a preceding tool call", index))
+            if not pending_calls or (
+                call_id is not None and call_id not in pending_calls and None not in pending_calls
+            ):
+                found.append(
+                    Finding("E_ORPHAN_TOOL_RESULT", "tool message does not answer a preceding tool call", index)
+                )
             elif call_id in pending_calls:
                 pending_calls.remove(call_id)
             else:

@@ -4,6 +4,7 @@ Custom agents live where the plugin keeps them: <vault>/.obsidian/plugins/claude
 under customPrompts.prompts[]. The modes that call a language model need a provider: give the
 executor an `llm` callable to run them; without one they return a clear error.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,10 @@ from .content import OPERATIONS
 from .handlers import Call, ToolError, tool
 from .fs import read_text
 
-NO_PROVIDER = ("{mode} needs a model provider: none is configured for this vault executor "
-               "(pass llm= to VaultExecutor, or run the call against the real plugin with --mcp-command)")
+NO_PROVIDER = (
+    "{mode} needs a model provider: none is configured for this vault executor "
+    "(pass llm= to VaultExecutor, or run the call against the real plugin with --mcp-command)"
+)
 
 
 def _settings(ex) -> dict:
@@ -35,8 +38,9 @@ def _prompts(settings: dict) -> list[dict]:
 
 def find_agent(ex, key, settings: dict | None = None) -> dict | None:
     prompts = _prompts(settings or _settings(ex))
-    return next((p for p in prompts if p.get("id") == key), None) or \
-        next((p for p in prompts if isinstance(key, str) and str(p.get("name", "")).lower() == key.lower()), None)
+    return next((p for p in prompts if p.get("id") == key), None) or next(
+        (p for p in prompts if isinstance(key, str) and str(p.get("name", "")).lower() == key.lower()), None
+    )
 
 
 def _agent_or_error(ex, settings: dict, key) -> dict:
@@ -57,7 +61,11 @@ def _name_taken(settings: dict, name: str, other_than: str | None = None) -> Non
 def list_agents(ex, call: Call):
     prompts = _prompts(_settings(ex))
     shown = [p for p in prompts if p.get("isEnabled", True)] if call.args.get("enabledOnly") else prompts
-    return {"prompts": shown, "totalCount": len(prompts), "enabledCount": sum(1 for p in prompts if p.get("isEnabled", True))}
+    return {
+        "prompts": shown,
+        "totalCount": len(prompts),
+        "enabledCount": sum(1 for p in prompts if p.get("isEnabled", True)),
+    }
 
 
 @tool("agentManager_getAgent")
@@ -76,8 +84,13 @@ def create_agent(ex, call: Call):
             raise ToolError(f"{key} is required", "E_MISSING_REQUIRED_ARG")
     _name_taken(settings, a["name"])
     rand = "".join(ex.rng.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=9))
-    agent = {"id": f"prompt_{ex.now_ms()}_{rand}", "name": a["name"], "description": a["description"],
-             "prompt": a["prompt"], "isEnabled": a.get("isEnabled", True) is not False}
+    agent = {
+        "id": f"prompt_{ex.now_ms()}_{rand}",
+        "name": a["name"],
+        "description": a["description"],
+        "prompt": a["prompt"],
+        "isEnabled": a.get("isEnabled", True) is not False,
+    }
     _prompts(settings).append(agent)
     write_json_atomic(ex.settings_path, settings)
     return agent
@@ -146,15 +159,23 @@ def _run_prompt(ex, spec: dict) -> dict:
         parts.append(f"--- {rel} ---\n{read_text(path)}")
     prompt = "\n\n".join(parts + [str(spec.get("prompt", ""))])
     response = str(llm(prompt, system=system, model=spec.get("model")))
-    result = {"response": response if spec.get("returnContent", True) is not False else None, "model": spec.get("model")}
+    result = {
+        "response": response if spec.get("returnContent", True) is not False else None,
+        "model": spec.get("model"),
+    }
     action = spec.get("action")
     if isinstance(action, dict) and action.get("type"):
         op = OPERATIONS.get(action["type"])
         if op is None:
             raise ToolError(f"Unknown action type: {action['type']}", "E_ARG_VALUE")
-        params = {"filePath": action.get("targetPath") or action.get("filePath"), "content": response,
-                  "oldContent": action.get("oldContent"), "newContent": response,
-                  "startLine": action.get("position"), "endLine": action.get("position")}
+        params = {
+            "filePath": action.get("targetPath") or action.get("filePath"),
+            "content": response,
+            "oldContent": action.get("oldContent"),
+            "newContent": response,
+            "startLine": action.get("position"),
+            "endLine": action.get("position"),
+        }
         result["actionPerformed"] = {"type": action["type"], "result": op(ex, params)}
     return result
 
@@ -181,8 +202,10 @@ def batch_execute_prompt(ex, call: Call):
 
 @tool("agentManager_generateImage")
 def generate_image(ex, call: Call):
-    raise ToolError("generateImage needs an image provider (Google Imagen): none is configured for this vault executor",
-                    "E_PROVIDER_REQUIRED")
+    raise ToolError(
+        "generateImage needs an image provider (Google Imagen): none is configured for this vault executor",
+        "E_PROVIDER_REQUIRED",
+    )
 
 
 @tool("commandManager_listCommands")
@@ -200,7 +223,10 @@ def get_tools(ex, call: Call):
         overview = {}
         for spec in visible.values():
             overview.setdefault(spec.agent, []).append(spec.mode)
-        return {"agents": overview, "instruction": "Request tools by agent_mode name, e.g. contentManager_createContent."}
+        return {
+            "agents": overview,
+            "instruction": "Request tools by agent_mode name, e.g. contentManager_createContent.",
+        }
     found, missing = [], []
     for name in wanted:
         spec = visible.get(name) if isinstance(name, str) else None
@@ -208,13 +234,22 @@ def get_tools(ex, call: Call):
             missing.append(name)
             continue
         schema = dict(spec.parameters)
-        schema["properties"] = {k: v for k, v in schema.get("properties", {}).items()
-                                if k not in ("context", "workspaceContext", "sessionId")}
+        schema["properties"] = {
+            k: v
+            for k, v in schema.get("properties", {}).items()
+            if k not in ("context", "workspaceContext", "sessionId")
+        }
         schema["required"] = [r for r in schema.get("required", []) if r not in ("context", "sessionId")]
         found.append({"name": spec.name, "description": spec.description, "inputSchema": schema})
     if not found:
-        raise ToolError(f"No valid tools found. Requested: {', '.join(map(str, missing))}. "
-                        "Call get_tools with an empty list for an overview.", "E_UNKNOWN_TOOL")
-    return {"tools": found, "notFound": missing,
-            "instruction": "Add a context object with all 7 fields (sessionId, workspaceId, sessionDescription, "
-                           "sessionMemory, toolContext, primaryGoal, subgoal) to every call."}
+        raise ToolError(
+            f"No valid tools found. Requested: {', '.join(map(str, missing))}. "
+            "Call get_tools with an empty list for an overview.",
+            "E_UNKNOWN_TOOL",
+        )
+    return {
+        "tools": found,
+        "notFound": missing,
+        "instruction": "Add a context object with all 7 fields (sessionId, workspaceId, sessionDescription, "
+        "sessionMemory, toolContext, primaryGoal, subgoal) to every call.",
+    }

@@ -4,6 +4,7 @@ Faithful to the plugin by default, including what surprises people (docs/vault.m
 replaceContent/deleteContent fall back to a very loose fuzzy match, replacement text is a
 JavaScript replacement string, and append/prepend add no newline. strict semantics turn these off.
 """
+
 from __future__ import annotations
 
 import re
@@ -22,8 +23,10 @@ def js_replace(text: str, spans: list[tuple[int, int]], replacement: str, litera
         if literal:
             expanded = replacement
         else:
+
             def one(m, start=start, end=end):
                 return {"$": "$", "&": text[start:end], "`": text[:start], "'": text[end:]}[m.group(1)]
+
             expanded = _JS_DOLLAR.sub(one, replacement)
         out.append(text[last:start])
         out.append(expanded)
@@ -63,8 +66,10 @@ def op_read(ex, p: dict) -> dict:
             if start > end:
                 raise ToolError(prefix + "Start line cannot be greater than end line")
             data.update(startLine=start, endLine=end)
-        chosen = lines[start - 1:end]
-        data["content"] = "\n".join(f"{start + i}: {line}" for i, line in enumerate(chosen)) if numbered else "\n".join(chosen)
+        chosen = lines[start - 1 : end]
+        data["content"] = (
+            "\n".join(f"{start + i}: {line}" for i, line in enumerate(chosen)) if numbered else "\n".join(chosen)
+        )
     return data
 
 
@@ -126,8 +131,10 @@ def _replace(ex, p: dict, old_key: str, new_text: str, prefix: str, count_key: s
         except PatternTooLong:
             raise ToolError(f"{prefix}Pattern too long for this browser.") from None
         if at < 0:
-            raise ToolError(f"{prefix}Content to replace not found in file, even with fuzzy matching at "
-                            f"{round(threshold * 100)}% threshold")
+            raise ToolError(
+                f"{prefix}Content to replace not found in file, even with fuzzy matching at "
+                f"{round(threshold * 100)}% threshold"
+            )
         spans = [(at, min(len(content), at + len(old)))]
     write_text(path, js_replace(content, spans, new_text, literal=ex.strict))
     return {"filePath": rel, count_key: len(spans)}
@@ -154,7 +161,7 @@ def op_replace_by_line(ex, p: dict) -> dict:
     start, end = max(1, int(start)), min(len(lines), int(end))
     if start > end:
         raise ToolError(f"{prefix}Start line cannot be greater than end line")
-    lines[start - 1:end] = new.split("\n")
+    lines[start - 1 : end] = new.split("\n")
     write_text(path, "\n".join(lines))
     return {"filePath": rel, "linesReplaced": end - start + 1}
 
@@ -170,24 +177,48 @@ def op_find_replace(ex, p: dict) -> dict:
         pattern = rf"\b{pattern}\b"
     flags = re.ASCII | (0 if p.get("caseSensitive", True) is not False else re.IGNORECASE)  # JS \b is ASCII
     matches = re.finditer(pattern, content := read_text(path), flags)
-    spans = [(m.start(), m.end()) for m in matches] if p.get("replaceAll") else \
-        [(m.start(), m.end()) for m in [next(matches, None)] if m]
+    spans = (
+        [(m.start(), m.end()) for m in matches]
+        if p.get("replaceAll")
+        else [(m.start(), m.end()) for m in [next(matches, None)] if m]
+    )
     if spans:
         write_text(path, js_replace(content, spans, repl, literal=ex.strict))
     return {"filePath": rel, "replacements": len(spans)}
 
 
-OPERATIONS = {"read": op_read, "create": op_create, "append": op_append, "prepend": op_prepend,
-              "replace": op_replace, "replaceByLine": op_replace_by_line, "delete": op_delete,
-              "findReplace": op_find_replace}
+OPERATIONS = {
+    "read": op_read,
+    "create": op_create,
+    "append": op_append,
+    "prepend": op_prepend,
+    "replace": op_replace,
+    "replaceByLine": op_replace_by_line,
+    "delete": op_delete,
+    "findReplace": op_find_replace,
+}
 # batchContent checks these for truthiness up front, so an empty content or replaceText is refused
-_BATCH_FIELDS = {"read": (), "create": ("content",), "append": ("content",), "prepend": ("content",),
-                 "replace": ("oldContent", "newContent"), "replaceByLine": ("startLine", "endLine", "newContent"),
-                 "delete": ("content",), "findReplace": ("findText", "replaceText")}
+_BATCH_FIELDS = {
+    "read": (),
+    "create": ("content",),
+    "append": ("content",),
+    "prepend": ("content",),
+    "replace": ("oldContent", "newContent"),
+    "replaceByLine": ("startLine", "endLine", "newContent"),
+    "delete": ("content",),
+    "findReplace": ("findText", "replaceText"),
+}
 
-for _name, _op in [("readContent", op_read), ("createContent", op_create), ("appendContent", op_append),
-                   ("prependContent", op_prepend), ("replaceContent", op_replace), ("deleteContent", op_delete),
-                   ("replaceByLine", op_replace_by_line), ("findReplaceContent", op_find_replace)]:
+for _name, _op in [
+    ("readContent", op_read),
+    ("createContent", op_create),
+    ("appendContent", op_append),
+    ("prependContent", op_prepend),
+    ("replaceContent", op_replace),
+    ("deleteContent", op_delete),
+    ("replaceByLine", op_replace_by_line),
+    ("findReplaceContent", op_find_replace),
+]:
     tool(f"contentManager_{_name}")(lambda ex, call, _op=_op: _op(ex, call.args))
 
 
@@ -198,14 +229,17 @@ def batch_content(ex, call: Call):
         raise ToolError("Operations array is required and cannot be empty", "E_MISSING_REQUIRED_ARG")
     for i, op in enumerate(operations):
         if not isinstance(op, dict) or op.get("type") not in OPERATIONS:
-            raise ToolError(f"Invalid operation at index {i}: type must be one of {', '.join(OPERATIONS)}", "E_ARG_VALUE")
+            raise ToolError(
+                f"Invalid operation at index {i}: type must be one of {', '.join(OPERATIONS)}", "E_ARG_VALUE"
+            )
         params = op.get("params")
         if not isinstance(params, dict) or not params.get("filePath"):
             raise ToolError(f"Invalid operation at index {i}: params.filePath is required", "E_MISSING_REQUIRED_ARG")
         missing = [f for f in _BATCH_FIELDS[op["type"]] if not params.get(f)]
         if missing:
-            raise ToolError(f"Invalid operation at index {i}: {op['type']} requires {', '.join(missing)}",
-                            "E_MISSING_REQUIRED_ARG")
+            raise ToolError(
+                f"Invalid operation at index {i}: {op['type']} requires {', '.join(missing)}", "E_MISSING_REQUIRED_ARG"
+            )
     results = []
     for op in operations:  # sequential, no rollback: earlier writes stay when a later one fails
         entry = {"type": op["type"], "filePath": op["params"]["filePath"]}

@@ -6,6 +6,7 @@ session and workspace, checks the arguments, runs the handler and wraps its answ
 plugin's server does (CLAUDESIDIAN_TOOLS.md section 4.5). A handler raises ToolError for a failure
 the plugin reports; nothing a caller sends can make execute() raise.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,9 +46,17 @@ class Outcome:
 class VaultExecutor:
     """Executes tool calls against one vault folder. Thread-safe: calls are serialised per executor."""
 
-    def __init__(self, vault: str | Path, *, strict: bool = False, registry: ToolRegistry | None = None,
-                 trace_calls: bool = False, seed: int | None = None, clock: Callable[[], float] | None = None,
-                 llm: Callable[..., str] | None = None):
+    def __init__(
+        self,
+        vault: str | Path,
+        *,
+        strict: bool = False,
+        registry: ToolRegistry | None = None,
+        trace_calls: bool = False,
+        seed: int | None = None,
+        clock: Callable[[], float] | None = None,
+        llm: Callable[..., str] | None = None,
+    ):
         root = Path(vault)
         if not root.is_dir():
             raise FileNotFoundError(f"vault folder not found: {vault}")
@@ -97,7 +106,9 @@ class VaultExecutor:
             except ToolError as exc:
                 return Outcome({"success": False, "error": str(exc)}, exc.code)
             except Exception as exc:  # a bug or an OS error must still come back as a result
-                return Outcome({"success": False, "error": f"Internal error: {type(exc).__name__}: {exc}"}, "E_EXEC_FAILED")
+                return Outcome(
+                    {"success": False, "error": f"Internal error: {type(exc).__name__}: {exc}"}, "E_EXEC_FAILED"
+                )
 
     def _execute(self, name, args) -> Outcome:
         if not isinstance(name, str) or not name:
@@ -115,21 +126,30 @@ class VaultExecutor:
         context = args.get("context") if isinstance(args.get("context"), dict) else None
         session_id = (context or {}).get("sessionId") or args.get("sessionId")
         if not isinstance(session_id, str) or not session_id:
-            raise ToolError(f"Session ID required: Mode {spec.mode} requires context.sessionId", "E_CONTEXT_FIELD_MISSING")
+            raise ToolError(
+                f"Session ID required: Mode {spec.mode} requires context.sessionId", "E_CONTEXT_FIELD_MISSING"
+            )
         workspace_id = _workspace_of(args, context) or self.session_workspace.get(session_id) or "default"
         current = Call(name, args, session_id, workspace_id, context)
         handler, flat = HANDLERS[name]
         try:
             answer = handler(self, current)
         except ToolError as exc:
-            envelope = {"path": args.get("path"), "success": False, "error": str(exc)} if flat else \
-                {"success": False, "error": str(exc)}
+            envelope = (
+                {"path": args.get("path"), "success": False, "error": str(exc)}
+                if flat
+                else {"success": False, "error": str(exc)}
+            )
             outcome = Outcome(self._stamp(envelope, current, flat), exc.code)
         else:
             if flat:
                 envelope = {**answer, "success": answer.get("success", True)}
             elif isinstance(answer, Reply):
-                envelope = {"success": True, **({"data": answer.data} if answer.data is not None else {}), **answer.extra}
+                envelope = {
+                    "success": True,
+                    **({"data": answer.data} if answer.data is not None else {}),
+                    **answer.extra,
+                }
             else:
                 envelope = {"success": True, "data": answer}
             outcome = Outcome(self._stamp(envelope, current, flat))
@@ -150,6 +170,7 @@ def well_formed(args: dict) -> dict:
     """A copy of the arguments in which lone surrogates (valid in JSON text, impossible in a UTF-8 file)
     are U+FFFD, as Node writes them. Iterative, and nesting past MAX_ARG_DEPTH is refused, so no
     argument can exhaust a stack here or in the schema check."""
+
     def fix(text: str) -> str:
         try:
             text.encode("utf-8")

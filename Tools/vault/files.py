@@ -1,4 +1,5 @@
 """vaultManager: folder and note create / rename / move / copy / delete, listing, openNote."""
+
 from __future__ import annotations
 
 import os
@@ -147,8 +148,13 @@ def duplicate_note(ex, call: Call):
             raise ToolError(f"Failed to duplicate note: Target file already exists: {dst_rel}")
     _make_parents(ex, dst)
     shutil.copyfile(src, dst)
-    return {"sourcePath": src_rel, "targetPath": dst_rel, "success": True,
-            "wasAutoIncremented": auto, "wasOverwritten": overwritten}
+    return {
+        "sourcePath": src_rel,
+        "targetPath": dst_rel,
+        "success": True,
+        "wasAutoIncremented": auto,
+        "wasOverwritten": overwritten,
+    }
 
 
 def _name_filter(ex, pattern):
@@ -184,8 +190,12 @@ def list_directory(ex, call: Call):
                 files.append(file_info(child, st))
     files.sort(key=lambda f: -f["modified"])
     folders.sort(key=lambda f: f["name"])
-    return {"path": rel or "/", "files": files, "folders": folders,
-            "summary": {"fileCount": len(files), "folderCount": len(folders), "totalItems": len(files) + len(folders)}}
+    return {
+        "path": rel or "/",
+        "files": files,
+        "folders": folders,
+        "summary": {"fileCount": len(files), "folderCount": len(folders), "totalItems": len(files) + len(folders)},
+    }
 
 
 @tool("vaultManager_openNote")

@@ -1,5 +1,6 @@
 """File helpers the agent modules share: whole-file writes by temp file + rename, file facts, and the
 one walk every listing and search uses."""
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,13 @@ def write_text(path: Path, text: str) -> None:
 
 
 def file_info(rel: str, st: os.stat_result) -> dict:
-    return {"name": rel.rsplit("/", 1)[-1], "path": rel, "size": st.st_size,
-            "created": int(getattr(st, "st_birthtime", st.st_ctime) * 1000), "modified": int(st.st_mtime * 1000)}
+    return {
+        "name": rel.rsplit("/", 1)[-1],
+        "path": rel,
+        "size": st.st_size,
+        "created": int(getattr(st, "st_birthtime", st.st_ctime) * 1000),
+        "modified": int(st.st_mtime * 1000),
+    }
 
 
 def remove(path: Path) -> None:

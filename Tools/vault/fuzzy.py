@@ -4,6 +4,7 @@ Written from the published algorithm. threshold 0.0 means exact and 1.0 means an
 scores errors/len(pattern) + distance_from_loc/distance, and the best score not above the
 threshold wins. Like the JavaScript library, patterns longer than 32 characters are refused.
 """
+
 from __future__ import annotations
 
 MAX_BITS = 32
@@ -20,7 +21,7 @@ def match_main(text: str, pattern: str, loc: int, threshold: float = 0.5, distan
         return 0
     if not text:
         return -1
-    if text[loc:loc + len(pattern)] == pattern:
+    if text[loc : loc + len(pattern)] == pattern:
         return loc
     return _bitap(text, pattern, loc, threshold, distance)
 
@@ -72,8 +73,11 @@ def _bitap(text: str, pattern: str, loc: int, threshold: float, distance: int) -
             if errors == 0:
                 row[j] = ((row[j + 1] << 1) | 1) & char_mask
             else:
-                row[j] = ((((row[j + 1] << 1) | 1) & char_mask) | (((previous[j + 1] | previous[j]) << 1) | 1)
-                          | previous[j + 1])
+                row[j] = (
+                    (((row[j + 1] << 1) | 1) & char_mask)
+                    | (((previous[j + 1] | previous[j]) << 1) | 1)
+                    | previous[j + 1]
+                )
             if row[j] & match_bit:
                 candidate = score(errors, j - 1)
                 if candidate <= best_score:

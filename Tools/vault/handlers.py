@@ -2,6 +2,7 @@
 them up. It also holds what a handler and the executor share (Call, Reply, ToolError), so the agent
 modules never import the executor. Importing the package (Tools/vault/__init__.py) imports every
 agent module: the table is complete before anyone reads it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -43,4 +44,5 @@ def tool(name: str, flat: bool = False):
     def register(func):
         HANDLERS[name] = (func, flat)
         return func
+
     return register

@@ -4,6 +4,7 @@ The layout is the plugin's legacy JSON store (CLAUDESIDIAN_TOOLS.md section 4.6)
 workspace holding its sessions, each session holding its memory traces and states, plus an
 index.json. Every write rewrites the whole workspace file through a temp file and a rename.
 """
+
 from __future__ import annotations
 
 import copy
@@ -87,10 +88,17 @@ def save_workspace(ex, ws: dict) -> None:
 
 def new_workspace(ex, workspace_id: str, name: str, root_folder: str, **context) -> dict:
     now = ex.now_ms()
-    return {"id": workspace_id, "name": name, "description": context.pop("description", ""), "rootFolder": root_folder,
-            "created": now, "lastAccessed": now, "isActive": True,
-            "context": {"purpose": "", "currentGoal": "", "workflows": [], "keyFiles": [], "preferences": "", **context},
-            "sessions": {}}
+    return {
+        "id": workspace_id,
+        "name": name,
+        "description": context.pop("description", ""),
+        "rootFolder": root_folder,
+        "created": now,
+        "lastAccessed": now,
+        "isActive": True,
+        "context": {"purpose": "", "currentGoal": "", "workflows": [], "keyFiles": [], "preferences": "", **context},
+        "sessions": {},
+    }
 
 
 def workspace_for(ex, workspace_id: str) -> dict:
@@ -112,8 +120,16 @@ def find_workspace(ex, key: str) -> dict | None:
 
 
 def new_session(ex, ws: dict, session_id: str, name: str = "Default Session", description: str = "", **extra) -> dict:
-    session = {"id": session_id, "name": name, "description": description, "startTime": ex.now_ms(),
-               "isActive": True, "memoryTraces": {}, "states": {}, **extra}
+    session = {
+        "id": session_id,
+        "name": name,
+        "description": description,
+        "startTime": ex.now_ms(),
+        "isActive": True,
+        "memoryTraces": {},
+        "states": {},
+        **extra,
+    }
     ws.setdefault("sessions", {})[session_id] = session
     return session
 
@@ -122,11 +138,19 @@ def find_session(ws: dict, key) -> dict | None:
     sessions = ws.get("sessions", {})
     if key in sessions:
         return sessions[key]
-    return next((s for s in sessions.values() if isinstance(key, str) and str(s.get("name", "")).lower() == key.lower()), None)
+    return next(
+        (s for s in sessions.values() if isinstance(key, str) and str(s.get("name", "")).lower() == key.lower()), None
+    )
 
 
 def add_trace(ex, session: dict, kind: str, content: str, metadata: dict | None = None) -> dict:
-    trace = {"id": _rand(ex, "trace"), "timestamp": ex.now_ms(), "type": kind, "content": content, "metadata": metadata or {}}
+    trace = {
+        "id": _rand(ex, "trace"),
+        "timestamp": ex.now_ms(),
+        "type": kind,
+        "content": content,
+        "metadata": metadata or {},
+    }
     session.setdefault("memoryTraces", {})[trace["id"]] = trace
     return trace
 
@@ -140,9 +164,20 @@ def record_tool_call(ex, call: Call, envelope: dict) -> None:
     session = find_session(ws, call.session_id) or new_session(ex, ws, call.session_id)
     agent, _, mode = call.name.partition("_")
     params = {k: v for k, v in call.args.items() if k != "context"}
-    add_trace(ex, session, "tool_call", f"{call.name} {'succeeded' if envelope.get('success') else 'failed'}",
-              {"tool": call.name, "agent": agent, "mode": mode, "params": params, "success": bool(envelope.get("success")),
-               "result": {"error": envelope.get("error")} if not envelope.get("success") else {}})
+    add_trace(
+        ex,
+        session,
+        "tool_call",
+        f"{call.name} {'succeeded' if envelope.get('success') else 'failed'}",
+        {
+            "tool": call.name,
+            "agent": agent,
+            "mode": mode,
+            "params": params,
+            "success": bool(envelope.get("success")),
+            "result": {"error": envelope.get("error")} if not envelope.get("success") else {},
+        },
+    )
     save_workspace(ex, ws)
 
 
@@ -176,29 +211,49 @@ def create_workspace(ex, call: Call):
     for rel, is_dir, _ in sorted(walk(ex, "" if root == "/" else root, 1)):
         if not is_dir and rel.rsplit("/", 1)[-1].lower() in _AUTO_KEY_FILES and rel not in key_files:
             key_files.append(rel)
-    context = {"purpose": a["purpose"], "currentGoal": a["currentGoal"],
-               "workflows": [{k: f[k] for k in ("name", "when", "steps")} for f in workflows],
-               "keyFiles": key_files, "preferences": a.get("preferences") or ""}
+    context = {
+        "purpose": a["purpose"],
+        "currentGoal": a["currentGoal"],
+        "workflows": [{k: f[k] for k in ("name", "when", "steps")} for f in workflows],
+        "keyFiles": key_files,
+        "preferences": a.get("preferences") or "",
+    }
     if a.get("dedicatedAgentId"):
         from .agents import find_agent
+
         agent = find_agent(ex, a["dedicatedAgentId"])
         if agent is not None:
             context["dedicatedAgent"] = {"agentId": agent["id"], "agentName": agent["name"]}
-    ws = new_workspace(ex, generate_workspace_id(ex.now_ms(), ex.rng), a["name"], root,
-                       description=a.get("description") or "", **context)
+    ws = new_workspace(
+        ex,
+        generate_workspace_id(ex.now_ms(), ex.rng),
+        a["name"],
+        root,
+        description=a.get("description") or "",
+        **context,
+    )
     save_workspace(ex, ws)
-    return {"workspaceId": ws["id"], "workspace": ws,
-            "validationPrompt": f"Workspace '{ws['name']}' created. Load it with memoryManager_loadWorkspace "
-                                f"(id: {ws['id']}) to bind this session to it."}
+    return {
+        "workspaceId": ws["id"],
+        "workspace": ws,
+        "validationPrompt": f"Workspace '{ws['name']}' created. Load it with memoryManager_loadWorkspace "
+        f"(id: {ws['id']}) to bind this session to it.",
+    }
 
 
 @tool("memoryManager_listWorkspaces")
 def list_workspaces(ex, call: Call):
-    sort_by = call.args.get("sortBy") if call.args.get("sortBy") in ("name", "created", "lastAccessed") else "lastAccessed"
-    items = [{k: ws.get(k) for k in ("id", "name", "description", "rootFolder", "created", "lastAccessed")}
-             for ws in all_workspaces(ex)]
-    items.sort(key=lambda w: (str(w.get(sort_by) or "").lower() if sort_by == "name" else w.get(sort_by) or 0),
-               reverse=call.args.get("order", "desc") != "asc")
+    sort_by = (
+        call.args.get("sortBy") if call.args.get("sortBy") in ("name", "created", "lastAccessed") else "lastAccessed"
+    )
+    items = [
+        {k: ws.get(k) for k in ("id", "name", "description", "rootFolder", "created", "lastAccessed")}
+        for ws in all_workspaces(ex)
+    ]
+    items.sort(
+        key=lambda w: str(w.get(sort_by) or "").lower() if sort_by == "name" else w.get(sort_by) or 0,
+        reverse=call.args.get("order", "desc") != "asc",
+    )
     limit = call.args.get("limit")
     if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
         items = items[:limit]
@@ -211,8 +266,11 @@ def _under(ex, root) -> list[tuple[str, int]]:
         rel, folder = ex.resolve(root if isinstance(root, str) else "")
     except ToolError:
         return []
-    return [(p, st.st_mtime_ns) for p, is_dir, st in walk(ex, rel) if not is_dir and not is_hidden(p)] \
-        if folder.is_dir() else []
+    return (
+        [(p, st.st_mtime_ns) for p, is_dir, st in walk(ex, rel) if not is_dir and not is_hidden(p)]
+        if folder.is_dir()
+        else []
+    )
 
 
 @tool("memoryManager_loadWorkspace")
@@ -230,8 +288,10 @@ def load_workspace_mode(ex, call: Call):
     ctx = ws.get("context", {})
     files = _under(ex, ws.get("rootFolder", "/"))
     sessions = sorted(ws.get("sessions", {}).values(), key=lambda s: -(s.get("startTime") or 0))
-    states = sorted(((st, s["id"]) for s in sessions for st in s.get("states", {}).values()),
-                    key=lambda p: -(p[0].get("created") or 0))
+    states = sorted(
+        ((st, s["id"]) for s in sessions for st in s.get("states", {}).values()),
+        key=lambda p: -(p[0].get("created") or 0),
+    )
     data = {
         "context": f"Workspace '{ws['name']}': {ctx.get('purpose', '')} Current goal: {ctx.get('currentGoal', '')}".strip(),
         "workflows": ctx.get("workflows", []),
@@ -240,8 +300,10 @@ def load_workspace_mode(ex, call: Call):
         "keyFiles": ctx.get("keyFiles", []),
         "preferences": ctx.get("preferences", ""),
         "sessions": [{"id": s["id"], "name": s.get("name"), "startTime": s.get("startTime")} for s in sessions[:limit]],
-        "states": [{"id": st["id"], "name": st.get("name"), "sessionId": sid, "created": st.get("created")}
-                   for st, sid in states[:limit]],
+        "states": [
+            {"id": st["id"], "name": st.get("name"), "sessionId": sid, "created": st.get("created")}
+            for st, sid in states[:limit]
+        ],
         "pagination": {"limit": limit, "totalSessions": len(sessions), "totalStates": len(states)},
     }
     if ctx.get("dedicatedAgent"):
@@ -274,7 +336,13 @@ def update_workspace(ex, call: Call):
         parent, key = _walk(updated, field_path, create=True)
         old = parent.get(key) if isinstance(parent, dict) else parent[key]
         if old == value:
-            return {"updated": False, "message": "No changes detected", "oldValue": old, "newValue": value, "workspace": ws}
+            return {
+                "updated": False,
+                "message": "No changes detected",
+                "oldValue": old,
+                "newValue": value,
+                "workspace": ws,
+            }
         if field_path == "rootFolder":
             value = _root_folder(ex, value)
         parent[key] = value
@@ -290,29 +358,58 @@ def update_workspace(ex, call: Call):
 def create_session(ex, call: Call):
     a = call.args
     ws = workspace_for(ex, call.workspace_id)
-    session_id = a.get("newSessionId") if isinstance(a.get("newSessionId"), str) and a["newSessionId"] else \
-        generate_session_id(ex.now_ms(), ex.rng)
-    session = new_session(ex, ws, session_id, a.get("name") or f"Session {ex.now_ms()}", a.get("description") or "",
-                          sessionGoal=a.get("sessionGoal") or "", tags=_strings(a.get("tags")),
-                          previousSessionId=a.get("previousSessionId"))
+    session_id = (
+        a.get("newSessionId")
+        if isinstance(a.get("newSessionId"), str) and a["newSessionId"]
+        else generate_session_id(ex.now_ms(), ex.rng)
+    )
+    session = new_session(
+        ex,
+        ws,
+        session_id,
+        a.get("name") or f"Session {ex.now_ms()}",
+        a.get("description") or "",
+        sessionGoal=a.get("sessionGoal") or "",
+        tags=_strings(a.get("tags")),
+        previousSessionId=a.get("previousSessionId"),
+    )
     if a.get("generateContextTrace", True) is not False:
-        add_trace(ex, session, "context", f"Session '{session['name']}' started. Goal: {session['sessionGoal'] or 'none given'}",
-                  {"contextDepth": a.get("contextDepth", "standard")})
+        add_trace(
+            ex,
+            session,
+            "context",
+            f"Session '{session['name']}' started. Goal: {session['sessionGoal'] or 'none given'}",
+            {"contextDepth": a.get("contextDepth", "standard")},
+        )
     save_workspace(ex, ws)
-    return {"sessionId": session_id, "name": session["name"], "workspaceId": ws["id"], "startTime": session["startTime"]}
+    return {
+        "sessionId": session_id,
+        "name": session["name"],
+        "workspaceId": ws["id"],
+        "startTime": session["startTime"],
+    }
 
 
 def _summary(session: dict) -> dict:
-    return {"id": session["id"], "name": session.get("name"), "description": session.get("description", ""),
-            "startTime": session.get("startTime"), "isActive": session.get("isActive", True),
-            "traceCount": len(session.get("memoryTraces", {})), "stateCount": len(session.get("states", {}))}
+    return {
+        "id": session["id"],
+        "name": session.get("name"),
+        "description": session.get("description", ""),
+        "startTime": session.get("startTime"),
+        "isActive": session.get("isActive", True),
+        "traceCount": len(session.get("memoryTraces", {})),
+        "stateCount": len(session.get("states", {})),
+    }
 
 
 @tool("memoryManager_listSessions")
 def list_sessions(ex, call: Call):
     ws = workspace_for(ex, call.workspace_id)
-    sessions = sorted(ws.get("sessions", {}).values(), key=lambda s: str(s.get("name", "")).lower(),
-                      reverse=call.args.get("order") == "desc")
+    sessions = sorted(
+        ws.get("sessions", {}).values(),
+        key=lambda s: str(s.get("name", "")).lower(),
+        reverse=call.args.get("order") == "desc",
+    )
     limit = call.args.get("limit")
     if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
         sessions = sessions[:limit]
@@ -330,9 +427,21 @@ def load_session(ex, call: Call):
     traces = sorted(session.get("memoryTraces", {}).values(), key=lambda t: -(t.get("timestamp") or 0))
     data = {"session": _summary(session), "traces": traces[:10]}
     if a.get("createContinuationSession", True) is not False:
-        cont = new_session(ex, ws, generate_session_id(ex.now_ms(), ex.rng), a.get("sessionName") or f"Continuation of {session.get('name')}",
-                           a.get("sessionDescription") or session.get("description", ""), previousSessionId=session["id"])
-        add_trace(ex, cont, "session_restoration", f"Restored session '{session.get('name')}'", {"restoredSessionId": session["id"]})
+        cont = new_session(
+            ex,
+            ws,
+            generate_session_id(ex.now_ms(), ex.rng),
+            a.get("sessionName") or f"Continuation of {session.get('name')}",
+            a.get("sessionDescription") or session.get("description", ""),
+            previousSessionId=session["id"],
+        )
+        add_trace(
+            ex,
+            cont,
+            "session_restoration",
+            f"Restored session '{session.get('name')}'",
+            {"restoredSessionId": session["id"]},
+        )
         save_workspace(ex, ws)
         data["newSessionId"] = cont["id"]
     return data
@@ -367,14 +476,31 @@ def create_state(ex, call: Call):
     now, state_id = ex.now_ms(), _rand(ex, "state")
     files, steps, tags = _strings(a.get("activeFiles")), _strings(a.get("nextSteps")), _strings(a.get("tags"))
     snapshot = {
-        "id": state_id, "name": a["name"], "workspaceId": ws["id"], "created": now, "sessionId": session["id"],
-        "timestamp": now, "description": a.get("description") or f"{a['activeTask']} - {a['reasoning']}",
-        "context": {"workspaceContext": ws.get("context", {}), "conversationContext": a["conversationContext"],
-                    "activeTask": a["activeTask"], "activeFiles": files, "nextSteps": steps, "reasoning": a["reasoning"]},
-        "state": {"workspace": {k: v for k, v in ws.items() if k != "sessions"},
-                  "recentTraces": [t["id"] for t in list(session.get("memoryTraces", {}).values())[-5:]],
-                  "contextFiles": files,
-                  "metadata": {"tags": tags, "reason": a.get("reason") or "", "includeSummary": bool(a.get("includeSummary"))}},
+        "id": state_id,
+        "name": a["name"],
+        "workspaceId": ws["id"],
+        "created": now,
+        "sessionId": session["id"],
+        "timestamp": now,
+        "description": a.get("description") or f"{a['activeTask']} - {a['reasoning']}",
+        "context": {
+            "workspaceContext": ws.get("context", {}),
+            "conversationContext": a["conversationContext"],
+            "activeTask": a["activeTask"],
+            "activeFiles": files,
+            "nextSteps": steps,
+            "reasoning": a["reasoning"],
+        },
+        "state": {
+            "workspace": {k: v for k, v in ws.items() if k != "sessions"},
+            "recentTraces": [t["id"] for t in list(session.get("memoryTraces", {}).values())[-5:]],
+            "contextFiles": files,
+            "metadata": {
+                "tags": tags,
+                "reason": a.get("reason") or "",
+                "includeSummary": bool(a.get("includeSummary")),
+            },
+        },
     }
     session.setdefault("states", {})[state_id] = {"id": state_id, "name": a["name"], "created": now, "state": snapshot}
     save_workspace(ex, ws)
@@ -383,8 +509,13 @@ def create_state(ex, call: Call):
 
 def _state_view(entry: dict, with_context: bool) -> dict:
     snap = entry.get("state") or entry.get("snapshot") or {}  # 'snapshot' before December 2025
-    view = {"id": entry["id"], "name": entry.get("name"), "created": entry.get("created"),
-            "description": snap.get("description", ""), "tags": snap.get("state", {}).get("metadata", {}).get("tags", [])}
+    view = {
+        "id": entry["id"],
+        "name": entry.get("name"),
+        "created": entry.get("created"),
+        "description": snap.get("description", ""),
+        "tags": snap.get("state", {}).get("metadata", {}).get("tags", []),
+    }
     if with_context:
         view["context"] = snap.get("context", {})
     return view
@@ -397,9 +528,13 @@ def list_states(ex, call: Call):
     session = find_session(ws, a.get("sessionId") or call.session_id)
     entries = list((session or {}).get("states", {}).values())
     entries.sort(key=lambda e: e.get("created") or 0, reverse=a.get("order", "desc") != "asc")
-    size = a.get("pageSize") if isinstance(a.get("pageSize"), int) and a.get("pageSize", 0) >= 1 else (a.get("limit") or len(entries) or 1)
+    size = (
+        a.get("pageSize")
+        if isinstance(a.get("pageSize"), int) and a.get("pageSize", 0) >= 1
+        else (a.get("limit") or len(entries) or 1)
+    )
     page = a.get("page") if isinstance(a.get("page"), int) and a.get("page", 0) >= 0 else 0
-    chosen = [_state_view(e, bool(a.get("includeContext"))) for e in entries[page * size:(page + 1) * size]]
+    chosen = [_state_view(e, bool(a.get("includeContext"))) for e in entries[page * size : (page + 1) * size]]
     tags = set(_strings(a.get("tags")))
     if tags:  # the plugin filters after paginating, so a page can come back short
         chosen = [s for s in chosen if tags & set(s["tags"])]
@@ -410,7 +545,9 @@ def _find_state(session: dict | None, key) -> dict | None:
     states = (session or {}).get("states", {})
     if key in states:
         return states[key]
-    return next((s for s in states.values() if isinstance(key, str) and str(s.get("name", "")).lower() == key.lower()), None)
+    return next(
+        (s for s in states.values() if isinstance(key, str) and str(s.get("name", "")).lower() == key.lower()), None
+    )
 
 
 @tool("memoryManager_loadState")
@@ -424,13 +561,29 @@ def load_state(ex, call: Call):
     snap = entry.get("state") or entry.get("snapshot") or {}
     target = session
     if a.get("continueExistingSession") is False:
-        target = new_session(ex, ws, generate_session_id(ex.now_ms(), ex.rng), a.get("sessionName") or f"Continuation of {entry.get('name')}",
-                             a.get("sessionDescription") or "", previousSessionId=session["id"])
-    add_trace(ex, target, "session_restoration", f"Restored state '{entry.get('name')}'",
-              {"stateId": entry["id"], "restorationGoal": a.get("restorationGoal") or ""})
+        target = new_session(
+            ex,
+            ws,
+            generate_session_id(ex.now_ms(), ex.rng),
+            a.get("sessionName") or f"Continuation of {entry.get('name')}",
+            a.get("sessionDescription") or "",
+            previousSessionId=session["id"],
+        )
+    add_trace(
+        ex,
+        target,
+        "session_restoration",
+        f"Restored state '{entry.get('name')}'",
+        {"stateId": entry["id"], "restorationGoal": a.get("restorationGoal") or ""},
+    )
     save_workspace(ex, ws)
-    return {"stateId": entry["id"], "name": entry.get("name"), "sessionId": target["id"],
-            "restoredContext": snap.get("context", {}), "description": snap.get("description", "")}
+    return {
+        "stateId": entry["id"],
+        "name": entry.get("name"),
+        "sessionId": target["id"],
+        "restoredContext": snap.get("context", {}),
+        "description": snap.get("description", ""),
+    }
 
 
 @tool("memoryManager_updateState")

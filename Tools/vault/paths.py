@@ -4,6 +4,7 @@ The plugin relies on Obsidian's vault API to stay inside the vault; over a plain
 is ours. A path argument is normalised as the plugin does (backslashes become '/', one leading '/'
 means the vault root, '.' and empty segments drop out) and then refused if it could leave the root.
 """
+
 from __future__ import annotations
 
 import os
@@ -86,7 +87,7 @@ class VaultPaths:
         real = os.path.realpath(path)  # follows every link on the way, also in a last component that does not exist
         if not self.inside(real):
             return None
-        return real[len(self._prefix):].replace(os.sep, "/") if real != str(self.root) else ""
+        return real[len(self._prefix) :].replace(os.sep, "/") if real != str(self.root) else ""
 
     def resolve(self, raw: str, *, data: bool = False) -> tuple[str, Path]:
         """(normalised vault-relative path, absolute path); symlinks leading outside are refused, and so

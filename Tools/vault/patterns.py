@@ -7,6 +7,7 @@ JavaScript's for everything a search pattern normally uses, lookarounds and back
 included) and whose matcher takes a timeout. All matches of one call share one budget
 (REGEX_BUDGET_S); when it is spent the call fails with "Pattern ... took too long".
 """
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,13 @@ class BoundedPattern:
     def __init__(self, ex, pattern: str, *, ignore_case: bool = False):
         if len(pattern) > MAX_PATTERN_CHARS:
             raise ToolError(f"Invalid pattern: longer than {MAX_PATTERN_CHARS} characters", "E_ARG_VALUE")
-        if math.prod(max(int(low), int(high or 0)) or 1 for low, high in _COUNTED.findall(pattern)) > MAX_REPEAT_PRODUCT:
-            raise ToolError(f"Invalid pattern: its counted repeats ({{n,m}}) multiply past {MAX_REPEAT_PRODUCT:,}", "E_ARG_VALUE")
+        if (
+            math.prod(max(int(low), int(high or 0)) or 1 for low, high in _COUNTED.findall(pattern))
+            > MAX_REPEAT_PRODUCT
+        ):
+            raise ToolError(
+                f"Invalid pattern: its counted repeats ({{n,m}}) multiply past {MAX_REPEAT_PRODUCT:,}", "E_ARG_VALUE"
+            )
         try:
             self._rx = regex.compile(pattern, regex.IGNORECASE if ignore_case else 0)
         except (regex.error, RecursionError, OverflowError, ValueError) as exc:
@@ -55,8 +61,10 @@ class BoundedPattern:
             # concurrent=True releases the GIL while matching, so a server's other threads keep running
             return self._rx.search(text, timeout=left, concurrent=True) is not None
         except TimeoutError:
-            raise ToolError(f"Pattern {self.pattern[:80]!r} took too long (over {REGEX_BUDGET_S:g} s for this call); "
-                            "simplify it", "E_ARG_VALUE") from None
+            raise ToolError(
+                f"Pattern {self.pattern[:80]!r} took too long (over {REGEX_BUDGET_S:g} s for this call); simplify it",
+                "E_ARG_VALUE",
+            ) from None
 
 
 def glob_pattern(ex, glob: str) -> BoundedPattern:

@@ -10,6 +10,7 @@ The copies of one process live in one run folder (`vault-run-*` in the temp dir)
 the process holds for its life; a process killed with SIGKILL cannot remove its copies, so the
 next process that makes a sandbox there removes every run folder whose lock is free.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -83,7 +84,7 @@ def _run_folder(base_dir) -> Path:
         handle = open(staging / _LOCK_NAME, "w")
         if fcntl:
             fcntl.flock(handle, fcntl.LOCK_EX)
-        folder = staging.with_name(RUN_PREFIX + staging.name[len(_STAGING):])
+        folder = staging.with_name(RUN_PREFIX + staging.name[len(_STAGING) :])
         os.rename(staging, folder)
         _runs[base] = (folder, handle)
         return folder
@@ -127,8 +128,13 @@ def snapshot(root: Path) -> dict[str, str]:
             rel = path.relative_to(root).as_posix()
             try:
                 mode = path.lstat().st_mode
-                state[rel] = "link:" + os.readlink(path) if stat.S_ISLNK(mode) else \
-                    hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest() if stat.S_ISREG(mode) else "special"
+                state[rel] = (
+                    "link:" + os.readlink(path)
+                    if stat.S_ISLNK(mode)
+                    else hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+                    if stat.S_ISREG(mode)
+                    else "special"
+                )
             except OSError:  # removed while walking
                 state[rel] = "?"
     return state
@@ -136,18 +142,23 @@ def snapshot(root: Path) -> dict[str, str]:
 
 def _special_files(folder: str, names: list[str]) -> list[str]:
     """copytree's ignore: FIFOs, sockets and devices (copying a FIFO would block for ever)."""
+
     def special(name):
         try:
             mode = os.lstat(os.path.join(folder, name)).st_mode
         except OSError:
             return True
         return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode))
+
     return [name for name in names if special(name)]
 
 
 def diff(before: dict[str, str], after: dict[str, str]) -> Changes:
-    return Changes(created=sorted(set(after) - set(before)), deleted=sorted(set(before) - set(after)),
-                   modified=sorted(p for p in set(before) & set(after) if before[p] != after[p]))
+    return Changes(
+        created=sorted(set(after) - set(before)),
+        deleted=sorted(set(before) - set(after)),
+        modified=sorted(p for p in set(before) & set(after) if before[p] != after[p]),
+    )
 
 
 class VaultSandbox:
@@ -170,8 +181,15 @@ class VaultSandbox:
         self.executor = VaultExecutor(self.root, **self._options)
         self._baseline = snapshot(self.root)
 
-    def add_workspace(self, workspace_id: str, name: str, root_folder: str = "/", description: str = "",
-                      folders=(), session_id: str | None = None) -> None:
+    def add_workspace(
+        self,
+        workspace_id: str,
+        name: str,
+        root_folder: str = "/",
+        description: str = "",
+        folders=(),
+        session_id: str | None = None,
+    ) -> None:
         """Make a chat session's setting real: the workspace under the id its system prompt hands
         out (unless the vault already has it), its folders, and the session itself, so calls made
         in it run as they would in the plugin. Folders that would leave the vault are skipped."""
@@ -186,7 +204,8 @@ class VaultSandbox:
             except (VaultPathError, OSError):
                 continue
         ws = load_workspace(self.executor, workspace_id) or new_workspace(
-            self.executor, workspace_id, name, root_folder or "/", description=description)
+            self.executor, workspace_id, name, root_folder or "/", description=description
+        )
         if session_id and session_id not in ws.get("sessions", {}):
             new_session(self.executor, ws, session_id, "Chat session")
         save_workspace(self.executor, ws)

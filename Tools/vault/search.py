@@ -3,6 +3,7 @@
 Read-only. Dot-files and dot-folders are invisible, as they are to Obsidian's index. Note text is
 cached per file by (mtime, size), so repeated searches over a large vault only stat the files.
 """
+
 from __future__ import annotations
 
 import re
@@ -70,11 +71,15 @@ def frontmatter(text: str) -> dict:
         return {}
     try:
         import yaml
+
         data = yaml.safe_load(match.group(1))
     except Exception:  # a broken block is just no frontmatter, as in Obsidian's cache
         return {}
-    return {k: v if isinstance(v, (str, int, float, bool, list, dict, type(None))) else str(v)
-            for k, v in data.items()} if isinstance(data, dict) else {}
+    return (
+        {k: v if isinstance(v, (str, int, float, bool, list, dict, type(None))) else str(v) for k, v in data.items()}
+        if isinstance(data, dict)
+        else {}
+    )
 
 
 def _snippet(text: str, at: int, length: int, size: int) -> str:
@@ -89,7 +94,9 @@ def _int(value, default: int, low: int, high: int) -> int:
     return max(low, min(high, int(value)))
 
 
-def search_content(ex, query: str, limit: int = 10, include_content: bool = True, snippet: int = 200, paths=None) -> list[dict]:
+def search_content(
+    ex, query: str, limit: int = 10, include_content: bool = True, snippet: int = 200, paths=None
+) -> list[dict]:
     lower_query = query.lower().strip()
     words = [w for w in re.split(r"\s+", lower_query) if len(w) > 2]
     allowed = _path_filter(ex, paths)
@@ -123,10 +130,17 @@ def search_content(ex, query: str, limit: int = 10, include_content: bool = True
     for score, rel, st, at, length, method in hits[:limit]:
         text, _ = _cached_note(ex, rel, st)
         parent = rel.rsplit("/", 1)[0] if "/" in rel else "/"
-        results.append({"filePath": rel, "title": rel.rsplit("/", 1)[-1][:-3],
-                        "content": _snippet(text, at, length, snippet) if include_content else "",
-                        "score": round(score, 4), "searchMethod": method, "frontmatter": frontmatter(text),
-                        "metadata": {"fileExtension": "md", "parentFolder": parent, "modifiedTime": int(st.st_mtime * 1000)}})
+        results.append(
+            {
+                "filePath": rel,
+                "title": rel.rsplit("/", 1)[-1][:-3],
+                "content": _snippet(text, at, length, snippet) if include_content else "",
+                "score": round(score, 4),
+                "searchMethod": method,
+                "frontmatter": frontmatter(text),
+                "metadata": {"fileExtension": "md", "parentFolder": parent, "modifiedTime": int(st.st_mtime * 1000)},
+            }
+        )
     return results
 
 
@@ -136,8 +150,14 @@ def search_content_mode(ex, call: Call):
     query = a.get("query")
     if not isinstance(query, str) or not query.strip():
         raise ToolError("Query parameter is required and cannot be empty", "E_MISSING_REQUIRED_ARG")
-    results = search_content(ex, query, _int(a.get("limit"), 10, 1, 50), a.get("includeContent", True) is not False,
-                             _int(a.get("snippetLength"), 200, 50, 1000), a.get("paths"))
+    results = search_content(
+        ex,
+        query,
+        _int(a.get("limit"), 10, 1, 50),
+        a.get("includeContent", True) is not False,
+        _int(a.get("snippetLength"), 200, 50, 1000),
+        a.get("paths"),
+    )
     return Reply(None, {"results": results, "totalResults": len(results), "query": query})
 
 
@@ -156,8 +176,9 @@ def search_directory(ex, call: Call):
     a = call.args
     query, paths = a.get("query"), a.get("paths")
     if not isinstance(query, str) or not query.strip() or not isinstance(paths, list) or not paths:
-        raise ToolError("searchDirectory needs a non-empty query and at least one entry in paths",
-                        "E_MISSING_REQUIRED_ARG")
+        raise ToolError(
+            "searchDirectory needs a non-empty query and at least one entry in paths", "E_MISSING_REQUIRED_ARG"
+        )
     kind = a.get("searchType") if a.get("searchType") in ("files", "folders") else "both"
     depth = _int(a.get("depth"), 0, 1, 10) or None
     types = {t.lower().lstrip(".") for t in a.get("fileTypes") or [] if isinstance(t, str)}
@@ -183,8 +204,12 @@ def search_directory(ex, call: Call):
         name = rel.rsplit("/", 1)[-1]
         ext = "" if is_dir or "." not in name else name.rsplit(".", 1)[-1].lower()
         modified = int(st.st_mtime * 1000)
-        if (types and (is_dir or ext not in types)) or (pattern and not pattern.search(rel)) \
-                or (after is not None and modified < after) or (before is not None and modified > before):
+        if (
+            (types and (is_dir or ext not in types))
+            or (pattern and not pattern.search(rel))
+            or (after is not None and modified < after)
+            or (before is not None and modified > before)
+        ):
             continue
         score = fuzzy_score(query, name.rsplit(".", 1)[0] if ext else name)
         if score is None:
@@ -195,19 +220,34 @@ def search_directory(ex, call: Call):
         snippet = ""
         if not is_dir and ext == "md" and a.get("includeContent", True) is not False:
             snippet = _cached_note(ex, rel, st)[0][:200]
-        results.append({"path": rel, "name": name, "type": "folder" if is_dir else "file", "score": round(score, 4),
-                        "searchMethod": "fuzzy", "snippet": snippet,
-                        "metadata": {"fileType": ext, "created": int(st.st_ctime * 1000), "modified": modified,
-                                     "size": 0 if is_dir else st.st_size}})
+        results.append(
+            {
+                "path": rel,
+                "name": name,
+                "type": "folder" if is_dir else "file",
+                "score": round(score, 4),
+                "searchMethod": "fuzzy",
+                "snippet": snippet,
+                "metadata": {
+                    "fileType": ext,
+                    "created": int(st.st_ctime * 1000),
+                    "modified": modified,
+                    "size": 0 if is_dir else st.st_size,
+                },
+            }
+        )
     results.sort(key=lambda r: (-r["score"], r["path"]))
-    results = results[:_int(a.get("limit"), 20, 1, 100)]
+    results = results[: _int(a.get("limit"), 20, 1, 100)]
     return Reply(None, {"results": results, "totalResults": len(results), "query": query})
 
 
 def search_memory(ex, query: str, workspace_id: str | None, types, limit: int) -> list[dict]:
     from .memory import all_workspaces, load_workspace
+
     q = query.lower()
-    chosen = [load_workspace(ex, workspace_id)] if workspace_id and load_workspace(ex, workspace_id) else all_workspaces(ex)
+    chosen = (
+        [load_workspace(ex, workspace_id)] if workspace_id and load_workspace(ex, workspace_id) else all_workspaces(ex)
+    )
     out = []
 
     def hit(kind, text, **fields):
@@ -216,23 +256,48 @@ def search_memory(ex, query: str, workspace_id: str | None, types, limit: int) -
 
     for ws in chosen:
         if "workspaces" in types:
-            hit("workspace", f"{ws.get('name', '')} {ws.get('description', '')} {ws.get('context', {}).get('purpose', '')}",
-                id=ws["id"], name=ws.get("name"), workspaceId=ws["id"])
+            hit(
+                "workspace",
+                f"{ws.get('name', '')} {ws.get('description', '')} {ws.get('context', {}).get('purpose', '')}",
+                id=ws["id"],
+                name=ws.get("name"),
+                workspaceId=ws["id"],
+            )
         for session in ws.get("sessions", {}).values():
             if "sessions" in types:
-                hit("session", f"{session.get('name', '')} {session.get('description', '')}", id=session["id"],
-                    name=session.get("name"), workspaceId=ws["id"], timestamp=session.get("startTime"))
+                hit(
+                    "session",
+                    f"{session.get('name', '')} {session.get('description', '')}",
+                    id=session["id"],
+                    name=session.get("name"),
+                    workspaceId=ws["id"],
+                    timestamp=session.get("startTime"),
+                )
             for state in session.get("states", {}).values():
                 snap = state.get("state") or state.get("snapshot") or {}
                 if "states" in types:
-                    hit("state", f"{state.get('name', '')} {snap.get('description', '')}", id=state["id"],
-                        name=state.get("name"), workspaceId=ws["id"], sessionId=session["id"], timestamp=state.get("created"))
+                    hit(
+                        "state",
+                        f"{state.get('name', '')} {snap.get('description', '')}",
+                        id=state["id"],
+                        name=state.get("name"),
+                        workspaceId=ws["id"],
+                        sessionId=session["id"],
+                        timestamp=state.get("created"),
+                    )
             for trace in session.get("memoryTraces", {}).values():
                 kind = "toolCalls" if trace.get("type") == "tool_call" else "traces"
                 if kind in types:
-                    hit("trace", str(trace.get("content", "")), id=trace["id"], traceType=trace.get("type"),
-                        content=trace.get("content"), workspaceId=ws["id"], sessionId=session["id"],
-                        timestamp=trace.get("timestamp"))
+                    hit(
+                        "trace",
+                        str(trace.get("content", "")),
+                        id=trace["id"],
+                        traceType=trace.get("type"),
+                        content=trace.get("content"),
+                        workspaceId=ws["id"],
+                        sessionId=session["id"],
+                        timestamp=trace.get("timestamp"),
+                    )
     out.sort(key=lambda r: (-r["score"], -(r.get("timestamp") or 0)))
     return out[:limit]
 
@@ -269,10 +334,17 @@ def _universal(ex, search: dict) -> dict:
     for cat in ("files", "folders"):
         if cat in categories:
             scored = [(fuzzy_score(q, rel.rsplit("/", 1)[-1]), rel) for rel, d, _ in entries if d == (cat == "folders")]
-            found[cat] = [{"path": rel, "score": round(s, 4)} for s, rel in sorted((x for x in scored if x[0] is not None), key=lambda x: (-x[0], x[1]))[:limit]]
+            found[cat] = [
+                {"path": rel, "score": round(s, 4)}
+                for s, rel in sorted((x for x in scored if x[0] is not None), key=lambda x: (-x[0], x[1]))[:limit]
+            ]
     if "content" in categories:
-        found["content"] = [{"path": r["filePath"], "score": r["score"], "snippet": r["content"]}
-                            for r in search_content(ex, query, limit, search.get("includeContent", True) is not False, 200, search.get("paths"))]
+        found["content"] = [
+            {"path": r["filePath"], "score": r["score"], "snippet": r["content"]}
+            for r in search_content(
+                ex, query, limit, search.get("includeContent", True) is not False, 200, search.get("paths")
+            )
+        ]
     memory_map = {"workspaces": "workspaces", "sessions": "sessions", "states": "states", "memory_traces": "traces"}
     for cat, kind in memory_map.items():
         if cat in categories:
@@ -284,7 +356,13 @@ def _universal(ex, search: dict) -> dict:
                 continue
             text, _ = _cached_note(ex, rel, st)
             meta = frontmatter(text)
-            note_tags = meta.get("tags") if isinstance(meta.get("tags"), list) else [meta["tags"]] if isinstance(meta.get("tags"), str) else []
+            note_tags = (
+                meta.get("tags")
+                if isinstance(meta.get("tags"), list)
+                else [meta["tags"]]
+                if isinstance(meta.get("tags"), str)
+                else []
+            )
             note_tags = [str(t) for t in note_tags] + _INLINE_TAG.findall(text)
             if any(q.lstrip("#") in t.lower() for t in note_tags):
                 tags.append({"path": rel, "tags": sorted(set(note_tags)), "score": 0.9})
@@ -296,8 +374,11 @@ def _universal(ex, search: dict) -> dict:
             found["properties"] = props[:limit]
     prioritized = [c for c in search.get("prioritizeCategories") or [] if c in found]
     order = prioritized + [c for c in found if c not in prioritized]
-    return {"query": query, "categories": {c: found[c] for c in order},
-            "totalResults": sum(len(v) for v in found.values())}
+    return {
+        "query": query,
+        "categories": {c: found[c] for c in order},
+        "totalResults": sum(len(v) for v in found.values()),
+    }
 
 
 @tool("vaultLibrarian_batch")
@@ -312,8 +393,13 @@ def batch_search(ex, call: Call):
         except ToolError as exc:
             results.append({"success": False, "error": str(exc)})
     if call.args.get("mergeResults"):
-        merged = [dict(item, category=cat, query=r["query"]) for r in results if r["success"]
-                  for cat, items in r["categories"].items() for item in items]
+        merged = [
+            dict(item, category=cat, query=r["query"])
+            for r in results
+            if r["success"]
+            for cat, items in r["categories"].items()
+            for item in items
+        ]
         merged.sort(key=lambda m: -m.get("score", 0))
         return {"merged": merged, "totalResults": len(merged)}
     return {"results": results}

@@ -1,9 +1,10 @@
 """Command line of the training queue daemon.
 
-    python -m Trainers.daemon --base-model MODEL --method sft|kto [--root DIR] [--once] [training flags]
-    python -m Trainers.daemon status [--root DIR] [--json]
-    python -m Trainers.daemon add FILE [--priority high|normal|low] [--root DIR]
+python -m Trainers.daemon --base-model MODEL --method sft|kto [--root DIR] [--once] [training flags]
+python -m Trainers.daemon status [--root DIR] [--json]
+python -m Trainers.daemon add FILE [--priority high|normal|low] [--root DIR]
 """
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,9 @@ _DAEMON_OWNS = ("--config", "--model-name", "--local-file", "--dataset-name", "-
 
 
 def _root_flag(parser) -> None:
-    parser.add_argument("--root", type=Path, help="folder holding inbox/, queue/ and logs/ (default: the repository root)")
+    parser.add_argument(
+        "--root", type=Path, help="folder holding inbox/, queue/ and logs/ (default: the repository root)"
+    )
 
 
 def build_parser() -> ArgumentParser:
@@ -29,20 +32,36 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog=PROG,
         description="Train on every dataset dropped into ROOT/inbox/ or queued in ROOT/queue/high|normal|low/, one "
-                    "after the other, each continuing from the adapter the previous one produced. Files end in "
-                    "queue/done/ or queue/failed/ (with NAME.reason.txt). Subcommands: 'status' lists queued, "
-                    "running and finished jobs; 'add FILE' queues a file. SIGTERM or Ctrl-C checkpoints the "
-                    "current job and stops; the next start resumes it. Exit 0, or 1 when a job failed.")
-    parser.add_argument("--base-model", required=True, help="Hugging Face id or local directory the first job starts from")
+        "after the other, each continuing from the adapter the previous one produced. Files end in "
+        "queue/done/ or queue/failed/ (with NAME.reason.txt). Subcommands: 'status' lists queued, "
+        "running and finished jobs; 'add FILE' queues a file. SIGTERM or Ctrl-C checkpoints the "
+        "current job and stops; the next start resumes it. Exit 0, or 1 when a job failed.",
+    )
+    parser.add_argument(
+        "--base-model", required=True, help="Hugging Face id or local directory the first job starts from"
+    )
     parser.add_argument("--method", required=True, choices=tuple(METHODS))
     _root_flag(parser)
     parser.add_argument("--once", action="store_true", help="drain the queue, then exit instead of watching")
-    parser.add_argument("--poll", type=float, default=5.0, metavar="S", help="seconds between looks at the inbox (default 5)")
-    parser.add_argument("--settle", type=float, default=2.0, metavar="S",
-                        help="an inbox file is taken once unchanged for S seconds, so half-copied files wait (default 2)")
-    parser.add_argument("--fresh", action="store_true", help="start again from --base-model instead of the latest adapter")
-    parser.add_argument("--config", metavar="FILE", help="training YAML, as for train.sh (sections model, lora, training, ...)")
-    parser.add_argument("--output-dir", type=Path, metavar="DIR", help="where each job's run goes (default ROOT/daemon_runs)")
+    parser.add_argument(
+        "--poll", type=float, default=5.0, metavar="S", help="seconds between looks at the inbox (default 5)"
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="an inbox file is taken once unchanged for S seconds, so half-copied files wait (default 2)",
+    )
+    parser.add_argument(
+        "--fresh", action="store_true", help="start again from --base-model instead of the latest adapter"
+    )
+    parser.add_argument(
+        "--config", metavar="FILE", help="training YAML, as for train.sh (sections model, lora, training, ...)"
+    )
+    parser.add_argument(
+        "--output-dir", type=Path, metavar="DIR", help="where each job's run goes (default ROOT/daemon_runs)"
+    )
     add_training_flags(parser, None, omit=_DAEMON_OWNS)
     return parser
 
@@ -66,7 +85,9 @@ def print_status(report: dict) -> None:
     d = report["daemon"]
     print(f"queue: {report['root']}")
     print(f"daemon: {d['state']}" + (f" (pid {d['pid']}, since {d['since']})" if d["pid"] else ""))
-    print(f"next job continues from: {report['latest_adapter'] or report['base_model'] or 'the --base-model given at start'}")
+    print(
+        f"next job continues from: {report['latest_adapter'] or report['base_model'] or 'the --base-model given at start'}"
+    )
     sections = (
         ("queued", report["queued"], ("priority", "file", "size", "modified")),
         ("running", report["running"], ("file", "state", "started_at", "attempts")),
@@ -75,8 +96,10 @@ def print_status(report: dict) -> None:
     for title, rows, columns in sections:
         print(f"\n{title}: {len(rows)}")
         if rows:
-            table = [columns] + [tuple("" if r.get(c) is None else str(r[c])[:160] if c == "reason" else r[c]
-                                       for c in columns) for r in rows]
+            table = [columns] + [
+                tuple("" if r.get(c) is None else str(r[c])[:160] if c == "reason" else r[c] for c in columns)
+                for r in rows
+            ]
             for line in format_table(table):
                 print("  " + line)
 
@@ -85,9 +108,17 @@ def _serve(argv: list[str]) -> int:
     args = vars(build_parser().parse_args(argv))
     from .runner import Daemon, DaemonSettings
 
-    settings = DaemonSettings(method=args.pop("method"), base_model=args.pop("base_model"), root=args.pop("root"),
-                              config_file=args.pop("config"), runs_dir=args.pop("output_dir"), once=args.pop("once"),
-                              poll=args.pop("poll"), settle=args.pop("settle"), fresh=args.pop("fresh"))
+    settings = DaemonSettings(
+        method=args.pop("method"),
+        base_model=args.pop("base_model"),
+        root=args.pop("root"),
+        config_file=args.pop("config"),
+        runs_dir=args.pop("output_dir"),
+        once=args.pop("once"),
+        poll=args.pop("poll"),
+        settle=args.pop("settle"),
+        fresh=args.pop("fresh"),
+    )
     if settings.poll <= 0 or settings.settle < 0:
         die("--poll must be positive and --settle 0 or more")
     settings.overrides = {k: v for k, v in args.items() if v is not None}
@@ -103,8 +134,10 @@ def _serve(argv: list[str]) -> int:
         rows += [(o.file, o.result, o.steps, round(o.seconds, 1), o.detail[:80]) for o in outcomes]
         print("\n".join(format_table(rows)))
     counts = {r: sum(o.result == r for o in outcomes) for r in ("done", "failed", "stopped")}
-    print(f"summary: {counts['done']} done, {counts['failed']} failed, {counts['stopped']} checkpointed and requeued; "
-          f"status: {PROG} status" + (f" --root {settings.root}" if settings.root else ""))
+    print(
+        f"summary: {counts['done']} done, {counts['failed']} failed, {counts['stopped']} checkpointed and requeued; "
+        f"status: {PROG} status" + (f" --root {settings.root}" if settings.root else "")
+    )
     return EXIT_FINDINGS if counts["failed"] else EXIT_OK
 
 

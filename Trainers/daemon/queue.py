@@ -14,6 +14,7 @@ Every move is a rename inside ROOT, so a job file is always in exactly one folde
 NAME.job.json moves right after it and only carries bookkeeping (a lost sidecar restarts the job
 from scratch, it never loses the job).
 """
+
 from __future__ import annotations
 
 import json
@@ -107,8 +108,14 @@ class QueueLayout:
         return self.queue / priority
 
     def ensure(self) -> None:
-        for folder in (self.inbox, self.running, self.done, self.failed, self.logs,
-                       *(self.priority_dir(p) for p in PRIORITIES)):
+        for folder in (
+            self.inbox,
+            self.running,
+            self.done,
+            self.failed,
+            self.logs,
+            *(self.priority_dir(p) for p in PRIORITIES),
+        ):
             folder.mkdir(parents=True, exist_ok=True)
 
     def _all_dirs(self) -> list[Path]:
@@ -152,8 +159,14 @@ class QueueLayout:
     def _files(self, folder: Path) -> list[Path]:
         if not folder.is_dir():
             return []
-        return [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
-                and not p.name.endswith(META_SUFFIX) and not p.name.endswith(REASON_SUFFIX)]
+        return [
+            p
+            for p in folder.iterdir()
+            if p.is_file()
+            and not p.name.startswith(".")
+            and not p.name.endswith(META_SUFFIX)
+            and not p.name.endswith(REASON_SUFFIX)
+        ]
 
     def intake(self, settle: float = 2.0) -> tuple[list[Path], list[Path], int]:
         """Move inbox files whose last change is settle seconds old into queue/normal/.
@@ -232,8 +245,10 @@ class QueueLock:
         if not self._lock.acquire():
             owner = self.owner() or {}
             pid = owner.get("pid", "?")
-            raise UsageError(f"another daemon (pid {pid}, since {owner.get('started', '?')}) serves the queue "
-                             f"in {self.root}; stop it first (kill {pid}) or use another --root")
+            raise UsageError(
+                f"another daemon (pid {pid}, since {owner.get('started', '?')}) serves the queue "
+                f"in {self.root}; stop it first (kill {pid}) or use another --root"
+            )
         if self._lock.previous_note.strip():
             try:
                 previous = json.loads(self._lock.previous_note)
@@ -258,20 +273,40 @@ def status(layout: QueueLayout) -> dict:
     """Queued, running and finished jobs, the daemon's pid and the adapter the next job continues from."""
     owner = QueueLock(layout).owner()
     alive = bool(owner) and owner.get("host") == socket.gethostname() and pid_alive(owner.get("pid"))
-    daemon = {"state": "running" if alive else "stale lock" if owner else "not running",
-              "pid": owner.get("pid") if owner else None, "since": owner.get("started") if owner else None}
+    daemon = {
+        "state": "running" if alive else "stale lock" if owner else "not running",
+        "pid": owner.get("pid") if owner else None,
+        "since": owner.get("started") if owner else None,
+    }
 
     def entry(path: Path, **extra) -> dict:
         meta = read_meta(path)
-        return {"file": path.name, "size": path.stat().st_size,
-                "modified": datetime.fromtimestamp(path.stat().st_mtime).isoformat(timespec="seconds"), **extra,
-                **{k: meta[k] for k in ("attempts", "started_at", "finished_at", "global_step", "final_model",
-                                        "run_dir", "interrupted_at") if k in meta}}
+        return {
+            "file": path.name,
+            "size": path.stat().st_size,
+            "modified": datetime.fromtimestamp(path.stat().st_mtime).isoformat(timespec="seconds"),
+            **extra,
+            **{
+                k: meta[k]
+                for k in (
+                    "attempts",
+                    "started_at",
+                    "finished_at",
+                    "global_step",
+                    "final_model",
+                    "run_dir",
+                    "interrupted_at",
+                )
+                if k in meta
+            },
+        }
 
     queued = [entry(p, priority="inbox") for p in sorted(layout._files(layout.inbox))]
     queued += [entry(job.path, priority=job.priority) for job in layout.queued()]
-    running = [entry(p, state="training" if alive else "interrupted (requeued at next start)")
-               for p in layout._files(layout.running)]
+    running = [
+        entry(p, state="training" if alive else "interrupted (requeued at next start)")
+        for p in layout._files(layout.running)
+    ]
     finished = []
     for folder, result in ((layout.done, "done"), (layout.failed, "failed")):
         for path in layout._files(folder):
@@ -282,5 +317,12 @@ def status(layout: QueueLayout) -> dict:
             finished.append(item)
     finished.sort(key=lambda item: item.get("finished_at") or item["modified"])
     state = layout.read_state()
-    return {"root": str(layout.root), "daemon": daemon, "base_model": state.get("base_model"),
-            "latest_adapter": state.get("latest_adapter"), "queued": queued, "running": running, "finished": finished}
+    return {
+        "root": str(layout.root),
+        "daemon": daemon,
+        "base_model": state.get("base_model"),
+        "latest_adapter": state.get("latest_adapter"),
+        "queued": queued,
+        "running": running,
+        "finished": finished,
+    }

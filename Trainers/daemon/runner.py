@@ -6,6 +6,7 @@ saves a checkpoint, puts the job back at the head of its queue and exits (the ne
 it from that checkpoint); a second one stops at once, and the job, left in queue/running/, is
 requeued at the next start, as after SIGKILL.
 """
+
 from __future__ import annotations
 
 import os
@@ -105,18 +106,28 @@ class Daemon:
         s = self.settings
         config = load_config(s.method, s.config_file, {**s.overrides, "model_name": s.base_model})
         sc = config.self_correction
-        if sc.enabled and sc.auto_queue and Path(sc.queue_dir or QueueLayout().root).resolve() == self.layout.root.resolve():
-            raise UsageError("self_correction.auto_queue would feed this daemon's own queue forever; "
-                             "set self_correction.queue_dir to another queue or turn auto_queue off")
+        if (
+            sc.enabled
+            and sc.auto_queue
+            and Path(sc.queue_dir or QueueLayout().root).resolve() == self.layout.root.resolve()
+        ):
+            raise UsageError(
+                "self_correction.auto_queue would feed this daemon's own queue forever; "
+                "set self_correction.queue_dir to another queue or turn auto_queue off"
+            )
         state = self.layout.read_state()
         if state and not s.fresh:
             if state.get("base_model") != s.base_model:
-                raise UsageError(f"this queue continues from {state.get('latest_adapter')}, trained on "
-                                 f"{state.get('base_model')}, not --base-model {s.base_model}; pass --fresh to start "
-                                 "again from --base-model, or use another --root")
+                raise UsageError(
+                    f"this queue continues from {state.get('latest_adapter')}, trained on "
+                    f"{state.get('base_model')}, not --base-model {s.base_model}; pass --fresh to start "
+                    "again from --base-model, or use another --root"
+                )
             adapter = state.get("latest_adapter")
             if adapter and not Path(adapter).is_dir():
-                raise UsageError(f"the latest adapter {adapter} no longer exists; pass --fresh to start again from --base-model")
+                raise UsageError(
+                    f"the latest adapter {adapter} no longer exists; pass --fresh to start again from --base-model"
+                )
         from Trainers.shared.backend import load_tokenizer
 
         load_tokenizer(config)  # an unloadable model is the daemon's problem, not each job's
@@ -143,8 +154,10 @@ class Daemon:
                 self.log(f"took over a stale lock left by pid {lock.stale.get('pid')}", "WARNING")
             for path in self.layout.recover():
                 self.log(f"{path.name}: requeued after an interrupted run", "WARNING")
-            self.log(f"serving {self.layout.root} (pid {os.getpid()}, method {self.settings.method}, "
-                     f"base {self.settings.base_model}, next job continues from {self._model()})")
+            self.log(
+                f"serving {self.layout.root} (pid {os.getpid()}, method {self.settings.method}, "
+                f"base {self.settings.base_model}, next job continues from {self._model()})"
+            )
             handlers = {}
             if threading.current_thread() is threading.main_thread():
                 handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -182,25 +195,45 @@ class Daemon:
         meta = read_meta(path)
         meta.setdefault("id", f"{datetime.now():%Y%m%d_%H%M%S}_{path.stem}")
         meta.setdefault("model", self._model())  # a resumed job keeps the adapter it started from
-        meta.update(priority=job.priority, attempts=meta.get("attempts", 0) + 1, started_at=now(), pid=os.getpid(),
-                    output_dir=str(self.runs_dir / meta["id"]))
+        meta.update(
+            priority=job.priority,
+            attempts=meta.get("attempts", 0) + 1,
+            started_at=now(),
+            pid=os.getpid(),
+            output_dir=str(self.runs_dir / meta["id"]),
+        )
         write_meta(path, meta)
         output = Path(meta["output_dir"])
         resumable = sorted((p for p in output.glob("*") if p.is_dir() and checkpoints(p)), key=lambda p: p.name)
         resume = str(resumable[-1]) if resumable else None
-        self.log(("Self-Correction: " if path.name.startswith("self_correction") else "") + f"{path.name}: training ({s.method}) from {meta['model']}"
-                 + (f", resuming {resume}" if resume else "") + f" (attempt {meta['attempts']})")
+        self.log(
+            ("Self-Correction: " if path.name.startswith("self_correction") else "")
+            + f"{path.name}: training ({s.method}) from {meta['model']}"
+            + (f", resuming {resume}" if resume else "")
+            + f" (attempt {meta['attempts']})"
+        )
         started = time.time()
         try:
-            config = load_config(s.method, s.config_file, {**s.overrides, "model_name": meta["model"],
-                                                           "local_file": str(path), "output_dir": str(output), "resume": resume})
+            config = load_config(
+                s.method,
+                s.config_file,
+                {
+                    **s.overrides,
+                    "model_name": meta["model"],
+                    "local_file": str(path),
+                    "output_dir": str(output),
+                    "resume": resume,
+                },
+            )
             result = run_training(config, extra_callbacks=[_stop_callback(self.stop)])
         except JobStopped as stopped:
             meta.update(interrupted_at=now(), stopped_at_step=stopped.step)
             write_meta(path, meta)
             layout.move(path, layout.priority_dir(job.priority))
-            self.log(f"{path.name}: checkpoint saved at step {stopped.step}; back in queue/{job.priority}, "
-                     "resumed at the next start")
+            self.log(
+                f"{path.name}: checkpoint saved at step {stopped.step}; back in queue/{job.priority}, "
+                "resumed at the next start"
+            )
             self.outcomes.append(Outcome(path.name, "stopped", stopped.step, time.time() - started))
         except UsageError as exc:  # the data or the setup is wrong: the job cannot succeed as it is
             self._fail(path, meta, str(exc), started)
@@ -211,14 +244,28 @@ class Daemon:
             self.log(traceback.format_exc().rstrip(), "ERROR")
             self._fail(path, meta, f"training crashed: {type(exc).__name__}: {exc}", started)
         else:
-            meta.update(finished_at=now(), run_dir=str(result.run_dir), final_model=str(result.final_dir),
-                        global_step=result.global_step, seconds=round(time.time() - started, 2))
+            meta.update(
+                finished_at=now(),
+                run_dir=str(result.run_dir),
+                final_model=str(result.final_dir),
+                global_step=result.global_step,
+                seconds=round(time.time() - started, 2),
+            )
             write_meta(path, meta)
-            layout.write_state({"method": s.method, "base_model": s.base_model, "latest_adapter": str(result.final_dir),
-                                "updated": now(), "last_job": path.name})
+            layout.write_state(
+                {
+                    "method": s.method,
+                    "base_model": s.base_model,
+                    "latest_adapter": str(result.final_dir),
+                    "updated": now(),
+                    "last_job": path.name,
+                }
+            )
             layout.move(path, layout.done)
             self.log(f"{path.name}: done in {result.global_step} step(s); next jobs continue from {result.final_dir}")
-            self.outcomes.append(Outcome(path.name, "done", result.global_step, time.time() - started, str(result.final_dir)))
+            self.outcomes.append(
+                Outcome(path.name, "done", result.global_step, time.time() - started, str(result.final_dir))
+            )
 
     def _fail(self, path: Path, meta: dict, reason: str, started: float) -> None:
         reason = reason.replace(str(path), path.name)  # the file is about to leave running/

@@ -1,7 +1,8 @@
 """LoRA SFT / KTO on Apple silicon with MLX; all logic lives in Trainers/shared/mlx. See docs/train-mac.md.
 
-    cd Trainers/mistral_lora_mac && python main.py --config config/config.yaml [--resume latest] [--eval-only]
+cd Trainers/mistral_lora_mac && python main.py --config config/config.yaml [--resume latest] [--eval-only]
 """
+
 import sys
 from pathlib import Path
 

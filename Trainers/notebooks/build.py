@@ -6,6 +6,7 @@ cannot drift from the code. One builder writes all three, so they share their se
 fails when a committed notebook differs from what this script writes, and the test suite executes
 each one on CPU with the tiny model through its `parameters` cell (papermill's convention).
 """
+
 from __future__ import annotations
 
 import json
@@ -27,19 +28,31 @@ def markdown(text: str) -> dict:
 
 
 def code(text: str, *tags: str) -> dict:
-    return {"cell_type": "code", "execution_count": None, "metadata": {"tags": list(tags)} if tags else {},
-            "outputs": [], "source": _source(text)}
+    return {
+        "cell_type": "code",
+        "execution_count": None,
+        "metadata": {"tags": list(tags)} if tags else {},
+        "outputs": [],
+        "source": _source(text),
+    }
 
 
 def notebook(cells: list[dict]) -> dict:
     cells = [{"id": f"cell-{i}", **cell} for i, cell in enumerate(cells)]  # stable ids: a rebuild changes nothing
-    return {"cells": cells, "nbformat": 4, "nbformat_minor": 5,
-            "metadata": {"accelerator": "GPU", "colab": {"provenance": []},
-                         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-                         "language_info": {"name": "python"}}}
+    return {
+        "cells": cells,
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {
+            "accelerator": "GPU",
+            "colab": {"provenance": []},
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+        },
+    }
 
 
-SETUP = '''
+SETUP = """
 # Set-up: inside a clone of the toolkit nothing is installed; on Colab the toolkit is cloned and installed
 import pathlib, subprocess, sys
 
@@ -53,14 +66,14 @@ if ROOT is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{ROOT}[{extras}]"], check=True)
 sys.path.insert(0, str(ROOT))
 print("toolkit:", ROOT)
-'''
+"""
 
-CHECK = '''
+CHECK = """
 # What this machine can run: GPU, VRAM, versions, tokens present (python -m Trainers.doctor)
 from Trainers import doctor
 
 print("\\n".join(doctor.render(doctor.diagnose())))
-'''
+"""
 
 
 def validate_cell(method: str) -> str:
@@ -88,7 +101,7 @@ print("adapter, tokenizer and lineage in", result.final_dir)
 '''
 
 
-EVALUATE = '''
+EVALUATE = """
 # A first look: the evaluator over a few one-per-tool cases (transformers backend, base model + adapter)
 from Evaluator import cli as evaluator
 from Trainers.shared.backend import split_adapter
@@ -100,17 +113,17 @@ if pathlib.Path(base).is_dir():
                     "--no-progress", "--output", str(result.run_dir / "eval_report.json")])
 else:  # a Hub base model: export to GGUF below and evaluate in LM Studio or Ollama (docs/evaluate.md)
     print(f"base model {base} is not a local folder: evaluate the GGUF export instead")
-'''
+"""
 
-EXPORT = '''
+EXPORT = """
 # GGUF for LM Studio / Ollama, with its Modelfile and a tool-calling round trip (docs/export.md)
 from Trainers.shared.export.cli import gguf_main
 
 if EXPORT_GGUF:
     gguf_main([str(result.run_dir), "--quantizations", QUANTIZATIONS, "--no-progress"])
-'''
+"""
 
-UPLOAD = '''
+UPLOAD = """
 # Upload to the Hugging Face Hub (HF_TOKEN from Colab's secrets, the environment or .env)
 from Trainers.shared.export.cli import upload_main
 
@@ -118,7 +131,7 @@ if HF_REPO:
     upload_main([str(result.final_dir), HF_REPO, "--save-method", UPLOAD_METHOD, "--no-progress"], method=METHOD)
 else:
     print("set HF_REPO = 'username/model-name' in the parameters cell to upload")
-'''
+"""
 
 
 def parameters(method: str, extra: str = "") -> str:
@@ -140,28 +153,63 @@ TOOLKIT_GIT_URL = None      # on Colab: the git URL of the toolkit to clone{extr
 
 
 def build() -> dict[str, dict]:
-    intro = ("Runtime > Change runtime type > T4 GPU, fill in the parameters cell, then Runtime > Run all. "
-             "Everything here is also a command: see docs/train-nvidia.md.")
+    intro = (
+        "Runtime > Change runtime type > T4 GPU, fill in the parameters cell, then Runtime > Run all. "
+        "Everything here is also a command: see docs/train-nvidia.md."
+    )
     return {
-        "sft_colab_beginner.ipynb": notebook([
-            markdown(f"# SFT for beginners: teach a model the Claudesidian tool calls\n\n{intro}"),
-            code(parameters("sft"), "parameters"), code(SETUP), code(CHECK), code(validate_cell("sft")),
-            code(train_cell("sft")), code(EVALUATE), code(UPLOAD)]),
-        "sft_colab_tool_calling.ipynb": notebook([
-            markdown("# SFT on a tool-calling dataset, then GGUF and the Hub\n\nFor the toolkit's record format "
-                     f"(ChatML conversations, tool calls with the 7-field context object). {intro}"),
-            code(parameters("sft", '\nEXPORT_GGUF = True\nQUANTIZATIONS = "Q4_K_M"   # after the f16 file; "none": f16 only'),
-                 "parameters"),
-            code(SETUP), code(CHECK), code(validate_cell("sft")), code(train_cell("sft")), code(EVALUATE),
-            code(EXPORT), code(UPLOAD)]),
-        "kto_colab_notebook.ipynb": notebook([
-            markdown("# KTO refinement after SFT\n\nPreference learning on true/false examples in strict "
-                     "alternation (the shipped `teacher_kto.jsonl` is). Start from your SFT run: set MODEL_NAME "
-                     f"to its `final_model/`. {intro}"),
-            code(parameters("kto", "\nBETA = 0.3                  # how far the policy may move from the reference"),
-                 "parameters"),
-            code(SETUP), code(CHECK), code(validate_cell("kto")), code(train_cell("kto", ', "beta": BETA')),
-            code(EVALUATE), code(UPLOAD)]),
+        "sft_colab_beginner.ipynb": notebook(
+            [
+                markdown(f"# SFT for beginners: teach a model the Claudesidian tool calls\n\n{intro}"),
+                code(parameters("sft"), "parameters"),
+                code(SETUP),
+                code(CHECK),
+                code(validate_cell("sft")),
+                code(train_cell("sft")),
+                code(EVALUATE),
+                code(UPLOAD),
+            ]
+        ),
+        "sft_colab_tool_calling.ipynb": notebook(
+            [
+                markdown(
+                    "# SFT on a tool-calling dataset, then GGUF and the Hub\n\nFor the toolkit's record format "
+                    f"(ChatML conversations, tool calls with the 7-field context object). {intro}"
+                ),
+                code(
+                    parameters(
+                        "sft", '\nEXPORT_GGUF = True\nQUANTIZATIONS = "Q4_K_M"   # after the f16 file; "none": f16 only'
+                    ),
+                    "parameters",
+                ),
+                code(SETUP),
+                code(CHECK),
+                code(validate_cell("sft")),
+                code(train_cell("sft")),
+                code(EVALUATE),
+                code(EXPORT),
+                code(UPLOAD),
+            ]
+        ),
+        "kto_colab_notebook.ipynb": notebook(
+            [
+                markdown(
+                    "# KTO refinement after SFT\n\nPreference learning on true/false examples in strict "
+                    "alternation (the shipped `teacher_kto.jsonl` is). Start from your SFT run: set MODEL_NAME "
+                    f"to its `final_model/`. {intro}"
+                ),
+                code(
+                    parameters("kto", "\nBETA = 0.3                  # how far the policy may move from the reference"),
+                    "parameters",
+                ),
+                code(SETUP),
+                code(CHECK),
+                code(validate_cell("kto")),
+                code(train_cell("kto", ', "beta": BETA')),
+                code(EVALUATE),
+                code(UPLOAD),
+            ]
+        ),
     }
 
 
@@ -172,8 +220,11 @@ def render(nb: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     from Tools.cli_common import ArgumentParser
 
-    ArgumentParser(prog="build.py", description="Write the Colab notebooks of Trainers/notebooks/ from the toolkit's "
-                                                "functions (a test fails when a committed one is stale).").parse_args(argv)
+    ArgumentParser(
+        prog="build.py",
+        description="Write the Colab notebooks of Trainers/notebooks/ from the toolkit's "
+        "functions (a test fails when a committed one is stale).",
+    ).parse_args(argv)
     for name, nb in build().items():
         (HERE / name).write_text(render(nb), encoding="utf-8")
         print(f"wrote {HERE / name}")

@@ -1,4 +1,5 @@
 """KTO entry point; all logic lives in Trainers/shared. See docs/train-nvidia.md."""
+
 import sys
 from pathlib import Path
 

@@ -3,6 +3,7 @@
 Unsloth on CUDA when it is installed, else transformers + PEFT (with bitsandbytes 4-bit on CUDA when
 installed), else plain CPU. Every heavy import happens inside a function, so ``--help`` stays fast.
 """
+
 from __future__ import annotations
 
 import functools
@@ -40,8 +41,9 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def detect_backend(require_cuda: bool = False, load_in_4bit: bool = True, choice: str = "auto",
-                   full_finetune: bool = False) -> Backend:
+def detect_backend(
+    require_cuda: bool = False, load_in_4bit: bool = True, choice: str = "auto", full_finetune: bool = False
+) -> Backend:
     """auto: unsloth on CUDA when installed, else transformers + PEFT (bitsandbytes 4-bit when
     installed), else CPU. A forced choice that cannot run is an error, not a silent fallback."""
     import torch
@@ -49,10 +51,14 @@ def detect_backend(require_cuda: bool = False, load_in_4bit: bool = True, choice
     cuda = torch.cuda.is_available()
     if choice == "cpu" or (choice == "auto" and not cuda):
         if require_cuda:
-            raise TrainingError("--require-cuda was given but no CUDA device is visible (check nvidia-smi and "
-                                "that torch was installed with CUDA: python -c 'import torch; print(torch.version.cuda)')")
+            raise TrainingError(
+                "--require-cuda was given but no CUDA device is visible (check nvidia-smi and "
+                "that torch was installed with CUDA: python -c 'import torch; print(torch.version.cuda)')"
+            )
         why = "forced by --backend cpu" if choice == "cpu" else "no CUDA device"
-        return Backend("cpu", "cpu", False, f"{why}; training in full precision on CPU (slow, for tests and tiny models)")
+        return Backend(
+            "cpu", "cpu", False, f"{why}; training in full precision on CPU (slow, for tests and tiny models)"
+        )
     if not cuda:
         raise TrainingError(f"--backend {choice} needs a CUDA device, and none is visible (use --backend cpu)")
     if choice == "unsloth" and not _installed("unsloth"):
@@ -60,10 +66,17 @@ def detect_backend(require_cuda: bool = False, load_in_4bit: bool = True, choice
     if choice == "unsloth" and full_finetune:
         raise TrainingError("--full-finetune runs on the transformers backend; pass --backend transformers")
     if choice == "unsloth" or (choice == "auto" and _installed("unsloth") and not full_finetune):
-        return Backend("unsloth", "cuda", load_in_4bit, "forced by --backend" if choice == "unsloth" else "unsloth is installed")
+        return Backend(
+            "unsloth", "cuda", load_in_4bit, "forced by --backend" if choice == "unsloth" else "unsloth is installed"
+        )
     quantized = load_in_4bit and not full_finetune and _installed("bitsandbytes")
-    why = ("forced by --backend" if choice == "transformers" else "full fine-tuning" if full_finetune
-           else "unsloth is not installed")
+    why = (
+        "forced by --backend"
+        if choice == "transformers"
+        else "full fine-tuning"
+        if full_finetune
+        else "unsloth is not installed"
+    )
     if load_in_4bit and not full_finetune and not quantized:
         why += "; bitsandbytes missing, loading 16-bit (pip install -e '.[gpu]')"
     return Backend("transformers+peft", "cuda", quantized, why)
@@ -83,11 +96,14 @@ def split_adapter(name: str) -> tuple[str, str | None]:
 def _explain_load_error(name: str, exc: Exception) -> TrainingError:
     text = f"{type(exc).__name__}: {exc}"
     if "gated" in text.lower() or "401" in text or "403" in text:
-        return TrainingError(f"{name} is gated or private: accept its licence on huggingface.co and set HF_TOKEN "
-                             "(or run huggingface-cli login)")
+        return TrainingError(
+            f"{name} is gated or private: accept its licence on huggingface.co and set HF_TOKEN "
+            "(or run huggingface-cli login)"
+        )
     if isinstance(exc, OSError):
-        return TrainingError(f"cannot load {name}: not a local model directory and not reachable on the Hub "
-                             f"({str(exc).splitlines()[0]})")
+        return TrainingError(
+            f"cannot load {name}: not a local model directory and not reachable on the Hub ({str(exc).splitlines()[0]})"
+        )
     return TrainingError(f"cannot load {name} ({text.splitlines()[0]})")
 
 
@@ -128,8 +144,10 @@ def settle_hub_access(name: str) -> None:
     except ValueError:  # not a Hub id (a missing local folder): the loader's own error says so
         return
     if not cached:
-        raise TrainingError(f"{name} is not in the local Hugging Face cache and the Hub is {why}: connect once to "
-                            "download it, or pass --model-name with a local model directory")
+        raise TrainingError(
+            f"{name} is not in the local Hugging Face cache and the Hub is {why}: connect once to "
+            "download it, or pass --model-name with a local model directory"
+        )
     os.environ["HF_HUB_OFFLINE"] = "1"
     huggingface_hub.constants.HF_HUB_OFFLINE = True  # read at import time; the variable alone is too late
 
@@ -153,13 +171,17 @@ def use_chat_template(tokenizer, choice: str | None):
     from .chat_templates import family, family_names
 
     if choice == "chatml" or (choice is None and not tokenizer.chat_template):
-        print(f"chat template: toolkit ChatML with <tool_call> blocks ({'requested' if choice else 'the tokenizer has none'})")
+        print(
+            f"chat template: toolkit ChatML with <tool_call> blocks ({'requested' if choice else 'the tokenizer has none'})"
+        )
         tokenizer.chat_template = CHAT_TEMPLATE
     elif choice in family_names():
         print(f"chat template: the toolkit's {choice} template, calls as {family(choice).call_format} (requested)")
         tokenizer.chat_template = family(choice).template
     elif choice not in (None, "tokenizer"):
-        raise UsageError(f"model.chat_template must be null, 'tokenizer' or one of {', '.join(family_names())}, not {choice!r}")
+        raise UsageError(
+            f"model.chat_template must be null, 'tokenizer' or one of {', '.join(family_names())}, not {choice!r}"
+        )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -167,7 +189,12 @@ def use_chat_template(tokenizer, choice: str | None):
 
 def _lora_kwargs(config: RunConfig) -> dict:
     lora = config.lora
-    return {"r": lora.r, "lora_alpha": lora.alpha, "lora_dropout": lora.dropout, "target_modules": list(lora.target_modules)}
+    return {
+        "r": lora.r,
+        "lora_alpha": lora.alpha,
+        "lora_dropout": lora.dropout,
+        "target_modules": list(lora.target_modules),
+    }
 
 
 def load_model(config: RunConfig, backend: Backend, tokenizer):
@@ -180,17 +207,26 @@ def load_model(config: RunConfig, backend: Backend, tokenizer):
         if backend.name == "unsloth" and adapter:
             from unsloth import FastLanguageModel
 
-            model, _ = FastLanguageModel.from_pretrained(model_name=adapter, max_seq_length=config.model.max_seq_length,
-                                                         load_in_4bit=backend.quantized, dtype=None)
+            model, _ = FastLanguageModel.from_pretrained(
+                model_name=adapter,
+                max_seq_length=config.model.max_seq_length,
+                load_in_4bit=backend.quantized,
+                dtype=None,
+            )
             return model
         if backend.name == "unsloth":
             from unsloth import FastLanguageModel
 
-            model, _ = FastLanguageModel.from_pretrained(model_name=name, max_seq_length=config.model.max_seq_length,
-                                                         load_in_4bit=backend.quantized, dtype=None)
-            return FastLanguageModel.get_peft_model(model, **_lora_kwargs(config), bias="none",
-                                                    use_gradient_checkpointing="unsloth" if config.training.gradient_checkpointing else False,
-                                                    random_state=config.training.seed)
+            model, _ = FastLanguageModel.from_pretrained(
+                model_name=name, max_seq_length=config.model.max_seq_length, load_in_4bit=backend.quantized, dtype=None
+            )
+            return FastLanguageModel.get_peft_model(
+                model,
+                **_lora_kwargs(config),
+                bias="none",
+                use_gradient_checkpointing="unsloth" if config.training.gradient_checkpointing else False,
+                random_state=config.training.seed,
+            )
         import torch
         from peft import LoraConfig, get_peft_model
         from transformers import AutoModelForCausalLM
@@ -205,8 +241,11 @@ def load_model(config: RunConfig, backend: Backend, tokenizer):
                 from transformers import BitsAndBytesConfig
 
                 kwargs["quantization_config"] = BitsAndBytesConfig(
-                    load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                    bnb_4bit_compute_dtype=kwargs["dtype"])
+                    load_in_4bit=True,
+                    bnb_4bit_quant_type="nf4",
+                    bnb_4bit_use_double_quant=True,
+                    bnb_4bit_compute_dtype=kwargs["dtype"],
+                )
         else:
             kwargs["dtype"] = torch.float32
         model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
@@ -219,7 +258,9 @@ def load_model(config: RunConfig, backend: Backend, tokenizer):
     if backend.quantized:
         from peft import prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.training.gradient_checkpointing)
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=config.training.gradient_checkpointing
+        )
     if adapter:
         from peft import PeftModel
 
@@ -239,6 +280,8 @@ def load_model(config: RunConfig, backend: Backend, tokenizer):
 
 def out_of_memory(config: RunConfig) -> TrainingError:
     t = config.training
-    return TrainingError(f"out of GPU memory with batch {t.batch_size} x {config.model.max_seq_length} tokens on "
-                         f"{config.model_name}: lower --batch-size (raise --gradient-accumulation to keep the effective "
-                         "batch), lower --max-seq-length, or pick a smaller --model-size")
+    return TrainingError(
+        f"out of GPU memory with batch {t.batch_size} x {config.model.max_seq_length} tokens on "
+        f"{config.model_name}: lower --batch-size (raise --gradient-accumulation to keep the effective "
+        "batch), lower --max-seq-length, or pick a smaller --model-size"
+    )

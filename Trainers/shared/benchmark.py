@@ -9,6 +9,7 @@ GPU (``--gpu``, NVIDIA only): tokens/s and peak memory of LoRA training steps on
 architecture (Mistral 7B shapes, random weights, so nothing is downloaded), transformers+PEFT
 against Unsloth when it is installed, measured side by side in one run.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,10 +42,17 @@ def bench_data(dataset: str) -> dict:
     total = time.perf_counter() - start
     tokens = sum(len(r["input_ids"]) for r in prepared.rows)
     trained = sum(sum(l != -100 for l in r["labels"]) for r in prepared.rows)
-    return {"dataset": dataset, "records": len(data.records) + dropped, "dropped_invalid": dropped,
-            "prepared": prepared.records, "tokens": tokens, "assistant_tokens": trained,
-            **{k: round(v, 3) for k, v in times.items()}, "total_s": round(total, 3),
-            "records_per_s": round((len(data.records) + dropped) / total)}
+    return {
+        "dataset": dataset,
+        "records": len(data.records) + dropped,
+        "dropped_invalid": dropped,
+        "prepared": prepared.records,
+        "tokens": tokens,
+        "assistant_tokens": trained,
+        **{k: round(v, 3) for k, v in times.items()},
+        "total_s": round(total, 3),
+        "records_per_s": round((len(data.records) + dropped) / total),
+    }
 
 
 def _mistral_7b_dir(tmp: str) -> str:
@@ -55,9 +63,17 @@ def _mistral_7b_dir(tmp: str) -> str:
     from .tiny_model import build_tiny_model
 
     build_tiny_model(tmp)  # its tokenizer; the 7b vocabulary only changes the embedding size
-    config = MistralConfig(vocab_size=32768, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-                           num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=32768,
-                           rope_theta=1e6, torch_dtype="bfloat16")
+    config = MistralConfig(
+        vocab_size=32768,
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        max_position_embeddings=32768,
+        rope_theta=1e6,
+        torch_dtype="bfloat16",
+    )
     with torch.device("cuda"):
         model = MistralForCausalLM(config).to(torch.bfloat16)
     model.save_pretrained(tmp)
@@ -81,7 +97,10 @@ def _time_steps(model, seq_len: int, batch: int, steps: int) -> dict:
         optimizer.zero_grad(set_to_none=True)
     torch.cuda.synchronize()
     elapsed = time.perf_counter() - start
-    return {"tokens_per_s": round(batch * seq_len * steps / elapsed), "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}
+    return {
+        "tokens_per_s": round(batch * seq_len * steps / elapsed),
+        "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+    }
 
 
 def bench_gpu(seq_len: int = 2048, batch: int = 2, steps: int = 5) -> dict:
@@ -99,7 +118,9 @@ def bench_gpu(seq_len: int = 2048, batch: int = 2, steps: int = 5) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         config = load_config("sft", None, {"model_name": _mistral_7b_dir(tmp), "max_seq_length": seq_len})
         tokenizer = load_tokenizer(config)
-        backends = [Backend("transformers+peft", "cuda", importlib.util.find_spec("bitsandbytes") is not None, "benchmark")]
+        backends = [
+            Backend("transformers+peft", "cuda", importlib.util.find_spec("bitsandbytes") is not None, "benchmark")
+        ]
         if importlib.util.find_spec("unsloth"):
             backends.append(Backend("unsloth", "cuda", True, "benchmark"))
         for backend in backends:
@@ -114,7 +135,10 @@ def bench_gpu(seq_len: int = 2048, batch: int = 2, steps: int = 5) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m Trainers.shared.benchmark", description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default=str(Path(__file__).resolve().parents[3] / "shared/reference/datasets/tools_sft_v1.5_11.29.25.jsonl"))
+    parser.add_argument(
+        "--dataset",
+        default=str(Path(__file__).resolve().parents[3] / "shared/reference/datasets/tools_sft_v1.5_11.29.25.jsonl"),
+    )
     parser.add_argument("--gpu", action="store_true", help="also measure training throughput on an NVIDIA GPU")
     args = parser.parse_args(argv)
     try:

@@ -1,4 +1,5 @@
 """TRL/transformers callbacks over the framework-free run log and KTO health check (runlog.py)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,8 +33,9 @@ class JsonlLogCallback(TrainerCallback):
 class KtoHealthCallback(TrainerCallback):
     """Warn while training when KTO drifts (see runlog.KtoHealth); warnings also go to the JSONL log."""
 
-    def __init__(self, log: JsonlLogCallback | None = None, kl_band=(0.01, 0.5), max_grad_norm=100.0,
-                 patience: int = 3):
+    def __init__(
+        self, log: JsonlLogCallback | None = None, kl_band=(0.01, 0.5), max_grad_norm=100.0, patience: int = 3
+    ):
         self.health = KtoHealth(log.run_log if log else None, kl_band, max_grad_norm, patience)
 
     @property

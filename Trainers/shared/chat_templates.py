@@ -31,13 +31,16 @@ preset puts ``mistral`` on its own).
   calls as JSON ``{"name": ..., "parameters": {...}}`` (several joined by ``; ``), results in
   ``ipython`` turns, tools listed in the system turn (Llama's ``tools_in_user_message=false`` form).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 # The body every template shares: a call's arguments given as a JSON string (OpenAI style) are
 # written through unchanged, an object as JSON.
-_ARGS = "{%- if fn['arguments'] is string %}{{- fn['arguments'] }}{%- else %}{{- fn['arguments'] | tojson }}{%- endif %}"
+_ARGS = (
+    "{%- if fn['arguments'] is string %}{{- fn['arguments'] }}{%- else %}{{- fn['arguments'] | tojson }}{%- endif %}"
+)
 _FN = "{%- set fn = call['function'] if call.get('function') else call %}"
 
 QWEN_DEFAULT_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
@@ -50,17 +53,17 @@ QWEN25_TEMPLATE = (
     "You are provided with function signatures within <tools></tools> XML tags:\\n<tools>' }}"
     "{%- for tool in tools %}{{- '\\n' + (tool | tojson) }}{%- endfor %}"
     "{{- '\\n</tools>\\n\\nFor each function call, return a json object with function name and arguments within "
-    "<tool_call></tool_call> XML tags:\\n<tool_call>\\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\\n</tool_call>' }}"
+    '<tool_call></tool_call> XML tags:\\n<tool_call>\\n{"name": <function-name>, "arguments": <args-json-object>}\\n</tool_call>\' }}'
     "{%- endif %}"
     "{{- '<|im_end|>\\n' }}"
     "{%- for message in (messages[1:] if has_system else messages) %}"
     "{%- if message['role'] == 'assistant' %}"
     "{{- '<|im_start|>assistant\\n' }}"
     "{%- if message['content'] %}{{- message['content'] + ('\\n' if message.get('tool_calls') else '') }}{%- endif %}"
-    "{%- for call in message.get('tool_calls') or [] %}" + _FN +
-    "{%- if not loop.first %}{{- '\\n' }}{%- endif %}"
-    "{{- '<tool_call>\\n{\"name\": ' + (fn['name'] | tojson) + ', \"arguments\": ' }}" + _ARGS +
-    "{{- '}\\n</tool_call>' }}"
+    "{%- for call in message.get('tool_calls') or [] %}" + _FN + "{%- if not loop.first %}{{- '\\n' }}{%- endif %}"
+    "{{- '<tool_call>\\n{\"name\": ' + (fn['name'] | tojson) + ', \"arguments\": ' }}"
+    + _ARGS
+    + "{{- '}\\n</tool_call>' }}"
     "{%- endfor %}"
     "{{- '<|im_end|>\\n' }}"
     "{%- elif message['role'] == 'tool' %}"
@@ -74,14 +77,17 @@ QWEN25_TEMPLATE = (
 
 
 def _last_user() -> str:
-    return ("{%- set ns = namespace(last_user=-1) %}"
-            "{%- for message in messages %}{%- if message['role'] == 'user' %}{%- set ns.last_user = loop.index0 %}"
-            "{%- endif %}{%- endfor %}")
+    return (
+        "{%- set ns = namespace(last_user=-1) %}"
+        "{%- for message in messages %}{%- if message['role'] == 'user' %}{%- set ns.last_user = loop.index0 %}"
+        "{%- endif %}{%- endfor %}"
+    )
 
 
 MISTRAL_TEMPLATE = (
-    "{{- bos_token }}" + _last_user() +
-    "{%- set ns.system = messages[0]['content'] if messages and messages[0]['role'] == 'system' else none %}"
+    "{{- bos_token }}"
+    + _last_user()
+    + "{%- set ns.system = messages[0]['content'] if messages and messages[0]['role'] == 'system' else none %}"
     "{%- for message in messages %}"
     "{%- if message['role'] == 'user' %}"
     "{%- if tools and loop.index0 == ns.last_user %}{{- '[AVAILABLE_TOOLS] ' + (tools | tojson) + '[/AVAILABLE_TOOLS]' }}{%- endif %}"
@@ -90,9 +96,11 @@ MISTRAL_TEMPLATE = (
     "{%- elif message['role'] == 'assistant' and message.get('tool_calls') %}"
     "{%- if message['content'] %}{{- ' ' + message['content'] }}{%- endif %}"
     "{{- '[TOOL_CALLS] [' }}"
-    "{%- for call in message['tool_calls'] %}" + _FN +
-    "{{- '{\"name\": ' + (fn['name'] | tojson) + ', \"arguments\": ' }}" + _ARGS +
-    "{%- if call.get('id') %}{{- ', \"id\": ' + (call['id'] | tojson) }}{%- endif %}"
+    "{%- for call in message['tool_calls'] %}"
+    + _FN
+    + "{{- '{\"name\": ' + (fn['name'] | tojson) + ', \"arguments\": ' }}"
+    + _ARGS
+    + "{%- if call.get('id') %}{{- ', \"id\": ' + (call['id'] | tojson) }}{%- endif %}"
     "{{- '}' + (', ' if not loop.last else ']') }}"
     "{%- endfor %}"
     "{{- eos_token }}"
@@ -105,17 +113,20 @@ MISTRAL_TEMPLATE = (
 )
 
 MISTRAL_V11_TEMPLATE = (
-    "{{- bos_token }}" + _last_user() +
-    "{%- if messages and messages[0]['role'] == 'system' %}{{- '[SYSTEM_PROMPT]' + messages[0]['content'] + '[/SYSTEM_PROMPT]' }}{%- endif %}"
+    "{{- bos_token }}"
+    + _last_user()
+    + "{%- if messages and messages[0]['role'] == 'system' %}{{- '[SYSTEM_PROMPT]' + messages[0]['content'] + '[/SYSTEM_PROMPT]' }}{%- endif %}"
     "{%- for message in messages %}"
     "{%- if message['role'] == 'user' %}"
     "{%- if tools and loop.index0 == ns.last_user %}{{- '[AVAILABLE_TOOLS]' + (tools | tojson) + '[/AVAILABLE_TOOLS]' }}{%- endif %}"
     "{{- '[INST]' + message['content'] + '[/INST]' }}"
     "{%- elif message['role'] == 'assistant' %}"
     "{{- message['content'] or '' }}"
-    "{%- for call in message.get('tool_calls') or [] %}" + _FN +
-    "{{- '[TOOL_CALLS]' + fn['name'] + '[ARGS]' }}" + _ARGS +
-    "{%- endfor %}"
+    "{%- for call in message.get('tool_calls') or [] %}"
+    + _FN
+    + "{{- '[TOOL_CALLS]' + fn['name'] + '[ARGS]' }}"
+    + _ARGS
+    + "{%- endfor %}"
     "{{- eos_token }}"
     "{%- elif message['role'] == 'tool' %}"
     "{{- '[TOOL_RESULTS]' + message['content'] + '[/TOOL_RESULTS]' }}"
@@ -146,15 +157,19 @@ HARMONY_TEMPLATE = (
     "{%- if message['role'] == 'assistant' and message.get('tool_calls') %}"
     "{%- set ns.calls = message['tool_calls'] %}"
     "{%- if message['content'] %}{{- '<|start|>assistant<|channel|>commentary<|message|>' + message['content'] + '<|end|>' }}{%- endif %}"
-    "{%- for call in message['tool_calls'] %}" + _FN +
-    "{{- '<|start|>assistant<|channel|>commentary to=functions.' + fn['name'] + ' <|constrain|>json<|message|>' }}" + _ARGS +
-    "{{- '<|call|>' }}"
+    "{%- for call in message['tool_calls'] %}"
+    + _FN
+    + "{{- '<|start|>assistant<|channel|>commentary to=functions.' + fn['name'] + ' <|constrain|>json<|message|>' }}"
+    + _ARGS
+    + "{{- '<|call|>' }}"
     "{%- endfor %}"
     "{%- elif message['role'] == 'assistant' %}"
     "{{- '<|start|>assistant<|channel|>final<|message|>' + (message['content'] or '') + '<|return|>' }}"
     "{%- elif message['role'] == 'tool' %}"  # the result names the call it answers (by call id)
     "{{- '<|start|>functions.' }}"
-    "{%- for call in ns.calls %}" + _FN + "{%- if call.get('id') == message.get('tool_call_id') %}{{- fn['name'] }}{%- endif %}{%- endfor %}"
+    "{%- for call in ns.calls %}"
+    + _FN
+    + "{%- if call.get('id') == message.get('tool_call_id') %}{{- fn['name'] }}{%- endif %}{%- endfor %}"
     "{{- ' to=assistant<|channel|>commentary<|message|>' + message['content'] + '<|end|>' }}"
     "{%- else %}"
     "{{- '<|start|>' + message['role'] + '<|message|>' + (message['content'] or '') + '<|end|>' }}"
@@ -171,7 +186,7 @@ LLAMA3_TEMPLATE = (
     "{%- if has_system %}{{- messages[0]['content'] }}{%- endif %}"
     "{%- if tools %}"
     "{{- '\\n\\nYou have access to the following functions. To call a function, respond with JSON for a function call '"
-    " + 'in the format {\"name\": function name, \"parameters\": dictionary of argument name and its value}. '"
+    ' + \'in the format {"name": function name, "parameters": dictionary of argument name and its value}. \''
     " + 'Do not use variables.\\n\\n' }}"
     "{%- for tool in tools %}{{- (tool | tojson) + '\\n\\n' }}{%- endfor %}"
     "{%- endif %}"
@@ -179,8 +194,7 @@ LLAMA3_TEMPLATE = (
     "{%- for message in (messages[1:] if has_system else messages) %}"
     "{%- if message['role'] == 'assistant' and message.get('tool_calls') %}"
     "{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}"
-    "{%- for call in message['tool_calls'] %}" + _FN +
-    "{%- if not loop.first %}{{- '; ' }}{%- endif %}"
+    "{%- for call in message['tool_calls'] %}" + _FN + "{%- if not loop.first %}{{- '; ' }}{%- endif %}"
     "{{- '{\"name\": ' + (fn['name'] | tojson) + ', \"parameters\": ' }}" + _ARGS + "{{- '}' }}"
     "{%- endfor %}"
     "{{- '<|eot_id|>' }}"
@@ -197,6 +211,7 @@ LLAMA3_TEMPLATE = (
 class TemplateFamily:
     """A family's template and tokens, as the tiny model is built with them. control: special tokens
     llama.cpp keeps out of an answer's text; markers: special tokens it writes out (the parser reads them)."""
+
     name: str
     template: str
     bos: str
@@ -211,20 +226,43 @@ def _families() -> dict:
 
     chatml = (tuple(CONTROL_TOKENS), tuple(MARKER_TOKENS))
     mistral = ("[INST]", "[/INST]", "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]", "[TOOL_RESULTS]", "[/TOOL_RESULTS]")
-    return {f.name: f for f in (
-        TemplateFamily("chatml", CHAT_TEMPLATE, "<s>", "<|im_end|>", *chatml, "hermes"),
-        TemplateFamily("qwen2.5", QWEN25_TEMPLATE, "<s>", "<|im_end|>", *chatml, "hermes"),
-        TemplateFamily("mistral", MISTRAL_TEMPLATE, "<s>", "</s>", mistral, ("[TOOL_CALLS]",), "mistral"),
-        TemplateFamily("mistral-v11", MISTRAL_V11_TEMPLATE, "<s>", "</s>", mistral + ("[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]"),
-                       ("[TOOL_CALLS]", "[ARGS]"), "mistral"),
-        # llama.cpp's converter stores every <|...|> token as a control token; it prints harmony's
-        # message markers all the same (as it does for gpt-oss), and the call ends at <|call|>
-        TemplateFamily("harmony", HARMONY_TEMPLATE, "<s>", "<|return|>", ("<|return|>", "<|call|>"),
-                       ("<|start|>", "<|end|>", "<|channel|>", "<|constrain|>", "<|message|>"), "harmony"),
-        TemplateFamily("llama3", LLAMA3_TEMPLATE, "<|begin_of_text|>", "<|eot_id|>",
-                       ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>", "<|python_tag|>"), (),
-                       "llama"),
-    )}
+    return {
+        f.name: f
+        for f in (
+            TemplateFamily("chatml", CHAT_TEMPLATE, "<s>", "<|im_end|>", *chatml, "hermes"),
+            TemplateFamily("qwen2.5", QWEN25_TEMPLATE, "<s>", "<|im_end|>", *chatml, "hermes"),
+            TemplateFamily("mistral", MISTRAL_TEMPLATE, "<s>", "</s>", mistral, ("[TOOL_CALLS]",), "mistral"),
+            TemplateFamily(
+                "mistral-v11",
+                MISTRAL_V11_TEMPLATE,
+                "<s>",
+                "</s>",
+                mistral + ("[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]"),
+                ("[TOOL_CALLS]", "[ARGS]"),
+                "mistral",
+            ),
+            # llama.cpp's converter stores every <|...|> token as a control token; it prints harmony's
+            # message markers all the same (as it does for gpt-oss), and the call ends at <|call|>
+            TemplateFamily(
+                "harmony",
+                HARMONY_TEMPLATE,
+                "<s>",
+                "<|return|>",
+                ("<|return|>", "<|call|>"),
+                ("<|start|>", "<|end|>", "<|channel|>", "<|constrain|>", "<|message|>"),
+                "harmony",
+            ),
+            TemplateFamily(
+                "llama3",
+                LLAMA3_TEMPLATE,
+                "<|begin_of_text|>",
+                "<|eot_id|>",
+                ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>", "<|python_tag|>"),
+                (),
+                "llama",
+            ),
+        )
+    }
 
 
 def family_names() -> list[str]:

@@ -1,5 +1,6 @@
 """The shared command line of the training entry points (train_sft.py, train_kto.py, train_dpo.py); each
 method adds its own flags (methods/*.py)."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,10 @@ PRECEDENCE = "Precedence: method defaults < --model-size preset < --config YAML 
 
 def build_parser(method: str) -> ArgumentParser:
     name = f"train_{get_method(method).name}.py"
-    parser = ArgumentParser(prog=name, description=f"{method.upper()} LoRA training on an RTX 3090-class GPU (CPU for tiny models). {PRECEDENCE}")
+    parser = ArgumentParser(
+        prog=name,
+        description=f"{method.upper()} LoRA training on an RTX 3090-class GPU (CPU for tiny models). {PRECEDENCE}",
+    )
     add_training_flags(parser, method)
     return parser
 
@@ -23,24 +27,48 @@ def build_parser(method: str) -> ArgumentParser:
 def add_training_flags(parser, method: str | None, omit: tuple[str, ...] = ()) -> None:
     """The training flags (FLAG_KEYS and the method's own), less those in omit; method None adds every
     method's own flags (the daemon picks the method at run time)."""
+
     def add(flag, **kwargs):
         if flag not in omit:
             parser.add_argument(flag, **kwargs)
 
     methods = list(METHODS.values()) if method is None else [get_method(method)]
     own = "".join(f"{m.name}, " for m in methods if m.section)
-    add("--config", metavar="FILE", help=f"YAML config (sections model, lora, data, training, {own}monitor, self_correction)")
-    add("--model-size", choices=list(SIZE_PRESETS), help="selects the base model and its batch defaults (default 7b): " +
-        "; ".join(f"{size} {preset.model_name}: {preset.trains}" for size, preset in SIZE_PRESETS.items()) +
-        ". Llama 3.x and others: --model-name (their own template; model.chat_template llama3 for the toolkit's)")
-    add("--model-name", help="any Hugging Face id or local directory (a trained final_model/ continues from that adapter)")
-    add("--local-file", metavar="JSONL", help="dataset file in the toolkit's record format (default: the shipped "
-        f"{shipped_dataset(method or 'sft')} when no --dataset-name is given either)")
+    add(
+        "--config",
+        metavar="FILE",
+        help=f"YAML config (sections model, lora, data, training, {own}monitor, self_correction)",
+    )
+    add(
+        "--model-size",
+        choices=list(SIZE_PRESETS),
+        help="selects the base model and its batch defaults (default 7b): "
+        + "; ".join(f"{size} {preset.model_name}: {preset.trains}" for size, preset in SIZE_PRESETS.items())
+        + ". Llama 3.x and others: --model-name (their own template; model.chat_template llama3 for the toolkit's)",
+    )
+    add(
+        "--model-name",
+        help="any Hugging Face id or local directory (a trained final_model/ continues from that adapter)",
+    )
+    add(
+        "--local-file",
+        metavar="JSONL",
+        help="dataset file in the toolkit's record format (default: the shipped "
+        f"{shipped_dataset(method or 'sft')} when no --dataset-name is given either)",
+    )
     add("--dataset-name", help="Hugging Face dataset id, used when no local file is given")
-    add("--drop-invalid", action="store_true", default=None, help="drop records that fail validation instead of refusing "
-        "the file (KTO: re-paired to keep the alternation)")
-    add("--full-finetune", action="store_true", default=None,
-        help="train every weight instead of LoRA adapters (for small models; final_model/ is then a full model)")
+    add(
+        "--drop-invalid",
+        action="store_true",
+        default=None,
+        help="drop records that fail validation instead of refusing the file (KTO: re-paired to keep the alternation)",
+    )
+    add(
+        "--full-finetune",
+        action="store_true",
+        default=None,
+        help="train every weight instead of LoRA adapters (for small models; final_model/ is then a full model)",
+    )
     add("--batch-size", type=int, help="per-device batch size")
     add("--gradient-accumulation", type=int)
     add("--learning-rate", type=float)
@@ -49,13 +77,27 @@ def add_training_flags(parser, method: str | None, omit: tuple[str, ...] = ()) -
     add("--save-steps", type=int, help="checkpoint every N steps")
     add("--max-seq-length", type=int)
     add("--output-dir", help=f"runs go to OUTPUT_DIR/YYYYMMDD_HHMMSS (default <repo>/{method}_output_rtx3090)")
-    add("--resume", nargs="?", const="latest", metavar="latest|PATH", help="continue the latest run, or a run / checkpoint directory")
-    add("--dry-run", action="store_true", default=None, help="load config, tokenizer and data, validate, print the plan; train nothing")
+    add(
+        "--resume",
+        nargs="?",
+        const="latest",
+        metavar="latest|PATH",
+        help="continue the latest run, or a run / checkpoint directory",
+    )
+    add(
+        "--dry-run",
+        action="store_true",
+        default=None,
+        help="load config, tokenizer and data, validate, print the plan; train nothing",
+    )
     add("--wandb", action="store_true", default=None, help="also log to Weights & Biases (TensorBoard is always on)")
     add("--wandb-project")
     add("--seed", type=int)
-    add("--backend", choices=BACKENDS,
-        help="auto (default): unsloth on CUDA when installed, else transformers + PEFT (4-bit with bitsandbytes), else CPU")
+    add(
+        "--backend",
+        choices=BACKENDS,
+        help="auto (default): unsloth on CUDA when installed, else transformers + PEFT (4-bit with bitsandbytes), else CPU",
+    )
     add("--require-cuda", action="store_true", default=None, help="fail instead of falling back to CPU")
     helps = {}
     for m in methods:
@@ -64,16 +106,38 @@ def add_training_flags(parser, method: str | None, omit: tuple[str, ...] = ()) -
     for flag, (kwargs, texts) in helps.items():
         add(f"--{flag.replace('_', '-')}", **{**kwargs, "help": "; ".join(texts)})
     monitor = parser.add_argument_group("live monitor and self-correction (docs/self-correction.md)")
-    monitor.add_argument("--eval-steps", type=int, metavar="N", help="answer validation examples every N steps (0: off)")
-    monitor.add_argument("--num-eval-samples", type=int, metavar="N", help="validation examples per evaluation (default 5)")
-    monitor.add_argument("--eval-max-tokens", type=int, metavar="N", help="tokens generated per answer at most (default 512)")
-    monitor.add_argument("--validation-file", metavar="JSONL", help="golden examples (default: hold --validation-fraction of the data out)")
-    monitor.add_argument("--validation-fraction", type=float, metavar="F", help="share of the training data held out (default 0.05)")
-    monitor.add_argument("--self-correction", action="store_true", default=None, help="turn mistakes into training data")
-    monitor.add_argument("--auto-queue", action="store_true", default=None, help="place each self-correction file in the daemon's queue")
-    monitor.add_argument("--min-examples", type=int, metavar="N", help="write a file only once N examples are buffered (default 10)")
-    monitor.add_argument("--generation-interval", type=int, metavar="N", help="steps between self-correction files (default 100)")
-    monitor.add_argument("--self-correction-dir", metavar="DIR", help="where files go (default <repo>/data/self_correction)")
+    monitor.add_argument(
+        "--eval-steps", type=int, metavar="N", help="answer validation examples every N steps (0: off)"
+    )
+    monitor.add_argument(
+        "--num-eval-samples", type=int, metavar="N", help="validation examples per evaluation (default 5)"
+    )
+    monitor.add_argument(
+        "--eval-max-tokens", type=int, metavar="N", help="tokens generated per answer at most (default 512)"
+    )
+    monitor.add_argument(
+        "--validation-file",
+        metavar="JSONL",
+        help="golden examples (default: hold --validation-fraction of the data out)",
+    )
+    monitor.add_argument(
+        "--validation-fraction", type=float, metavar="F", help="share of the training data held out (default 0.05)"
+    )
+    monitor.add_argument(
+        "--self-correction", action="store_true", default=None, help="turn mistakes into training data"
+    )
+    monitor.add_argument(
+        "--auto-queue", action="store_true", default=None, help="place each self-correction file in the daemon's queue"
+    )
+    monitor.add_argument(
+        "--min-examples", type=int, metavar="N", help="write a file only once N examples are buffered (default 10)"
+    )
+    monitor.add_argument(
+        "--generation-interval", type=int, metavar="N", help="steps between self-correction files (default 100)"
+    )
+    monitor.add_argument(
+        "--self-correction-dir", metavar="DIR", help="where files go (default <repo>/data/self_correction)"
+    )
     monitor.add_argument("--queue-dir", metavar="DIR", help="the daemon's root with inbox/ and queue/ (default <repo>)")
 
 
@@ -90,8 +154,10 @@ def main(method: str, argv: list[str] | None = None) -> int:
     except UsageError as exc:
         die(str(exc))
     except ModuleNotFoundError as exc:  # run with a Python that lacks the training packages
-        die(f"{exc.name} is not installed: bash Trainers/rtx3090_sft/setup.sh (or pip install -e '.[train]'), "
-            "or run with the project's .venv/bin/python")
+        die(
+            f"{exc.name} is not installed: bash Trainers/rtx3090_sft/setup.sh (or pip install -e '.[train]'), "
+            "or run with the project's .venv/bin/python"
+        )
     except KeyboardInterrupt:
         die("interrupted; continue with --resume latest", 130)
     if config.training.dry_run:

@@ -9,6 +9,7 @@ lora.target_modules, data.local_file, training.batch_size, ...), one loader (``r
 ``apply_flags``) and one flag table (``FLAG_KEYS`` plus each method's own flags). The MLX trainer's
 earlier names still load through ``ALIASES``, with a one-line deprecation note.
 """
+
 from __future__ import annotations
 
 import sys
@@ -36,15 +37,40 @@ class SizePreset:
 
 # 4-bit builds; the 7b entry is the seed default.
 SIZE_PRESETS = {
-    "3b": SizePreset("unsloth/Qwen2.5-3B-Instruct-bnb-4bit", 8, 4, 1, "8-10 GB",
-                     "Qwen 2.5: its own ChatML template, calls as <tool_call> blocks (hermes)"),
-    "7b": SizePreset("unsloth/mistral-7b-v0.3-bnb-4bit", 6, 4, 1, "9-11 GB",
-                     "Mistral v0.3: the toolkit's Mistral template, calls as [TOOL_CALLS] [...] (mistral)", "mistral"),
-    "13b": SizePreset("unsloth/Qwen2.5-14B-Instruct-bnb-4bit", 2, 2, 3, "14-16 GB",
-                      "Qwen 2.5: its own ChatML template, calls as <tool_call> blocks (hermes)"),
-    "20b": SizePreset("unsloth/gpt-oss-20b-unsloth-bnb-4bit", 1, 2, 6, "18-20 GB",
-                      "gpt-oss: the toolkit's harmony template, calls as <|channel|>commentary to=functions.NAME (harmony)",
-                      "harmony"),
+    "3b": SizePreset(
+        "unsloth/Qwen2.5-3B-Instruct-bnb-4bit",
+        8,
+        4,
+        1,
+        "8-10 GB",
+        "Qwen 2.5: its own ChatML template, calls as <tool_call> blocks (hermes)",
+    ),
+    "7b": SizePreset(
+        "unsloth/mistral-7b-v0.3-bnb-4bit",
+        6,
+        4,
+        1,
+        "9-11 GB",
+        "Mistral v0.3: the toolkit's Mistral template, calls as [TOOL_CALLS] [...] (mistral)",
+        "mistral",
+    ),
+    "13b": SizePreset(
+        "unsloth/Qwen2.5-14B-Instruct-bnb-4bit",
+        2,
+        2,
+        3,
+        "14-16 GB",
+        "Qwen 2.5: its own ChatML template, calls as <tool_call> blocks (hermes)",
+    ),
+    "20b": SizePreset(
+        "unsloth/gpt-oss-20b-unsloth-bnb-4bit",
+        1,
+        2,
+        6,
+        "18-20 GB",
+        "gpt-oss: the toolkit's harmony template, calls as <|channel|>commentary to=functions.NAME (harmony)",
+        "harmony",
+    ),
 }
 DEFAULT_SIZE = "7b"
 SHIPPED_DATASET = "Datasets/teacher/teacher_{method}.jsonl"  # SFT and KTO; a method names its own (shipped_dataset)
@@ -68,8 +94,9 @@ class LoraConfig:
     r: int = 32
     alpha: int = 64
     dropout: float = 0.05
-    target_modules: list = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
-                                                           "gate_proj", "up_proj", "down_proj"])
+    target_modules: list = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
 
 
 @dataclass
@@ -107,6 +134,7 @@ class TrainingConfig:
 class MonitorConfig:
     """Live inference during training (Trainers/shared/self_correction): every eval_steps steps the
     model answers num_eval_samples validation examples and the answers are compared with the golden ones."""
+
     eval_steps: int = 0  # 0: off
     num_eval_samples: int = 5
     eval_max_tokens: int = 512
@@ -117,6 +145,7 @@ class MonitorConfig:
 @dataclass
 class SelfCorrectionConfig:
     """Mistakes found by the monitor become training data (needs monitor.eval_steps > 0)."""
+
     enabled: bool = False
     auto_queue: bool = False  # place each written file in the training daemon's queue
     min_examples: int = 10
@@ -144,7 +173,11 @@ class _Run:
         return Path(self.training.output_dir or REPO_ROOT / f"{self.method}_output_rtx3090")
 
     def to_dict(self) -> dict:
-        return {**own_sections(self), "effective_model_name": self.model_name, "effective_chat_template": self.chat_template}
+        return {
+            **own_sections(self),
+            "effective_model_name": self.model_name,
+            "effective_chat_template": self.chat_template,
+        }
 
 
 def own_sections(config) -> dict:
@@ -157,52 +190,92 @@ def method_sections() -> list[tuple]:
     return [(m.name, m.section, field(default_factory=m.section)) for m in METHODS.values() if m.section]
 
 
-RunConfig = make_dataclass("RunConfig", [
-    ("method", str, field(default="sft")), ("model", ModelConfig, field(default_factory=ModelConfig)),
-    ("lora", LoraConfig, field(default_factory=LoraConfig)), ("data", DataConfig, field(default_factory=DataConfig)),
-    ("training", TrainingConfig, field(default_factory=TrainingConfig)), *method_sections(),
-    ("monitor", MonitorConfig, field(default_factory=MonitorConfig)),
-    ("self_correction", SelfCorrectionConfig, field(default_factory=SelfCorrectionConfig))], bases=(_Run,))
+RunConfig = make_dataclass(
+    "RunConfig",
+    [
+        ("method", str, field(default="sft")),
+        ("model", ModelConfig, field(default_factory=ModelConfig)),
+        ("lora", LoraConfig, field(default_factory=LoraConfig)),
+        ("data", DataConfig, field(default_factory=DataConfig)),
+        ("training", TrainingConfig, field(default_factory=TrainingConfig)),
+        *method_sections(),
+        ("monitor", MonitorConfig, field(default_factory=MonitorConfig)),
+        ("self_correction", SelfCorrectionConfig, field(default_factory=SelfCorrectionConfig)),
+    ],
+    bases=(_Run,),
+)
 
 
-SECTIONS = {"model": ModelConfig, "lora": LoraConfig, "data": DataConfig, "training": TrainingConfig,
-            **{m.name: m.section for m in METHODS.values() if m.section},
-            "monitor": MonitorConfig, "self_correction": SelfCorrectionConfig}
+SECTIONS = {
+    "model": ModelConfig,
+    "lora": LoraConfig,
+    "data": DataConfig,
+    "training": TrainingConfig,
+    **{m.name: m.section for m in METHODS.values() if m.section},
+    "monitor": MonitorConfig,
+    "self_correction": SelfCorrectionConfig,
+}
 # paths in a config file are relative to that file; given as flags, to the current folder
-PATH_KEYS = {("data", "local_file"), ("monitor", "validation_file"), ("training", "output_dir"),
-             ("self_correction", "output_dir"), ("self_correction", "queue_dir")}
+PATH_KEYS = {
+    ("data", "local_file"),
+    ("monitor", "validation_file"),
+    ("training", "output_dir"),
+    ("self_correction", "output_dir"),
+    ("self_correction", "queue_dir"),
+}
 
 # The MLX trainer's earlier names -> the shared ones (section None: the top-level key).
 ALIASES = {
-    ("lora", "rank"): ("lora", "r"), ("lora", "keys"): ("lora", "target_modules"),
-    ("data", "dataset_path"): ("data", "local_file"), ("training", "method"): (None, "method"),
+    ("lora", "rank"): ("lora", "r"),
+    ("lora", "keys"): ("lora", "target_modules"),
+    ("data", "dataset_path"): ("data", "local_file"),
+    ("training", "method"): (None, "method"),
     ("training", "per_device_batch_size"): ("training", "batch_size"),
     ("training", "gradient_accumulation_steps"): ("training", "gradient_accumulation"),
-    ("training", "lr_schedule"): ("training", "lr_scheduler"), ("training", "save_interval"): ("training", "save_steps"),
+    ("training", "lr_schedule"): ("training", "lr_scheduler"),
+    ("training", "save_interval"): ("training", "save_steps"),
     ("training", "keep_checkpoints"): ("training", "save_total_limit"),
-    ("training", "eval_interval"): ("monitor", "eval_steps"), ("data", "validation_split"): ("monitor", "validation_fraction"),
-    ("data", "validation_path"): ("monitor", "validation_file"), ("eval", "samples"): ("monitor", "num_eval_samples"),
+    ("training", "eval_interval"): ("monitor", "eval_steps"),
+    ("data", "validation_split"): ("monitor", "validation_fraction"),
+    ("data", "validation_path"): ("monitor", "validation_file"),
+    ("eval", "samples"): ("monitor", "num_eval_samples"),
     ("eval", "max_new_tokens"): ("monitor", "eval_max_tokens"),
 }
 
 # Flag name -> (section, key), for every trainer; a method's own flags (e.g. --beta) are in its flags table.
 FLAG_KEYS = {
-    "model_size": ("model", "size"), "model_name": ("model", "name"), "max_seq_length": ("model", "max_seq_length"),
-    "require_cuda": ("model", "require_cuda"), "backend": ("model", "backend"),
-    "local_file": ("data", "local_file"), "dataset_name": ("data", "dataset_name"),
-    "drop_invalid": ("data", "drop_invalid"), "full_finetune": ("training", "full_finetune"),
-    "batch_size": ("training", "batch_size"), "gradient_accumulation": ("training", "gradient_accumulation"),
-    "learning_rate": ("training", "learning_rate"), "num_epochs": ("training", "num_epochs"),
-    "max_steps": ("training", "max_steps"), "save_steps": ("training", "save_steps"),
-    "output_dir": ("training", "output_dir"), "resume": ("training", "resume"), "seed": ("training", "seed"),
-    "wandb": ("training", "wandb"), "wandb_project": ("training", "wandb_project"),
+    "model_size": ("model", "size"),
+    "model_name": ("model", "name"),
+    "max_seq_length": ("model", "max_seq_length"),
+    "require_cuda": ("model", "require_cuda"),
+    "backend": ("model", "backend"),
+    "local_file": ("data", "local_file"),
+    "dataset_name": ("data", "dataset_name"),
+    "drop_invalid": ("data", "drop_invalid"),
+    "full_finetune": ("training", "full_finetune"),
+    "batch_size": ("training", "batch_size"),
+    "gradient_accumulation": ("training", "gradient_accumulation"),
+    "learning_rate": ("training", "learning_rate"),
+    "num_epochs": ("training", "num_epochs"),
+    "max_steps": ("training", "max_steps"),
+    "save_steps": ("training", "save_steps"),
+    "output_dir": ("training", "output_dir"),
+    "resume": ("training", "resume"),
+    "seed": ("training", "seed"),
+    "wandb": ("training", "wandb"),
+    "wandb_project": ("training", "wandb_project"),
     "dry_run": ("training", "dry_run"),
-    "eval_steps": ("monitor", "eval_steps"), "num_eval_samples": ("monitor", "num_eval_samples"),
-    "eval_max_tokens": ("monitor", "eval_max_tokens"), "validation_file": ("monitor", "validation_file"),
+    "eval_steps": ("monitor", "eval_steps"),
+    "num_eval_samples": ("monitor", "num_eval_samples"),
+    "eval_max_tokens": ("monitor", "eval_max_tokens"),
+    "validation_file": ("monitor", "validation_file"),
     "validation_fraction": ("monitor", "validation_fraction"),
-    "self_correction": ("self_correction", "enabled"), "auto_queue": ("self_correction", "auto_queue"),
-    "min_examples": ("self_correction", "min_examples"), "generation_interval": ("self_correction", "generation_interval"),
-    "self_correction_dir": ("self_correction", "output_dir"), "queue_dir": ("self_correction", "queue_dir"),
+    "self_correction": ("self_correction", "enabled"),
+    "auto_queue": ("self_correction", "auto_queue"),
+    "min_examples": ("self_correction", "min_examples"),
+    "generation_interval": ("self_correction", "generation_interval"),
+    "self_correction_dir": ("self_correction", "output_dir"),
+    "queue_dir": ("self_correction", "queue_dir"),
 }
 
 
@@ -274,8 +347,11 @@ def read_document(yaml_path: str | Path | None, sections: dict) -> tuple[str | N
                 raise UsageError(f"{origin}: unknown key '{section}.{key}'")
             entries.append((section_now, key, _resolved(base, section_now, key, value)))
     if renamed:
-        print(f"note: {origin} uses earlier key names, still accepted: "
-              + ", ".join(f"{old} -> {new}" for old, new in renamed), file=sys.stderr)
+        print(
+            f"note: {origin} uses earlier key names, still accepted: "
+            + ", ".join(f"{old} -> {new}" for old, new in renamed),
+            file=sys.stderr,
+        )
     return method, entries
 
 
@@ -307,7 +383,9 @@ def apply_flags(config, overrides: dict) -> None:
         if value is None:
             continue
         section, key = flag_key(config.method, flag)
-        if isinstance(value, str) and ((section, key) in PATH_KEYS or ((section, key) == ("model", "name") and Path(value).is_dir())):
+        if isinstance(value, str) and (
+            (section, key) in PATH_KEYS or ((section, key) == ("model", "name") and Path(value).is_dir())
+        ):
             value = str(Path(value).expanduser().resolve())
         apply_value(config, section, key, value, f"--{flag.replace('_', '-')}")
 

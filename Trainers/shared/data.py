@@ -6,6 +6,7 @@ all render through ``render_conversation``, so a tool call looks identical in SF
 Assistant spans are found by rendering conversation prefixes, which works on templates without
 ``{% generation %}`` markers; SFT trains on those spans only.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,25 +47,33 @@ def load_records(local_file: str | None, dataset_name: str | None = None, split:
             else:
                 data.records.append((line.number, line.record))
         if bad:
-            raise DataError(f"{path}: {len(bad)} unreadable line(s) (first: line {bad[0]}); "
-                            f"run python Tools/validate_syngen.py {path}")
+            raise DataError(
+                f"{path}: {len(bad)} unreadable line(s) (first: line {bad[0]}); "
+                f"run python Tools/validate_syngen.py {path}"
+            )
     elif dataset_name:
         import datasets
 
         try:
             rows = datasets.load_dataset(dataset_name, split=split)
         except Exception as exc:  # hub, network and format errors all end the same way for the user
-            raise DataError(f"cannot load dataset {dataset_name!r} ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+            raise DataError(
+                f"cannot load dataset {dataset_name!r} ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+            ) from None
         data = LoadedData(f"hf:{dataset_name}[{split}]", [(i + 1, dict(r)) for i, r in enumerate(rows)])
     else:
-        raise DataError("no dataset: pass --local-file FILE or --dataset-name NAME (or set data.local_file in the config)")
+        raise DataError(
+            "no dataset: pass --local-file FILE or --dataset-name NAME (or set data.local_file in the config)"
+        )
     if not data.records:
         raise DataError(f"{data.source}: no records")
     data.labels.update({True: "true", False: "false", None: "unlabeled"}[label_of(r)] for _, r in data.records)
     return data
 
 
-def validate_for(method: str, data: LoadedData, registry: ToolRegistry | None = None, drop_invalid: bool = False) -> int:
+def validate_for(
+    method: str, data: LoadedData, registry: ToolRegistry | None = None, drop_invalid: bool = False
+) -> int:
     """Refuse data the method must not train on (its ``check_data``); returns how many records were left out."""
     from .methods import get_method
 
@@ -92,9 +101,11 @@ def check_records(data: LoadedData, registry: ToolRegistry, drop_invalid: bool) 
         number, findings = failing[0]
         first = next((f for f in findings if f.severity == "error"), findings[0])
         top = ", ".join(f"{code} x{count}" for code, count in codes.most_common(4))
-        raise DataError(f"{data.source}: {len(failing)} of {len(data.records)} record(s) fail validation ({top}); "
-                        f"first at line {number}: {first.message}. Train on the rest with --drop-invalid, or write "
-                        f"them out with python Tools/validate_syngen.py {data.source} --write-valid OUT")
+        raise DataError(
+            f"{data.source}: {len(failing)} of {len(data.records)} record(s) fail validation ({top}); "
+            f"first at line {number}: {first.message}. Train on the rest with --drop-invalid, or write "
+            f"them out with python Tools/validate_syngen.py {data.source} --write-valid OUT"
+        )
     return 0
 
 
@@ -111,13 +122,17 @@ def chat_messages(record: dict) -> list[dict]:
         if role == "assistant":
             parsed = parse_message(message, index)
             if parsed.calls:
-                for k, call in enumerate(parsed.calls):  # deterministic 9-character ids (Mistral's tokenizer requires them)
+                for k, call in enumerate(
+                    parsed.calls
+                ):  # deterministic 9-character ids (Mistral's tokenizer requires them)
                     call.id = call.id or f"c{index:03d}{k:05d}"
                 pending = [c.id for c in parsed.calls]
                 # arguments as objects: Qwen's and Mistral's templates write `arguments | tojson`, which
                 # would turn an OpenAI-style JSON string into a quoted string the model then learns
-                calls = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments or {}}}
-                         for c in parsed.calls]
+                calls = [
+                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments or {}}}
+                    for c in parsed.calls
+                ]
                 out.append({"role": "assistant", "content": parsed.text, "tool_calls": calls})
                 continue
             out.append({"role": "assistant", "content": content or ""})
@@ -154,10 +169,12 @@ def render_conversation(tokenizer, messages: list[dict]) -> tuple[str, list[tupl
         before = _render(tokenizer, messages[:i], True) if i else ""
         through = _render(tokenizer, messages[: i + 1]).rstrip()
         if not (text.startswith(before) and text.startswith(through) and len(through) > len(before)):
-            raise DataError("the chat template renders conversation prefixes differently from the whole "
-                            "conversation, so assistant turns cannot be located; set model.chat_template: chatml "
-                            "(mistral for Mistral models, whose template moves the system prompt to the last user turn; "
-                            "harmony for gpt-oss, whose template ends only the last answer with <|return|>)")
+            raise DataError(
+                "the chat template renders conversation prefixes differently from the whole "
+                "conversation, so assistant turns cannot be located; set model.chat_template: chatml "
+                "(mistral for Mistral models, whose template moves the system prompt to the last user turn; "
+                "harmony for gpt-oss, whose template ends only the last answer with <|return|>)"
+            )
         spans.append((len(before), len(through)))
     return text, spans
 
@@ -166,7 +183,7 @@ def _strip_bos(tokenizer, text: str, spans: list) -> tuple[str, list]:
     """Drop a BOS the template wrote when the tokenizer adds its own, so no sequence gets two."""
     bos = tokenizer.bos_token
     if bos and text.startswith(bos) and tokenizer("", add_special_tokens=True)["input_ids"]:
-        return text[len(bos):], [(a - len(bos), b - len(bos)) for a, b in spans]
+        return text[len(bos) :], [(a - len(bos), b - len(bos)) for a, b in spans]
     return text, spans
 
 

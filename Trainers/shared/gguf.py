@@ -10,6 +10,7 @@ found, in order, in:
    ``pip download --no-deps --no-binary :all: llama-cpp-python==<installed version> -d .cache``.
 Nothing is downloaded here.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,10 @@ from pathlib import Path
 
 CACHE_DIR = Path(__file__).resolve().parents[2] / ".cache"
 _NEEDED = ("convert_hf_to_gguf.py", "gguf-py/", "conversion/")
-SETUP_HINT = ("pip download --no-deps --no-binary :all: llama-cpp-python==<installed version> -d .cache "
-              "(or set LLAMA_CPP_DIR to a llama.cpp checkout)")
+SETUP_HINT = (
+    "pip download --no-deps --no-binary :all: llama-cpp-python==<installed version> -d .cache "
+    "(or set LLAMA_CPP_DIR to a llama.cpp checkout)"
+)
 
 
 class ConverterNotFound(RuntimeError):
@@ -40,8 +43,11 @@ def _unpack(archive: Path) -> Path | None:
         return root
     with tarfile.open(archive) as tar:
         prefix = f"{tar.getmembers()[0].name.split('/')[0]}/vendor/llama.cpp/"
-        members = [m for m in tar.getmembers() if m.name.startswith(prefix) and
-                   any(m.name[len(prefix):].startswith(n) for n in _NEEDED)]
+        members = [
+            m
+            for m in tar.getmembers()
+            if m.name.startswith(prefix) and any(m.name[len(prefix) :].startswith(n) for n in _NEEDED)
+        ]
         tar.extractall(archive.parent, members=members, filter="data")
         extracted = archive.parent / prefix.rstrip("/")
     return extracted if _is_llama_cpp(extracted) else None
@@ -69,8 +75,9 @@ def find_llama_cpp(cache_dir: Path = CACHE_DIR, explicit: str | Path | None = No
     raise ConverterNotFound(f"llama.cpp's converter is not available: {SETUP_HINT}")
 
 
-def convert_to_gguf(model_dir: str | Path, out_file: str | Path, outtype: str = "f16",
-                    llama_cpp_dir: str | Path | None = None) -> Path:
+def convert_to_gguf(
+    model_dir: str | Path, out_file: str | Path, outtype: str = "f16", llama_cpp_dir: str | Path | None = None
+) -> Path:
     """Write model_dir (a Hugging Face model) as one GGUF file; raises RuntimeError with the
     converter's last lines when it fails."""
     root = find_llama_cpp(explicit=llama_cpp_dir)
@@ -79,8 +86,15 @@ def convert_to_gguf(model_dir: str | Path, out_file: str | Path, outtype: str = 
     env = dict(os.environ)
     # The vendored gguf-py must win over an installed gguf of another version.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root / "gguf-py"), env.get("PYTHONPATH")]))
-    command = [sys.executable, str(root / "convert_hf_to_gguf.py"), str(model_dir), "--outfile", str(out),
-               "--outtype", outtype]
+    command = [
+        sys.executable,
+        str(root / "convert_hf_to_gguf.py"),
+        str(model_dir),
+        "--outfile",
+        str(out),
+        "--outtype",
+        outtype,
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0 or not out.is_file():
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])

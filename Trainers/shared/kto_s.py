@@ -14,6 +14,7 @@ drifting policy gets smaller updates instead of larger ones. TRL computes its lo
 trainer below re-implements ``_compute_loss`` on TRL's own helpers (KL log-probs, reference adapter)
 and logs the same metrics (kl, rewards/chosen, rewards/rejected, rewards/margins, logps/*).
 """
+
 from __future__ import annotations
 
 
@@ -35,15 +36,24 @@ def kto_s_trainer(base):
     class KtoSTrainer(base):
         def _sequence_logps(self, model, kwargs, labels):
             out = model(**kwargs, labels=labels, fused_lm_head=True)
-            return out.log_probs[:, -(labels.size(1) - 1):].sum(-1)
+            return out.log_probs[:, -(labels.size(1) - 1) :].sum(-1)
 
         def _compute_loss(self, model, inputs, return_outputs):
             if self.loss_type != "kto" or self.precompute_ref_logps or return_outputs:
                 raise ValueError("--use-kto-s supports loss_type 'kto' without precomputed reference log-probs")
             mode = "train" if self.model.training else "eval"
-            batch = {k: (v.to(self.accelerator.device) if isinstance(v, torch.Tensor) else v) for k, v in inputs.items()}
-            skip = {"completion_mask", "KL_input_ids", "KL_attention_mask", "KL_completion_mask", "label",
-                    "ref_logps", "ref_KL_logps"}
+            batch = {
+                k: (v.to(self.accelerator.device) if isinstance(v, torch.Tensor) else v) for k, v in inputs.items()
+            }
+            skip = {
+                "completion_mask",
+                "KL_input_ids",
+                "KL_attention_mask",
+                "KL_completion_mask",
+                "label",
+                "ref_logps",
+                "ref_KL_logps",
+            }
             kwargs = {k: v for k, v in batch.items() if k not in skip} | {"use_cache": False}
             labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100)
             policy_kl = self._compute_kl_logps(model, batch)
@@ -72,7 +82,9 @@ def kto_s_trainer(base):
             for name, mask in (("chosen", chosen), ("rejected", ~chosen)):
                 counts[name] = gather(mask.sum()).sum().item()
                 if counts[name]:
-                    metrics[f"rewards/{name}"].append(gather((self.beta * logratios.detach()[mask]).sum()).sum().item() / counts[name])
+                    metrics[f"rewards/{name}"].append(
+                        gather((self.beta * logratios.detach()[mask]).sum()).sum().item() / counts[name]
+                    )
                     metrics[f"logps/{name}"].append(gather(policy.detach()[mask].sum()).sum().item() / counts[name])
             if counts["chosen"] and counts["rejected"]:
                 metrics["rewards/margins"].append(metrics["rewards/chosen"][-1] - metrics["rewards/rejected"][-1])

@@ -1,4 +1,5 @@
 """Where a trained adapter came from: data, schema, base model, code. Stamped into final_model/."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,6 +21,7 @@ def file_sha256(path: str | Path) -> str:
 def toolkit_commit() -> str | None:
     """The checked-out commit, with '-dirty' when tracked files have changed; None outside git."""
     try:
+
         def run(*args):
             return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
 
@@ -44,12 +46,25 @@ MLX_PACKAGES = ("mlx", "mlx-lm", "transformers")
 
 
 def lineage(config: RunConfig, backend_name: str, records: int, parent: str | None = None) -> dict:
-    return lineage_of(config.method, config.model_name, config.data.local_file or f"hf:{config.data.dataset_name}",
-                      records, backend_name, parent)
+    return lineage_of(
+        config.method,
+        config.model_name,
+        config.data.local_file or f"hf:{config.data.dataset_name}",
+        records,
+        backend_name,
+        parent,
+    )
 
 
-def lineage_of(method: str, base_model: str, dataset: str, records: int, backend: str, parent: str | None = None,
-               packages: tuple = TORCH_PACKAGES) -> dict:
+def lineage_of(
+    method: str,
+    base_model: str,
+    dataset: str,
+    records: int,
+    backend: str,
+    parent: str | None = None,
+    packages: tuple = TORCH_PACKAGES,
+) -> dict:
     """The lineage keys every trainer writes; dataset is a local file (hashed) or 'hf:NAME'."""
     from Tools.schema.registry import load_registry
 

@@ -4,6 +4,7 @@ The TRL callbacks (``callbacks.py``) and the MLX trainer (``mlx/trainer.py``) bo
 ``RunLog``, so every trainer's ``logs/training_*.jsonl`` has the same shape: a ``start`` event, one
 line per log (``step``, ``epoch``, ``time`` and the metrics), an ``end`` event; every line flushed.
 """
+
 from __future__ import annotations
 
 import os
@@ -53,8 +54,15 @@ class RunLog:
         if self._out is None:
             self._out = JsonlAppender(self.log_path)
             point_latest(self.log_path)
-            self._out.write({"event": "start", "time": time.time(), "global_step": global_step,
-                             "max_steps": max_steps, **self.extra})
+            self._out.write(
+                {
+                    "event": "start",
+                    "time": time.time(),
+                    "global_step": global_step,
+                    "max_steps": max_steps,
+                    **self.extra,
+                }
+            )
 
     def log(self, step: int, epoch: float | None, metrics: dict) -> None:
         self.write({"step": step, "epoch": epoch, "time": time.time(), **metrics})
@@ -90,14 +98,23 @@ class KtoHealth:
         if margin is not None:
             self.negative_streak = self.negative_streak + 1 if margin < 0 else 0
             if self.negative_streak == self.patience:
-                self._warn(step, f"reward margin negative for {self.patience} logs in a row ({margin:.4g}): "
-                                 "the model prefers rejected answers; check labels and alternation")
+                self._warn(
+                    step,
+                    f"reward margin negative for {self.patience} logs in a row ({margin:.4g}): "
+                    "the model prefers rejected answers; check labels and alternation",
+                )
         kl = logs.get("kl")
         # KL is 0 by construction until the policy moves away from the reference, so early logs are skipped
         if kl is not None and step > self.patience and not self.kl_band[0] <= kl <= self.kl_band[1]:
-            self._warn(step, f"KL {kl:.4g} outside {self.kl_band[0]}-{self.kl_band[1]}: "
-                             + ("the policy is not moving (learning rate too low?)" if kl < self.kl_band[0]
-                                else "the policy is drifting fast (lower the learning rate or raise beta)"))
+            self._warn(
+                step,
+                f"KL {kl:.4g} outside {self.kl_band[0]}-{self.kl_band[1]}: "
+                + (
+                    "the policy is not moving (learning rate too low?)"
+                    if kl < self.kl_band[0]
+                    else "the policy is drifting fast (lower the learning rate or raise beta)"
+                ),
+            )
         grad = logs.get("grad_norm")
         if grad is not None and grad > self.max_grad_norm:
             self._warn(step, f"gradient norm {grad:.4g} above {self.max_grad_norm:g}: training may diverge")

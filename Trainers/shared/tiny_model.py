@@ -14,6 +14,7 @@ v0.3 and v11, gpt-oss harmony, Llama 3.x).
 
     python -m Trainers.shared.tiny_model OUT_DIR [FAMILY]
 """
+
 from __future__ import annotations
 
 import json
@@ -71,9 +72,17 @@ def default_corpus() -> list[str]:
     return lines * 4
 
 
-def build_tiny_model(out_dir: str | Path, corpus: Iterable[str] | None = None, *, vocab_size: int = 1000,
-                     hidden_size: int = 64, num_layers: int = 2, num_heads: int = 4, seed: int = 0,
-                     family: str = "chatml") -> Path:
+def build_tiny_model(
+    out_dir: str | Path,
+    corpus: Iterable[str] | None = None,
+    *,
+    vocab_size: int = 1000,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    seed: int = 0,
+    family: str = "chatml",
+) -> Path:
     """Write a random-weight LlamaForCausalLM and its SentencePiece tokenizer to out_dir."""
     import sentencepiece as spm
     import torch
@@ -90,37 +99,87 @@ def build_tiny_model(out_dir: str | Path, corpus: Iterable[str] | None = None, *
         text = Path(tmp) / "corpus.txt"
         text.write_text("\n".join(corpus or default_corpus()) + "\n", encoding="utf-8")
         spm.SentencePieceTrainer.train(
-            input=str(text), model_prefix=str(Path(tmp) / "tokenizer"), vocab_size=vocab_size,
-            model_type="bpe", byte_fallback=True, hard_vocab_limit=False, character_coverage=1.0,
-            user_defined_symbols=[t for t in special if t not in (bos, "</s>")], unk_id=0, bos_id=1, eos_id=2, pad_id=3,
+            input=str(text),
+            model_prefix=str(Path(tmp) / "tokenizer"),
+            vocab_size=vocab_size,
+            model_type="bpe",
+            byte_fallback=True,
+            hard_vocab_limit=False,
+            character_coverage=1.0,
+            user_defined_symbols=[t for t in special if t not in (bos, "</s>")],
+            unk_id=0,
+            bos_id=1,
+            eos_id=2,
+            pad_id=3,
             bos_piece=bos,
-            split_digits=True, add_dummy_prefix=False, num_threads=1, minloglevel=2,
+            split_digits=True,
+            add_dummy_prefix=False,
+            num_threads=1,
+            minloglevel=2,
         )
         (out / "tokenizer.model").write_bytes((Path(tmp) / "tokenizer.model").read_bytes())
     processor = spm.SentencePieceProcessor(model_file=str(out / "tokenizer.model"))
     eos_id = processor.piece_to_id(eos)
-    added = {str(processor.piece_to_id(t)): {"content": t, "special": t in control, "normalized": False,
-                                             "lstrip": False, "rstrip": False, "single_word": False}
-             for t in special if t not in (bos, "</s>")}
-    (out / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "LlamaTokenizer",
-        "bos_token": bos, "eos_token": eos, "unk_token": "<unk>", "pad_token": "<pad>",
-        "add_bos_token": True, "add_eos_token": False, "legacy": False, "add_prefix_space": False,
-        "added_tokens_decoder": added,
-        "additional_special_tokens": control,
-        "model_max_length": 2048,
-        "chat_template": spec.template,
-    }, indent=2), encoding="utf-8")
-    (out / "special_tokens_map.json").write_text(json.dumps({
-        "bos_token": bos, "eos_token": eos, "unk_token": "<unk>", "pad_token": "<pad>",
-        "additional_special_tokens": control,
-    }, indent=2), encoding="utf-8")
+    added = {
+        str(processor.piece_to_id(t)): {
+            "content": t,
+            "special": t in control,
+            "normalized": False,
+            "lstrip": False,
+            "rstrip": False,
+            "single_word": False,
+        }
+        for t in special
+        if t not in (bos, "</s>")
+    }
+    (out / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "LlamaTokenizer",
+                "bos_token": bos,
+                "eos_token": eos,
+                "unk_token": "<unk>",
+                "pad_token": "<pad>",
+                "add_bos_token": True,
+                "add_eos_token": False,
+                "legacy": False,
+                "add_prefix_space": False,
+                "added_tokens_decoder": added,
+                "additional_special_tokens": control,
+                "model_max_length": 2048,
+                "chat_template": spec.template,
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    (out / "special_tokens_map.json").write_text(
+        json.dumps(
+            {
+                "bos_token": bos,
+                "eos_token": eos,
+                "unk_token": "<unk>",
+                "pad_token": "<pad>",
+                "additional_special_tokens": control,
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=processor.vocab_size(), hidden_size=hidden_size, intermediate_size=hidden_size * 2,
-        num_hidden_layers=num_layers, num_attention_heads=num_heads, num_key_value_heads=num_heads,
-        max_position_embeddings=2048, bos_token_id=1, eos_token_id=eos_id, pad_token_id=3,
-        tie_word_embeddings=False, torch_dtype="float32",
+        vocab_size=processor.vocab_size(),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_heads,
+        max_position_embeddings=2048,
+        bos_token_id=1,
+        eos_token_id=eos_id,
+        pad_token_id=3,
+        tie_word_embeddings=False,
+        torch_dtype="float32",
     )
     LlamaForCausalLM(config).save_pretrained(out, safe_serialization=True)
     return out

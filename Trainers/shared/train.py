@@ -4,6 +4,7 @@ All methods share everything (run layout, data path, backend, logging, resume, l
 (data check, rows, the TRL trainer and its arguments, a health check) the method object says
 (Trainers/shared/methods).
 """
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,11 @@ class RunResult:
 def checkpoints(run_dir: Path) -> list[Path]:
     """Complete checkpoints, oldest first: the trainer writes trainer_state.json last, so a folder
     without it was cut short by a kill and cannot be resumed from."""
-    found = [p for p in (run_dir / "checkpoints").glob("checkpoint-*")
-             if _CHECKPOINT.search(p.name) and (p / "trainer_state.json").is_file()]
+    found = [
+        p
+        for p in (run_dir / "checkpoints").glob("checkpoint-*")
+        if _CHECKPOINT.search(p.name) and (p / "trainer_state.json").is_file()
+    ]
     return sorted(found, key=lambda p: int(_CHECKPOINT.search(p.name).group(1)))
 
 
@@ -100,8 +104,11 @@ def check_wandb(config: RunConfig) -> None:
         logged_in = False
     if not logged_in:
         os.environ["WANDB_MODE"] = "offline"
-        print("wandb: no API key (WANDB_API_KEY in the environment or .env, or `wandb login`); logging offline "
-              "under the run's logs/wandb (upload later with `wandb sync`)", flush=True)
+        print(
+            "wandb: no API key (WANDB_API_KEY in the environment or .env, or `wandb login`); logging offline "
+            "under the run's logs/wandb (upload later with `wandb sync`)",
+            flush=True,
+        )
 
 
 def _report_to(config: RunConfig, logs_dir: Path) -> list[str]:
@@ -121,15 +128,30 @@ def _common_args(config: RunConfig, run_dir: Path, backend, report_to: list[str]
     cuda = backend.device == "cuda"
     bf16 = cuda and torch.cuda.is_bf16_supported()
     return dict(
-        output_dir=str(run_dir / "checkpoints"), per_device_train_batch_size=t.batch_size,
-        gradient_accumulation_steps=t.gradient_accumulation, learning_rate=t.learning_rate,
-        num_train_epochs=t.num_epochs, max_steps=t.max_steps, warmup_steps=t.warmup_ratio,
-        weight_decay=t.weight_decay, lr_scheduler_type=t.lr_scheduler, logging_steps=t.logging_steps,
-        save_strategy="steps", save_steps=t.save_steps, save_total_limit=t.save_total_limit, seed=t.seed,
-        data_seed=t.seed, bf16=bf16, fp16=cuda and not bf16, use_cpu=not cuda, report_to=report_to,
-        run_name=f"{config.method}-{run_dir.name}", max_length=config.model.max_seq_length,
+        output_dir=str(run_dir / "checkpoints"),
+        per_device_train_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation,
+        learning_rate=t.learning_rate,
+        num_train_epochs=t.num_epochs,
+        max_steps=t.max_steps,
+        warmup_steps=t.warmup_ratio,
+        weight_decay=t.weight_decay,
+        lr_scheduler_type=t.lr_scheduler,
+        logging_steps=t.logging_steps,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        seed=t.seed,
+        data_seed=t.seed,
+        bf16=bf16,
+        fp16=cuda and not bf16,
+        use_cpu=not cuda,
+        report_to=report_to,
+        run_name=f"{config.method}-{run_dir.name}",
+        max_length=config.model.max_seq_length,
         gradient_checkpointing=cuda and t.gradient_checkpointing and backend.name != "unsloth",
-        optim="adamw_8bit" if backend.quantized else "adamw_torch", dataloader_num_workers=0,
+        optim="adamw_8bit" if backend.quantized else "adamw_torch",
+        dataloader_num_workers=0,
         remove_unused_columns=get_method(config.method).remove_unused_columns,
     )
 
@@ -138,12 +160,19 @@ def plan_of(config: RunConfig, run_dir: Path, resume_from: Path | None, prepared
     t = config.training
     steps_per_epoch = -(-len(prepared.rows) // (t.batch_size * t.gradient_accumulation))  # a DPO row is a pair
     return {
-        "method": config.method, "model": config.model_name, "model_size": config.model.size,
-        "dataset": prepared.source, "records": prepared.records, "labels": dict(prepared.labels),
-        "dropped_invalid": prepared.dropped, "over_max_seq_length": prepared.truncated,
+        "method": config.method,
+        "model": config.model_name,
+        "model_size": config.model.size,
+        "dataset": prepared.source,
+        "records": prepared.records,
+        "labels": dict(prepared.labels),
+        "dropped_invalid": prepared.dropped,
+        "over_max_seq_length": prepared.truncated,
         "effective_batch": t.batch_size * t.gradient_accumulation,
         "optimizer_steps": t.max_steps if t.max_steps > 0 else int(steps_per_epoch * t.num_epochs),
-        "run_dir": str(run_dir), "resume_from": str(resume_from) if resume_from else None, "backend": backend_line,
+        "run_dir": str(run_dir),
+        "resume_from": str(resume_from) if resume_from else None,
+        "backend": backend_line,
     }
 
 
@@ -158,8 +187,9 @@ def _validation_examples(config: RunConfig, data) -> list:
 
     if monitor.validation_file:
         return load_validation_file(monitor.validation_file)
-    data.records, held = hold_out(data.records, monitor.validation_fraction, config.training.seed,
-                                  paired=get_method(config.method).unit == 2)
+    data.records, held = hold_out(
+        data.records, monitor.validation_fraction, config.training.seed, paired=get_method(config.method).unit == 2
+    )
     recount(data)
     examples = examples_from_records(held, Path(data.source).name)
     if not examples:
@@ -180,13 +210,17 @@ def run_training(config: RunConfig, extra_callbacks: list | None = None) -> RunR
     validation = _validation_examples(config, data)
     tokenizer = load_tokenizer(config)
     prepared = prepare(config.method, data, tokenizer, config.model.max_seq_length, dropped)
-    backend = detect_backend(config.model.require_cuda, config.model.load_in_4bit, config.model.backend,
-                             config.training.full_finetune)
+    backend = detect_backend(
+        config.model.require_cuda, config.model.load_in_4bit, config.model.backend, config.training.full_finetune
+    )
     result = RunResult(run_dir, plan=plan_of(config, run_dir, resume_from, prepared, backend.describe()))
     if validation:
-        result.plan["live_monitor"] = {"validation_examples": len(validation), "eval_steps": config.monitor.eval_steps,
-                                       "source": config.monitor.validation_file or "held out of the training data",
-                                       "self_correction": config.self_correction.enabled}
+        result.plan["live_monitor"] = {
+            "validation_examples": len(validation),
+            "eval_steps": config.monitor.eval_steps,
+            "source": config.monitor.validation_file or "held out of the training data",
+            "self_correction": config.self_correction.enabled,
+        }
     if config.training.dry_run:
         return result
 
@@ -203,9 +237,14 @@ def run_training(config: RunConfig, extra_callbacks: list | None = None) -> RunR
     logs_dir = run_dir / "logs"
     logs_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "effective_config.yaml").write_text(dump_yaml(config), encoding="utf-8")
-    log = JsonlLogCallback(new_log_path(logs_dir),
-                           {"method": config.method, "resume_from": str(resume_from) if resume_from else None,
-                            "world_size": int(os.environ.get("WORLD_SIZE", "1"))})
+    log = JsonlLogCallback(
+        new_log_path(logs_dir),
+        {
+            "method": config.method,
+            "resume_from": str(resume_from) if resume_from else None,
+            "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        },
+    )
     callbacks = [log] + list(extra_callbacks or [])
     method = get_method(config.method)
     health = method.health(log)
@@ -218,8 +257,14 @@ def run_training(config: RunConfig, extra_callbacks: list | None = None) -> RunR
     model = load_model(config, backend, tokenizer)
     from datasets import Dataset
 
-    trainer = method.trainer(config, model, tokenizer, Dataset.from_list(prepared.rows),
-                             _common_args(config, run_dir, backend, _report_to(config, logs_dir)), callbacks)
+    trainer = method.trainer(
+        config,
+        model,
+        tokenizer,
+        Dataset.from_list(prepared.rows),
+        _common_args(config, run_dir, backend, _report_to(config, logs_dir)),
+        callbacks,
+    )
     started = time.time()
     try:
         output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
@@ -232,8 +277,12 @@ def run_training(config: RunConfig, extra_callbacks: list | None = None) -> RunR
         (final / "effective_config.yaml").write_text(dump_yaml(config), encoding="utf-8")
         base, parent = split_adapter(config.model_name)
         info = lineage(config, backend.name, prepared.records, parent)
-        info.update(base_model=base, global_step=trainer.state.global_step, train_seconds=round(time.time() - started, 2),
-                    metrics=output.metrics)
+        info.update(
+            base_model=base,
+            global_step=trainer.state.global_step,
+            train_seconds=round(time.time() - started, 2),
+            metrics=output.metrics,
+        )
         write_json_atomic(final / "lineage.json", info)
     result.final_dir, result.global_step, result.metrics = final, trainer.state.global_step, output.metrics
     result.health_warnings = health.warnings if health else []

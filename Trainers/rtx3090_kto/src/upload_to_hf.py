@@ -1,5 +1,6 @@
 """Upload a KTO run to the Hugging Face Hub (merged, 4-bit or LoRA; optionally GGUF). All logic
 lives in Trainers/shared/export; see docs/export.md."""
+
 import sys
 from pathlib import Path
 

@@ -4,6 +4,7 @@ Both check everything a user can get wrong (paths, base model, quantization name
 a size estimate, the token) before any work, build in a temporary directory beside the output (the
 same filesystem, so files are moved in by rename) and write a manifest last.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,9 +21,18 @@ from . import merge, quantize
 from .source import ExportSource
 
 FREE_BYTES_VARIABLE = "TOOLKIT_EXPORT_FREE_BYTES"  # overrides the measured free space (tests, odd filesystems)
-_ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json", "lineage.json", "effective_config.yaml",
-                  "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
-                  "chat_template.jinja", "added_tokens.json")
+_ADAPTER_FILES = (
+    "adapter_model.safetensors",
+    "adapter_config.json",
+    "lineage.json",
+    "effective_config.yaml",
+    "tokenizer.json",
+    "tokenizer.model",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "added_tokens.json",
+)
 
 
 def free_bytes(path: Path) -> int:
@@ -46,13 +56,18 @@ def _size(n: float) -> str:
 def check_space(estimate: int, where: Path) -> None:
     free = free_bytes(where)
     if free < estimate:
-        raise UsageError(f"not enough disk space at {where}: the export needs about {_size(estimate)}, "
-                         f"{_size(free)} is free (free some space or pass --outdir on another disk)")
+        raise UsageError(
+            f"not enough disk space at {where}: the export needs about {_size(estimate)}, "
+            f"{_size(free)} is free (free some space or pass --outdir on another disk)"
+        )
 
 
 def gguf_estimate(parameters: int, quantizations: list[str], merging: bool) -> int:
-    return (2 * parameters if merging else 0) + quantize.estimate_bytes(parameters, "F16") + \
-        sum(quantize.estimate_bytes(parameters, q) for q in quantizations)
+    return (
+        (2 * parameters if merging else 0)
+        + quantize.estimate_bytes(parameters, "F16")
+        + sum(quantize.estimate_bytes(parameters, q) for q in quantizations)
+    )
 
 
 class Steps:
@@ -65,7 +80,9 @@ class Steps:
         if self.show:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self._bar = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            self._bar = Progress(
+                TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+            )
             self._bar.start()
             self._task = self._bar.add_task(self.names[0] if self.names else "", total=len(self.names))
         return self
@@ -115,10 +132,20 @@ def _prepare_outdir(outdir: Path, overwrite: bool) -> None:
         raise UsageError(f"{outdir}: already holds files; pass --overwrite to replace them, or another --outdir")
 
 
-def export_gguf(source: ExportSource, outdir: Path, quantizations: list[str], *, name: str | None = None,
-                llama_cpp_dir: str | None = None, roundtrip: str = "strict", server: bool = True,
-                overwrite: bool = False, merged_dir: Path | None = None, progress: bool = True,
-                checked: bool = False) -> GgufExport:
+def export_gguf(
+    source: ExportSource,
+    outdir: Path,
+    quantizations: list[str],
+    *,
+    name: str | None = None,
+    llama_cpp_dir: str | None = None,
+    roundtrip: str = "strict",
+    server: bool = True,
+    overwrite: bool = False,
+    merged_dir: Path | None = None,
+    progress: bool = True,
+    checked: bool = False,
+) -> GgufExport:
     """f16 GGUF, then each quantization, a Modelfile and an LM Studio note, into outdir; then the
     round trip. merged_dir: a full model already merged from source (skips merging again);
     checked: the caller has already checked the output folder and disk space."""
@@ -140,16 +167,25 @@ def export_gguf(source: ExportSource, outdir: Path, quantizations: list[str], *,
         fmt = _tokenizer_format(source.tokenizer_dir)  # no template, or one without tool calls, stops here
     except UnknownFamily as exc:
         fmt = None
-        no_ollama = (f"Ollama: no Modelfile: {exc}, so no Ollama TEMPLATE or tool-call tag can be written for it; "
-                     "the GGUF carries the model's own chat template (llama.cpp --jinja, LM Studio)")
+        no_ollama = (
+            f"Ollama: no Modelfile: {exc}, so no Ollama TEMPLATE or tool-call tag can be written for it; "
+            "the GGUF carries the model's own chat template (llama.cpp --jinja, LM Studio)"
+        )
     result = GgufExport(outdir, chat_format=fmt.to_dict() if fmt else {}, no_ollama=None if fmt else no_ollama)
     if not fmt and roundtrip != "off":
         roundtrip = "off"
         result.warnings.append("round trip skipped: the toolkit cannot read this template's tool calls")
     outdir.parent.mkdir(parents=True, exist_ok=True)
-    steps = (["merge LoRA into base"] if needs_merge else []) + ["convert to f16 GGUF"] + \
-        [f"quantize {q}" for q in quantizations] + ([f"round trip ({roundtrip})"] if roundtrip != "off" else [])
-    with tempfile.TemporaryDirectory(dir=outdir.parent, prefix=f".{outdir.name}-") as tmp, Steps(steps, progress) as bar:
+    steps = (
+        (["merge LoRA into base"] if needs_merge else [])
+        + ["convert to f16 GGUF"]
+        + [f"quantize {q}" for q in quantizations]
+        + ([f"round trip ({roundtrip})"] if roundtrip != "off" else [])
+    )
+    with (
+        tempfile.TemporaryDirectory(dir=outdir.parent, prefix=f".{outdir.name}-") as tmp,
+        Steps(steps, progress) as bar,
+    ):
         work = Path(tmp)
         model_dir = merged_dir or source.model_dir
         if needs_merge:
@@ -165,8 +201,10 @@ def export_gguf(source: ExportSource, outdir: Path, quantizations: list[str], *,
             done = quantize.quantize(f16, work / f"{name}-{q}.gguf", q)
             made.append((done.path, q, done.fallback_tensors))
             if done.fallback_tensors:
-                result.warnings.append(f"{q}: {done.fallback_tensors} of {done.total_tensors} tensors were written in a "
-                                       "fallback type (their rows are not a multiple of the block size)")
+                result.warnings.append(
+                    f"{q}: {done.fallback_tensors} of {done.total_tensors} tensors were written in a "
+                    "fallback type (their rows are not a multiple of the block size)"
+                )
             bar.done()
         served = made[1][0] if len(made) > 1 else f16  # the Modelfile points at the first quantization
         if fmt:
@@ -176,7 +214,9 @@ def export_gguf(source: ExportSource, outdir: Path, quantizations: list[str], *,
             except GoMissing as exc:
                 result.warnings.append(f"Modelfile not checked: {exc}")
             (work / "Modelfile").write_text(modelfile(served.name, fmt, go_template), encoding="utf-8")
-            (work / "LMSTUDIO.md").write_text(lmstudio_note([p.name for p, _, _ in made[1:] + made[:1]], fmt), encoding="utf-8")
+            (work / "LMSTUDIO.md").write_text(
+                lmstudio_note([p.name for p, _, _ in made[1:] + made[:1]], fmt), encoding="utf-8"
+            )
         if roundtrip != "off":
             from .roundtrip import verify
 
@@ -185,8 +225,15 @@ def export_gguf(source: ExportSource, outdir: Path, quantizations: list[str], *,
             bar.done()
         outdir.mkdir(parents=True, exist_ok=True)
         for path, kind, fallback in made:
-            result.files.append({"file": path.name, "type": kind, "bytes": path.stat().st_size,
-                                 "sha256": file_sha256(path), "fallback_tensors": fallback})
+            result.files.append(
+                {
+                    "file": path.name,
+                    "type": kind,
+                    "bytes": path.stat().st_size,
+                    "sha256": file_sha256(path),
+                    "fallback_tensors": fallback,
+                }
+            )
         for path in [p for p, _, _ in made] + [work / "Modelfile", work / "LMSTUDIO.md"]:
             if path.exists():
                 os.replace(path, outdir / path.name)
@@ -206,13 +253,24 @@ def _manifest(source: ExportSource, result: GgufExport, name: str) -> dict:
 
     from ..lineage import toolkit_commit
 
-    return {"name": name, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "source": {"model_dir": str(source.model_dir), "kind": source.kind, "base_model": source.base_model,
-                       "run_dir": str(source.run_dir) if source.run_dir else None},
-            "files": result.files, "chat_format": result.chat_format, "modelfile_problems": result.template_problems,
-            "no_ollama": result.no_ollama,
-            "roundtrip": result.roundtrip, "warnings": result.warnings,
-            "llama_cpp_python": version("llama-cpp-python"), "toolkit_commit": toolkit_commit()}
+    return {
+        "name": name,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "source": {
+            "model_dir": str(source.model_dir),
+            "kind": source.kind,
+            "base_model": source.base_model,
+            "run_dir": str(source.run_dir) if source.run_dir else None,
+        },
+        "files": result.files,
+        "chat_format": result.chat_format,
+        "modelfile_problems": result.template_problems,
+        "no_ollama": result.no_ollama,
+        "roundtrip": result.roundtrip,
+        "warnings": result.warnings,
+        "llama_cpp_python": version("llama-cpp-python"),
+        "toolkit_commit": toolkit_commit(),
+    }
 
 
 # -- the upload folder -------------------------------------------------------------------------
@@ -241,10 +299,20 @@ def upload_estimate(source: ExportSource, save_method: str, quantizations: list[
     return need
 
 
-def build_upload_folder(source: ExportSource, repo_id: str, folder: Path, save_method: str, *,
-                        quantizations: list[str] | None = None, private: bool = False, overwrite: bool = False,
-                        llama_cpp_dir: str | None = None, roundtrip: str = "strict", server: bool = True,
-                        progress: bool = True) -> UploadPlan:
+def build_upload_folder(
+    source: ExportSource,
+    repo_id: str,
+    folder: Path,
+    save_method: str,
+    *,
+    quantizations: list[str] | None = None,
+    private: bool = False,
+    overwrite: bool = False,
+    llama_cpp_dir: str | None = None,
+    roundtrip: str = "strict",
+    server: bool = True,
+    progress: bool = True,
+) -> UploadPlan:
     """Write exactly what would be uploaded to folder: the weights for save_method, the GGUF files
     (quantizations is not None) with Modelfile and LM Studio note, and the model card."""
     from .card import find_eval_report, model_card
@@ -282,21 +350,44 @@ def build_upload_folder(source: ExportSource, repo_id: str, folder: Path, save_m
                 shutil.copy2(source.model_dir / file, stage / file)
         call_format = None
         if quantizations is not None:
-            plan.gguf = export_gguf(source, stage, quantizations, name=file_stem(repo_id), llama_cpp_dir=llama_cpp_dir,
-                                    roundtrip=roundtrip, server=server, overwrite=True, merged_dir=merged,
-                                    progress=progress, checked=True)
+            plan.gguf = export_gguf(
+                source,
+                stage,
+                quantizations,
+                name=file_stem(repo_id),
+                llama_cpp_dir=llama_cpp_dir,
+                roundtrip=roundtrip,
+                server=server,
+                overwrite=True,
+                merged_dir=merged,
+                progress=progress,
+                checked=True,
+            )
             call_format = plan.gguf.chat_format.get("call_format")
         else:
             try:
                 call_format = _tokenizer_format(source.tokenizer_dir).call_format
             except UsageError:
                 call_format = None
-        gguf_files = [f["file"] for f in plan.gguf.files if f["type"] != "F16"] + \
-            [f["file"] for f in plan.gguf.files if f["type"] == "F16"] if plan.gguf else None
+        gguf_files = (
+            [f["file"] for f in plan.gguf.files if f["type"] != "F16"]
+            + [f["file"] for f in plan.gguf.files if f["type"] == "F16"]
+            if plan.gguf
+            else None
+        )
         report = find_eval_report(source.run_dir, source.model_dir)
-        (stage / "README.md").write_text(model_card(source, repo_id, save_method, call_format=call_format,
-                                                    gguf_files=gguf_files, eval_report=report,
-                                                    no_ollama=plan.gguf.no_ollama if plan.gguf else None), encoding="utf-8")
+        (stage / "README.md").write_text(
+            model_card(
+                source,
+                repo_id,
+                save_method,
+                call_format=call_format,
+                gguf_files=gguf_files,
+                eval_report=report,
+                no_ollama=plan.gguf.no_ollama if plan.gguf else None,
+            ),
+            encoding="utf-8",
+        )
         if folder.exists():
             shutil.rmtree(folder)  # --overwrite: replaced only now that the new folder is complete
         os.replace(stage, folder)

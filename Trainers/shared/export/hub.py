@@ -6,6 +6,7 @@ masked, and nothing the toolkit prints, logs or writes contains it. ``HF_ENDPOIN
 huggingface_hub itself) or ``endpoint=`` points the upload at another Hub, e.g. the loopback
 protocol double the tests use.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,14 @@ def redact(text: str, token: str | None) -> str:
     return text.replace(token, "hf_***") if token else text
 
 
-def upload_folder(folder: Path, repo_id: str, token: str, private: bool = False, endpoint: str | None = None,
-                  message: str = "Upload model exported by the Claudesidian toolkit") -> UploadResult:
+def upload_folder(
+    folder: Path,
+    repo_id: str,
+    token: str,
+    private: bool = False,
+    endpoint: str | None = None,
+    message: str = "Upload model exported by the Claudesidian toolkit",
+) -> UploadResult:
     """Create the repository (if needed) and commit every file of folder; UsageError on failure,
     with the Hub's message and never the token."""
     from huggingface_hub import HfApi
@@ -52,12 +59,17 @@ def upload_folder(folder: Path, repo_id: str, token: str, private: bool = False,
         commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model", commit_message=message)
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "?"
-        hint = " (check that the token has write access: huggingface.co/settings/tokens)" if status in (401, 403) else ""
-        raise UsageError(redact(f"the Hub refused the upload to {repo_id}: HTTP {status} {str(exc).splitlines()[0]}{hint}",
-                                token)) from None
+        hint = (
+            " (check that the token has write access: huggingface.co/settings/tokens)" if status in (401, 403) else ""
+        )
+        raise UsageError(
+            redact(f"the Hub refused the upload to {repo_id}: HTTP {status} {str(exc).splitlines()[0]}{hint}", token)
+        ) from None
     except OSError as exc:  # connection refused, DNS, timeouts
         raise UsageError(redact(f"cannot reach the Hub: {exc}", token)) from None
     except ValueError as exc:  # e.g. the Hub rejected the card's metadata
-        raise UsageError(redact(f"the Hub refused the upload to {repo_id}: {' '.join(str(exc).split())}", token)) from None
+        raise UsageError(
+            redact(f"the Hub refused the upload to {repo_id}: {' '.join(str(exc).split())}", token)
+        ) from None
     files = sum(1 for p in folder.rglob("*") if p.is_file())
     return UploadResult(str(repo), getattr(commit, "commit_url", None) or str(commit), files)

@@ -6,6 +6,7 @@ merged model reloaded through bitsandbytes in 4-bit NF4 and saved (needs bitsand
 GPU; the GGUF is always built from the 16-bit merge). The trained tokenizer, with the chat template
 the model was trained on, is saved beside the weights.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -84,16 +85,20 @@ def merge_adapter(source: ExportSource, out_dir: Path) -> Path:
     try:
         config = AutoConfig.from_pretrained(source.base_model).to_dict()
     except Exception as exc:
-        raise UsageError(f"cannot load the base model {source.base_model} ({str(exc).splitlines()[0]}); "
-                         "pass --base-model PATH_OR_ID") from None
+        raise UsageError(
+            f"cannot load the base model {source.base_model} ({str(exc).splitlines()[0]}); pass --base-model PATH_OR_ID"
+        ) from None
     if config.get("quantization_config"):
-        raise UsageError(f"the base model {source.base_model} is stored quantized ({config['quantization_config'].get('quant_method')}); "
-                         "merging needs its 16-bit build: pass --base-model with the unquantized model")
+        raise UsageError(
+            f"the base model {source.base_model} is stored quantized ({config['quantization_config'].get('quant_method')}); "
+            "merging needs its 16-bit build: pass --base-model with the unquantized model"
+        )
     dtype = _torch_dtype(config)
     # merge in float32 on CPU (half-precision matmuls are slow or missing there), store in 16-bit
     work = dtype if torch.cuda.is_available() else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(source.base_model, dtype=work,
-                                                 device_map={"": 0} if torch.cuda.is_available() else None)
+    model = AutoModelForCausalLM.from_pretrained(
+        source.base_model, dtype=work, device_map={"": 0} if torch.cuda.is_available() else None
+    )
     model = PeftModel.from_pretrained(model, str(source.model_dir)).merge_and_unload()
     model = model.to(dtype)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -129,9 +134,17 @@ def _keep_sentencepiece(source: ExportSource, out_dir: Path) -> None:
     config = json.loads(config_file.read_text(encoding="utf-8"))
     if "added_tokens_decoder" not in config:
         added = AutoTokenizer.from_pretrained(out_dir).added_tokens_decoder
-        config["added_tokens_decoder"] = {str(i): {"content": t.content, "special": t.special, "normalized": t.normalized,
-                                                   "lstrip": t.lstrip, "rstrip": t.rstrip, "single_word": t.single_word}
-                                          for i, t in added.items()}
+        config["added_tokens_decoder"] = {
+            str(i): {
+                "content": t.content,
+                "special": t.special,
+                "normalized": t.normalized,
+                "lstrip": t.lstrip,
+                "rstrip": t.rstrip,
+                "single_word": t.single_word,
+            }
+            for i, t in added.items()
+        }
         config_file.write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
@@ -140,8 +153,10 @@ def require_4bit() -> None:
     import torch
 
     if importlib.util.find_spec("bitsandbytes") is None or not torch.cuda.is_available():
-        raise UsageError("merged_4bit needs bitsandbytes and a CUDA GPU (pip install -e '.[gpu]'); "
-                         "use --save-method merged_16bit or lora here")
+        raise UsageError(
+            "merged_4bit needs bitsandbytes and a CUDA GPU (pip install -e '.[gpu]'); "
+            "use --save-method merged_16bit or lora here"
+        )
 
 
 def save_4bit(merged_dir: Path, out_dir: Path) -> Path:
@@ -151,8 +166,12 @@ def save_4bit(merged_dir: Path, out_dir: Path) -> Path:
     require_4bit()
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
-    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                               bnb_4bit_compute_dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+    quant = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16,
+    )
     model = AutoModelForCausalLM.from_pretrained(merged_dir, quantization_config=quant, device_map={"": 0})
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)

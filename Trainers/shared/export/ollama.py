@@ -8,6 +8,7 @@
   ``arguments``/``parameters`` (an object or a JSON string), or an object keyed by the tool's name,
   or else the whole object, are the arguments. A call without arguments is not a call.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,8 +40,10 @@ def build_checker(cache_dir: Path | None = None) -> Path:
     """The ollama_check binary, built with ``go build`` when its source changed (cached by hash)."""
     go = shutil.which("go")
     if not go:
-        raise GoMissing("Go is not installed (apt-get install golang-go), so the Modelfile TEMPLATE cannot be "
-                        "checked with Go's text/template")
+        raise GoMissing(
+            "Go is not installed (apt-get install golang-go), so the Modelfile TEMPLATE cannot be "
+            "checked with Go's text/template"
+        )
     digest = hashlib.sha256(b"".join((GO_SOURCE / n).read_bytes() for n in ("go.mod", "main.go"))).hexdigest()[:16]
     cache = Path(cache_dir or CACHE_DIR)
     binary = cache / f"ollama_check-{digest}"
@@ -52,7 +55,9 @@ def build_checker(cache_dir: Path | None = None) -> Path:
         cache.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=cache) as tmp:
             built = Path(tmp) / "ollama_check"
-            done = subprocess.run([go, "build", "-o", str(built), "."], cwd=GO_SOURCE, env=env, capture_output=True, text=True)
+            done = subprocess.run(
+                [go, "build", "-o", str(built), "."], cwd=GO_SOURCE, env=env, capture_output=True, text=True
+            )
             if done.returncode != 0:
                 raise GoMissing(f"go build of {GO_SOURCE} failed: {done.stderr.strip()[-1000:]}")
             os.replace(built, binary)
@@ -111,7 +116,7 @@ def _find_object(name: str, obj: dict) -> tuple[dict | None, bool]:
     if ok:
         return args, True
     for value in obj.values():
-        for child in (value if isinstance(value, list) else [value]):
+        for child in value if isinstance(value, list) else [value]:
             if isinstance(child, dict):
                 args, ok = _find_object(name, child)
                 if ok:
@@ -141,7 +146,7 @@ def _find_arguments(name: str, buffer: str) -> tuple[dict | None, int]:
             braces -= 1
             if braces == 0 and start != -1:
                 try:
-                    data = json.loads(buffer[start:i + 1])
+                    data = json.loads(buffer[start : i + 1])
                 except ValueError:
                     data = None
                 if not isinstance(data, dict):
@@ -170,7 +175,7 @@ def parse_tool_calls(text: str, tag: str, tool_names: list[str]) -> tuple[list[t
         if args is None:
             break
         calls.append((name, args))
-        buffer = buffer[max(end, i):]
+        buffer = buffer[max(end, i) :]
     if tag in ("{", "[") and not calls:
         content += buffer
     return calls, content

@@ -6,6 +6,7 @@ multiple of 256 (the tiny test model's 64-wide layers; some real models' odd-siz
 written by llama.cpp in a fallback type instead (Q4_0 / Q8_0 ...). The fallback count is read from
 llama.cpp's log and reported, never hidden.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -17,9 +18,27 @@ from Tools.cli_common import UsageError
 
 DEFAULT_QUANTIZATIONS = ("Q4_K_M", "Q5_K_M", "Q8_0")
 # bits per weight, for the size estimate made before any work (llama.cpp's own figures, rounded up)
-_BPW = {"F32": 32, "F16": 16, "BF16": 16, "Q8_0": 8.5, "Q6_K": 6.6, "Q5_K_M": 5.7, "Q5_K_S": 5.5, "Q5_0": 5.5,
-        "Q5_1": 6.0, "Q4_K_M": 4.9, "Q4_K_S": 4.6, "Q4_0": 4.5, "Q4_1": 5.0, "Q3_K_L": 4.3, "Q3_K_M": 3.9,
-        "Q3_K_S": 3.5, "Q2_K": 3.4, "IQ4_NL": 4.5, "IQ4_XS": 4.3}
+_BPW = {
+    "F32": 32,
+    "F16": 16,
+    "BF16": 16,
+    "Q8_0": 8.5,
+    "Q6_K": 6.6,
+    "Q5_K_M": 5.7,
+    "Q5_K_S": 5.5,
+    "Q5_0": 5.5,
+    "Q5_1": 6.0,
+    "Q4_K_M": 4.9,
+    "Q4_K_S": 4.6,
+    "Q4_0": 4.5,
+    "Q4_1": 5.0,
+    "Q3_K_L": 4.3,
+    "Q3_K_M": 3.9,
+    "Q3_K_S": 3.5,
+    "Q2_K": 3.4,
+    "IQ4_NL": 4.5,
+    "IQ4_XS": 4.3,
+}
 _FALLBACK = re.compile(r"(\d+) of (\d+) tensor\(s\) required fallback quantization")
 
 
@@ -38,7 +57,7 @@ def available() -> dict[str, int]:
     except ImportError:
         raise UsageError("GGUF quantization needs llama-cpp-python: pip install -e '.[gguf]'") from None
     prefix = "LLAMA_FTYPE_MOSTLY_"
-    return {n[len(prefix):]: getattr(llama_cpp, n) for n in dir(llama_cpp) if n.startswith(prefix)}
+    return {n[len(prefix) :]: getattr(llama_cpp, n) for n in dir(llama_cpp) if n.startswith(prefix)}
 
 
 def parse_quantizations(text: str | list[str] | None) -> list[str]:

@@ -13,6 +13,7 @@ server) the check is, in order:
    answer holds a parsed call; ``plumbing`` mode reports quality without failing on it (a random
    tiny test model writes no calls).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -75,16 +76,26 @@ def _check_template(template: str, fmt: ChatFormat, bos: str, eos: str, tools: l
     messages = [{"role": "system", "content": "PROBE"}, {"role": "user", "content": "Make the folder Projects/Probe"}]
     try:
         before = render_chat(template, messages, tools, True, bos, eos)
-        full = render_chat(template, messages + [{"role": "assistant", "content": "", "tool_calls": [PROBE_CALL]}],
-                           tools, False, bos, eos)
+        full = render_chat(
+            template,
+            messages + [{"role": "assistant", "content": "", "tool_calls": [PROBE_CALL]}],
+            tools,
+            False,
+            bos,
+            eos,
+        )
     except Exception as exc:
-        report.problems.append(f"the GGUF's chat template does not render a tool conversation: {type(exc).__name__}: {exc}")
+        report.problems.append(
+            f"the GGUF's chat template does not render a tool conversation: {type(exc).__name__}: {exc}"
+        )
         return None
-    call_text = full[len(before.rstrip()):] if full.startswith(before.rstrip()) else full
+    call_text = full[len(before.rstrip()) :] if full.startswith(before.rstrip()) else full
     parsed = parse_content(call_text)
     if parsed.format != fmt.call_format or [c.name for c in parsed.calls] != [PROBE_CALL["function"]["name"]]:
-        report.problems.append(f"the GGUF's chat template writes tool calls as {parsed.format or 'nothing parseable'}, "
-                               f"not {fmt.call_format} as in training")
+        report.problems.append(
+            f"the GGUF's chat template writes tool calls as {parsed.format or 'nothing parseable'}, "
+            f"not {fmt.call_format} as in training"
+        )
         return None
     report.template_renders = True
     return call_text
@@ -109,20 +120,32 @@ def _run_backend(client, cases, registry, settings, control_text: str, mode: str
             check.formats[result["format"]] = check.formats.get(result["format"], 0) + 1
         check.passed += result["passed"]
         if len(check.samples) < 3:
-            check.samples.append({"id": result["id"], "text": (result["response"].get("content") or "")[:160],
-                                  "format": result["format"], "failed_stage": result["failed_stage"]})
+            check.samples.append(
+                {
+                    "id": result["id"],
+                    "text": (result["response"].get("content") or "")[:160],
+                    "format": result["format"],
+                    "failed_stage": result["failed_stage"],
+                }
+            )
         if result["stages"].get("response") is None:
             check.problems.append(f"{result['id']}: the scorer did not run on the answer")
     if check.errors:
-        check.problems.append(f"{len(check.errors)} of {len(outcome.results)} prompt(s) got no answer: {check.errors[0]}")
+        check.problems.append(
+            f"{len(check.errors)} of {len(outcome.results)} prompt(s) got no answer: {check.errors[0]}"
+        )
     control_case = next(c for c in cases if c.expected_tools)
     control = score_case(_control_case(control_case), {"role": "assistant", "content": control_text}, registry)
-    check.control_parsed = control.stages.get("call") is True and [c.name for c in control.calls] == [PROBE_CALL["function"]["name"]]
+    check.control_parsed = control.stages.get("call") is True and [c.name for c in control.calls] == [
+        PROBE_CALL["function"]["name"]
+    ]
     if not check.control_parsed:
         check.problems.append("positive control: a correct call in the trained format did not parse through the scorer")
     if mode == "strict" and check.answers and not check.parsed_calls:
-        check.problems.append(f"no tool call parsed in {check.answers} answers to tool prompts (calls leak into text, "
-                              "or the model was not trained for this format)")
+        check.problems.append(
+            f"no tool call parsed in {check.answers} answers to tool prompts (calls leak into text, "
+            "or the model was not trained for this format)"
+        )
     return check
 
 
@@ -132,8 +155,15 @@ def _control_case(case):
     return replace(case, expected_tools=[PROBE_CALL["function"]["name"]], expected_arguments={}, allowed_tools=[])
 
 
-def verify(gguf: Path, fmt: ChatFormat, mode: str = "strict", limit: int = 3, max_tokens: int = 64,
-           server: bool = True, timeout: float = 120.0) -> RoundTrip:
+def verify(
+    gguf: Path,
+    fmt: ChatFormat,
+    mode: str = "strict",
+    limit: int = 3,
+    max_tokens: int = 64,
+    server: bool = True,
+    timeout: float = 120.0,
+) -> RoundTrip:
     """Run the round trip on gguf; never raises for what it finds (see RoundTrip.problems)."""
     from Evaluator.clients import LlamaCppClient, OpenAICompatClient
     from Evaluator.llama_server import ServerError, llama_server
@@ -145,8 +175,10 @@ def verify(gguf: Path, fmt: ChatFormat, mode: str = "strict", limit: int = 3, ma
     template, bos, eos = embedded_template(gguf)
     report.template_present = bool(template)
     if not template:
-        report.problems.append("the GGUF carries no chat template (tokenizer.chat_template); LM Studio and Ollama "
-                               "would fall back to a generic one")
+        report.problems.append(
+            "the GGUF carries no chat template (tokenizer.chat_template); LM Studio and Ollama "
+            "would fall back to a generic one"
+        )
         return report
     registry = load_registry()
     tools = [PROBE_TOOL] + registry.openai_tools()[:2]
@@ -156,7 +188,9 @@ def verify(gguf: Path, fmt: ChatFormat, mode: str = "strict", limit: int = 3, ma
     cases = [c for c in load_prompt_set("tool_prompts").cases if c.expected_tools][:limit]
     # embedded: the prompt exactly as in training; server: tools in the request, as LM Studio clients send them
     settings = RunSettings(max_tokens=max_tokens, timeout=timeout, retries=0)
-    report.backends.append(_run_backend(LlamaCppClient(str(gguf), timeout), cases, registry, settings, control_text, mode))
+    report.backends.append(
+        _run_backend(LlamaCppClient(str(gguf), timeout), cases, registry, settings, control_text, mode)
+    )
     settings = RunSettings(max_tokens=max_tokens, timeout=timeout, retries=0, tools_in_request=True)
     if server:
         try:

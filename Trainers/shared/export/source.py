@@ -11,6 +11,7 @@ An adapter names its base model in ``adapter_config.json``; a KTO adapter traine
 adapter continues that adapter, so its base is the original base model and the SFT adapter is
 recorded as ``parent_adapter`` in its lineage (read for the model card).
 """
+
 from __future__ import annotations
 
 import json
@@ -66,8 +67,10 @@ def looks_local(name: str) -> bool:
 
 
 def latest_run(runs_root: Path) -> Path:
-    runs = sorted((p for p in runs_root.glob("*") if p.is_dir() and any((p / d).is_dir() for d in MODEL_DIRS)),
-                  key=lambda p: p.name)
+    runs = sorted(
+        (p for p in runs_root.glob("*") if p.is_dir() and any((p / d).is_dir() for d in MODEL_DIRS)),
+        key=lambda p: p.name,
+    )
     if not runs:
         raise UsageError(f"latest: no finished run (with final_model/ or fused_model/) under {runs_root}")
     return runs[-1]
@@ -102,9 +105,14 @@ def resolve_source(path: str | Path, base_model: str | None = None, runs_root: P
         note = None
         if not base_model and base.endswith("-bnb-4bit") and not looks_local(base):
             # a LoRA trained on a 4-bit build merges into the 16-bit weights of the same model
-            base, note = base.removesuffix("-bnb-4bit"), f"merging into {base.removesuffix('-bnb-4bit')}, the 16-bit build of {base}"
+            base, note = (
+                base.removesuffix("-bnb-4bit"),
+                f"merging into {base.removesuffix('-bnb-4bit')}, the 16-bit build of {base}",
+            )
         if looks_local(base) and not (Path(base).expanduser() / "config.json").is_file():
-            raise UsageError(f"the adapter's base model {base} is missing (moved or deleted?); pass --base-model PATH_OR_ID")
+            raise UsageError(
+                f"the adapter's base model {base} is missing (moved or deleted?); pass --base-model PATH_OR_ID"
+            )
         parent = None
         parent_dir = lineage.get("parent_adapter")
         if parent_dir and (Path(parent_dir) / "lineage.json").is_file():

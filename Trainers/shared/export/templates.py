@@ -20,6 +20,7 @@ Ollama TEMPLATE writer. The Modelfile's TEMPLATE is checked against the chat tem
 text/template and Ollama's rules (``check_ollama_template``, ``ollama.py``) before it is kept: the
 prompt a model sees must be the one it was trained on, and Ollama must hand its calls back as calls.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,11 +30,19 @@ from Tools.cli_common import UsageError
 from Tools.schema.toolcalls import parse_content
 
 PROBE_SYSTEM, PROBE_USER, PROBE_RESULT = "PROBE-SYSTEM", "PROBE-USER", '{"success": true}'
-PROBE_TOOL = {"type": "function", "function": {
-    "name": "vaultManager_createFolder", "description": "Create a folder",
-    "parameters": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}}}
-PROBE_CALL = {"id": "abc123def", "type": "function",
-              "function": {"name": "vaultManager_createFolder", "arguments": {"path": "Projects/Probe"}}}
+PROBE_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "vaultManager_createFolder",
+        "description": "Create a folder",
+        "parameters": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
+    },
+}
+PROBE_CALL = {
+    "id": "abc123def",
+    "type": "function",
+    "function": {"name": "vaultManager_createFolder", "arguments": {"path": "Projects/Probe"}},
+}
 
 
 class UnknownFamily(UsageError):
@@ -59,8 +68,14 @@ class ChatFormat:
         return {k: v for k, v in self.__dict__.items()}
 
 
-def render_chat(template: str, messages: list[dict], tools: list | None = None, generation: bool = True,
-                bos: str = "", eos: str = "") -> str:
+def render_chat(
+    template: str,
+    messages: list[dict],
+    tools: list | None = None,
+    generation: bool = True,
+    bos: str = "",
+    eos: str = "",
+) -> str:
     """messages through a Jinja chat template, exactly as llama-cpp-python renders a GGUF's template."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -76,17 +91,22 @@ def _probe(template, bos, eos):
 
 
 def _call_turn() -> list[dict]:
-    return [{"role": "system", "content": PROBE_SYSTEM}, {"role": "user", "content": PROBE_USER},
-            {"role": "assistant", "content": "", "tool_calls": [PROBE_CALL]},
-            {"role": "tool", "content": PROBE_RESULT, "tool_call_id": PROBE_CALL["id"]}]
+    return [
+        {"role": "system", "content": PROBE_SYSTEM},
+        {"role": "user", "content": PROBE_USER},
+        {"role": "assistant", "content": "", "tool_calls": [PROBE_CALL]},
+        {"role": "tool", "content": PROBE_RESULT, "tool_call_id": PROBE_CALL["id"]},
+    ]
 
 
 def detect_format(template: str | None, bos: str = "", eos: str = "") -> ChatFormat:
     """The chat format of a tokenizer's chat template; UsageError when the toolkit cannot write an
     Ollama template for it (the GGUF itself still carries the model's own template)."""
     if not template:
-        raise UsageError("the tokenizer has no chat template; the exported model would not know how to format a chat "
-                         "(train with model.chat_template: chatml)")
+        raise UsageError(
+            "the tokenizer has no chat template; the exported model would not know how to format a chat "
+            "(train with model.chat_template: chatml)"
+        )
     render = _probe(template, bos, eos)
     base = [{"role": "system", "content": PROBE_SYSTEM}, {"role": "user", "content": PROBE_USER}]
     try:
@@ -94,19 +114,24 @@ def detect_format(template: str | None, bos: str = "", eos: str = "") -> ChatFor
         with_tools = render(base, [PROBE_TOOL])
         call_text = render(_call_turn(), generation=False)
     except Exception as exc:  # a template that cannot render a tool call cannot be exported for tool use
-        raise UsageError(f"the chat template cannot render a tool-call conversation ({type(exc).__name__}: {exc})") from None
+        raise UsageError(
+            f"the chat template cannot render a tool-call conversation ({type(exc).__name__}: {exc})"
+        ) from None
     probe = Probe(render, plain, with_tools, call_text, parse_content(call_text), bos, eos)
     for family in FAMILIES.values():
         fmt = family.detect(probe)
         if fmt:
             return fmt
-    raise UnknownFamily("the chat template is none of the families the toolkit knows (ChatML with <tool_call> blocks, "
-                        "Mistral [TOOL_CALLS], gpt-oss harmony, Llama 3.x JSON calls)")
+    raise UnknownFamily(
+        "the chat template is none of the families the toolkit knows (ChatML with <tool_call> blocks, "
+        "Mistral [TOOL_CALLS], gpt-oss harmony, Llama 3.x JSON calls)"
+    )
 
 
 @dataclass
 class Probe:
     """The probe conversations rendered through a chat template, for the families to recognise."""
+
     render: object
     plain: str  # system + user
     with_tools: str  # system + user with PROBE_TOOL
@@ -123,44 +148,66 @@ def _detect_mistral(p: Probe) -> ChatFormat | None:
     if "[TOOL_CALLS]" not in p.call_text or "[ARGS]" in p.call_text or not p.calls("mistral"):
         return None
     space = " " if f"[INST] {PROBE_SYSTEM}" in p.plain or "[INST] " in p.plain else ""
-    return ChatFormat("mistral", "mistral", p.bos, p.eos, ["[INST]", "[/INST]", p.eos or "</s>"],
-                      renders_tools=p.with_tools != p.plain, space=space,
-                      system_first=PROBE_SYSTEM in p.call_text)  # the user turn is not the last one there
+    return ChatFormat(
+        "mistral",
+        "mistral",
+        p.bos,
+        p.eos,
+        ["[INST]", "[/INST]", p.eos or "</s>"],
+        renders_tools=p.with_tools != p.plain,
+        space=space,
+        system_first=PROBE_SYSTEM in p.call_text,
+    )  # the user turn is not the last one there
 
 
 def _detect_mistral_v11(p: Probe) -> ChatFormat | None:
     if "[TOOL_CALLS]" not in p.call_text or "[ARGS]" not in p.call_text or not p.calls("mistral"):
         return None
     if f"[SYSTEM_PROMPT]{PROBE_SYSTEM}[/SYSTEM_PROMPT]" not in p.plain:
-        raise UsageError("the chat template writes [TOOL_CALLS]name[ARGS] calls but no [SYSTEM_PROMPT] turn; "
-                         "no Ollama template can be written for it")
-    return ChatFormat("mistral-v11", "mistral", p.bos, p.eos, ["[INST]", p.eos or "</s>"],
-                      renders_tools=p.with_tools != p.plain)
+        raise UsageError(
+            "the chat template writes [TOOL_CALLS]name[ARGS] calls but no [SYSTEM_PROMPT] turn; "
+            "no Ollama template can be written for it"
+        )
+    return ChatFormat(
+        "mistral-v11", "mistral", p.bos, p.eos, ["[INST]", p.eos or "</s>"], renders_tools=p.with_tools != p.plain
+    )
 
 
 def _detect_harmony(p: Probe) -> ChatFormat | None:
     if "<|channel|>" not in p.call_text or not p.calls("harmony"):
         return None
-    return ChatFormat("harmony", "harmony", p.bos, p.eos, list(dict.fromkeys(["<|return|>", "<|call|>", p.eos or "<|return|>"])),
-                      renders_tools=p.with_tools != p.plain)
+    return ChatFormat(
+        "harmony",
+        "harmony",
+        p.bos,
+        p.eos,
+        list(dict.fromkeys(["<|return|>", "<|call|>", p.eos or "<|return|>"])),
+        renders_tools=p.with_tools != p.plain,
+    )
 
 
 def _detect_llama3(p: Probe) -> ChatFormat | None:
     if "<|start_header_id|>" not in p.plain or not (p.calls("llama") or p.calls("python_tag")):
         return None
-    return ChatFormat("llama3", p.parsed.format, p.bos, p.eos, ["<|eot_id|>", "<|eom_id|>"],
-                      renders_tools=p.with_tools != p.plain)
+    return ChatFormat(
+        "llama3", p.parsed.format, p.bos, p.eos, ["<|eot_id|>", "<|eom_id|>"], renders_tools=p.with_tools != p.plain
+    )
 
 
 def _detect_chatml(p: Probe) -> ChatFormat | None:
     if "<|im_start|>" not in p.plain or not p.calls("hermes"):
         return None
-    fmt = ChatFormat("chatml", "hermes", p.bos, p.eos, ["<|im_start|>", "<|im_end|>"] +
-                     ([p.eos] if p.eos and p.eos not in ("<|im_end|>",) else []))
+    fmt = ChatFormat(
+        "chatml",
+        "hermes",
+        p.bos,
+        p.eos,
+        ["<|im_start|>", "<|im_end|>"] + ([p.eos] if p.eos and p.eos not in ("<|im_end|>",) else []),
+    )
     no_system = p.render([{"role": "user", "content": PROBE_USER}])
     head = "<|im_start|>system\n"
     if no_system.startswith(head):
-        fmt.default_system = no_system[len(head):no_system.index("<|im_end|>")]
+        fmt.default_system = no_system[len(head) : no_system.index("<|im_end|>")]
     fmt.tool_role = "user" if "<|im_start|>user\n<tool_response>" in p.call_text else "tool"
     if p.with_tools != p.plain:
         fmt.renders_tools = True
@@ -170,7 +217,7 @@ def _detect_chatml(p: Probe) -> ChatFormat | None:
         end = p.with_tools.find("<|im_end|>", at)
         if at < 0 or end < 0:
             raise UsageError("the chat template lists tools in a way the toolkit cannot reproduce for Ollama")
-        fmt.tools_block = (p.with_tools[start:at], p.with_tools[at + len(tool_json):end])
+        fmt.tools_block = (p.with_tools[start:at], p.with_tools[at + len(tool_json) : end])
     return fmt
 
 
@@ -179,15 +226,19 @@ def _detect_chatml(p: Probe) -> ChatFormat | None:
 # `if` whose pipeline names the FIELD .ToolCalls (not a variable such as $m.ToolCalls), before any
 # action, cut at "{". So messages are ranged with dot set to the message, and `{{ if .ToolCalls }}`
 # starts with the tag itself. Without a tag Ollama parses every answer starting with "{" instead.
-_TOOLS_NOTE = ("{{- /* This model learned the tools in training and its chat template does not list them; .Tools "
-               "is read so that Ollama accepts tools in a request and parses the calls. */ -}}\n"
-               "{{ if .Tools }}{{ end -}}\n")
+_TOOLS_NOTE = (
+    "{{- /* This model learned the tools in training and its chat template does not list them; .Tools "
+    "is read so that Ollama accepts tools in a request and parses the calls. */ -}}\n"
+    "{{ if .Tools }}{{ end -}}\n"
+)
 
 
 def _go_text(text: str) -> str:
     """Literal text inside a Go template that sits in a Modelfile's triple-quoted TEMPLATE block."""
     if "{{" in text or '"""' in text:
-        raise UsageError("the chat template's system text contains '{{' or a triple quote, which a Modelfile TEMPLATE cannot hold literally")
+        raise UsageError(
+            "the chat template's system text contains '{{' or a triple quote, which a Modelfile TEMPLATE cannot hold literally"
+        )
     return text
 
 
@@ -199,37 +250,54 @@ def _chatml_template(fmt: ChatFormat) -> str:
         system_text = "{{ if .System }}{{ .System }}{{ else }}" + (default or "") + "{{ end }}"
         tools = "{{ if .Tools }}" + before + "{{ range .Tools }}\n{{ json . }}{{ end }}" + after + "{{ end }}"
         opening = "{{ if or .System .Tools }}" if default is None else ""
-        parts.append(opening + "<|im_start|>system\n" + system_text + tools + "<|im_end|>\n" +
-                     ("{{ end }}" if default is None else ""))
+        parts.append(
+            opening
+            + "<|im_start|>system\n"
+            + system_text
+            + tools
+            + "<|im_end|>\n"
+            + ("{{ end }}" if default is None else "")
+        )
     else:
         parts.append(_TOOLS_NOTE)
-        parts.append("{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n" +
-                     ("{{ else }}<|im_start|>system\n" + default + "<|im_end|>\n" if default is not None else "") + "{{ end }}")
+        parts.append(
+            "{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n"
+            + ("{{ else }}<|im_start|>system\n" + default + "<|im_end|>\n" if default is not None else "")
+            + "{{ end }}"
+        )
     # consecutive tool results stay separate turns (Qwen's template merges them; see docs/export.md)
     parts.append(
         "{{ range $i, $m := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}"
-        "{{ if eq .Role \"user\" }}<|im_start|>user\n{{ .Content }}<|im_end|>\n"
-        "{{ else if eq .Role \"assistant\" }}<|im_start|>assistant\n"
+        '{{ if eq .Role "user" }}<|im_start|>user\n{{ .Content }}<|im_end|>\n'
+        '{{ else if eq .Role "assistant" }}<|im_start|>assistant\n'
         "{{ if $m.ToolCalls }}{{ if .Content }}{{ .Content }}\n{{ end }}{{ end }}"
-        "{{ if .ToolCalls }}{{ range $j, $c := .ToolCalls }}<tool_call>\n{\"name\": {{ json .Function.Name }}, "
-        "\"arguments\": {{ json .Function.Arguments }}}\n</tool_call>{{ if ne (len (slice $m.ToolCalls $j)) 1 }}\n{{ end }}"
+        '{{ if .ToolCalls }}{{ range $j, $c := .ToolCalls }}<tool_call>\n{"name": {{ json .Function.Name }}, '
+        '"arguments": {{ json .Function.Arguments }}}\n</tool_call>{{ if ne (len (slice $m.ToolCalls $j)) 1 }}\n{{ end }}'
         "{{ end }}{{ else }}{{ .Content }}{{ end }}<|im_end|>\n"
-        "{{ else if eq .Role \"tool\" }}<|im_start|>" + fmt.tool_role + "\n<tool_response>\n{{ .Content }}\n</tool_response><|im_end|>\n"
+        '{{ else if eq .Role "tool" }}<|im_start|>'
+        + fmt.tool_role
+        + "\n<tool_response>\n{{ .Content }}\n</tool_response><|im_end|>\n"
         "{{ end }}"
-        "{{ if and $last (ne .Role \"assistant\") }}<|im_start|>assistant\n{{ end }}"
-        "{{ end }}")
+        '{{ if and $last (ne .Role "assistant") }}<|im_start|>assistant\n{{ end }}'
+        "{{ end }}"
+    )
     return "".join(parts)
 
 
 def _mistral_tools(fmt: ChatFormat, sp: str = "") -> str:
     """[AVAILABLE_TOOLS] before the last user turn, when the chat template lists tools; and the
     indices of the first and last user turns."""
-    users = ("{{ $firstUser := -1 }}{{ $lastUser := -1 }}{{ range $i, $m := .Messages }}{{ if eq $m.Role \"user\" }}"
-             "{{ if lt $firstUser 0 }}{{ $firstUser = $i }}{{ end }}{{ $lastUser = $i }}{{ end }}{{ end }}")
+    users = (
+        '{{ $firstUser := -1 }}{{ $lastUser := -1 }}{{ range $i, $m := .Messages }}{{ if eq $m.Role "user" }}'
+        "{{ if lt $firstUser 0 }}{{ $firstUser = $i }}{{ end }}{{ $lastUser = $i }}{{ end }}{{ end }}"
+    )
     if not fmt.renders_tools:
         return _TOOLS_NOTE + users, ""
-    return users, ("{{ if and $.Tools (eq $i $lastUser) }}[AVAILABLE_TOOLS]" + sp +
-                   "[{{ range $j, $t := $.Tools }}{{ if $j }}, {{ end }}{{ json $t }}{{ end }}][/AVAILABLE_TOOLS]{{ end }}")
+    return users, (
+        "{{ if and $.Tools (eq $i $lastUser) }}[AVAILABLE_TOOLS]"
+        + sp
+        + "[{{ range $j, $t := $.Tools }}{{ if $j }}, {{ end }}{{ json $t }}{{ end }}][/AVAILABLE_TOOLS]{{ end }}"
+    )
 
 
 def _mistral_template(fmt: ChatFormat) -> str:
@@ -237,16 +305,26 @@ def _mistral_template(fmt: ChatFormat) -> str:
     head, tools = _mistral_tools(fmt, sp)
     system_here = "(eq $i $firstUser)" if fmt.system_first else "$last"
     return (
-        head +
-        "{{ range $i, $m := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}"
-        "{{ if eq .Role \"user\" }}" + tools + "[INST]" + sp +
-        "{{ if and $.System " + system_here + " }}{{ $.System }}\n\n{{ end }}{{ .Content }}[/INST]"
-        "{{ else if eq .Role \"assistant\" }}{{ if .ToolCalls }}[TOOL_CALLS]{{ \"" + sp + "[\" }}"
-        "{{ range $j, $c := .ToolCalls }}{{ if $j }}, {{ end }}{\"name\": {{ json .Function.Name }}, "
-        "\"arguments\": {{ json .Function.Arguments }}}{{ end }}]" + fmt.eos +
-        "{{ else }}" + sp + "{{ .Content }}" + fmt.eos + "{{ end }}"
-        "{{ else if eq .Role \"tool\" }}[TOOL_RESULTS]" + sp + "{\"content\": {{ .Content }}}[/TOOL_RESULTS]"
-        "{{ end }}{{ end }}")
+        head + "{{ range $i, $m := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}"
+        '{{ if eq .Role "user" }}'
+        + tools
+        + "[INST]"
+        + sp
+        + "{{ if and $.System "
+        + system_here
+        + " }}{{ $.System }}\n\n{{ end }}{{ .Content }}[/INST]"
+        '{{ else if eq .Role "assistant" }}{{ if .ToolCalls }}[TOOL_CALLS]{{ "' + sp + '[" }}'
+        '{{ range $j, $c := .ToolCalls }}{{ if $j }}, {{ end }}{"name": {{ json .Function.Name }}, '
+        '"arguments": {{ json .Function.Arguments }}}{{ end }}]'
+        + fmt.eos
+        + "{{ else }}"
+        + sp
+        + "{{ .Content }}"
+        + fmt.eos
+        + "{{ end }}"
+        '{{ else if eq .Role "tool" }}[TOOL_RESULTS]' + sp + '{"content": {{ .Content }}}[/TOOL_RESULTS]'
+        "{{ end }}{{ end }}"
+    )
 
 
 def _mistral_v11_template(fmt: ChatFormat) -> str:
@@ -254,12 +332,14 @@ def _mistral_v11_template(fmt: ChatFormat) -> str:
     return (
         head + "{{ if .System }}[SYSTEM_PROMPT]{{ .System }}[/SYSTEM_PROMPT]{{ end }}"
         "{{ range $i, $m := .Messages }}"
-        "{{ if eq .Role \"user\" }}" + tools + "[INST]{{ .Content }}[/INST]"
-        "{{ else if eq .Role \"assistant\" }}{{ .Content }}"
+        '{{ if eq .Role "user" }}' + tools + "[INST]{{ .Content }}[/INST]"
+        '{{ else if eq .Role "assistant" }}{{ .Content }}'
         "{{ if .ToolCalls }}[TOOL_CALLS]{{ range $j, $c := .ToolCalls }}{{ if $j }}[TOOL_CALLS]{{ end }}"
-        "{{ .Function.Name }}[ARGS]{{ json .Function.Arguments }}{{ end }}{{ end }}" + fmt.eos +
-        "{{ else if eq .Role \"tool\" }}[TOOL_RESULTS]{{ .Content }}[/TOOL_RESULTS]"
-        "{{ end }}{{ end }}")
+        "{{ .Function.Name }}[ARGS]{{ json .Function.Arguments }}{{ end }}{{ end }}"
+        + fmt.eos
+        + '{{ else if eq .Role "tool" }}[TOOL_RESULTS]{{ .Content }}[/TOOL_RESULTS]'
+        "{{ end }}{{ end }}"
+    )
 
 
 def _harmony_template(fmt: ChatFormat) -> str:
@@ -275,15 +355,16 @@ def _harmony_template(fmt: ChatFormat) -> str:
         "=> any;\n\n{{ end }}} // namespace functions{{ end }}<|end|>{{ end }}"
         "{{ $calls := slice .Messages 0 0 }}"
         "{{ range $i, $m := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}"
-        "{{ if eq .Role \"user\" }}<|start|>user<|message|>{{ .Content }}<|end|>"
-        "{{ else if eq .Role \"assistant\" }}{{ if $m.ToolCalls }}{{ $calls = $m.ToolCalls }}{{ if .Content }}"
+        '{{ if eq .Role "user" }}<|start|>user<|message|>{{ .Content }}<|end|>'
+        '{{ else if eq .Role "assistant" }}{{ if $m.ToolCalls }}{{ $calls = $m.ToolCalls }}{{ if .Content }}'
         "<|start|>assistant<|channel|>commentary<|message|>{{ .Content }}<|end|>{{ end }}{{ end }}<|start|>assistant"
         "{{ if .ToolCalls }}<|channel|>commentary to=functions.{{ range $j, $c := .ToolCalls }}{{ if $j }}"
         "<|start|>assistant<|channel|>commentary to=functions.{{ end }}{{ .Function.Name }} <|constrain|>json<|message|>"
         "{{ json .Function.Arguments }}<|call|>{{ end }}{{ else }}<|channel|>final<|message|>{{ .Content }}<|return|>{{ end }}"
-        "{{ else if eq .Role \"tool\" }}<|start|>functions.{{ range $calls }}{{ if eq .ID $m.ToolCallID }}{{ .Function.Name }}"
+        '{{ else if eq .Role "tool" }}<|start|>functions.{{ range $calls }}{{ if eq .ID $m.ToolCallID }}{{ .Function.Name }}'
         "{{ end }}{{ end }} to=assistant<|channel|>commentary<|message|>{{ .Content }}<|end|>"
-        "{{ end }}{{ if and $last (ne .Role \"assistant\") }}<|start|>assistant{{ end }}{{ end }}")
+        '{{ end }}{{ if and $last (ne .Role "assistant") }}<|start|>assistant{{ end }}{{ end }}'
+    )
 
 
 def _llama3_template(fmt: ChatFormat) -> str:
@@ -292,22 +373,24 @@ def _llama3_template(fmt: ChatFormat) -> str:
     return (
         "<|start_header_id|>system<|end_header_id|>\n\n{{ if .Tools }}Environment: ipython\n{{ end }}"
         "Cutting Knowledge Date: December 2023\n\n{{ .System }}{{ if .Tools }}\n\nYou have access to the following "
-        "functions. To call a function, respond with JSON for a function call in the format {\"name\": function name, "
-        "\"parameters\": dictionary of argument name and its value}. Do not use variables.\n\n"
+        'functions. To call a function, respond with JSON for a function call in the format {"name": function name, '
+        '"parameters": dictionary of argument name and its value}. Do not use variables.\n\n'
         "{{ range .Tools }}{{ json . }}\n\n{{ end }}{{ end }}<|eot_id|>"
         "{{ range $i, $m := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}"
-        "{{ if eq .Role \"user\" }}<|start_header_id|>user<|end_header_id|>\n\n{{ .Content }}<|eot_id|>"
-        "{{ else if eq .Role \"assistant\" }}<|start_header_id|>assistant<|end_header_id|>\n\n"
-        "{{ if .ToolCalls }}{{ range $j, $c := .ToolCalls }}{{ if $j }}{{ \"; \" }}{{ end }}{\"name\": {{ json .Function.Name }}, "
-        "\"parameters\": {{ json .Function.Arguments }}}{{ end }}{{ else }}{{ .Content }}{{ end }}<|eot_id|>"
-        "{{ else if eq .Role \"tool\" }}<|start_header_id|>ipython<|end_header_id|>\n\n{{ .Content }}<|eot_id|>"
-        "{{ end }}{{ if and $last (ne .Role \"assistant\") }}<|start_header_id|>assistant<|end_header_id|>\n\n{{ end }}{{ end }}")
+        '{{ if eq .Role "user" }}<|start_header_id|>user<|end_header_id|>\n\n{{ .Content }}<|eot_id|>'
+        '{{ else if eq .Role "assistant" }}<|start_header_id|>assistant<|end_header_id|>\n\n'
+        '{{ if .ToolCalls }}{{ range $j, $c := .ToolCalls }}{{ if $j }}{{ "; " }}{{ end }}{"name": {{ json .Function.Name }}, '
+        '"parameters": {{ json .Function.Arguments }}}{{ end }}{{ else }}{{ .Content }}{{ end }}<|eot_id|>'
+        '{{ else if eq .Role "tool" }}<|start_header_id|>ipython<|end_header_id|>\n\n{{ .Content }}<|eot_id|>'
+        '{{ end }}{{ if and $last (ne .Role "assistant") }}<|start_header_id|>assistant<|end_header_id|>\n\n{{ end }}{{ end }}'
+    )
 
 
 @dataclass(frozen=True)
 class Family:
     """One chat family the export knows: a new family is one more row of FAMILIES (and of the
     tests' FAMILY_TEMPLATES)."""
+
     name: str
     tag: str  # the tool-call tag Ollama must detect in the TEMPLATE
     example: str  # a call as the model writes it (LM Studio note)
@@ -316,20 +399,52 @@ class Family:
     title: str  # the family as users know it
 
 
-FAMILIES = {f.name: f for f in (
-    Family("mistral-v11", "[TOOL_CALLS]", '[TOOL_CALLS]vaultManager_createFolder[ARGS]{"path": "Projects"}',
-           _detect_mistral_v11, _mistral_v11_template, "Mistral v11"),
-    Family("mistral", "[TOOL_CALLS]",
-           '[TOOL_CALLS] [{"name": "vaultManager_createFolder", "arguments": {"path": "Projects"}, "id": "abc123def"}]',
-           _detect_mistral, _mistral_template, "Mistral"),
-    Family("chatml", "<tool_call>",
-           '<tool_call>\n{"name": "vaultManager_createFolder", "arguments": {"path": "Projects"}}\n</tool_call>',
-           _detect_chatml, _chatml_template, "ChatML"),
-    Family("harmony", "<|channel|>commentary to=functions.", '<|channel|>commentary to=functions.vaultManager_createFolder '
-           '<|constrain|>json<|message|>{"path": "Projects"}<|call|>', _detect_harmony, _harmony_template, "gpt-oss harmony"),
-    Family("llama3", "{", '{"name": "vaultManager_createFolder", "parameters": {"path": "Projects"}}', _detect_llama3,
-           _llama3_template, "Llama 3.x"),
-)}
+FAMILIES = {
+    f.name: f
+    for f in (
+        Family(
+            "mistral-v11",
+            "[TOOL_CALLS]",
+            '[TOOL_CALLS]vaultManager_createFolder[ARGS]{"path": "Projects"}',
+            _detect_mistral_v11,
+            _mistral_v11_template,
+            "Mistral v11",
+        ),
+        Family(
+            "mistral",
+            "[TOOL_CALLS]",
+            '[TOOL_CALLS] [{"name": "vaultManager_createFolder", "arguments": {"path": "Projects"}, "id": "abc123def"}]',
+            _detect_mistral,
+            _mistral_template,
+            "Mistral",
+        ),
+        Family(
+            "chatml",
+            "<tool_call>",
+            '<tool_call>\n{"name": "vaultManager_createFolder", "arguments": {"path": "Projects"}}\n</tool_call>',
+            _detect_chatml,
+            _chatml_template,
+            "ChatML",
+        ),
+        Family(
+            "harmony",
+            "<|channel|>commentary to=functions.",
+            "<|channel|>commentary to=functions.vaultManager_createFolder "
+            '<|constrain|>json<|message|>{"path": "Projects"}<|call|>',
+            _detect_harmony,
+            _harmony_template,
+            "gpt-oss harmony",
+        ),
+        Family(
+            "llama3",
+            "{",
+            '{"name": "vaultManager_createFolder", "parameters": {"path": "Projects"}}',
+            _detect_llama3,
+            _llama3_template,
+            "Llama 3.x",
+        ),
+    )
+}
 
 
 def ollama_template(fmt: ChatFormat) -> str:
@@ -340,6 +455,7 @@ def canonical_json(text: str, drop: tuple = ()) -> str:
     """text with every embedded JSON object or array rewritten in one spelling (sorted keys,
     compact, unescaped) and the keys in drop removed: Go's json.Marshal and Jinja's tojson differ
     in spacing, key order and escaping but not in the data they write."""
+
     def strip(value):
         if isinstance(value, dict):
             return {k: strip(v) for k, v in value.items() if k not in drop}
@@ -353,7 +469,7 @@ def canonical_json(text: str, drop: tuple = ()) -> str:
         try:
             value, end = decoder.raw_decode(text, at)
         except ValueError:
-            out.append(text[pos:at + 1])
+            out.append(text[pos : at + 1])
             pos = at + 1
             continue
         out.append(text[pos:at] + json.dumps(strip(value), sort_keys=True, ensure_ascii=False, separators=(",", ":")))
@@ -366,7 +482,7 @@ def _answer(render, conversation: list[dict]) -> str:
     precedes it, up to the end-of-turn marker."""
     prompt = render(conversation[:-1], True)
     full = render(conversation, False)
-    answer = full[len(prompt):] if full.startswith(prompt) else full
+    answer = full[len(prompt) :] if full.startswith(prompt) else full
     for end in ("<|im_end|>", "</s>", "<|eot_id|>", "<|return|>"):
         answer = answer.split(end)[0]
     return answer
@@ -396,18 +512,25 @@ def check_ollama_template(chat_template: str, fmt: ChatFormat, go_template: str,
     if not first.reads_tools:
         problems.append("the template does not read .Tools, so Ollama would answer 'does not support tools'")
     if first.tag != family.tag:
-        problems.append(f"Ollama detects the tool-call tag {first.tag!r}, not {family.tag!r}: calls would come back as text")
+        problems.append(
+            f"Ollama detects the tool-call tag {first.tag!r}, not {family.tag!r}: calls would come back as text"
+        )
     conversation = _call_turn()
-    cases = [("system + user", base, None, True), ("user", base[1:], None, True),
-             ("system + user + tools", base, [PROBE_TOOL], not fmt.renders_tools),
-             ("call and result", conversation, [PROBE_TOOL], False)]
+    cases = [
+        ("system + user", base, None, True),
+        ("user", base[1:], None, True),
+        ("system + user + tools", base, [PROBE_TOOL], not fmt.renders_tools),
+        ("call and result", conversation, [PROBE_TOOL], False),
+    ]
     for label, messages, tools, exact in cases:
         expected = jinja(messages, tools).removeprefix(fmt.bos)
         got = go(messages, tools)
         drop = ("id", "call_id") if label == "call and result" else ()
         same = got.prompt == expected if exact else canonical_json(got.prompt, drop) == canonical_json(expected, drop)
         if got.error or not same:
-            problems.append(f"prompt differs ({label}):\n  chat template: {expected!r}\n  Ollama:        {got.error or got.prompt!r}")
+            problems.append(
+                f"prompt differs ({label}):\n  chat template: {expected!r}\n  Ollama:        {got.error or got.prompt!r}"
+            )
     call = conversation[1:3]  # user + call: a system prompt moves with the last user turn in Mistral templates
     answer = _answer(lambda m, generation: go(m, [PROBE_TOOL]).prompt, call)  # Go: the prompt ends where the turn opens
     calls, _ = ollama.parse_tool_calls(answer, first.tag, [PROBE_TOOL["function"]["name"]])
@@ -419,15 +542,17 @@ def check_ollama_template(chat_template: str, fmt: ChatFormat, go_template: str,
 
 def modelfile(gguf_name: str, fmt: ChatFormat, go_template: str, num_ctx: int = 4096) -> str:
     stops = "".join(f"PARAMETER stop {json.dumps(s)}\n" for s in dict.fromkeys(s for s in fmt.stops if s))
-    return (f"# Ollama Modelfile written by the Claudesidian toolkit (docs/export.md).\n"
-            f"# Create the model:  ollama create NAME -f Modelfile   (run in this folder)\n"
-            f"# Chat format: {fmt.family}; tool calls as {fmt.call_format}.\n"
-            f"FROM ./{gguf_name}\n"
-            f'TEMPLATE """{go_template}"""\n'
-            f"{stops}"
-            f"PARAMETER temperature 0\n"
-            f"PARAMETER repeat_penalty 1.0\n"  # Ollama's default 1.1 rewrites repeated JSON keys and copied ids
-            f"PARAMETER num_ctx {num_ctx}\n")
+    return (
+        f"# Ollama Modelfile written by the Claudesidian toolkit (docs/export.md).\n"
+        f"# Create the model:  ollama create NAME -f Modelfile   (run in this folder)\n"
+        f"# Chat format: {fmt.family}; tool calls as {fmt.call_format}.\n"
+        f"FROM ./{gguf_name}\n"
+        f'TEMPLATE """{go_template}"""\n'
+        f"{stops}"
+        f"PARAMETER temperature 0\n"
+        f"PARAMETER repeat_penalty 1.0\n"  # Ollama's default 1.1 rewrites repeated JSON keys and copied ids
+        f"PARAMETER num_ctx {num_ctx}\n"
+    )
 
 
 def lmstudio_native_tools(fmt: ChatFormat) -> bool:

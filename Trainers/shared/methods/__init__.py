@@ -2,6 +2,7 @@
 trainer factory and MLX loss (base.Method lists the questions). A new method is one file here plus
 a row in METHODS; config, command lines, the daemon and both trainers pick it up from this table.
 """
+
 from __future__ import annotations
 
 from Tools.cli_common import UsageError

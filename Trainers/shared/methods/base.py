@@ -4,6 +4,7 @@ ask a method object these questions and never compare method names.
 Heavy dependencies (torch, trl, mlx, numpy) are imported inside the methods that use them, so the
 config and the command lines stay light.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace

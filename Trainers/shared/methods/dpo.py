@@ -13,6 +13,7 @@ p and r the policy and reference (adapters off) log-probs of the chosen (c) and 
 completion; the logged metrics are TRL's rewards/chosen, rewards/rejected, rewards/accuracies,
 rewards/margins, logps/chosen, logps/rejected.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -33,7 +34,12 @@ class DpoConfig:
 class Dpo(Method):
     name = "dpo"
     section = DpoConfig
-    flags = {"beta": ("beta", dict(type=float, help=f"DPO beta: how far the policy may move from the reference (default {BETA})"))}
+    flags = {
+        "beta": (
+            "beta",
+            dict(type=float, help=f"DPO beta: how far the policy may move from the reference (default {BETA})"),
+        )
+    }
     labelled = True
     unit = 2  # the data check orders records as chosen, rejected, chosen, ...: a pair is held out whole
     learning_rate = 5e-7
@@ -42,8 +48,13 @@ class Dpo(Method):
 
     def training_defaults(self, training, preset):
         # a row is a pair (two sequences, as KTO's row with its KL pair): KTO's batch, one epoch
-        return replace(training, learning_rate=self.learning_rate, num_epochs=1, batch_size=preset.kto_batch_size,
-                       gradient_accumulation=max(6, preset.gradient_accumulation))
+        return replace(
+            training,
+            learning_rate=self.learning_rate,
+            num_epochs=1,
+            batch_size=preset.kto_batch_size,
+            gradient_accumulation=max(6, preset.gradient_accumulation),
+        )
 
     def check_config(self, config) -> None:
         if config.dpo.beta <= 0:
@@ -73,8 +84,13 @@ class Dpo(Method):
         from trl import DPOConfig, DPOTrainer
 
         try:
-            return DPOTrainer(model=model, args=DPOConfig(**args, beta=config.dpo.beta, loss_type=["sigmoid"]),
-                              train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks)
+            return DPOTrainer(
+                model=model,
+                args=DPOConfig(**args, beta=config.dpo.beta, loss_type=["sigmoid"]),
+                train_dataset=dataset,
+                processing_class=tokenizer,
+                callbacks=callbacks,
+            )
         except ValueError as exc:  # TRL's own constraint checks, reworded as something to do
             raise UsageError(f"TRL rejected the DPO setup: {str(exc).splitlines()[0]}") from None
 
@@ -87,7 +103,9 @@ class Dpo(Method):
 
         rows, dropped = [], 0
         for row in self.rows(data, tokenizer, max_seq_length)[0]:
-            prompt_ids, (chosen, rejected) = split_completion(tokenizer, row["prompt"], [row["chosen"], row["rejected"]])
+            prompt_ids, (chosen, rejected) = split_completion(
+                tokenizer, row["prompt"], [row["chosen"], row["rejected"]]
+            )
             if len(prompt_ids) >= max_seq_length:
                 dropped += 1
                 continue
@@ -141,13 +159,19 @@ def pair_records(data) -> None:
         label = label_of(item[1])
         if label is not None:
             groups[prompt_key(item[1])][0 if label else 1].append(item)
-    pairs = [(chosen[i % len(chosen)], rejected[i]) for chosen, rejected in groups.values() if chosen
-             for i in range(len(rejected))]
+    pairs = [
+        (chosen[i % len(chosen)], rejected[i])
+        for chosen, rejected in groups.values()
+        if chosen
+        for i in range(len(rejected))
+    ]
     if not pairs:
-        raise DataError(f"{data.source}: no pair: DPO needs a label true and a label false record with the same prompt "
-                        f"(the conversation before the last assistant turn); {data.labels['true']} true, "
-                        f"{data.labels['false']} false, {data.labels['unlabeled']} unlabeled record(s) share none "
-                        "(self-correction *_kto.jsonl files and Datasets/sample/sample_kto.jsonl have pairs)")
+        raise DataError(
+            f"{data.source}: no pair: DPO needs a label true and a label false record with the same prompt "
+            f"(the conversation before the last assistant turn); {data.labels['true']} true, "
+            f"{data.labels['false']} false, {data.labels['unlabeled']} unlabeled record(s) share none "
+            "(self-correction *_kto.jsonl files and Datasets/sample/sample_kto.jsonl have pairs)"
+        )
     data.records = [item for pair in pairs for item in pair]
     recount(data)
 
@@ -164,9 +188,13 @@ def dpo_loss(policy, reference, beta: float):
     loss = -nn.log_sigmoid(beta * (chosen_logratios - rejected_logratios)).mean()
     chosen_rewards = beta * mx.stop_gradient(chosen_logratios)
     rejected_rewards = beta * mx.stop_gradient(rejected_logratios)
-    metrics = {"rewards/chosen": chosen_rewards.mean(), "rewards/rejected": rejected_rewards.mean(),
-               "rewards/accuracies": (chosen_rewards > rejected_rewards).astype(mx.float32).mean(),
-               "logps/chosen": mx.stop_gradient(chosen).mean(), "logps/rejected": mx.stop_gradient(rejected).mean()}
+    metrics = {
+        "rewards/chosen": chosen_rewards.mean(),
+        "rewards/rejected": rejected_rewards.mean(),
+        "rewards/accuracies": (chosen_rewards > rejected_rewards).astype(mx.float32).mean(),
+        "logps/chosen": mx.stop_gradient(chosen).mean(),
+        "logps/rejected": mx.stop_gradient(rejected).mean(),
+    }
     return loss, metrics
 
 

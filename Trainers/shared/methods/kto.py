@@ -8,6 +8,7 @@ the KL estimate z is the batch mean of policy minus reference log-probs of the m
 policy/reference log-ratio, weighted and averaged over the batch. The logged metrics are TRL's:
 rewards/chosen, rewards/rejected, rewards/margins, kl, logps/chosen, logps/rejected.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -36,12 +37,31 @@ class Kto(Method):
     name = "kto"
     section = KtoConfig
     flags = {
-        "beta": ("beta", dict(type=float, help=f"KTO beta: how far the policy may move from the reference (default {BETA})")),
-        "use_kto_s": ("use_kto_s", dict(action="store_true", default=None, help=(
-            "KTO-S: the KL reference point acts with the sign of each example's utility, so a drifting policy gets "
-            "smaller updates (steadier KL from a base model); see docs/train-nvidia.md"))),
-        "two_stage_lr": ("two_stage_lr", dict(action="store_true", default=None, help=(
-            "full learning rate for the first half of the steps, then 0.1x (kto.stage_split, kto.stage_two_factor)"))),
+        "beta": (
+            "beta",
+            dict(type=float, help=f"KTO beta: how far the policy may move from the reference (default {BETA})"),
+        ),
+        "use_kto_s": (
+            "use_kto_s",
+            dict(
+                action="store_true",
+                default=None,
+                help=(
+                    "KTO-S: the KL reference point acts with the sign of each example's utility, so a drifting policy gets "
+                    "smaller updates (steadier KL from a base model); see docs/train-nvidia.md"
+                ),
+            ),
+        ),
+        "two_stage_lr": (
+            "two_stage_lr",
+            dict(
+                action="store_true",
+                default=None,
+                help=(
+                    "full learning rate for the first half of the steps, then 0.1x (kto.stage_split, kto.stage_two_factor)"
+                ),
+            ),
+        ),
     }
     labelled = True
     unit = 2
@@ -53,15 +73,22 @@ class Kto(Method):
 
     def training_defaults(self, training, preset):
         # one epoch at a much smaller step, 4 x 6 effective batch on the 7b preset
-        return replace(training, learning_rate=self.learning_rate, num_epochs=1, batch_size=preset.kto_batch_size,
-                       gradient_accumulation=max(6, preset.gradient_accumulation))
+        return replace(
+            training,
+            learning_rate=self.learning_rate,
+            num_epochs=1,
+            batch_size=preset.kto_batch_size,
+            gradient_accumulation=max(6, preset.gradient_accumulation),
+        )
 
     def check_config(self, config) -> None:
         t, k = config.training, config.kto
         if t.batch_size < 2:
-            raise UsageError(f"KTO needs a per-device batch of at least 2 (got {t.batch_size}): the KL term pairs "
-                             "completions within a batch; raise training.batch_size (--batch-size) and lower "
-                             "training.gradient_accumulation to keep the effective batch")
+            raise UsageError(
+                f"KTO needs a per-device batch of at least 2 (got {t.batch_size}): the KL term pairs "
+                "completions within a batch; raise training.batch_size (--batch-size) and lower "
+                "training.gradient_accumulation to keep the effective batch"
+            )
         if k.beta <= 0 or k.desirable_weight < 0 or k.undesirable_weight < 0:
             raise UsageError("kto.beta must be positive and the kto weights non-negative")
         if not 0 < k.stage_split < 1 or k.stage_two_factor <= 0:
@@ -90,8 +117,13 @@ class Kto(Method):
 
         k = config.kto
         # Sequential sampling keeps the interleaved True/False order, so each batch holds both labels.
-        kto_args = KTOConfig(**args, beta=k.beta, desirable_weight=k.desirable_weight,
-                             undesirable_weight=k.undesirable_weight, train_sampling_strategy="sequential")
+        kto_args = KTOConfig(
+            **args,
+            beta=k.beta,
+            desirable_weight=k.desirable_weight,
+            undesirable_weight=k.undesirable_weight,
+            train_sampling_strategy="sequential",
+        )
         cls = KTOTrainer
         if k.use_kto_s:
             from ..kto_s import kto_s_trainer
@@ -100,7 +132,9 @@ class Kto(Method):
         if k.two_stage_lr:
             cls = _two_stage(cls, k.stage_split, k.stage_two_factor)
         try:
-            return cls(model=model, args=kto_args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks)
+            return cls(
+                model=model, args=kto_args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks
+            )
         except ValueError as exc:  # TRL's own constraint checks, reworded as something to do
             raise UsageError(f"TRL rejected the KTO setup: {str(exc).splitlines()[0]}") from None
 
@@ -198,8 +232,10 @@ def repair_alternation(data) -> None:
     positives = [(n, r) for n, r in data.records if label_of(r) is True]
     negatives = [(n, r) for n, r in data.records if label_of(r) is False]
     if not positives or not negatives:
-        raise DataError(f"{data.source}: after dropping invalid records only label "
-                        f"{'true' if positives else 'false'} is left; KTO needs both")
+        raise DataError(
+            f"{data.source}: after dropping invalid records only label "
+            f"{'true' if positives else 'false'} is left; KTO needs both"
+        )
     data.records = [pair[i] for pair in zip(positives, negatives) for i in (0, 1)]
 
 
@@ -210,13 +246,19 @@ def check_alternation(data) -> None:
 
     labels = [label_of(r) for _, r in data.records]
     if None in labels:
-        raise DataError(f"{data.source}: {labels.count(None)} record(s) without a boolean label; KTO needs true/false on every record")
+        raise DataError(
+            f"{data.source}: {labels.count(None)} record(s) without a boolean label; KTO needs true/false on every record"
+        )
     if all(labels) or not any(labels):
-        raise DataError(f"{data.source}: only label {str(labels[0]).lower()} is present; KTO needs both true and false records")
+        raise DataError(
+            f"{data.source}: only label {str(labels[0]).lower()} is present; KTO needs both true and false records"
+        )
     neighbours = sum(a == b for a, b in zip(labels, labels[1:]))
     if neighbours:
-        raise DataError(f"{data.source}: {neighbours} same-label neighbour(s); KTO needs strict true/false alternation "
-                        "(run python Tools/interleave_dataset.py)")
+        raise DataError(
+            f"{data.source}: {neighbours} same-label neighbour(s); KTO needs strict true/false alternation "
+            "(run python Tools/interleave_dataset.py)"
+        )
 
 
 def _two_stage(base, stage_split: float, stage_two_factor: float):
@@ -243,8 +285,16 @@ def _two_stage(base, stage_split: float, stage_two_factor: float):
     return TwoStage
 
 
-def kto_loss(policy, policy_kl, reference, reference_kl, label, beta: float, desirable_weight: float = 1.0,
-             undesirable_weight: float = 1.0):
+def kto_loss(
+    policy,
+    policy_kl,
+    reference,
+    reference_kl,
+    label,
+    beta: float,
+    desirable_weight: float = 1.0,
+    undesirable_weight: float = 1.0,
+):
     """The batch KTO loss on MLX arrays and its metric sums (per label; divide by the counts to log means)."""
     import mlx.core as mx
 
@@ -256,9 +306,15 @@ def kto_loss(policy, policy_kl, reference, reference_kl, label, beta: float, des
     rewards = beta * mx.stop_gradient(logratios)
     logps = mx.stop_gradient(policy)
     zero = mx.zeros_like(rewards)
-    sums = {"kl": kl, "chosen": label.sum(), "rejected": (~label).sum(),
-            "rewards/chosen": mx.where(label, rewards, zero).sum(), "rewards/rejected": mx.where(label, zero, rewards).sum(),
-            "logps/chosen": mx.where(label, logps, zero).sum(), "logps/rejected": mx.where(label, zero, logps).sum()}
+    sums = {
+        "kl": kl,
+        "chosen": label.sum(),
+        "rejected": (~label).sum(),
+        "rewards/chosen": mx.where(label, rewards, zero).sum(),
+        "rewards/rejected": mx.where(label, zero, rewards).sum(),
+        "logps/chosen": mx.where(label, logps, zero).sum(),
+        "logps/rejected": mx.where(label, zero, logps).sum(),
+    }
     return loss, sums
 
 

@@ -1,4 +1,5 @@
 """SFT: supervised fine-tuning on positives, the loss on assistant tokens only."""
+
 from __future__ import annotations
 
 from .base import Method
@@ -12,8 +13,10 @@ class Sft(Method):
         from ..data import DataError, check_records
 
         if data.labels["false"]:
-            raise DataError(f"{data.source}: {data.labels['false']} record(s) have label false; SFT trains on positives "
-                            "only (use the KTO or DPO trainer for labelled data)")
+            raise DataError(
+                f"{data.source}: {data.labels['false']} record(s) have label false; SFT trains on positives "
+                "only (use the KTO or DPO trainer for labelled data)"
+            )
         return check_records(data, registry, drop_invalid)
 
     def rows(self, data, tokenizer, max_seq_length: int) -> tuple[list, int]:
@@ -28,8 +31,13 @@ class Sft(Method):
         from trl import SFTConfig, SFTTrainer
 
         # batches of similar lengths: padding to the longest row wastes ~20% of a random batch's tokens
-        return SFTTrainer(model=model, args=SFTConfig(**args, packing=False, train_sampling_strategy="group_by_length"),
-                          train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks)
+        return SFTTrainer(
+            model=model,
+            args=SFTConfig(**args, packing=False, train_sampling_strategy="group_by_length"),
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            callbacks=callbacks,
+        )
 
     # -- MLX ------------------------------------------------------------------------------------
     def mlx_rows(self, data, tokenizer, max_seq_length: int) -> tuple[list, str]:
@@ -52,9 +60,13 @@ class Sft(Method):
         ids = np.full((len(rows), width), pad_id, dtype=np.int32)
         labels = np.full((len(rows), width), IGNORE_INDEX, dtype=np.int32)
         for i, row in enumerate(rows):
-            ids[i, :len(row["input_ids"])] = row["input_ids"]
-            labels[i, :len(row["labels"])] = row["labels"]
-        return {"inputs": ids[:, :-1], "targets": ids[:, 1:], "mask": (labels[:, 1:] != IGNORE_INDEX).astype(np.float32)}
+            ids[i, : len(row["input_ids"])] = row["input_ids"]
+            labels[i, : len(row["labels"])] = row["labels"]
+        return {
+            "inputs": ids[:, :-1],
+            "targets": ids[:, 1:],
+            "mask": (labels[:, 1:] != IGNORE_INDEX).astype(np.float32),
+        }
 
     def mlx_tokens(self, row: dict) -> int:
         return len(row["input_ids"])

@@ -8,6 +8,7 @@
 Each file is written to a temporary name and renamed; the .json goes last, so a checkpoint whose
 .json exists is complete, and one cut off mid-write is ignored.
 """
+
 from __future__ import annotations
 
 import os
@@ -92,8 +93,11 @@ def read_checkpoint(path: Path) -> Checkpoint:
 
 def step_checkpoints(run_dir: Path) -> list[Path]:
     """The complete checkpoint_step_N.npz files of a run, oldest first."""
-    found = [p for p in (run_dir / "checkpoints").glob("checkpoint_step_*.npz")
-             if _STEP.match(p.name) and _meta_path(p).is_file()]
+    found = [
+        p
+        for p in (run_dir / "checkpoints").glob("checkpoint_step_*.npz")
+        if _STEP.match(p.name) and _meta_path(p).is_file()
+    ]
     return sorted(found, key=lambda p: int(_STEP.match(p.name).group(1)))
 
 
@@ -128,6 +132,8 @@ def resolve_resume(spec: str, output_root: Path) -> Checkpoint:
             raise UsageError(f"--resume {spec}: {path} holds no checkpoints/checkpoint_step_N.npz")
         return read_checkpoint(found[-1])
     if not path.is_file():
-        raise UsageError(f"--resume {spec}: no such checkpoint (give checkpoints/checkpoint_step_N.npz, "
-                         "best_checkpoint.npz, a run directory, or latest)")
+        raise UsageError(
+            f"--resume {spec}: no such checkpoint (give checkpoints/checkpoint_step_N.npz, "
+            "best_checkpoint.npz, a run directory, or latest)"
+        )
     return read_checkpoint(path)

@@ -6,6 +6,7 @@ Precedence, lowest first: defaults < YAML file < command-line flags. Relative pa
 are relative to that file; on the command line, to the current folder. The method is the top-level
 ``method:`` key (sft, kto or dpo); the file may keep every method's section, the method's own is used.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, make_dataclass
@@ -57,6 +58,7 @@ class TrainingConfig:
 @dataclass
 class MlxMonitorConfig(MonitorConfig):
     """Evaluation: validation loss, scored sample answers and eval hooks every eval_steps steps."""
+
     eval_steps: int = 50
     num_eval_samples: int = 8  # validation prompts answered greedily and scored (0: none)
     eval_max_tokens: int = 256
@@ -76,17 +78,31 @@ class _Mlx:
         return {**shared.own_sections(self), "effective_learning_rate": self.learning_rate}
 
 
-MlxConfig = make_dataclass("MlxConfig", [
-    ("method", str, field(default="sft")), ("model", ModelConfig, field(default_factory=ModelConfig)),
-    ("lora", MlxLoraConfig, field(default_factory=MlxLoraConfig)), ("data", DataConfig, field(default_factory=DataConfig)),
-    ("training", TrainingConfig, field(default_factory=TrainingConfig)), *shared.method_sections(),
-    ("monitor", MlxMonitorConfig, field(default_factory=MlxMonitorConfig)),
-    # mistakes at each evaluation become training data (docs/self-correction.md)
-    ("self_correction", SelfCorrectionConfig, field(default_factory=SelfCorrectionConfig))], bases=(_Mlx,))
+MlxConfig = make_dataclass(
+    "MlxConfig",
+    [
+        ("method", str, field(default="sft")),
+        ("model", ModelConfig, field(default_factory=ModelConfig)),
+        ("lora", MlxLoraConfig, field(default_factory=MlxLoraConfig)),
+        ("data", DataConfig, field(default_factory=DataConfig)),
+        ("training", TrainingConfig, field(default_factory=TrainingConfig)),
+        *shared.method_sections(),
+        ("monitor", MlxMonitorConfig, field(default_factory=MlxMonitorConfig)),
+        # mistakes at each evaluation become training data (docs/self-correction.md)
+        ("self_correction", SelfCorrectionConfig, field(default_factory=SelfCorrectionConfig)),
+    ],
+    bases=(_Mlx,),
+)
 
-SECTIONS = {"model": ModelConfig, "lora": MlxLoraConfig, "data": DataConfig, "training": TrainingConfig,
-            **{m.name: m.section for m in METHODS.values() if m.section},
-            "monitor": MlxMonitorConfig, "self_correction": SelfCorrectionConfig}
+SECTIONS = {
+    "model": ModelConfig,
+    "lora": MlxLoraConfig,
+    "data": DataConfig,
+    "training": TrainingConfig,
+    **{m.name: m.section for m in METHODS.values() if m.section},
+    "monitor": MlxMonitorConfig,
+    "self_correction": SelfCorrectionConfig,
+}
 
 
 def load_mlx_config(yaml_path: str | Path | None = None, overrides: dict | None = None) -> MlxConfig:
@@ -105,14 +121,21 @@ def load_mlx_config(yaml_path: str | Path | None = None, overrides: dict | None 
 def check(config: MlxConfig) -> None:
     """Values no run could use, reported before anything heavy is loaded."""
     t, lora, data, monitor = config.training, config.lora, config.data, config.monitor
-    for name, value in (("training.batch_size", t.batch_size), ("training.gradient_accumulation", t.gradient_accumulation),
-                        ("training.logging_steps", t.logging_steps), ("monitor.eval_steps", monitor.eval_steps),
-                        ("training.save_steps", t.save_steps), ("training.save_total_limit", t.save_total_limit),
-                        ("model.max_seq_length", config.model.max_seq_length), ("lora.r", lora.r)):
+    for name, value in (
+        ("training.batch_size", t.batch_size),
+        ("training.gradient_accumulation", t.gradient_accumulation),
+        ("training.logging_steps", t.logging_steps),
+        ("monitor.eval_steps", monitor.eval_steps),
+        ("training.save_steps", t.save_steps),
+        ("training.save_total_limit", t.save_total_limit),
+        ("model.max_seq_length", config.model.max_seq_length),
+        ("lora.r", lora.r),
+    ):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise UsageError(f"{name} must be a whole number of at least 1, got {value!r}")
-    if t.learning_rate is not None and (isinstance(t.learning_rate, bool) or not isinstance(t.learning_rate, (int, float))
-                                        or t.learning_rate <= 0):
+    if t.learning_rate is not None and (
+        isinstance(t.learning_rate, bool) or not isinstance(t.learning_rate, (int, float)) or t.learning_rate <= 0
+    ):
         raise UsageError(f"training.learning_rate must be a positive number (or null), got {t.learning_rate!r}")
     if t.max_steps <= 0 and t.num_epochs <= 0:
         raise UsageError("set training.max_steps or a positive training.num_epochs")
@@ -126,8 +149,10 @@ def check(config: MlxConfig) -> None:
         section, defaults = getattr(config, method.name), method.section()
         unsupported = [k for k in method.mlx_unsupported if getattr(section, k) != getattr(defaults, k)]
         if unsupported:
-            raise UsageError(f"{', '.join(f'{method.name}.{k}' for k in unsupported)}: the NVIDIA trainers only; "
-                             "the MLX trainer does not implement it")
+            raise UsageError(
+                f"{', '.join(f'{method.name}.{k}' for k in unsupported)}: the NVIDIA trainers only; "
+                "the MLX trainer does not implement it"
+            )
     if not 0 <= lora.dropout < 1 or lora.alpha <= 0:
         raise UsageError("lora.dropout must be in [0, 1) and lora.alpha positive")
     if not isinstance(lora.layers, int) or isinstance(lora.layers, bool) or lora.layers == 0 or lora.layers < -1:
@@ -136,8 +161,9 @@ def check(config: MlxConfig) -> None:
     if not modules or not isinstance(modules, list) or not all(isinstance(k, str) and k for k in modules):
         raise UsageError("lora.target_modules must be a list of layer names, e.g. [q_proj, v_proj]")
     if config.model.chat_template not in (None, "tokenizer", "chatml", "mistral"):
-        raise UsageError("model.chat_template must be null, 'tokenizer', 'chatml' or 'mistral', "
-                         f"not {config.model.chat_template!r}")
+        raise UsageError(
+            f"model.chat_template must be null, 'tokenizer', 'chatml' or 'mistral', not {config.model.chat_template!r}"
+        )
     if not 0 <= monitor.validation_fraction < 1:
         raise UsageError(f"monitor.validation_fraction must be in [0, 1), got {monitor.validation_fraction!r}")
     if data.dataset_name:

@@ -5,6 +5,7 @@ and each method builds its own rows and batches (Trainers/shared/methods); this 
 validation set, holds the tokenising and padding helpers the methods share, and orders batches
 (numpy arrays; the trainer makes them mx.arrays).
 """
+
 from __future__ import annotations
 
 import math
@@ -33,12 +34,14 @@ def split_validation(data: LoadedData, method: str, fraction: float, seed: int) 
     if fraction <= 0:
         return data, None
     size = get_method(method).unit
-    units = [data.records[i:i + size] for i in range(0, len(data.records), size)]
+    units = [data.records[i : i + size] for i in range(0, len(data.records), size)]
     whole = [i for i, unit in enumerate(units) if len(unit) == size]  # an odd last KTO record stays in training
     held = max(1, round(len(units) * fraction))
     if held >= len(units) or held > len(whole):
-        raise DataError(f"{data.source}: {len(data.records)} record(s) are too few to hold out a validation split of "
-                        f"{fraction:g}; set monitor.validation_fraction: 0 or give monitor.validation_file")
+        raise DataError(
+            f"{data.source}: {len(data.records)} record(s) are too few to hold out a validation split of "
+            f"{fraction:g}; set monitor.validation_fraction: 0 or give monitor.validation_file"
+        )
     chosen = set(random.Random(seed).sample(whole, held))
     train = [r for i, unit in enumerate(units) if i not in chosen for r in unit]
     validation = [r for i, unit in enumerate(units) if i in chosen for r in unit]
@@ -87,7 +90,7 @@ def completion_arrays(prompts: list[list[int]], completions: list[list[int]], pa
     ids = np.full((len(seqs), width), pad_id, dtype=np.int32)
     mask = np.zeros((len(seqs), width), dtype=np.float32)
     for i, (seq, m) in enumerate(zip(seqs, masks)):
-        ids[i, :len(seq)], mask[i, :len(m)] = seq, m
+        ids[i, : len(seq)], mask[i, : len(m)] = seq, m
     return {"inputs": ids[:, :-1], "targets": ids[:, 1:], "mask": mask[:, 1:]}
 
 
@@ -118,7 +121,7 @@ class Schedule:
                 order = np.random.default_rng(self.seed + epoch).permutation(self.rows)
             self._epochs = {epoch: order.tolist()}  # one epoch kept: memory stays flat over long runs
         start = position * self.batch_size
-        return self._epochs[epoch][start:start + self.batch_size]
+        return self._epochs[epoch][start : start + self.batch_size]
 
 
 def total_steps(config, schedule: Schedule) -> int:
@@ -162,7 +165,13 @@ def generation_samples(data: LoadedData, count: int) -> list[Sample]:
 def score_answer(text: str, system: str | None, registry=None) -> dict:
     """Judge one generated answer with the shared parser and validator: did a tool call parse,
     and does every call pass (known tool, arguments, context, ids from the system prompt)?"""
-    parsed, findings = check_assistant_message({"role": "assistant", "content": text}, registry or load_registry(), system)
+    parsed, findings = check_assistant_message(
+        {"role": "assistant", "content": text}, registry or load_registry(), system
+    )
     errors = sorted({f.code for f in findings if f.severity == "error"})
-    return {"parsed": bool(parsed.calls), "valid": bool(parsed.calls) and not errors, "codes": errors,
-            "tools": [c.name for c in parsed.calls]}
+    return {
+        "parsed": bool(parsed.calls),
+        "valid": bool(parsed.calls) and not errors,
+        "codes": errors,
+        "tools": [c.name for c in parsed.calls],
+    }

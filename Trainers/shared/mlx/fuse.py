@@ -7,6 +7,7 @@ Quantised bases (the mlx-community 4-bit builds) are dequantised, because GGUF e
 transformers both want full-precision weights. The folder is built beside its final place and
 renamed into it, so an interrupted fuse never leaves a half-written model.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,9 @@ from Tools.schema.records import write_json_atomic
 _COPIED = ("tokenizer.model", "*.tiktoken", "generation_config.json")
 
 
-def save_fused(model, hf_tokenizer, model_config: dict, source_dir: Path, out_dir: Path, lineage: dict,
-               effective_config: str) -> Path:
+def save_fused(
+    model, hf_tokenizer, model_config: dict, source_dir: Path, out_dir: Path, lineage: dict, effective_config: str
+) -> Path:
     """Fuse model's LoRA layers in place and write out_dir (with lineage.json and the run's
     effective_config.yaml, as beside an NVIDIA final_model/); returns it."""
     from mlx_lm.utils import save_config, save_model

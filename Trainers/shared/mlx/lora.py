@@ -1,6 +1,7 @@
 """LoRA on an mlx-lm model: every matching linear layer of the chosen blocks, however deeply nested,
 becomes an mlx-lm ``LoRALinear``; everything else is frozen. Turning the adapters off gives the
 frozen base model back, which is KTO's reference model without a second copy of the weights."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -30,15 +31,24 @@ def apply_lora(model: nn.Module, rank: int, alpha: float, dropout: float, layers
     inside = {id(m) for block in blocks for _, m in block.named_modules()}
     scopes = [(block, block.named_modules()) for block in chosen]
     scopes.append((model, [(n, m) for n, m in model.named_modules() if id(m) not in inside]))
-    candidates = [(scope, name, m) for scope, named in scopes for name, m in named
-                  if isinstance(m, (nn.Linear, nn.QuantizedLinear))]
+    candidates = [
+        (scope, name, m)
+        for scope, named in scopes
+        for name, m in named
+        if isinstance(m, (nn.Linear, nn.QuantizedLinear))
+    ]
     unmatched = [k for k in keys if not any(_matches(name, k) for _, name, _ in candidates)]
     if unmatched:
         names = sorted({name for _, name, _ in candidates})
-        raise UsageError(f"lora.target_modules {unmatched} match no linear layer of the model (its linear layers: {', '.join(names)})")
+        raise UsageError(
+            f"lora.target_modules {unmatched} match no linear layer of the model (its linear layers: {', '.join(names)})"
+        )
     for scope, _ in scopes:
-        swaps = [(name, LoRALinear.from_base(m, r=rank, dropout=dropout, scale=alpha / rank))
-                 for owner, name, m in candidates if owner is scope and any(_matches(name, k) for k in keys)]
+        swaps = [
+            (name, LoRALinear.from_base(m, r=rank, dropout=dropout, scale=alpha / rank))
+            for owner, name, m in candidates
+            if owner is scope and any(_matches(name, k) for k in keys)
+        ]
         if swaps:
             scope.update_modules(tree_unflatten(swaps))
     model.unfreeze(keys=list(ADAPTER_LEAVES), strict=False)

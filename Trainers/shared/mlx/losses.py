@@ -1,5 +1,6 @@
 """Log-probabilities on MLX arrays, as the PyTorch side computes them; each method's loss is in
 Trainers/shared/methods (sft_loss, kto_loss, dpo_loss)."""
+
 from __future__ import annotations
 
 import mlx.core as mx

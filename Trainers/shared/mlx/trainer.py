@@ -9,6 +9,7 @@ Exact resume: a micro-batch's rows are a pure function of its global index (data
 dropout randomness of optimizer step N is seeded from (seed, N), and checkpoints hold the
 adapters and the whole optimizer state, so stopping and resuming reproduces an uninterrupted run.
 """
+
 from __future__ import annotations
 
 import platform
@@ -50,8 +51,10 @@ def select_device() -> str:
 
     if platform.system() == "Darwin":
         if not mx.metal.is_available():
-            raise UsageError("MLX sees no Metal device (mx.metal.is_available() is False): the Mac trainer needs "
-                             "Apple silicon; on other machines use Trainers/rtx3090_sft")
+            raise UsageError(
+                "MLX sees no Metal device (mx.metal.is_available() is False): the Mac trainer needs "
+                "Apple silicon; on other machines use Trainers/rtx3090_sft"
+            )
         mx.set_default_device(mx.gpu)
         info = getattr(mx, "device_info", None) or mx.metal.device_info  # mx.device_info is newer
         return f"device: Metal GPU ({info().get('device_name', 'Apple silicon')})"
@@ -61,8 +64,13 @@ def select_device() -> str:
 
 def lora_settings(config: MlxConfig) -> dict:
     lora = config.lora
-    return {"r": lora.r, "alpha": lora.alpha, "dropout": lora.dropout, "layers": lora.layers,
-            "target_modules": list(lora.target_modules)}
+    return {
+        "r": lora.r,
+        "alpha": lora.alpha,
+        "dropout": lora.dropout,
+        "layers": lora.layers,
+        "target_modules": list(lora.target_modules),
+    }
 
 
 def checkpoint_lora(checkpoint: Checkpoint) -> dict:
@@ -106,7 +114,9 @@ class Session:
         self.hf = use_chat_template(self.tokenizer._tokenizer, config.model.chat_template)
         self.pad_id = self.hf.pad_token_id
         mx.random.seed(config.training.seed)  # the LoRA A matrices start random
-        self.adapted = apply_lora(self.model, lora["r"], lora["alpha"], lora["dropout"], lora["layers"], lora["target_modules"])
+        self.adapted = apply_lora(
+            self.model, lora["r"], lora["alpha"], lora["dropout"], lora["layers"], lora["target_modules"]
+        )
         if checkpoint is not None:
             weights, expected = checkpoint.adapters(), adapter_weights(self.model)
             if set(weights) != set(expected) or any(weights[k].shape != expected[k].shape for k in weights):
@@ -134,8 +144,13 @@ class Session:
         import mlx_lm
 
         self.model.eval()
-        return mlx_lm.generate(self.model, self.tokenizer, encode_prompt(self.hf, messages),
-                               max_tokens=self.config.monitor.eval_max_tokens, verbose=False)
+        return mlx_lm.generate(
+            self.model,
+            self.tokenizer,
+            encode_prompt(self.hf, messages),
+            max_tokens=self.config.monitor.eval_max_tokens,
+            verbose=False,
+        )
 
     # -- evaluation ------------------------------------------------------------------------
     def validation_loss(self, rows: list) -> dict:
@@ -166,8 +181,11 @@ class Session:
         if not answers:
             return {}, []
         n = len(answers)
-        return {"eval_parse_rate": sum(a["parsed"] for a in answers) / n,
-                "eval_valid_call_rate": sum(a["valid"] for a in answers) / n, "eval_samples": n}, answers
+        return {
+            "eval_parse_rate": sum(a["parsed"] for a in answers) / n,
+            "eval_valid_call_rate": sum(a["valid"] for a in answers) / n,
+            "eval_samples": n,
+        }, answers
 
     def evaluate(self, step: int, rows: list, samples: list, hooks) -> tuple[dict, list]:
         """Validation loss, scored sample answers, then every eval hook; leaves the model in training mode."""
@@ -192,8 +210,11 @@ def _optimizer(config: MlxConfig, total: int):
     t, lr = config.training, config.learning_rate
     warm = min(t.warmup_steps, total - 1) if total > 1 else 0
     rest = max(total - warm, 1)
-    main = {"cosine": optim.cosine_decay(lr, rest), "linear": optim.linear_schedule(lr, 0.0, rest),
-            "constant": lambda step: mx.array(lr, dtype=mx.float32)}[t.lr_scheduler]
+    main = {
+        "cosine": optim.cosine_decay(lr, rest),
+        "linear": optim.linear_schedule(lr, 0.0, rest),
+        "constant": lambda step: mx.array(lr, dtype=mx.float32),
+    }[t.lr_scheduler]
     schedule = optim.join_schedules([optim.linear_schedule(0.0, lr, warm), main], [warm]) if warm else main
     return optim.AdamW(learning_rate=schedule, weight_decay=t.weight_decay)
 
@@ -206,11 +227,25 @@ def _grad_norm(grads):  # -> mx.array
 
 
 def _progress(total: int, done: int):
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), transient=False)
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        transient=False,
+    )
     task = bar.add_task("steps", total=total, completed=done, info="")
     return bar, task
 
@@ -223,7 +258,10 @@ def _lineage(config: MlxConfig, session: Session, backend: str, records: int) ->
     base, parent = config.model.name, None
     parent_lineage = Path(session.model_path) / "lineage.json"
     if parent_lineage.is_file():  # KTO on a fused SFT model: name the SFT model and its own base
-        parent, base = str(session.model_path), json.loads(parent_lineage.read_text(encoding="utf-8")).get("base_model", base)
+        parent, base = (
+            str(session.model_path),
+            json.loads(parent_lineage.read_text(encoding="utf-8")).get("base_model", base),
+        )
     return lineage_of(config.method, base, config.data.local_file, records, backend, parent, MLX_PACKAGES)
 
 
@@ -236,10 +274,22 @@ def _fuse(session: Session, config: MlxConfig, run_dir: Path, source: Checkpoint
 
     weights = source.adapters()
     session.model.load_weights(list(weights.items()), strict=False)
-    info = {**lineage, "global_step": source.step, "adapter": str(source.path), "lora": session.lora,
-            "eval_loss": source.meta.get("eval_loss")}
-    return save_fused(session.model, session.hf, session.model_config, Path(session.model_path), run_dir / "fused_model",
-                      info, dump_yaml(config))
+    info = {
+        **lineage,
+        "global_step": source.step,
+        "adapter": str(source.path),
+        "lora": session.lora,
+        "eval_loss": source.meta.get("eval_loss"),
+    }
+    return save_fused(
+        session.model,
+        session.hf,
+        session.model_config,
+        Path(session.model_path),
+        run_dir / "fused_model",
+        info,
+        dump_yaml(config),
+    )
 
 
 class Stepper:
@@ -295,8 +345,12 @@ class Stepper:
 
     def flush(self) -> dict:
         """The metrics to log for the steps since the last flush (losses and the method's metrics averaged)."""
-        logs = {"loss": sum(self.losses) / len(self.losses), "grad_norm": self.grad_norm,
-                "learning_rate": self.optimizer.learning_rate.item(), "tokens_per_second": self.tokens / self.seconds}
+        logs = {
+            "loss": sum(self.losses) / len(self.losses),
+            "grad_norm": self.grad_norm,
+            "learning_rate": self.optimizer.learning_rate.item(),
+            "tokens_per_second": self.tokens / self.seconds,
+        }
         for key in sorted({k for m in self.metrics for k in m}):
             values = [m[key] for m in self.metrics if key in m]
             logs[key] = sum(values) / len(values)
@@ -316,11 +370,14 @@ def train(config: MlxConfig, resume: str | None = None, eval_hooks: list[EvalHoo
     lora, dataset_sha = lora_settings(config), file_sha256(config.data.local_file)
     if checkpoint is not None:
         if checkpoint.meta.get("dataset_sha256") not in (None, dataset_sha):
-            print(f"note: {config.data.local_file} is not the file {checkpoint.path.name} was trained on; "
-                  "training continues on it, but not in the interrupted run's data order")
+            print(
+                f"note: {config.data.local_file} is not the file {checkpoint.path.name} was trained on; "
+                "training continues on it, but not in the interrupted run's data order"
+            )
         if checkpoint.meta.get("method") != config.method:
-            raise UsageError(f"{checkpoint.path} was trained with {checkpoint.meta.get('method')}, "
-                             f"the config says {config.method}")
+            raise UsageError(
+                f"{checkpoint.path} was trained with {checkpoint.meta.get('method')}, the config says {config.method}"
+            )
         if checkpoint_lora(checkpoint) != lora:
             lora = checkpoint_lora(checkpoint)
             print(f"note: LoRA settings taken from the checkpoint: {lora}")
@@ -336,10 +393,16 @@ def train(config: MlxConfig, resume: str | None = None, eval_hooks: list[EvalHoo
         if state is None:
             raise UsageError(f"{checkpoint.path}: its optimizer state is missing, so it cannot resume exactly")
         stepper.optimizer.state = state
-        stepper.step, stepper.micro, best = checkpoint.step, int(checkpoint.meta["micro_batches"]), checkpoint.meta.get("best")
+        stepper.step, stepper.micro, best = (
+            checkpoint.step,
+            int(checkpoint.meta["micro_batches"]),
+            checkpoint.meta.get("best"),
+        )
         if stepper.step >= stepper.total:
-            raise UsageError(f"{checkpoint.path} is at step {stepper.step} of {stepper.total}; "
-                             "raise training.max_steps (or --max-steps) to train further")
+            raise UsageError(
+                f"{checkpoint.path} is at step {stepper.step} of {stepper.total}; "
+                "raise training.max_steps (or --max-steps) to train further"
+            )
     t, total = config.training, stepper.total
     run_dir = checkpoint.run_dir if checkpoint else new_run_dir(config.output_root)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -348,14 +411,24 @@ def train(config: MlxConfig, resume: str | None = None, eval_hooks: list[EvalHoo
     monitor = _self_correction_monitor(config, validation or train_data)
     eval_hooks = [*eval_hooks, monitor.evaluate] if monitor else eval_hooks
     trainable = trainable_count(session.model)
-    print(f"{config.method.upper()} on {config.model.name}: {len(rows)} training rows"
-          f"{f' ({note})' if note else ''}, {len(val_rows)} validation, LoRA on {len(session.adapted)} layers "
-          f"({trainable:,} trainable parameters), {total} optimizer steps of {t.batch_size} x "
-          f"{t.gradient_accumulation}; run directory {run_dir}"
-          + (f"; resuming at step {stepper.step} from {checkpoint.path}" if checkpoint else ""), flush=True)
+    print(
+        f"{config.method.upper()} on {config.model.name}: {len(rows)} training rows"
+        f"{f' ({note})' if note else ''}, {len(val_rows)} validation, LoRA on {len(session.adapted)} layers "
+        f"({trainable:,} trainable parameters), {total} optimizer steps of {t.batch_size} x "
+        f"{t.gradient_accumulation}; run directory {run_dir}"
+        + (f"; resuming at step {stepper.step} from {checkpoint.path}" if checkpoint else ""),
+        flush=True,
+    )
 
-    log = RunLog(new_log_path(run_dir / "logs"), {"method": config.method, "framework": "mlx", "device": device,
-                                                   "resume_from": str(checkpoint.path) if checkpoint else None})
+    log = RunLog(
+        new_log_path(run_dir / "logs"),
+        {
+            "method": config.method,
+            "framework": "mlx",
+            "device": device,
+            "resume_from": str(checkpoint.path) if checkpoint else None,
+        },
+    )
     log.start(stepper.step, total)
     health = get_method(config.method).mlx_health(log)
     result = RunResult(run_dir, trainable_parameters=trainable, best=best)
@@ -381,23 +454,37 @@ def train(config: MlxConfig, resume: str | None = None, eval_hooks: list[EvalHoo
                     if evaluated:
                         log.log(step, stepper.epoch, evaluated)
                     if answers:
-                        write_json_atomic(run_dir / "eval" / f"step_{step}.json",
-                                          {"step": step, "metrics": evaluated, "samples": answers})
+                        write_json_atomic(
+                            run_dir / "eval" / f"step_{step}.json",
+                            {"step": step, "metrics": evaluated, "samples": answers},
+                        )
                     if "eval_loss" in evaluated and (best is None or evaluated["eval_loss"] < best["eval_loss"]):
                         path = run_dir / "checkpoints" / f"{BEST}.npz"
                         best = {"step": step, "eval_loss": evaluated["eval_loss"], "path": str(path)}
-                        save_checkpoint(path.parent, BEST, adapter_weights(session.model), stepper.optimizer.state,
-                                        _meta(config, stepper, best, lora, evaluated, dataset_sha))
+                        save_checkpoint(
+                            path.parent,
+                            BEST,
+                            adapter_weights(session.model),
+                            stepper.optimizer.state,
+                            _meta(config, stepper, best, lora, evaluated, dataset_sha),
+                        )
                 if step % t.save_steps == 0 or step == total:
-                    save_checkpoint(run_dir / "checkpoints", f"checkpoint_step_{step}", adapter_weights(session.model),
-                                    stepper.optimizer.state, _meta(config, stepper, best, lora, evaluated, dataset_sha))
+                    save_checkpoint(
+                        run_dir / "checkpoints",
+                        f"checkpoint_step_{step}",
+                        adapter_weights(session.model),
+                        stepper.optimizer.state,
+                        _meta(config, stepper, best, lora, evaluated, dataset_sha),
+                    )
                     prune(run_dir, t.save_total_limit)
                 bar.update(task, completed=step)
     except RuntimeError as exc:
         if "memory" in str(exc).lower() or "malloc" in str(exc).lower():
-            raise UsageError(f"out of memory at batch {t.batch_size} x {config.model.max_seq_length} tokens: "
-                             "lower training.batch_size (raise training.gradient_accumulation to keep the "
-                             "effective batch) or model.max_seq_length") from None
+            raise UsageError(
+                f"out of memory at batch {t.batch_size} x {config.model.max_seq_length} tokens: "
+                "lower training.batch_size (raise training.gradient_accumulation to keep the "
+                "effective batch) or model.max_seq_length"
+            ) from None
         raise
     log.end(stepper.step)
     if monitor:
@@ -406,8 +493,11 @@ def train(config: MlxConfig, resume: str | None = None, eval_hooks: list[EvalHoo
     result.health_warnings = health.warnings if health else []
     if t.fuse:
         source = Path(best["path"]) if best else run_dir / "checkpoints" / f"checkpoint_step_{stepper.step}.npz"
-        lineage = {**_lineage(config, session, _backend(device), len(train_data.records)),
-                   "train_seconds": round(time.time() - started, 2), "metrics": {"train_loss": result.train_loss}}
+        lineage = {
+            **_lineage(config, session, _backend(device), len(train_data.records)),
+            "train_seconds": round(time.time() - started, 2),
+            "metrics": {"train_loss": result.train_loss},
+        }
         result.fused_dir = _fuse(session, config, run_dir, read_checkpoint(source), lineage)
     return result
 
@@ -419,23 +509,34 @@ def _self_correction_monitor(config: MlxConfig, data):
     from ..self_correction.monitor import examples_from_records, make_monitor
 
     examples = examples_from_records(data.records, data.source)
-    return make_monitor(config.method, examples, max(config.monitor.num_eval_samples, 1), config.self_correction,
-                        config.training.seed)
+    return make_monitor(
+        config.method, examples, max(config.monitor.num_eval_samples, 1), config.self_correction, config.training.seed
+    )
 
 
 def _meta(config: MlxConfig, stepper: Stepper, best: dict | None, lora: dict, metrics: dict, dataset_sha: str) -> dict:
     from Tools.schema.registry import load_registry
 
-    return {"step": stepper.step, "micro_batches": stepper.micro, "method": config.method, "base_model": config.model.name,
-            "lora": lora, "best": best, "eval_loss": metrics.get("eval_loss"), "dataset_sha256": dataset_sha,
-            "schema_hash": load_registry().schema_hash}
+    return {
+        "step": stepper.step,
+        "micro_batches": stepper.micro,
+        "method": config.method,
+        "base_model": config.model.name,
+        "lora": lora,
+        "best": best,
+        "eval_loss": metrics.get("eval_loss"),
+        "dataset_sha256": dataset_sha,
+        "schema_hash": load_registry().schema_hash,
+    }
 
 
 def _checkpoint_session(config: MlxConfig, resume: str):
     data, validation = mdata.load_datasets(config)
     checkpoint = resolve_resume(resume, config.output_root)
     if checkpoint.meta.get("method") != config.method:
-        raise UsageError(f"{checkpoint.path} was trained with {checkpoint.meta.get('method')}, the config says {config.method}")
+        raise UsageError(
+            f"{checkpoint.path} was trained with {checkpoint.meta.get('method')}, the config says {config.method}"
+        )
     device = select_device()
     print(device, flush=True)
     return data, validation, checkpoint, device, Session(config, checkpoint_lora(checkpoint), checkpoint)
@@ -452,14 +553,29 @@ def evaluate_checkpoint(config: MlxConfig, resume: str, eval_hooks: list[EvalHoo
     samples = mdata.generation_samples(target, config.monitor.num_eval_samples)
     metrics, answers = session.evaluate(checkpoint.step, rows, samples, eval_hooks)
     out = checkpoint.run_dir / "eval" / f"eval_only_step_{checkpoint.step}.json"
-    write_json_atomic(out, {"checkpoint": str(checkpoint.path), "step": checkpoint.step, "dataset": target.source,
-                            "records": len(target.records), "metrics": metrics, "samples": answers})
-    return {"checkpoint": str(checkpoint.path), "step": checkpoint.step, "records": len(target.records),
-            "report": str(out), **metrics}
+    write_json_atomic(
+        out,
+        {
+            "checkpoint": str(checkpoint.path),
+            "step": checkpoint.step,
+            "dataset": target.source,
+            "records": len(target.records),
+            "metrics": metrics,
+            "samples": answers,
+        },
+    )
+    return {
+        "checkpoint": str(checkpoint.path),
+        "step": checkpoint.step,
+        "records": len(target.records),
+        "report": str(out),
+        **metrics,
+    }
 
 
 def fuse_checkpoint(config: MlxConfig, resume: str) -> Path:
     """--fuse: merge one checkpoint's adapters into the base model as <run>/fused_model/."""
     data, _, checkpoint, device, session = _checkpoint_session(config, resume)
-    return _fuse(session, config, checkpoint.run_dir, checkpoint, _lineage(config, session, _backend(device), len(data.records)))
-
+    return _fuse(
+        session, config, checkpoint.run_dir, checkpoint, _lineage(config, session, _backend(device), len(data.records))
+    )

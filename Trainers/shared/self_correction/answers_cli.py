@@ -7,6 +7,7 @@ Writes OUTPUT (SFT: a self-evaluation per question, a correction per mistake), O
 (a false/true pair per mistake, interleaved) and OUTPUT_metadata.json (counts and statistics).
 No wrong answer is ever a training target. Train with the daemon: cp OUTPUT inbox/.
 """
+
 from __future__ import annotations
 
 import sys
@@ -17,8 +18,12 @@ from Tools.schema.records import iter_jsonl, write_json_atomic
 
 # The seed's demonstration cases for --test-error-codes: (name, answer, golden answer)
 DEMO_CASES = (
-    ("too short", "The answer is 42.", "The answer is 42 because it represents the ultimate answer to life, "
-                                       "the universe, and everything in the Hitchhiker's Guide to the Galaxy."),
+    (
+        "too short",
+        "The answer is 42.",
+        "The answer is 42 because it represents the ultimate answer to life, "
+        "the universe, and everything in the Hitchhiker's Guide to the Galaxy.",
+    ),
     ("wrong number", "The calculation gives us 156.", "The calculation gives us 142."),
     ("missing structure", "We need apples oranges and bananas.", "We need:\n1. Apples\n2. Oranges\n3. Bananas"),
     ("off topic", "Python is a great programming language with dynamic typing.", "The capital of France is Paris."),
@@ -26,14 +31,23 @@ DEMO_CASES = (
 
 
 def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="self_correction_trainer.py",
-                            description="Compare initial answers with golden answers and write self-evaluation, "
-                                        "correction and KTO training data. Exit 0, 2 on bad input.")
+    parser = ArgumentParser(
+        prog="self_correction_trainer.py",
+        description="Compare initial answers with golden answers and write self-evaluation, "
+        "correction and KTO training data. Exit 0, 2 on bad input.",
+    )
     parser.add_argument("--input", type=Path, help="golden records or {prompt, response} pairs (JSONL)")
-    parser.add_argument("--initial-answers", type=Path, help="answers from Tools/generate_initial_answers.py "
-                                                             "({id?, prompt, answer} per line)")
-    parser.add_argument("--output", type=Path, help="the SFT file to write; OUTPUT_kto.jsonl and OUTPUT_metadata.json beside it")
-    parser.add_argument("--test-error-codes", action="store_true", help="print the text error codes and a few sample cases")
+    parser.add_argument(
+        "--initial-answers",
+        type=Path,
+        help="answers from Tools/generate_initial_answers.py ({id?, prompt, answer} per line)",
+    )
+    parser.add_argument(
+        "--output", type=Path, help="the SFT file to write; OUTPUT_kto.jsonl and OUTPUT_metadata.json beside it"
+    )
+    parser.add_argument(
+        "--test-error-codes", action="store_true", help="print the text error codes and a few sample cases"
+    )
     return parser
 
 
@@ -43,7 +57,9 @@ def _test_error_codes() -> int:
     print("\n".join(format_table([("code", "produced when")] + [(c.code, c.rule) for c in TEXT_CODES])))
     print("\nTool-call answers get the codes of Tools/schema/issues.py (docs/validate.md).\n")
     for name, answer, golden in DEMO_CASES:
-        print(f"{name}:\n  answer: {answer}\n  golden: {golden[:70]}\n  codes:  {' | '.join(text_codes(answer, golden)) or '(none)'}")
+        print(
+            f"{name}:\n  answer: {answer}\n  golden: {golden[:70]}\n  codes:  {' | '.join(text_codes(answer, golden)) or '(none)'}"
+        )
     return EXIT_OK
 
 
@@ -57,7 +73,9 @@ def _answers(path: Path) -> list[dict]:
         else:
             answers.append(line.record)
     if bad:
-        raise UsageError(f"{path}: {len(bad)} line(s) are not answer records with an 'answer' field (first: line {bad[0]})")
+        raise UsageError(
+            f"{path}: {len(bad)} line(s) are not answer records with an 'answer' field (first: line {bad[0]})"
+        )
     return answers
 
 
@@ -68,8 +86,15 @@ def main(argv: list[str] | None = None) -> int:
     from Trainers.shared.self_correction.generator import SelfCorrectionGenerator, build_from_answers, load_examples
 
     try:
-        missing = [flag for flag, value in (("--input", args.input), ("--initial-answers", args.initial_answers),
-                                            ("--output", args.output)) if value is None]
+        missing = [
+            flag
+            for flag, value in (
+                ("--input", args.input),
+                ("--initial-answers", args.initial_answers),
+                ("--output", args.output),
+            )
+            if value is None
+        ]
         if missing:
             raise UsageError(f"{', '.join(missing)} required (or --test-error-codes)")
         if not args.output.name.endswith(".jsonl"):
@@ -81,8 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         generator = SelfCorrectionGenerator(args.output.parent)
         counts = build_from_answers(examples, answers, generator)
         if not counts["answered"]:
-            raise UsageError(f"no answer in {args.initial_answers} belongs to a question of {args.input} "
-                             "(answers are matched by 'id', else by 'prompt')")
+            raise UsageError(
+                f"no answer in {args.initial_answers} belongs to a question of {args.input} "
+                "(answers are matched by 'id', else by 'prompt')"
+            )
     except UsageError as exc:
         die(str(exc))
     stem = args.output.name[: -len(".jsonl")]
@@ -94,14 +121,22 @@ def main(argv: list[str] | None = None) -> int:
     metadata_file = args.output.with_name(f"{stem}_metadata.json")
     write_json_atomic(metadata_file, metadata)
     stats, kinds = generator.stats, metadata["counts"]
-    rows = [("", "count"), ("questions", len(examples)), ("answered", counts["answered"]),
-            ("correct first try", stats.correct_first_try), ("needed correction", stats.needed_correction),
-            ("self-evaluation examples", kinds["self_evaluation"]), ("correction examples", kinds["correction"]),
-            ("KTO records", kinds["kto_true"] + kinds["kto_false"])]
+    rows = [
+        ("", "count"),
+        ("questions", len(examples)),
+        ("answered", counts["answered"]),
+        ("correct first try", stats.correct_first_try),
+        ("needed correction", stats.needed_correction),
+        ("self-evaluation examples", kinds["self_evaluation"]),
+        ("correction examples", kinds["correction"]),
+        ("KTO records", kinds["kto_true"] + kinds["kto_false"]),
+    ]
     print("\n".join(format_table(rows)))
     if counts["unanswered"] or counts["unknown"]:
-        print(f"note: {counts['unanswered']} question(s) without an answer ({counts['answer_errors']} failed requests); "
-              f"{counts['unknown']} answer(s) matched no question")
+        print(
+            f"note: {counts['unanswered']} question(s) without an answer ({counts['answer_errors']} failed requests); "
+            f"{counts['unknown']} answer(s) matched no question"
+        )
     top = ", ".join(f"{code} x{n}" for code, n in list(metadata["error_codes"].items())[:5])
     if top:
         print(f"most frequent codes: {top}")

@@ -1,5 +1,6 @@
 """The live monitor inside a transformers Trainer (SFT and KTO): every eval_steps optimizer steps,
 greedy generation from the model being trained, then memory released before training goes on."""
+
 from __future__ import annotations
 
 import gc
@@ -23,9 +24,14 @@ def hf_generate(model, tokenizer, max_tokens: int):
         encoded = tokenizer(render_prompt(tokenizer, messages), return_tensors="pt", add_special_tokens=True)
         encoded = {k: v.to(model.device) for k, v in encoded.items()}
         with torch.no_grad():
-            output = model.generate(**encoded, max_new_tokens=max_tokens, do_sample=False, use_cache=True,
-                                    pad_token_id=tokenizer.pad_token_id)
-        text = tokenizer.decode(output[0][encoded["input_ids"].shape[1]:], skip_special_tokens=False)
+            output = model.generate(
+                **encoded,
+                max_new_tokens=max_tokens,
+                do_sample=False,
+                use_cache=True,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        text = tokenizer.decode(output[0][encoded["input_ids"].shape[1] :], skip_special_tokens=False)
         for token in {tokenizer.eos_token, tokenizer.pad_token, tokenizer.bos_token} - {None}:
             text = text.replace(token, "")
         return text.strip()
@@ -47,7 +53,13 @@ def release_memory() -> None:
 
 class SelfCorrectionCallback(TrainerCallback):
     def __init__(self, monitor: LiveMonitor, tokenizer, eval_steps: int, max_tokens: int, log=None):
-        self.monitor, self.tokenizer, self.eval_steps, self.max_tokens, self.log = monitor, tokenizer, eval_steps, max_tokens, log
+        self.monitor, self.tokenizer, self.eval_steps, self.max_tokens, self.log = (
+            monitor,
+            tokenizer,
+            eval_steps,
+            max_tokens,
+            log,
+        )
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         # rank 0 only: the other ranks wait for it at the next gradient synchronisation

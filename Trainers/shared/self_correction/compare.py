@@ -8,6 +8,7 @@ table in ``Tools/schema/issues.py``. Text answers get the generic codes of ``TEX
 whose ``X`` is filled in (``LENGTH_SHORT_BY_12_TOKENS``, ``SIMILARITY_45%``). "Tokens" in those
 codes are whitespace-separated words, so the codes do not depend on any tokenizer.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,18 +36,32 @@ TEXT_CODES = (
     TextCode("LENGTH_LONG_BY_X_TOKENS", "the answer has X more words than the golden answer, X over 5"),
     TextCode("TOO_BRIEF", "the answer has under half the golden answer's characters and at least 20 fewer"),
     TextCode("TOO_VERBOSE", "the answer has over twice the golden answer's characters and at least 50 more"),
-    TextCode("VERY_DIFFERENT_CONTENT", "character similarity to the golden answer (difflib ratio, case-folded) below 30%"),
+    TextCode(
+        "VERY_DIFFERENT_CONTENT", "character similarity to the golden answer (difflib ratio, case-folded) below 30%"
+    ),
     TextCode("SIMILARITY_X%", "similarity X from 30% to 59%"),
-    TextCode("CLOSE_BUT_INACCURATE", "similarity 60% or more, yet the answer is not right (below 95%, or another code applies)"),
-    TextCode("OFF_TOPIC_CONTENT", "over half of the answer's distinct words of 4+ letters occur neither in the question nor in the golden answer"),
+    TextCode(
+        "CLOSE_BUT_INACCURATE",
+        "similarity 60% or more, yet the answer is not right (below 95%, or another code applies)",
+    ),
+    TextCode(
+        "OFF_TOPIC_CONTENT",
+        "over half of the answer's distinct words of 4+ letters occur neither in the question nor in the golden answer",
+    ),
     TextCode("MISSING_NUMBERS", "the golden answer contains numbers and the answer none"),
-    TextCode("NUMERIC_ERROR_MISSING_X_VALUES", "X distinct numbers of the golden answer are absent from the answer (which has some)"),
+    TextCode(
+        "NUMERIC_ERROR_MISSING_X_VALUES",
+        "X distinct numbers of the golden answer are absent from the answer (which has some)",
+    ),
     TextCode("NUMERIC_ERROR_EXTRA_X_VALUES", "X distinct numbers of the answer are absent from the golden answer"),
     TextCode("STRUCTURE_SHOULD_BE_LIST", "the golden answer has 2+ list lines (-, *, 1.) and the answer none"),
     TextCode("STRUCTURE_SHOULD_BE_PROSE", "the answer has 2+ list lines and the golden answer none"),
     TextCode("MISSING_CODE_BLOCK", "the golden answer has a fenced code block (three backticks) and the answer none"),
     TextCode("FORMAT_SHOULD_BE_JSON", "the golden answer is a JSON object or array and the answer is not"),
-    TextCode("MISSING_KEY_CONCEPTS_X_TERMS", "X of the golden answer's distinct words of 5+ letters are absent from the answer, more than 30% of them"),
+    TextCode(
+        "MISSING_KEY_CONCEPTS_X_TERMS",
+        "X of the golden answer's distinct words of 5+ letters are absent from the answer, more than 30% of them",
+    ),
 )
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)?(?![\w])")
 _LIST_LINE = re.compile(r"(?m)^\s*(?:[-*\u2022]|\d+[.)])\s+\S")
@@ -66,8 +81,9 @@ def code_pattern(code: str) -> str:
 
 
 def similarity(answer: str, golden: str) -> float:
-    return SequenceMatcher(None, " ".join(answer.casefold().split()), " ".join(golden.casefold().split()),
-                           autojunk=False).ratio()
+    return SequenceMatcher(
+        None, " ".join(answer.casefold().split()), " ".join(golden.casefold().split()), autojunk=False
+    ).ratio()
 
 
 def _words(text: str, min_len: int) -> set[str]:
@@ -154,8 +170,12 @@ class Comparison:
     parsed: ParsedMessage | None = None  # the answer as the shared parser read it
 
     def to_dict(self) -> dict:
-        return {"match": self.match, "kind": self.kind, "codes": self.codes,
-                "findings": [f.to_dict() for f in self.findings]}
+        return {
+            "match": self.match,
+            "kind": self.kind,
+            "codes": self.codes,
+            "findings": [f.to_dict() for f in self.findings],
+        }
 
 
 def _required(registry: ToolRegistry, tool: str) -> set[str]:
@@ -167,8 +187,9 @@ def _tool_findings(golden: ParsedMessage, answer: str, system: str | None, regis
     parsed, judged = check_assistant_message({"role": "assistant", "content": answer}, registry, system)
     errors = [f for f in judged if f.severity == "error" and f.code != "E_EMPTY_ASSISTANT"]
     if not parsed.calls:
-        return parsed, errors or [Finding("E_NO_TOOL_CALL", "the answer holds no tool call" if answer.strip()
-                                          else "the answer is empty")]
+        return parsed, errors or [
+            Finding("E_NO_TOOL_CALL", "the answer holds no tool call" if answer.strip() else "the answer is empty")
+        ]
     found = errors + compare_tool_names([c.name for c in golden.calls], [c.name for c in parsed.calls])
     unused = list(parsed.calls)
     for expected in golden.calls:
@@ -178,13 +199,17 @@ def _tool_findings(golden: ParsedMessage, answer: str, system: str | None, regis
         unused.remove(call)
         required = _required(registry, call.name)
         # a missing argument the schema requires is already E_MISSING_REQUIRED_ARG from the validator
-        found += [f for f in compare_arguments(expected.arguments or {}, call.arguments, call.name)
-                  if not (f.extra.get("missing") and f.extra.get("argument") in required)]
+        found += [
+            f
+            for f in compare_arguments(expected.arguments or {}, call.arguments, call.name)
+            if not (f.extra.get("missing") and f.extra.get("argument") in required)
+        ]
     return parsed, found
 
 
-def compare_answer(golden: dict, answer: str, system: str | None = None, question: str = "",
-                   registry: ToolRegistry | None = None) -> Comparison:
+def compare_answer(
+    golden: dict, answer: str, system: str | None = None, question: str = "", registry: ToolRegistry | None = None
+) -> Comparison:
     """Compare the model's answer text with the golden assistant message (any record format).
 
     system is the prompt's system message (ids in calls are checked against it); question the last
@@ -198,7 +223,9 @@ def compare_answer(golden: dict, answer: str, system: str | None = None, questio
         return Comparison(not codes, "tool", codes, findings, parsed)
     parsed = parse_message({"role": "assistant", "content": answer})
     if parsed.calls:
-        finding = Finding("E_UNEXPECTED_CALL", f"a text answer is expected; the answer called {[c.name for c in parsed.calls]}")
+        finding = Finding(
+            "E_UNEXPECTED_CALL", f"a text answer is expected; the answer called {[c.name for c in parsed.calls]}"
+        )
         return Comparison(False, "text", [finding.code], [finding], parsed)
     codes = text_codes(parsed.text or answer, expected.text, question)
     return Comparison(not codes, "text", codes, [], parsed)
@@ -215,7 +242,10 @@ def summarize(message: dict | str, limit: int = 100) -> str:
     """A message as one line: calls as name(arg=value, ...) without the context object, text cut at limit."""
     parsed = parse_message(message if isinstance(message, dict) else {"role": "assistant", "content": message})
     if not parsed.calls:
-        return _short(parsed.text or (message if isinstance(message, str) else message.get("content") or ""), limit) or "(empty)"
+        return (
+            _short(parsed.text or (message if isinstance(message, str) else message.get("content") or ""), limit)
+            or "(empty)"
+        )
     parts = []
     for call in parsed.calls:
         arguments = call.arguments if isinstance(call.arguments, dict) else {}

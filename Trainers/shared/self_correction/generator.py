@@ -18,6 +18,7 @@ least ``min_examples`` are buffered, writes ``self_correction_step<N>_<YYYYMMDD_
 (SFT examples), ``..._kto.jsonl`` (KTO pairs) and ``....json`` (metadata), and with ``auto_queue``
 places the file for the training method in the daemon's queue.
 """
+
 from __future__ import annotations
 
 import copy
@@ -32,8 +33,9 @@ from Tools.schema.records import write_json_atomic, write_jsonl_atomic
 from .compare import Comparison
 
 SELF_EVAL_PROMPT = "Your previous answer:\n{answer}\n\nWas this correct? Answer yes or no."
-CORRECTION_PROMPT = ("Your previous answer:\n{answer}\n\nThis was not correct. Error codes: {codes}\n\n"
-                     "Give the correct answer.")
+CORRECTION_PROMPT = (
+    "Your previous answer:\n{answer}\n\nThis was not correct. Error codes: {codes}\n\nGive the correct answer."
+)
 YES, NO = "Yes, my previous answer was correct.", "No, my previous answer was not correct."
 MAX_ANSWER_CHARS = 4000  # a runaway generation is cut inside the prompt, never in a target
 KINDS = ("self_evaluation", "correction", "kto_true", "kto_false")
@@ -62,7 +64,9 @@ def example_from_record(record: dict, example_id: str) -> Example | None:
     messages = record.get("conversations") if isinstance(record, dict) else None
     if not isinstance(messages, list):
         return None
-    last = max((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "assistant"), default=None)
+    last = max(
+        (i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "assistant"), default=None
+    )
     if last is None or not any(isinstance(m, dict) and m.get("role") == "user" for m in messages[:last]):
         return None
     return Example(example_id, copy.deepcopy(messages[:last]), copy.deepcopy(messages[last]))
@@ -83,33 +87,77 @@ def _follow_up(prompt: list[dict], text: str) -> list[dict]:
     return messages
 
 
-def _record(messages: list[dict], kind: str, example: Example, comparison: Comparison, step: int | None,
-            label: bool | None = None) -> dict:
+def _record(
+    messages: list[dict],
+    kind: str,
+    example: Example,
+    comparison: Comparison,
+    step: int | None,
+    label: bool | None = None,
+) -> dict:
     record = {"conversations": messages}
     if label is not None:
         record["label"] = label
-    record["metadata"] = {"kind": kind, "source_id": example.id, "error_codes": comparison.codes,
-                          "step": step, "generator": "self_correction"}
+    record["metadata"] = {
+        "kind": kind,
+        "source_id": example.id,
+        "error_codes": comparison.codes,
+        "step": step,
+        "generator": "self_correction",
+    }
     return record
 
 
-def make_examples(example: Example, answer: str, comparison: Comparison, step: int | None = None) -> dict[str, list[dict]]:
+def make_examples(
+    example: Example, answer: str, comparison: Comparison, step: int | None = None
+) -> dict[str, list[dict]]:
     """The training records for one evaluated answer, by kind (see KINDS)."""
     shown = _clip(answer)
     verdict = {"role": "assistant", "content": YES if comparison.match else NO}
     out = {kind: [] for kind in KINDS}
-    out["self_evaluation"].append(_record(_follow_up(example.prompt, SELF_EVAL_PROMPT.format(answer=shown)) + [verdict],
-                                          "self_evaluation", example, comparison, step))
+    out["self_evaluation"].append(
+        _record(
+            _follow_up(example.prompt, SELF_EVAL_PROMPT.format(answer=shown)) + [verdict],
+            "self_evaluation",
+            example,
+            comparison,
+            step,
+        )
+    )
     if comparison.match:
         return out
     codes = " | ".join(comparison.codes)
-    out["correction"].append(_record(_follow_up(example.prompt, CORRECTION_PROMPT.format(answer=shown, codes=codes))
-                                     + [copy.deepcopy(example.golden)], "correction", example, comparison, step))
+    out["correction"].append(
+        _record(
+            _follow_up(example.prompt, CORRECTION_PROMPT.format(answer=shown, codes=codes))
+            + [copy.deepcopy(example.golden)],
+            "correction",
+            example,
+            comparison,
+            step,
+        )
+    )
     if answer.strip():  # an empty completion cannot be a KTO example; the correction still teaches the fix
-        out["kto_true"].append(_record(copy.deepcopy(example.prompt) + [copy.deepcopy(example.golden)],
-                                       "kto_pair", example, comparison, step, True))
-        out["kto_false"].append(_record(copy.deepcopy(example.prompt) + [{"role": "assistant", "content": answer}],
-                                        "kto_pair", example, comparison, step, False))
+        out["kto_true"].append(
+            _record(
+                copy.deepcopy(example.prompt) + [copy.deepcopy(example.golden)],
+                "kto_pair",
+                example,
+                comparison,
+                step,
+                True,
+            )
+        )
+        out["kto_false"].append(
+            _record(
+                copy.deepcopy(example.prompt) + [{"role": "assistant", "content": answer}],
+                "kto_pair",
+                example,
+                comparison,
+                step,
+                False,
+            )
+        )
     return out
 
 
@@ -140,7 +188,9 @@ class Batch:
 @dataclass
 class SelfCorrectionGenerator:
     output_dir: Path
-    method: str = "sft"  # which file auto_queue places in the queue: the SFT examples, or the KTO pairs for a labelled method
+    method: str = (
+        "sft"  # which file auto_queue places in the queue: the SFT examples, or the KTO pairs for a labelled method
+    )
     min_examples: int = 10
     generation_interval: int = 100
     auto_queue: bool = False
@@ -190,14 +240,21 @@ class SelfCorrectionGenerator:
     def metadata(self, step: int | None, files: dict) -> dict:
         from Tools.schema.registry import load_registry
 
-        return {"step": step, "timestamp": datetime.now().isoformat(timespec="seconds"),
-                "counts": {kind: len(records) for kind, records in self.buffer.items()},
-                "error_codes": dict(self.codes.most_common()), "stats": self.stats.to_dict(), "files": files,
-                "schema_hash": load_registry().schema_hash}
+        return {
+            "step": step,
+            "timestamp": datetime.now().isoformat(timespec="seconds"),
+            "counts": {kind: len(records) for kind, records in self.buffer.items()},
+            "error_codes": dict(self.codes.most_common()),
+            "stats": self.stats.to_dict(),
+            "files": files,
+            "schema_hash": load_registry().schema_hash,
+        }
 
     def write(self, step: int) -> Batch:
         stem = self.output_dir / f"self_correction_step{step}_{datetime.now():%Y%m%d_%H%M%S}"
-        sft_file, kto_file = self.write_files(stem.with_name(stem.name + ".jsonl"), stem.with_name(stem.name + "_kto.jsonl"))
+        sft_file, kto_file = self.write_files(
+            stem.with_name(stem.name + ".jsonl"), stem.with_name(stem.name + "_kto.jsonl")
+        )
         self.stats.files_generated += 1 + (kto_file is not None)
         self.stats.examples_generated += self.buffered
         queued = None
@@ -208,8 +265,14 @@ class SelfCorrectionGenerator:
             from Trainers.daemon.queue import QueueLayout
 
             queued = QueueLayout(self.queue_dir).enqueue(chosen)
-        metadata = self.metadata(step, {"sft": sft_file.name, "kto": kto_file.name if kto_file else None,
-                                        "queued": str(queued) if queued else None})
+        metadata = self.metadata(
+            step,
+            {
+                "sft": sft_file.name,
+                "kto": kto_file.name if kto_file else None,
+                "queued": str(queued) if queued else None,
+            },
+        )
         metadata_file = stem.with_name(stem.name + ".json")
         write_json_atomic(metadata_file, metadata)  # written last: its presence means the batch is complete
         batch = Batch(step, sft_file, kto_file, metadata_file, metadata["counts"], queued)
@@ -239,9 +302,18 @@ def load_examples(path: str | Path) -> list[Example]:
         if line.error or not isinstance(record, dict):
             bad.append((line.number, "unreadable line"))
             continue
-        if "conversations" not in record and isinstance(record.get("prompt"), str) and isinstance(record.get("response"), str):
-            record = {"id": record.get("id"), "conversations": [{"role": "user", "content": record["prompt"]},
-                                                                {"role": "assistant", "content": record["response"]}]}
+        if (
+            "conversations" not in record
+            and isinstance(record.get("prompt"), str)
+            and isinstance(record.get("response"), str)
+        ):
+            record = {
+                "id": record.get("id"),
+                "conversations": [
+                    {"role": "user", "content": record["prompt"]},
+                    {"role": "assistant", "content": record["response"]},
+                ],
+            }
         if label_of(record) is False:
             continue
         if not record_passes(validate_record(record, registry), label_of(record)):
@@ -253,8 +325,10 @@ def load_examples(path: str | Path) -> list[Example]:
             continue
         examples.append(example)
     if bad:
-        raise UsageError(f"{path}: {len(bad)} record(s) cannot be used (first: line {bad[0][0]}, {bad[0][1]}); "
-                         f"check with python Tools/validate_syngen.py {path}")
+        raise UsageError(
+            f"{path}: {len(bad)} record(s) cannot be used (first: line {bad[0][0]}, {bad[0][1]}); "
+            f"check with python Tools/validate_syngen.py {path}"
+        )
     if not examples:
         raise UsageError(f"{path}: no golden example")
     return examples
@@ -272,8 +346,9 @@ def answer_text(message: dict) -> str:
     return f"{content.strip()}\n{calls}".strip()
 
 
-def build_from_answers(examples: list[Example], answers: list[dict], generator: SelfCorrectionGenerator,
-                       registry=None) -> dict:
+def build_from_answers(
+    examples: list[Example], answers: list[dict], generator: SelfCorrectionGenerator, registry=None
+) -> dict:
     """Compare each answer with its golden example and feed the generator. An answer finds its
     example by ``id``, else by ``prompt`` (the last user message, the seed's key). Returns counts:
     answered, unanswered (no answer or an answer with an error), unknown (answers matching nothing)."""
@@ -297,5 +372,9 @@ def build_from_answers(examples: list[Example], answers: list[dict], generator: 
         seen.add(example.id)
         comparison = compare_answer(example.golden, text, example.system, example.question, registry)
         generator.add(example, text, comparison)
-    return {"answered": len(seen), "unanswered": len(examples) - len(seen), "answer_errors": len(errors - seen),
-            "unknown": unknown}
+    return {
+        "answered": len(seen),
+        "unanswered": len(examples) - len(seen),
+        "answer_errors": len(errors - seen),
+        "unknown": unknown,
+    }

@@ -10,6 +10,7 @@ callback (``callback.py``) and the MLX trainer build ``generate`` from their own
 Validation examples come from a separate file (``monitor.validation_file``) or are held out of
 the training data (``monitor.validation_fraction``); see ``hold_out``.
 """
+
 from __future__ import annotations
 
 import random
@@ -36,9 +37,14 @@ class EvalResult:
     seconds: float
 
     def to_dict(self) -> dict:
-        return {"id": self.example.id, "match": self.comparison.match, "codes": self.comparison.codes,
-                "expected": summarize(self.example.golden), "predicted": summarize(self.answer),
-                "seconds": round(self.seconds, 3)}
+        return {
+            "id": self.example.id,
+            "match": self.comparison.match,
+            "codes": self.comparison.codes,
+            "expected": summarize(self.example.golden),
+            "predicted": summarize(self.answer),
+            "seconds": round(self.seconds, 3),
+        }
 
 
 @dataclass
@@ -52,8 +58,13 @@ class EvalReport:
         return sum(r.comparison.match for r in self.results)
 
     def summary(self) -> dict:
-        return {"step": self.step, "evaluated": len(self.results), "correct": self.correct, "error": self.error,
-                "results": [r.to_dict() for r in self.results]}
+        return {
+            "step": self.step,
+            "evaluated": len(self.results),
+            "correct": self.correct,
+            "error": self.error,
+            "results": [r.to_dict() for r in self.results],
+        }
 
     def format(self, width: int = 100) -> str:
         """The compact printed report: one line per example, expected vs predicted for mismatches."""
@@ -76,9 +87,16 @@ Generate = Callable[[list[dict]], str]
 
 
 class LiveMonitor:
-    def __init__(self, examples: list[Example], num_samples: int = 5, generator: SelfCorrectionGenerator | None = None,
-                 registry: ToolRegistry | None = None, seed: int = 42, to_messages: Callable[[list[dict]], list[dict]] | None = None,
-                 printer: Callable[[str], None] | None = print):
+    def __init__(
+        self,
+        examples: list[Example],
+        num_samples: int = 5,
+        generator: SelfCorrectionGenerator | None = None,
+        registry: ToolRegistry | None = None,
+        seed: int = 42,
+        to_messages: Callable[[list[dict]], list[dict]] | None = None,
+        printer: Callable[[str], None] | None = print,
+    ):
         if not examples:
             raise UsageError("the live monitor has no validation examples")
         self.examples, self.num_samples, self.generator = examples, num_samples, generator
@@ -117,15 +135,19 @@ class LiveMonitor:
         if self.generator is not None:
             buffered = self.generator.buffered
             if not self._said(self.generator.flush(step)) and buffered and self.printer:
-                self.printer(f"self-correction: {buffered} buffered example(s) below min_examples "
-                             f"({self.generator.min_examples}); not written")
+                self.printer(
+                    f"self-correction: {buffered} buffered example(s) below min_examples "
+                    f"({self.generator.min_examples}); not written"
+                )
 
     def _said(self, batch) -> bool:
         if batch is not None and self.printer:
             kinds = ", ".join(f"{n} {k}" for k, n in batch.counts.items() if n)
             where = f"; queued as {batch.queued}" if batch.queued else ""
             # "Self-Correction:" as the earlier project wrote it: its guide greps the logs for it
-            self.printer(f"Self-Correction: generated {sum(batch.counts.values())} example(s) -> {batch.sft_file} ({kinds}){where}")
+            self.printer(
+                f"Self-Correction: generated {sum(batch.counts.values())} example(s) -> {batch.sft_file} ({kinds}){where}"
+            )
         return batch is not None
 
 
@@ -167,8 +189,10 @@ def load_validation_file(path: str, registry: ToolRegistry | None = None) -> lis
             continue
         records.append((line.number, line.record))
     if failing:
-        raise UsageError(f"{path}: {len(failing)} validation record(s) are unreadable or fail validation (first: line "
-                         f"{failing[0]}); golden answers must be right. Check with python Tools/validate_syngen.py {path}")
+        raise UsageError(
+            f"{path}: {len(failing)} validation record(s) are unreadable or fail validation (first: line "
+            f"{failing[0]}); golden answers must be right. Check with python Tools/validate_syngen.py {path}"
+        )
     examples = examples_from_records(records, Path(path).name)
     if not examples:
         raise UsageError(f"{path}: no record with a user message and an assistant answer to evaluate on")
@@ -179,11 +203,13 @@ def hold_out(records: list[tuple[int, dict]], fraction: float, seed: int = 42, p
     """Split (line, record) pairs into (train, held out), held out = round(fraction x size), at least
     one, never everything. paired (KTO): whole neighbouring pairs are held out, so strictly
     alternating labels stay alternating in what is left."""
-    units = [records[i:i + 2] for i in range(0, len(records) - 1, 2)] if paired else [[r] for r in records]
+    units = [records[i : i + 2] for i in range(0, len(records) - 1, 2)] if paired else [[r] for r in records]
     count = min(max(1, round(fraction * len(units))), len(units) - 1)
     if count < 1:
-        raise UsageError(f"{len(records)} record(s) are too few to hold some out for the live monitor; "
-                         "set monitor.validation_file instead")
+        raise UsageError(
+            f"{len(records)} record(s) are too few to hold some out for the live monitor; "
+            "set monitor.validation_file instead"
+        )
     chosen = set(random.Random(seed).sample(range(len(units)), count))
     train = [r for i, unit in enumerate(units) if i not in chosen for r in unit]
     if paired and len(records) % 2:
@@ -192,14 +218,19 @@ def hold_out(records: list[tuple[int, dict]], fraction: float, seed: int = 42, p
     return train, held
 
 
-def make_monitor(method: str, examples: list[Example], num_samples: int, settings: SelfCorrectionConfig,
-                 seed: int = 42) -> LiveMonitor:
+def make_monitor(
+    method: str, examples: list[Example], num_samples: int, settings: SelfCorrectionConfig, seed: int = 42
+) -> LiveMonitor:
     """The live monitor, feeding a self-correction generator when settings.enabled; shared by the
     transformers callback and the MLX trainer."""
     generator = None
     if settings.enabled:
         generator = SelfCorrectionGenerator(
-            Path(settings.output_dir) if settings.output_dir else REPO_ROOT / "data" / "self_correction", method=method,
-            min_examples=settings.min_examples, generation_interval=settings.generation_interval,
-            auto_queue=settings.auto_queue, queue_dir=Path(settings.queue_dir) if settings.queue_dir else REPO_ROOT)
+            Path(settings.output_dir) if settings.output_dir else REPO_ROOT / "data" / "self_correction",
+            method=method,
+            min_examples=settings.min_examples,
+            generation_interval=settings.generation_interval,
+            auto_queue=settings.auto_queue,
+            queue_dir=Path(settings.queue_dir) if settings.queue_dir else REPO_ROOT,
+        )
     return LiveMonitor(examples, num_samples, generator, seed=seed)
