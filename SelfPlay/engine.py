@@ -188,3 +188,33 @@ def run_jobs(
             bar[0].stop()
         summary.wall_s = time.perf_counter() - started
     return summary
+
+
+def run_into_store(
+    valid,
+    invalid,
+    num_examples: int,
+    produce: Callable[[int, threading.Event], Outcome],
+    client,
+    executor=None,
+    *,
+    resume: bool = False,
+    concurrency: int = 1,
+    progress: bool = False,
+) -> RunSummary:
+    """Jobs 0..num_examples-1 (those not in the output files yet when resuming) run and written in
+    order to valid / invalid; the sandbox executor, if any, closed afterwards."""
+    with ExampleStore(valid, invalid, resume=resume) as store:
+        jobs = [i for i in range(num_examples) if i not in store.done]
+        summary = run_jobs(
+            jobs,
+            produce,
+            store,
+            concurrency=concurrency,
+            progress=progress,
+            label=f"selfplay {client.backend}:{client.model[-30:]}",
+        )
+        summary.resumed, summary.notes = len(store.done), store.resume_notes()
+    if executor:
+        executor.close()
+    return summary

@@ -29,10 +29,10 @@ from Evaluator.runner import request_with_retries
 from Tools.schema.toolcalls import parse_message, render_message
 
 from .config import SelfPlayConfig, Task, draw_task, load_config, render_parameters, render_session_context
-from .engine import GenerationError, Outcome, RunSummary, run_jobs
+from .engine import GenerationError, Outcome, RunSummary, run_into_store
 from .id_utils import SessionIds, inject_ids, seeded_ids
 from .labels import SandboxExecutor, check_writable, expectation, judge
-from .store import ExampleStore, read_labelled
+from .store import read_labelled
 
 
 @dataclass
@@ -363,19 +363,17 @@ class SelfPlayGenerator:
         false), and with kto_file both interleaved into a KTO-ready file."""
         self.validate = validate
         invalid = invalid_path(output_file) if (save_invalid and validate) else None
-        with ExampleStore(output_file, invalid, resume=resume) as store:
-            jobs = [i for i in range(num_examples) if i not in store.done]
-            summary = run_jobs(
-                jobs,
-                self._produce,
-                store,
-                concurrency=concurrency,
-                progress=progress,
-                label=f"selfplay {self.client.backend}:{self.client.model[-30:]}",
-            )
-            summary.resumed, summary.notes = len(store.done), store.resume_notes()
-        if self.executor:
-            self.executor.close()
+        summary = run_into_store(
+            output_file,
+            invalid,
+            num_examples,
+            self._produce,
+            self.client,
+            self.executor,
+            resume=resume,
+            concurrency=concurrency,
+            progress=progress,
+        )
         summary.kto = write_kto(output_file, invalid, kto_file) if kto_file else None
         return BatchSummary(**vars(summary), output=Path(output_file), invalid_output=invalid)
 

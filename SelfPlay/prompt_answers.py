@@ -22,10 +22,9 @@ from Evaluator.runner import request_with_retries
 from Tools.schema.context import PromptIds
 
 from .config import SelfPlayConfig
-from .engine import GenerationError, Outcome, RunSummary, run_jobs
+from .engine import GenerationError, Outcome, RunSummary, run_into_store
 from .generator import write_kto
 from .labels import SandboxExecutor, check_writable, judge
-from .store import ExampleStore
 
 TEACHER_SET = "teacher"  # --prompt-set teacher: prompts written by the template teacher with --seed
 
@@ -173,19 +172,17 @@ class PromptSetGenerator:
     ) -> RunSummary:
         """Answer jobs 0..num_examples-1, then write output: strictly alternating True/False."""
         valid, invalid = stream_paths(output)
-        with ExampleStore(valid, invalid, resume=resume) as store:
-            jobs = [i for i in range(num_examples) if i not in store.done]
-            summary = run_jobs(
-                jobs,
-                self.produce,
-                store,
-                concurrency=concurrency,
-                progress=progress,
-                label=f"selfplay {self.client.backend}:{self.client.model[-30:]}",
-            )
-            summary.resumed, summary.notes = len(store.done), store.resume_notes()
-        if self.executor:
-            self.executor.close()
+        summary = run_into_store(
+            valid,
+            invalid,
+            num_examples,
+            self.produce,
+            self.client,
+            self.executor,
+            resume=resume,
+            concurrency=concurrency,
+            progress=progress,
+        )
         summary.kto = write_kto(valid, invalid, output)
         return summary
 

@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VAULT = ROOT / "Datasets" / "vault_template"
 DATASETS_DIR = ROOT / "Datasets" / "teacher"
 SAMPLE_DIR = ROOT / "Datasets" / "sample"
-DATASET_SEED, SFT_SIZE, KTO_SIZE = 2026, 2400, 2400
+DATASET_SEED, SFT_SIZE, KTO_SIZE, DPO_SIZE = 2026, 2400, 2400, 1200
 SAMPLE_TOOLS = (
     "vaultManager_createFolder",
     "contentManager_createContent",
@@ -365,6 +365,16 @@ class Teacher:
             elif len(negatives) < half:
                 negatives.append(self.negative(scene, self.rng("kto-corrupt", scene.index)))
         return interleave(positives, negatives).records
+
+    def dpo_records(self, size: int) -> list[dict]:
+        """size // 2 pairs for DPO: each scene's positive, then a corrupted copy of the same answer
+        (same prompt, so the pair is chosen and rejected), scenes of their own namespace."""
+        records: list[dict] = []
+        for scene in self.scenes("dpo"):
+            if len(records) + 2 > size:
+                break
+            records += [self.positive(scene), self.negative(scene, self.rng("dpo-corrupt", scene.index))]
+        return records
 
     def sample_records(self) -> tuple[list[dict], list[dict]]:
         """Datasets/sample/: one positive per SAMPLE_TOOLS tool, each followed in the KTO file by a
@@ -796,9 +806,13 @@ def write_heldout_prompt_set(
 
 # -- writing the shipped files --------------------------------------------------------------------
 def write_datasets(
-    out_dir: str | Path = DATASETS_DIR, seed: int = DATASET_SEED, sft_size: int = SFT_SIZE, kto_size: int = KTO_SIZE
+    out_dir: str | Path = DATASETS_DIR,
+    seed: int = DATASET_SEED,
+    sft_size: int = SFT_SIZE,
+    kto_size: int = KTO_SIZE,
+    dpo_size: int = DPO_SIZE,
 ) -> dict:
-    """Datasets/teacher/teacher_sft.jsonl and teacher_kto.jsonl, plus manifest.json."""
+    """Datasets/teacher/teacher_sft.jsonl, teacher_kto.jsonl and teacher_dpo.jsonl, plus manifest.json."""
     from Tools.schema.records import write_json_atomic, write_jsonl_atomic
 
     out_dir = Path(out_dir)
@@ -808,8 +822,10 @@ def write_datasets(
         "teacher_sft.jsonl": write_jsonl_atomic(out_dir / "teacher_sft.jsonl", sft),
         "teacher_kto.jsonl": write_jsonl_atomic(out_dir / "teacher_kto.jsonl", kto),
     }
+    if dpo_size:  # the closed loop trains no DPO and asks for none
+        counts["teacher_dpo.jsonl"] = write_jsonl_atomic(out_dir / "teacher_dpo.jsonl", teacher.dpo_records(dpo_size))
     manifest = {
-        "command": f"python -m SelfPlay.teacher datasets --seed {seed} --sft {sft_size} --kto {kto_size}",
+        "command": f"python -m SelfPlay.teacher datasets --seed {seed} --sft {sft_size} --kto {kto_size} --dpo {dpo_size}",
         "seed": seed,
         "schema_hash": teacher.registry.schema_hash,
         "files": counts,
@@ -854,11 +870,16 @@ def main(argv: list[str] | None = None) -> int:
         description="The template teacher: write the shipped datasets, the sample, or a held-out prompt set.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    data = sub.add_parser("datasets", help="write Datasets/teacher/teacher_sft.jsonl and teacher_kto.jsonl")
+    data = sub.add_parser(
+        "datasets", help="write Datasets/teacher/teacher_sft.jsonl, teacher_kto.jsonl and teacher_dpo.jsonl"
+    )
     data.add_argument("--out", type=Path, default=DATASETS_DIR)
     data.add_argument("--seed", type=int, default=DATASET_SEED)
     data.add_argument("--sft", type=int, default=SFT_SIZE, help=f"SFT records (default {SFT_SIZE})")
     data.add_argument("--kto", type=int, default=KTO_SIZE, help=f"KTO records (default {KTO_SIZE})")
+    data.add_argument(
+        "--dpo", type=int, default=DPO_SIZE, help=f"DPO records, pairs of one prompt (default {DPO_SIZE})"
+    )
     sample = sub.add_parser("sample", help="write Datasets/sample/ (8 SFT, 16 KTO records)")
     sample.add_argument("--out", type=Path, default=SAMPLE_DIR)
     sample.add_argument("--seed", type=int, default=7)
@@ -874,6 +895,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("sft", "kto", "size"):
             if getattr(args, name, 1) < 1:
                 raise UsageError(f"--{name} must be at least 1")
+        if getattr(args, "dpo", 2) < 2:
+            raise UsageError("--dpo must be at least 2 (one chosen and rejected pair)")
         if args.command == "prompts":
             for path in args.exclude:
                 if not Path(path).is_file():
@@ -885,7 +908,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 0
         written = (
-            write_datasets(args.out, args.seed, args.sft, args.kto)
+            write_datasets(args.out, args.seed, args.sft, args.kto, args.dpo)
             if args.command == "datasets"
             else write_sample(args.out, args.seed)
         )

@@ -95,7 +95,7 @@ def make_data(s: LoopSettings):
     from SelfPlay.teacher import shared_user_requests, write_datasets, write_heldout_prompt_set
 
     data = s.out / "data"
-    write_datasets(data, seed=s.seed, sft_size=s.sft_size, kto_size=s.kto_size)
+    write_datasets(data, seed=s.seed, sft_size=s.sft_size, kto_size=s.kto_size, dpo_size=0)
     sft, kto, heldout = data / "teacher_sft.jsonl", data / "teacher_kto.jsonl", data / "heldout.json"
     summary = write_heldout_prompt_set(heldout, seed=s.seed + 1000, size=s.eval_size, exclude=[sft, kto])
     shared = shared_user_requests(sft, heldout) | shared_user_requests(kto, heldout)

@@ -209,3 +209,18 @@ def test_mlx_dpo_run_raises_the_margin(tiny_model_dir, tiny_kto_file, tmp_path):
     assert rows[-1]["rewards/margins"] > rows[0]["rewards/margins"] + 0.05, [r["rewards/margins"] for r in rows]
     evaluated = [r for r in _log(result.run_dir) if "eval_loss" in r]  # one held-out pair, scored with the DPO loss
     assert evaluated and "eval_rewards/margins" in evaluated[-1]
+
+
+def test_the_teachers_dpo_file_is_all_pairs_and_is_the_default_dataset():
+    """Datasets/teacher/teacher_dpo.jsonl: each positive followed by a corrupted copy of the same answer,
+    so every record pairs (nothing left out), and DPO trains on it when no dataset is given."""
+    from conftest import ROOT
+    from Trainers.shared.config import shipped_dataset
+
+    assert shipped_dataset("dpo") == "Datasets/teacher/teacher_dpo.jsonl"
+    data = D.load_records(ROOT / shipped_dataset("dpo"))
+    total = len(data.records)
+    assert D.validate_for("dpo", data) == 0
+    assert len(data.records) == total == 1200
+    labels = [r["label"] for _, r in data.records]
+    assert labels == [True, False] * 600

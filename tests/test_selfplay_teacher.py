@@ -48,10 +48,9 @@ def shipped():
 
 def test_shipped_datasets_are_what_the_teacher_writes(tmp_path):
     manifest = json.loads((SHIPPED / "manifest.json").read_text())
-    write_datasets(
-        tmp_path, manifest["seed"], manifest["files"]["teacher_sft.jsonl"], manifest["files"]["teacher_kto.jsonl"]
-    )
-    for name in ("teacher_sft.jsonl", "teacher_kto.jsonl", "manifest.json"):
+    sizes = [manifest["files"][f"teacher_{method}.jsonl"] for method in ("sft", "kto", "dpo")]
+    write_datasets(tmp_path, manifest["seed"], *sizes)
+    for name in ("teacher_sft.jsonl", "teacher_kto.jsonl", "teacher_dpo.jsonl", "manifest.json"):
         assert (tmp_path / name).read_bytes() == (SHIPPED / name).read_bytes(), (
             f"Datasets/teacher/{name} is stale: {manifest['command']}"
         )

@@ -185,36 +185,32 @@ def own_sections(config) -> dict:
     return {k: v for k, v in asdict(config).items() if k not in METHODS or k == config.method}
 
 
-def method_sections() -> list[tuple]:
-    """One dataclass field per method with its own config section, named after the method."""
-    return [(m.name, m.section, field(default_factory=m.section)) for m in METHODS.values() if m.section]
+def config_class(name: str, base: type, sections: dict[str, type]) -> tuple[type, dict[str, type]]:
+    """A run config dataclass (``method`` plus one field per section, each method's own section
+    after ``training``) and its section table, for the loader. NVIDIA and MLX differ only in the
+    classes of some sections."""
+    ordered = {}
+    for key, section in sections.items():
+        ordered[key] = section
+        if key == "training":
+            ordered.update({m.name: m.section for m in METHODS.values() if m.section})
+    columns = [("method", str, field(default="sft"))]
+    columns += [(key, section, field(default_factory=section)) for key, section in ordered.items()]
+    return make_dataclass(name, columns, bases=(base,)), ordered
 
 
-RunConfig = make_dataclass(
+RunConfig, SECTIONS = config_class(
     "RunConfig",
-    [
-        ("method", str, field(default="sft")),
-        ("model", ModelConfig, field(default_factory=ModelConfig)),
-        ("lora", LoraConfig, field(default_factory=LoraConfig)),
-        ("data", DataConfig, field(default_factory=DataConfig)),
-        ("training", TrainingConfig, field(default_factory=TrainingConfig)),
-        *method_sections(),
-        ("monitor", MonitorConfig, field(default_factory=MonitorConfig)),
-        ("self_correction", SelfCorrectionConfig, field(default_factory=SelfCorrectionConfig)),
-    ],
-    bases=(_Run,),
+    _Run,
+    {
+        "model": ModelConfig,
+        "lora": LoraConfig,
+        "data": DataConfig,
+        "training": TrainingConfig,
+        "monitor": MonitorConfig,
+        "self_correction": SelfCorrectionConfig,
+    },
 )
-
-
-SECTIONS = {
-    "model": ModelConfig,
-    "lora": LoraConfig,
-    "data": DataConfig,
-    "training": TrainingConfig,
-    **{m.name: m.section for m in METHODS.values() if m.section},
-    "monitor": MonitorConfig,
-    "self_correction": SelfCorrectionConfig,
-}
 # paths in a config file are relative to that file; given as flags, to the current folder
 PATH_KEYS = {
     ("data", "local_file"),

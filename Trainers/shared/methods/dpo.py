@@ -3,9 +3,9 @@ TRL's DPOTrainer, and the same sigmoid loss on MLX.
 
 Pairs come from records whose conversation before the last assistant turn is identical: a label
 true record is the chosen answer, a label false one the rejected. The self-correction generator's
-``*_kto.jsonl`` files (the golden answer against the model's wrong one) and the teacher's sample
-file (each positive followed by its corrupted copy, Datasets/sample/sample_kto.jsonl) are paired
-this way. Each rejected record is paired with a chosen one of its prompt (cycling when a prompt has
+``*_kto.jsonl`` files (the golden answer against the model's wrong one) and the teacher's
+Datasets/teacher/teacher_dpo.jsonl and Datasets/sample/sample_kto.jsonl (each positive followed by
+its corrupted copy) are paired this way. Each rejected record is paired with a chosen one of its prompt (cycling when a prompt has
 fewer chosen); records without a partner are left out and counted.
 
 The loss is TRL 1.16's ``loss_type="sigmoid"``: ``-logsigmoid(beta * ((pc - rc) - (pr - rr)))`` with
@@ -44,7 +44,7 @@ class Dpo(Method):
     unit = 2  # the data check orders records as chosen, rejected, chosen, ...: a pair is held out whole
     learning_rate = 5e-7
     mlx_learning_rate = 5e-6
-    shipped_dataset = "Datasets/sample/sample_kto.jsonl"  # the teacher's KTO set pairs negatives with other scenes
+    shipped_dataset = "Datasets/teacher/teacher_{name}.jsonl"  # each positive, then a corrupted copy of it
 
     def training_defaults(self, training, preset):
         # a row is a pair (two sequences, as KTO's row with its KL pair): KTO's batch, one epoch
@@ -170,7 +170,7 @@ def pair_records(data) -> None:
             f"{data.source}: no pair: DPO needs a label true and a label false record with the same prompt "
             f"(the conversation before the last assistant turn); {data.labels['true']} true, "
             f"{data.labels['false']} false, {data.labels['unlabeled']} unlabeled record(s) share none "
-            "(self-correction *_kto.jsonl files and Datasets/sample/sample_kto.jsonl have pairs)"
+            "(self-correction *_kto.jsonl files and Datasets/teacher/teacher_dpo.jsonl have pairs)"
         )
     data.records = [item for pair in pairs for item in pair]
     recount(data)

@@ -9,7 +9,7 @@ are relative to that file; on the command line, to the current folder. The metho
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, make_dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from Tools.cli_common import UsageError
@@ -78,31 +78,19 @@ class _Mlx:
         return {**shared.own_sections(self), "effective_learning_rate": self.learning_rate}
 
 
-MlxConfig = make_dataclass(
+MlxConfig, SECTIONS = shared.config_class(
     "MlxConfig",
-    [
-        ("method", str, field(default="sft")),
-        ("model", ModelConfig, field(default_factory=ModelConfig)),
-        ("lora", MlxLoraConfig, field(default_factory=MlxLoraConfig)),
-        ("data", DataConfig, field(default_factory=DataConfig)),
-        ("training", TrainingConfig, field(default_factory=TrainingConfig)),
-        *shared.method_sections(),
-        ("monitor", MlxMonitorConfig, field(default_factory=MlxMonitorConfig)),
+    _Mlx,
+    {
+        "model": ModelConfig,
+        "lora": MlxLoraConfig,
+        "data": DataConfig,
+        "training": TrainingConfig,
+        "monitor": MlxMonitorConfig,
         # mistakes at each evaluation become training data (docs/self-correction.md)
-        ("self_correction", SelfCorrectionConfig, field(default_factory=SelfCorrectionConfig)),
-    ],
-    bases=(_Mlx,),
+        "self_correction": SelfCorrectionConfig,
+    },
 )
-
-SECTIONS = {
-    "model": ModelConfig,
-    "lora": MlxLoraConfig,
-    "data": DataConfig,
-    "training": TrainingConfig,
-    **{m.name: m.section for m in METHODS.values() if m.section},
-    "monitor": MlxMonitorConfig,
-    "self_correction": SelfCorrectionConfig,
-}
 
 
 def load_mlx_config(yaml_path: str | Path | None = None, overrides: dict | None = None) -> MlxConfig:
