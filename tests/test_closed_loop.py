@@ -9,7 +9,7 @@ import pytest
 from claudesidian.closed_loop import MARK_END, MARK_START, case_metrics, update_benchmarks
 
 # A shortened loop that still learns: 64 records seen ~37 times each teach the call format, so some
-# held-out answers parse after SFT (about 80 s of training on 2 CPU cores); the demo's figures come
+# held-out answers parse after SFT (about 100 s of training on 2 CPU cores); the demo's figures come
 # from `make demo`, not from this scale.
 TOY = [
     "--sft-size",
@@ -75,7 +75,8 @@ def test_every_stage_runs_and_the_report_compares_the_models(loop_run):
     # the random model cannot call a tool: before training every rate is 0; training makes calls parse
     before, after = report["models"]["before training"], report["models"]["after SFT"]
     assert before["parse_rate"] == before["valid_rate"] == before["valid_expected_tool_rate"] == 0
-    assert after["parse_rate"] > 0 and after["argument_accuracy"] is not None and after["argument_accuracy"] > 0
+    # at this scale the tool is not yet picked from the request, so only the call format is asserted
+    assert after["parse_rate"] > 0 and after["argument_accuracy"] is not None
     assert [s["name"] for s in report["stages"]][:4] == ["teacher data", "validate", "interleave", "base model"]
     # the held-out set is unseen: no user request of it is in the training files
     from SelfPlay.teacher import shared_user_requests
@@ -91,34 +92,29 @@ def test_every_stage_runs_and_the_report_compares_the_models(loop_run):
 
 
 def test_case_metrics_count_only_cases_that_expect_a_call():
-    def case(expected, **stages):
+    def case(expected, called=(), **stages):
         return {
             "expected_tools": expected,
+            "calls": [{"name": name, "arguments": {}} for name in called],
             "stages": {"call": None, "valid": None, "tools": None, "arguments": None, **stages},
         }
 
     report = {
         "summary": {"pass_at_1": 0.25},
         "cases": [
-            case(["a"], call=True, valid=True, tools=True, arguments=True),
-            case(["a"], call=True, valid=False, tools=True, arguments=False),
+            case(["a"], ["a"], call=True, valid=True, tools=True, arguments=True),
+            case(["a"], ["a"], call=True, valid=False, tools=True, arguments=False),
             case(["b"], call=False, arguments=True),  # no call: nothing to check, which is not argument accuracy
+            # the wrong tool: the evaluator's arguments stage passes (no call to "b" to judge), not right here
+            case(["b"], ["a"], call=True, valid=False, tools=False, arguments=True),
             case([], call=None),  # a behaviour case expecting text is not counted
         ],
     }
     m = case_metrics(report)
-    assert m["per_tool"] == {"a": [2, 2, 1], "b": [1, 0, 0]} and m["valid_except_ids_rate"] == pytest.approx(
-        1 / 3, abs=1e-4
-    )
-    assert (
-        m["cases"] == 3
-        and m["parse_rate"] == pytest.approx(2 / 3, abs=1e-4)
-        and m["valid_rate"] == pytest.approx(1 / 3, abs=1e-4)
-    )
-    assert m["expected_tool_rate"] == pytest.approx(2 / 3, abs=1e-4) and m["valid_expected_tool_rate"] == pytest.approx(
-        1 / 3, abs=1e-4
-    )
-    assert m["argument_accuracy"] == pytest.approx(1 / 3, abs=1e-4) and m["pass_rate"] == 0.25
+    assert m["per_tool"] == {"a": [2, 2, 1], "b": [2, 0, 0]} and m["valid_except_ids_rate"] == 0.25
+    assert m["cases"] == 4 and m["parse_rate"] == 0.75 and m["valid_rate"] == 0.25
+    assert m["expected_tool_rate"] == 0.5 and m["valid_expected_tool_rate"] == 0.25
+    assert m["argument_accuracy"] == 0.25 and m["pass_rate"] == 0.25
 
 
 def test_benchmarks_section_is_appended_when_absent(tmp_path):
@@ -170,3 +166,21 @@ def test_valid_except_ids_sets_only_the_ids_aside():
     )  # a malformed sessionId only
     assert not valid_except_ids(case({"context": context}), registry)  # the required path is missing
     assert not valid_except_ids({"stages": {"call": False, "valid": None}, "calls": []}, registry)
+
+
+def test_sft_batches_are_random_not_length_grouped(tiny_model_dir, tmp_path):
+    """An answer's length follows its tool, so length-grouped batches hold one tool each and the
+    model learnt the batch's tool instead of reading the request (expected tool 5% against 43%,
+    docs/benchmarks.md): SFT draws its batches at random."""
+    from datasets import Dataset
+    from torch.utils.data import RandomSampler
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from Trainers.shared.methods import get_method
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    rows = Dataset.from_list([{"input_ids": [7, 8, 9] * n, "labels": [7, 8, 9] * n} for n in range(1, 9)])
+    args = {"output_dir": str(tmp_path), "per_device_train_batch_size": 2, "report_to": [], "bf16": False}
+    trainer = get_method("sft").trainer(None, model, tokenizer, rows, args, [])
+    assert type(trainer._get_train_sampler()) is RandomSampler

@@ -30,10 +30,12 @@ class Sft(Method):
     def trainer(self, config, model, tokenizer, dataset, args: dict, callbacks: list):
         from trl import SFTConfig, SFTTrainer
 
-        # batches of similar lengths: padding to the longest row wastes ~20% of a random batch's tokens
+        # random batches, not length-grouped ones: the length of an answer follows its tool, so a
+        # length-grouped batch holds one tool and the model learns the batch's tool instead of reading
+        # the request (closed loop: the expected tool on 5% of held-out requests, 43% with random batches)
         return SFTTrainer(
             model=model,
-            args=SFTConfig(**args, packing=False, train_sampling_strategy="group_by_length"),
+            args=SFTConfig(**args, packing=False),
             train_dataset=dataset,
             processing_class=tokenizer,
             callbacks=callbacks,
