@@ -33,7 +33,7 @@ METRICS = ("parse_rate", "valid_rate", "expected_tool_rate", "valid_expected_too
 class LoopSettings:
     out: Path = ROOT / "outputs" / "closed_loop"
     seed: int = 7  # training data; the held-out set uses seed + 1000
-    sft_size: int = 8400  # steps x batch: every SFT example is a fresh record, none seen twice
+    sft_size: int = 6400  # steps x batch: SFT sees every record once (the warm-up reads the first ones too)
     kto_size: int = 400
     eval_size: int = 60
     base_model: str | None = None  # None: build a small model from scratch
@@ -42,9 +42,10 @@ class LoopSettings:
     layers: int = 4
     vocab: int = 2000
     max_seq_length: int = 1024
-    sft_steps: int = 1050
+    sft_steps: int = 800
     sft_batch: int = 8
     sft_lr: float = 2e-3
+    request_warmup: int = 400  # from scratch: SFT steps on the requests alone before SFT (0: none)
     kto_steps: int = 20
     kto_batch: int = 4
     kto_lr: float = 1e-5
@@ -168,7 +169,34 @@ def build_base(s: LoopSettings, sft: Path):
     return str(out), f"Llama {s.layers} x {s.hidden}, vocabulary {s.vocab}, {count / 1e6:.1f} M weights, random init"
 
 
-def train(s: LoopSettings, method: str, model: str, data: Path):
+def requests_alone(s: LoopSettings, sft: Path) -> tuple[Path, str]:
+    """The first request_warmup x sft_batch SFT records without their system turn. A model built
+    from scratch learns to pick the tool from a request far sooner when the request is nearly all
+    of the context than when it sits behind the ~200-token system prompt; the warmed-up model then
+    finds it there (docs/benchmarks.md). The ids of these answers are not in their context: SFT on
+    the full records that follows teaches where they come from."""
+    from Tools.schema.records import iter_jsonl, write_jsonl_atomic
+
+    count = s.request_warmup * s.sft_batch
+    records = []
+    for line in iter_jsonl(sft):
+        if line.error is None:
+            turns = [m for m in line.record["conversations"] if m.get("role") != "system"]
+            records.append({**line.record, "conversations": turns})
+        if len(records) == count:
+            break
+    out = sft.with_name("requests_alone.jsonl")
+    write_jsonl_atomic(out, records)
+    return out, f"{len(records)} SFT records without their system turn"
+
+
+def warm_up(s: LoopSettings, base: str, sft: Path):
+    data, detail = requests_alone(s, sft)
+    model, trained = train(s, "sft", base, data, steps=s.request_warmup, runs="warmup_runs")
+    return str(model), f"{detail}; {trained}"
+
+
+def train(s: LoopSettings, method: str, model: str, data: Path, steps: int | None = None, runs: str | None = None):
     from Trainers.shared.config import load_config
     from Trainers.shared.train import run_training
 
@@ -176,8 +204,8 @@ def train(s: LoopSettings, method: str, model: str, data: Path):
     flags = {
         "model_name": model,
         "local_file": str(data),
-        "output_dir": str(s.out / f"{method}_runs"),
-        "max_steps": s.sft_steps if sft else s.kto_steps,
+        "output_dir": str(s.out / (runs or f"{method}_runs")),
+        "max_steps": steps or (s.sft_steps if sft else s.kto_steps),
         "batch_size": s.sft_batch if sft else s.kto_batch,
         "gradient_accumulation": 1,
         "learning_rate": s.sft_lr if sft else s.kto_lr,
@@ -330,6 +358,9 @@ def run_loop(s: LoopSettings) -> LoopResult:
             "interleave",
             "base model",
             "evaluate before training",
+        ]
+        + (["SFT warm-up on the requests alone"] if s.from_scratch and s.request_warmup else [])
+        + [
             "SFT",
             "evaluate after SFT",
             "KTO",
@@ -352,6 +383,8 @@ def run_loop(s: LoopSettings) -> LoopResult:
         )
     else:
         p.run("evaluate before training", lambda: (None, "skipped for a base model given by --base-model"))
+    if s.from_scratch and s.request_warmup:
+        base = p.run("SFT warm-up on the requests alone", warm_up, s, base, sft)
     sft_model = p.run("SFT", train, s, "sft", base, sft)
     evaluated["after SFT"] = p.run("evaluate after SFT", _export_and_evaluate, s, "sft", sft_model, heldout)
     kto_model = p.run("KTO", train, s, "kto", str(sft_model), kto)
@@ -505,6 +538,13 @@ def build_parser() -> ArgumentParser:
     add("--sft-steps", type=int, default=d.sft_steps)
     add("--sft-batch", type=int, default=d.sft_batch)
     add("--sft-lr", type=float, default=d.sft_lr)
+    add(
+        "--request-warmup",
+        type=int,
+        default=d.request_warmup,
+        help="from scratch: SFT steps on the requests alone (system turn dropped) before SFT; 0 skips "
+        f"(default {d.request_warmup})",
+    )
     add("--kto-steps", type=int, default=d.kto_steps)
     add("--kto-batch", type=int, default=d.kto_batch)
     add("--kto-lr", type=float, default=d.kto_lr)
@@ -525,6 +565,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("sft_size", "kto_size", "eval_size", "sft_steps", "kto_steps", "sft_batch", "layers", "hidden"):
         if getattr(settings, name) < 1:
             die(f"--{name.replace('_', '-')} must be at least 1")
+    if settings.request_warmup < 0:
+        die("--request-warmup must be 0 or more")
     if settings.kto_batch < 2 or settings.kto_size < 2:
         die("KTO needs --kto-batch and --kto-size of at least 2")
     try:

@@ -34,6 +34,8 @@ TOY = [
     "8",
     "--sft-lr",
     "3e-3",
+    "--request-warmup",
+    "0",
 ]
 
 
@@ -132,6 +134,7 @@ def test_benchmarks_section_is_appended_when_absent(tmp_path):
         (["--sft-steps", "0"], "--sft-steps must be at least 1"),
         (["--kto-batch", "1"], "KTO needs --kto-batch and --kto-size of at least 2"),
         (["--sft-size", "ten"], "invalid int value"),
+        (["--request-warmup", "-1"], "--request-warmup must be 0 or more"),
     ],
 )
 def test_bad_flags_are_one_line(flags, message, run, tmp_path):
@@ -184,3 +187,25 @@ def test_sft_batches_are_random_not_length_grouped(tiny_model_dir, tmp_path):
     args = {"output_dir": str(tmp_path), "per_device_train_batch_size": 2, "report_to": [], "bf16": False}
     trainer = get_method("sft").trainer(None, model, tokenizer, rows, args, [])
     assert type(trainer._get_train_sampler()) is RandomSampler
+
+
+def test_the_warm_up_reads_the_first_records_without_their_system_turn(tmp_path):
+    from claudesidian.closed_loop import LoopSettings, requests_alone
+    from Tools.schema.records import iter_jsonl, write_jsonl_atomic
+
+    def record(i):
+        turns = [
+            {"role": "system", "content": f"ids {i}"},
+            {"role": "user", "content": f"request {i}"},
+            {"role": "assistant", "content": f"answer {i}"},
+        ]
+        return {"conversations": turns, "label": True, "metadata": {"index": i}}
+
+    sft = tmp_path / "teacher_sft.jsonl"
+    write_jsonl_atomic(sft, [record(i) for i in range(10)])
+    out, detail = requests_alone(LoopSettings(request_warmup=2, sft_batch=3), sft)
+    records = [line.record for line in iter_jsonl(out)]
+    assert detail == "6 SFT records without their system turn" and len(records) == 6
+    assert [[m["role"] for m in r["conversations"]] for r in records] == [["user", "assistant"]] * 6
+    assert [r["metadata"]["index"] for r in records] == list(range(6))  # the rest of each record is kept
+    assert len(list(iter_jsonl(sft))) == 10  # the SFT file itself is untouched
