@@ -58,6 +58,10 @@ class LoopSettings:
     def from_scratch(self) -> bool:
         return self.base_model is None
 
+    @property
+    def warms_up(self) -> bool:
+        return self.from_scratch and self.request_warmup > 0
+
 
 @dataclass
 class Stage:
@@ -359,7 +363,7 @@ def run_loop(s: LoopSettings) -> LoopResult:
             "base model",
             "evaluate before training",
         ]
-        + (["SFT warm-up on the requests alone"] if s.from_scratch and s.request_warmup else [])
+        + (["SFT warm-up on the requests alone"] if s.warms_up else [])
         + [
             "SFT",
             "evaluate after SFT",
@@ -383,7 +387,7 @@ def run_loop(s: LoopSettings) -> LoopResult:
         )
     else:
         p.run("evaluate before training", lambda: (None, "skipped for a base model given by --base-model"))
-    if s.from_scratch and s.request_warmup:
+    if s.warms_up:
         base = p.run("SFT warm-up on the requests alone", warm_up, s, base, sft)
     sft_model = p.run("SFT", train, s, "sft", base, sft)
     evaluated["after SFT"] = p.run("evaluate after SFT", _export_and_evaluate, s, "sft", sft_model, heldout)
