@@ -8,34 +8,26 @@ import pytest
 
 from claudesidian.closed_loop import MARK_END, MARK_START, case_metrics, update_benchmarks
 
-# A shortened loop that still learns: 64 records seen ~37 times each teach the call format, so some
-# held-out answers parse after SFT (about 100 s of training on 2 CPU cores); the demo's figures come
-# from `make demo`, not from this scale.
+# A shortened loop that still learns: the demo's model and stages at a third of its steps (about 4 min
+# on 2 CPU cores) write parseable calls for most held-out requests; 64 records and a 2-layer model
+# did so only by luck. The demo's figures come from `make demo`, not from this scale.
 TOY = [
     "--sft-size",
-    "64",
+    "3200",
     "--kto-size",
     "24",
     "--eval-size",
     "12",
     "--sft-steps",
-    "300",
+    "400",
     "--kto-steps",
     "2",
-    "--hidden",
-    "64",
-    "--layers",
-    "2",
-    "--vocab",
-    "800",
-    "--max-tokens",
-    "320",
-    "--sft-batch",
-    "8",
-    "--sft-lr",
-    "3e-3",
     "--request-warmup",
-    "0",
+    "100",
+    "--id-recall",  # a few steps: the stage runs end to end; its copying needs hundreds
+    "10",
+    "--id-recall-batch",
+    "4",
 ]
 
 
@@ -66,8 +58,8 @@ def test_every_stage_runs_and_the_report_compares_the_models(loop_run):
     out, bench, done = loop_run
     assert done.returncode == 0, done.stderr[-3000:]
     progress = [line for line in done.stdout.splitlines() if line.startswith("[")]
-    assert progress[0].startswith("[1/12] teacher data") and any(
-        line.startswith("[12/12] report:") for line in progress
+    assert progress[0].startswith("[1/14] teacher data") and any(
+        line.startswith("[14/14] report:") for line in progress
     )
     report = json.loads((out / "work" / "report.json").read_text())
     assert list(report["models"]) == ["before training", "after SFT", "after KTO", "after KTO, llama.cpp server"]
@@ -78,8 +70,12 @@ def test_every_stage_runs_and_the_report_compares_the_models(loop_run):
     before, after = report["models"]["before training"], report["models"]["after SFT"]
     assert before["parse_rate"] == before["valid_rate"] == before["valid_expected_tool_rate"] == 0
     # at this scale the tool is not yet picked from the request, so only the call format is asserted
-    assert after["parse_rate"] > 0 and after["argument_accuracy"] is not None
-    assert [s["name"] for s in report["stages"]][:4] == ["teacher data", "validate", "interleave", "base model"]
+    assert after["parse_rate"] >= 0.5 and after["argument_accuracy"] is not None
+    names = [s["name"] for s in report["stages"]]
+    assert names[:4] == ["teacher data", "validate", "interleave", "base model"]
+    assert names[5:8] == ["SFT warm-up: id recall", "SFT warm-up on the requests alone", "SFT"]
+    recall = (out / "work" / "data" / "id_recall.jsonl").read_text().splitlines()
+    assert len(recall) == 40
     # the held-out set is unseen: no user request of it is in the training files
     from SelfPlay.teacher import shared_user_requests
 
@@ -135,6 +131,8 @@ def test_benchmarks_section_is_appended_when_absent(tmp_path):
         (["--kto-batch", "1"], "KTO needs --kto-batch and --kto-size of at least 2"),
         (["--sft-size", "ten"], "invalid int value"),
         (["--request-warmup", "-1"], "--request-warmup must be 0 or more"),
+        (["--id-recall", "-5"], "--id-recall must be 0 or more"),
+        (["--id-recall-batch", "0"], "--id-recall-batch must be at least 1"),
     ],
 )
 def test_bad_flags_are_one_line(flags, message, run, tmp_path):
@@ -189,23 +187,107 @@ def test_sft_batches_are_random_not_length_grouped(tiny_model_dir, tmp_path):
     assert type(trainer._get_train_sampler()) is RandomSampler
 
 
-def test_the_warm_up_reads_the_first_records_without_their_system_turn(tmp_path):
-    from claudesidian.closed_loop import LoopSettings, requests_alone
-    from Tools.schema.records import iter_jsonl, write_jsonl_atomic
+def test_the_cpu_sft_trainer_computes_trls_loss_and_metrics(tiny_model_dir, tmp_path):
+    """On CPU the SFT trainer takes the model's own cross-entropy instead of TRL's tiled LM head
+    (about half of each CPU step): the same loss, gradient and logged token accuracy as TRL's trainer."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig
+
+    from Trainers.shared.methods.sft import sft_trainer_class
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    rows = [{"input_ids": list(range(5, 5 + n)), "labels": [-100] * 2 + list(range(7, 5 + n))} for n in (6, 9, 4)]
+    args = SFTConfig(output_dir=str(tmp_path), per_device_train_batch_size=3, report_to=[], bf16=False, use_cpu=True)
+    results = []
+    for cpu in (False, True):
+        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+        trainer = sft_trainer_class(cpu)(
+            model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
+        )
+        assert type(trainer).__name__ == ("CpuSftTrainer" if cpu else "SFTTrainer")
+        batch = next(iter(trainer.get_train_dataloader()))
+        model.train()  # as in a training step: the metrics are logged for training
+        loss = trainer.compute_loss(model, batch, num_items_in_batch=(batch["labels"][:, 1:] != -100).sum())
+        loss.backward()
+        grad = model.lm_head.weight.grad.clone()
+        results.append((loss.item(), grad, trainer._metrics["train"]["mean_token_accuracy"][-1]))
+    (trl_loss, trl_grad, trl_acc), (cpu_loss, cpu_grad, cpu_acc) = results
+    assert abs(trl_loss - cpu_loss) < 1e-5 and trl_loss > 0
+    assert torch.allclose(trl_grad, cpu_grad, atol=1e-6)
+    assert trl_acc == cpu_acc
+
+
+def _teacher_file(tmp_path, count: int):
+    from Tools.schema.records import write_jsonl_atomic
 
     def record(i):
+        system = (
+            f'<session_context>\n- sessionId: "session_17672256{i:05d}_abcdefgh{i}"\n'
+            f'- workspaceId: "ws_17672256{i:05d}_ijklmnop{i}" (current workspace)\n</session_context>\n'
+            f"Folders: Inbox, Projects {i}"
+        )
         turns = [
-            {"role": "system", "content": f"ids {i}"},
+            {"role": "system", "content": system},
             {"role": "user", "content": f"request {i}"},
             {"role": "assistant", "content": f"answer {i}"},
         ]
         return {"conversations": turns, "label": True, "metadata": {"index": i}}
 
     sft = tmp_path / "teacher_sft.jsonl"
-    write_jsonl_atomic(sft, [record(i) for i in range(10)])
+    write_jsonl_atomic(sft, [record(i) for i in range(count)])
+    return sft
+
+
+def test_the_warm_up_reads_the_first_records_without_their_system_turn(tmp_path):
+    from claudesidian.closed_loop import LoopSettings, requests_alone
+    from Tools.schema.records import iter_jsonl
+
+    sft = _teacher_file(tmp_path, 10)
     out, detail = requests_alone(LoopSettings(request_warmup=2, sft_batch=3), sft)
     records = [line.record for line in iter_jsonl(out)]
     assert detail == "6 SFT records without their system turn" and len(records) == 6
     assert [[m["role"] for m in r["conversations"]] for r in records] == [["user", "assistant"]] * 6
     assert [r["metadata"]["index"] for r in records] == list(range(6))  # the rest of each record is kept
     assert len(list(iter_jsonl(sft))) == 10  # the SFT file itself is untouched
+
+
+def test_id_recall_records_ask_for_fresh_ids_that_their_context_holds(tmp_path):
+    import json
+
+    from claudesidian.closed_loop import LoopSettings, id_recall_records
+    from Tools.schema.context import is_session_id, is_workspace_id
+    from Tools.schema.records import iter_jsonl
+
+    sft = _teacher_file(tmp_path, 3)
+    out, detail = id_recall_records(LoopSettings(id_recall=4, id_recall_batch=5), sft)
+    records = [line.record for line in iter_jsonl(out)]
+    assert detail == "20 records recalling fresh ids" and len(records) == 20
+    training_text = sft.read_text(encoding="utf-8")
+    orders = set()
+    for r in records:
+        system, user, answer = r["conversations"]
+        ids = json.loads(answer["content"])
+        orders.add(tuple(ids))
+        assert is_session_id(ids["sessionId"]) and is_workspace_id(ids["workspaceId"])
+        assert ids["sessionId"] in system["content"] and ids["workspaceId"] in system["content"]
+        assert ids["sessionId"] not in training_text  # fresh: copied from the context, never memorised
+        assert "Folders" not in system["content"]  # only the id lines
+    assert orders == {("sessionId", "workspaceId"), ("workspaceId", "sessionId")}  # looked up by key, not by place
+    assert len({json.loads(r["conversations"][2]["content"])["sessionId"] for r in records}) == 20
+
+
+def test_id_recall_needs_a_system_prompt_with_ids(tmp_path):
+    import pytest
+
+    from claudesidian.closed_loop import LoopSettings, id_recall_records
+    from Tools.cli_common import UsageError
+    from Tools.schema.records import write_jsonl_atomic
+
+    sft = tmp_path / "teacher_sft.jsonl"
+    write_jsonl_atomic(
+        sft, [{"conversations": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}]
+    )
+    with pytest.raises(UsageError, match="no system prompt with a session id"):
+        id_recall_records(LoopSettings(id_recall=1), sft)

@@ -28,12 +28,12 @@ class Sft(Method):
         return rows, sum(len(r["input_ids"]) > max_seq_length for r in rows)
 
     def trainer(self, config, model, tokenizer, dataset, args: dict, callbacks: list):
-        from trl import SFTConfig, SFTTrainer
+        from trl import SFTConfig
 
         # random batches, not length-grouped ones: the length of an answer follows its tool, so a
         # length-grouped batch holds one tool and the model learns the batch's tool instead of reading
         # the request (closed loop: the expected tool on 5% of held-out requests, 43% with random batches)
-        return SFTTrainer(
+        return sft_trainer_class(cpu=args.get("use_cpu", False))(
             model=model,
             args=SFTConfig(**args, packing=False),
             train_dataset=dataset,
@@ -79,6 +79,36 @@ class Sft(Method):
 
     def mlx_weight(self, aux) -> float:
         return aux.item()  # token-weighted, as the NVIDIA trainer averages
+
+
+def sft_trainer_class(cpu: bool):
+    """TRL's SFTTrainer; on CPU, one whose loss is the model's own cross-entropy.
+
+    TRL computes the loss through a tiled log-probability LM head, which saves GPU memory on large
+    vocabularies; its torch fallback for devices without Triton takes about half of each CPU step
+    (benchmarks/bench_sft_cpu_loss.py). The loss is the same: the summed negative log-likelihood of
+    the labelled tokens over their count."""
+    from trl import SFTTrainer
+
+    if not cpu:
+        return SFTTrainer
+
+    class CpuSftTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            import torch
+
+            outputs = model(**inputs, use_cache=False, num_items_in_batch=num_items_in_batch)
+            if model.training:  # the metrics TRL logs, from the logits this forward already built
+                with torch.no_grad():
+                    targets = inputs["labels"][:, 1:]
+                    mask = targets != -100
+                    right = (outputs.logits[:, :-1].argmax(-1) == targets) & mask
+                    self._metrics["train"]["mean_token_accuracy"].append((right.sum() / mask.sum().clamp(min=1)).item())
+                    self._total_train_tokens += int(inputs["attention_mask"].sum())
+                    self._metrics["train"]["num_tokens"] = [self._total_train_tokens]
+            return (outputs.loss, outputs) if return_outputs else outputs.loss
+
+    return CpuSftTrainer
 
 
 def sft_loss(model, inputs, targets, mask):
