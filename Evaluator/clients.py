@@ -437,6 +437,26 @@ class OllamaClient(ServerClient):
 
 
 # -- embedded backends -------------------------------------------------------------------------
+def plain_cpu_buffers() -> None:
+    """On a CPU with AMX, llama.cpp (llama-cpp-python 0.3.x) moves Q8_0 weights into its AMX buffers,
+    and decoding then crashes with SIGSEGV on small models (a 64- or 128-wide Llama; seen on a Xeon
+    with AMX_INT8, where the f16 file of the same model runs). There, every model loads into plain CPU
+    buffers instead (llama.cpp's use_extra_bufts off), at some speed on AMX machines and nowhere else."""
+    import llama_cpp.llama_cpp as lib
+
+    if b"AMX_INT8 = 1" not in lib.llama_print_system_info() or getattr(lib, "_plain_cpu_buffers", False):
+        return
+    default_params = lib.llama_model_default_params
+
+    def params():
+        value = default_params()
+        value.use_extra_bufts = False
+        return value
+
+    lib.llama_model_default_params = params  # what llama_cpp.Llama reads its model parameters from
+    lib._plain_cpu_buffers = True
+
+
 class LlamaCppClient(ChatClient):
     """A GGUF file through llama-cpp-python, chat template from the GGUF's metadata."""
 
@@ -451,6 +471,7 @@ class LlamaCppClient(ChatClient):
             raise BackendError(
                 "the llamacpp backend needs llama-cpp-python: pip install 'llama-cpp-python[server]'"
             ) from None
+        plain_cpu_buffers()
         self._lock = threading.Lock()  # a Llama context serves one generation at a time
         self._llm = Llama(model_path=model, n_ctx=n_ctx, verbose=False)
 

@@ -152,7 +152,10 @@ def llama_server(model: str | Path, alias: str = "model", n_ctx: int = 2048, thr
 
 
 if __name__ == "__main__":
+    from Evaluator.clients import plain_cpu_buffers
+
     register()
+    plain_cpu_buffers()
     from llama_cpp.server.__main__ import main
 
     main()

@@ -56,6 +56,23 @@ def test_embedded_llamacpp(tiny_gguf, tmp_path, capsys):
     check_report(report, "llamacpp", str(tiny_gguf))
 
 
+def test_embedded_llamacpp_runs_a_q8_0_file(tiny_gguf, tmp_path, capsys):
+    """A Q8_0 file of the tiny model decodes. On a CPU with AMX, llama.cpp's AMX buffers crashed this
+    process with SIGSEGV here, so the client loads plain CPU buffers there (and only there)."""
+    import llama_cpp.llama_cpp as lib
+
+    from Evaluator.clients import plain_cpu_buffers
+    from Trainers.shared.export.quantize import quantize
+
+    q8 = tmp_path / "tiny-Q8_0.gguf"
+    quantize(tiny_gguf, q8, "Q8_0")
+    report = evaluate(["--model", str(q8)], tmp_path, capsys)
+    check_report(report, "llamacpp", str(q8))
+    plain_cpu_buffers()
+    amx = b"AMX_INT8 = 1" in lib.llama_print_system_info()
+    assert lib.llama_model_default_params().use_extra_bufts is not amx
+
+
 def test_embedded_transformers(tiny_model_dir, tmp_path, capsys):
     report = evaluate(["--backend", "transformers", "--model", str(tiny_model_dir)], tmp_path, capsys)
     check_report(report, "transformers", str(tiny_model_dir))
