@@ -7,12 +7,16 @@ Thin helpers over Tools/schema/context.py, which owns the id formats:
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 
 from Tools.schema.context import generate_session_id, generate_workspace_id, is_session_id, is_workspace_id
 from Tools.schema.toolcalls import ToolCall, new_call_id
 
 EPOCH_MS = 1767225600000  # 2026-01-01T00:00:00Z: ids of a seeded run do not depend on the clock
+SESSION_SPAN_MS = 365 * 86_400_000  # seeded sessions start within the year after EPOCH_MS
+# A workspace is created before the sessions that run in it: between an hour and half a year before.
+WORKSPACE_AGE_MS = (3_600_000, 180 * 86_400_000)
 
 
 @dataclass(frozen=True)
@@ -25,14 +29,27 @@ class SessionIds:
 
 
 def generate_ids(rng: random.Random | None = None, now_ms: int | None = None) -> SessionIds:
-    """A fresh session id and workspace id sharing one timestamp (the clock's when now_ms is None)."""
-    return SessionIds(generate_session_id(now_ms, rng), generate_workspace_id(now_ms, rng))
+    """A session id stamped now_ms (the clock's when None) and the id of a workspace created earlier.
+    The plugin creates the two at different times, so they share no timestamp. (The earlier
+    project's ids shared one, which lets a model take the session id's time from the workspace id.)"""
+    rng = rng or random.Random()
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    return SessionIds(
+        generate_session_id(now_ms, rng), generate_workspace_id(now_ms - rng.randrange(*WORKSPACE_AGE_MS), rng)
+    )
+
+
+def seeded_time(rng: random.Random) -> int:
+    """A session's start, in ms, anywhere in the year after EPOCH_MS, as real sessions start at any
+    time. Times drawn close together share their leading digits, which a small model then writes
+    from memory instead of copying them from the prompt."""
+    return EPOCH_MS + rng.randrange(SESSION_SPAN_MS)
 
 
 def seeded_ids(seed: int, index: int, namespace: str = "") -> SessionIds:
     """The ids of example `index` of a run with `seed`: the same on every run and every machine."""
     rng = random.Random(f"ids:{seed}:{namespace}:{index}")
-    return generate_ids(rng, EPOCH_MS + (index % 10**8) * 1000 + rng.randrange(1000))
+    return generate_ids(rng, seeded_time(rng))
 
 
 def generate_call_id(rng: random.Random | None = None) -> str:

@@ -36,7 +36,7 @@ from Tools.schema.records import iter_jsonl, messages
 from Tools.schema.toolcalls import ToolCall, new_call_id, render_message
 
 from SelfPlay.config import SelfPlayConfig, Task, draw_task, load_config, parse_parameters, pick, render_session_context
-from SelfPlay.id_utils import EPOCH_MS, SessionIds, generate_ids
+from SelfPlay.id_utils import SessionIds, generate_ids, seeded_time
 from SelfPlay.labels import expectation, judge, normalize_text
 from SelfPlay.templates import (
     BEHAVIOR_BUILDERS,
@@ -149,7 +149,7 @@ class Teacher:
         task = task or draw_task(self.config, rng, kind)
         chosen = workspace is not None or ids is not None  # the caller's session: no vault workspace instead
         workspace = workspace or self.workspace(rng, task.variation)
-        ids = ids or generate_ids(rng, EPOCH_MS + (index % 10**8) * 1000 + rng.randrange(1000))
+        ids = ids or generate_ids(rng, seeded_time(rng))
         draw = Draw(rng, self.vault, workspace, ids.workspace_id)
         if task.kind == "tool":
             plan = TOOL_BUILDERS[task.tool](draw)

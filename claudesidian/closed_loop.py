@@ -326,9 +326,9 @@ def export(s: LoopSettings, label: str, model_dir: Path):
     return outdir / f16["file"], f"{', '.join(f['file'] for f in done.files)} + Modelfile in {outdir}"
 
 
-ID_CODES = frozenset(
-    {"E_SESSION_ID_FORMAT", "E_WORKSPACE_ID_FORMAT", "E_SESSION_ID_MISMATCH", "E_WORKSPACE_ID_MISMATCH"}
-)
+SESSION_CODES = ("E_SESSION_ID_FORMAT", "E_SESSION_ID_MISMATCH")
+WORKSPACE_CODES = ("E_WORKSPACE_ID_FORMAT", "E_WORKSPACE_ID_MISMATCH")
+ID_CODES = frozenset(SESSION_CODES + WORKSPACE_CODES)
 
 
 def valid_except_ids(case: dict, registry) -> bool:
@@ -343,6 +343,14 @@ def valid_except_ids(case: dict, registry) -> bool:
         return False
     findings = [f for c in case["calls"] for f in check_call(ToolCall(c["name"], c["arguments"]), registry)]
     return not any(f.severity == "error" and f.code not in ID_CODES for f in findings)
+
+
+def id_copied(case: dict, key: str, codes: tuple[str, ...]) -> bool:
+    """A call's context holds the id under key and no finding faults it: the model copied the id the
+    system prompt handed out (or, for the workspace, wrote 'default' where the prompt has none)."""
+    contexts = [(c.get("arguments") or {}).get("context") for c in case.get("calls") or []]
+    written = any(isinstance(context, dict) and key in context for context in contexts)
+    return written and not any(f.get("code") in codes for f in case.get("findings", []))
 
 
 def arguments_right(case: dict) -> bool:
@@ -360,7 +368,7 @@ def arguments_right(case: dict) -> bool:
 def case_metrics(report: dict) -> dict:
     """Rates over the held-out cases that expect a tool call: a parseable call, schema-valid calls
     (the shared validator: known tool, arguments, context, ids from the prompt), the same with the
-    ids set aside, the expected tools, both at once, and argument accuracy where the case
+    ids set aside, each id copied right, the expected tools, both at once, and argument accuracy where the case
     constrains arguments; then the per-tool results and the error codes of the failing cases."""
     from Tools.schema.registry import load_registry
 
@@ -387,6 +395,8 @@ def case_metrics(report: dict) -> dict:
         "parse_rate": rate(lambda st: st.get("call") is True),
         "valid_rate": rate(lambda st: st.get("call") is True and st.get("valid") is True),
         "valid_except_ids_rate": round(sum(valid_except_ids(c, registry) for c in cases) / n, 4),
+        "session_id_rate": round(sum(id_copied(c, "sessionId", SESSION_CODES) for c in cases) / n, 4),
+        "workspace_id_rate": round(sum(id_copied(c, "workspaceId", WORKSPACE_CODES) for c in cases) / n, 4),
         "expected_tool_rate": rate(lambda st: st.get("tools") is True),
         "valid_expected_tool_rate": rate(lambda st: st.get("valid") is True and st.get("tools") is True),
         "argument_accuracy": round(sum(arguments_right(c) for c in with_args) / len(with_args), 4)
@@ -510,6 +520,8 @@ def markdown(s: LoopSettings, result: LoopResult, wall: float) -> str:
         ("parseable tool call", "parse_rate"),
         ("schema-valid call", "valid_rate"),
         ("schema-valid call, ids set aside", "valid_except_ids_rate"),
+        ("session id copied", "session_id_rate"),
+        ("workspace id copied", "workspace_id_rate"),
         ("expected tool called", "expected_tool_rate"),
         ("schema-valid call to the expected tool", "valid_expected_tool_rate"),
         ("argument accuracy", "argument_accuracy"),

@@ -10,7 +10,7 @@ import yaml
 
 from SelfPlay.config import CONFIG_DIR, ConfigError, agents_document, load_config, tool_probabilities
 from SelfPlay.generator import SelfPlayGenerator
-from SelfPlay.id_utils import generate_ids, inject_ids, seeded_ids, validate_session_id, validate_workspace_id
+from SelfPlay.id_utils import EPOCH_MS, generate_ids, inject_ids, seeded_ids, validate_session_id, validate_workspace_id
 from SelfPlay.templates import BEHAVIOR_BUILDERS, TOOL_BUILDERS
 from Tools.schema.toolcalls import ToolCall
 
@@ -126,8 +126,16 @@ def test_a_config_directory_that_is_not_yaml(tmp_path, registry):
 def test_ids_come_from_code_and_are_reproducible():
     ids = generate_ids(random.Random(1), 1767225600000)
     assert validate_session_id(ids.session_id) and validate_workspace_id(ids.workspace_id)
-    assert ids.session_id.split("_")[1] == ids.workspace_id.split("_")[1] == "1767225600000"
+    # the session starts now; its workspace was created between an hour and half a year before
+    assert ids.session_id.split("_")[1] == "1767225600000"
+    age_ms = 1767225600000 - int(ids.workspace_id.split("_")[1])
+    assert 3_600_000 <= age_ms < 180 * 86_400_000
+    assert ids.session_id.split("_")[2] != ids.workspace_id.split("_")[2]
     assert seeded_ids(5, 42) == seeded_ids(5, 42) != seeded_ids(6, 42)
+    # sessions start at any time of the year: their times share no long prefix a model could memorise
+    times = [int(seeded_ids(5, i).session_id.split("_")[1]) for i in range(500)]
+    assert all(EPOCH_MS <= t < EPOCH_MS + 365 * 86_400_000 for t in times)
+    assert len({str(t)[:6] for t in times}) > 100
     assert len({seeded_ids(5, i).session_id for i in range(500)}) == 500
     assert not validate_session_id("session_123") and not validate_workspace_id("ws_garden")
     assert validate_workspace_id("default")
