@@ -348,8 +348,8 @@ def valid_except_ids(case: dict, registry) -> bool:
 def id_copied(case: dict, key: str, codes: tuple[str, ...]) -> bool:
     """A call's context holds the id under key and no finding faults it: the model copied the id the
     system prompt handed out (or, for the workspace, wrote 'default' where the prompt has none)."""
-    contexts = [(c.get("arguments") or {}).get("context") for c in case.get("calls") or []]
-    written = any(isinstance(context, dict) and key in context for context in contexts)
+    arguments = [c.get("arguments") for c in case.get("calls") or []]  # whatever the model wrote
+    written = any(isinstance(a, dict) and isinstance(a.get("context"), dict) and key in a["context"] for a in arguments)
     return written and not any(f.get("code") in codes for f in case.get("findings", []))
 
 
@@ -376,8 +376,11 @@ def case_metrics(report: dict) -> dict:
     cases = [c for c in report["cases"] if c.get("expected_tools")]
     n = len(cases) or 1
 
-    def rate(test) -> float:
-        return round(sum(1 for c in cases if test(c["stages"])) / n, 4)
+    def share(test) -> float:  # of the tool cases, those that pass test(case)
+        return round(sum(1 for c in cases if test(c)) / n, 4)
+
+    def rate(test) -> float:  # the same, judged on the evaluator's stages
+        return share(lambda c: test(c["stages"]))
 
     with_args = [c for c in cases if c["stages"].get("arguments") is not None]
     per_tool: dict[str, list[int]] = {}
@@ -394,9 +397,9 @@ def case_metrics(report: dict) -> dict:
         "cases": len(cases),
         "parse_rate": rate(lambda st: st.get("call") is True),
         "valid_rate": rate(lambda st: st.get("call") is True and st.get("valid") is True),
-        "valid_except_ids_rate": round(sum(valid_except_ids(c, registry) for c in cases) / n, 4),
-        "session_id_rate": round(sum(id_copied(c, "sessionId", SESSION_CODES) for c in cases) / n, 4),
-        "workspace_id_rate": round(sum(id_copied(c, "workspaceId", WORKSPACE_CODES) for c in cases) / n, 4),
+        "valid_except_ids_rate": share(lambda c: valid_except_ids(c, registry)),
+        "session_id_rate": share(lambda c: id_copied(c, "sessionId", SESSION_CODES)),
+        "workspace_id_rate": share(lambda c: id_copied(c, "workspaceId", WORKSPACE_CODES)),
         "expected_tool_rate": rate(lambda st: st.get("tools") is True),
         "valid_expected_tool_rate": rate(lambda st: st.get("valid") is True and st.get("tools") is True),
         "argument_accuracy": round(sum(arguments_right(c) for c in with_args) / len(with_args), 4)

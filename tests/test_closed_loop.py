@@ -119,6 +119,12 @@ def test_case_metrics_count_only_cases_that_expect_a_call():
     assert m["argument_accuracy"] == 0.25 and m["pass_rate"] == 0.25
     # an id counts as copied where a call holds it and no finding faults it; no call copies nothing
     assert m["session_id_rate"] == 0.5 and m["workspace_id_rate"] == 0.5
+    # arguments or a context of the wrong type (a model's answer is hostile input) copy nothing, and raise nothing
+    hostile = case(["a"], ["a"], call=True)
+    hostile["calls"] += [{"name": "a", "arguments": "[1]"}, {"name": "a", "arguments": {"context": ["sessionId"]}}]
+    hostile["calls"].pop(0)
+    m = case_metrics({"summary": {"pass_at_1": 0}, "cases": [hostile]})
+    assert m["session_id_rate"] == m["workspace_id_rate"] == 0
 
 
 def test_benchmarks_section_is_appended_when_absent(tmp_path):
