@@ -474,6 +474,10 @@ class LlamaCppClient(ChatClient):
         plain_cpu_buffers()
         self._lock = threading.Lock()  # a Llama context serves one generation at a time
         self._llm = Llama(model_path=model, n_ctx=n_ctx, verbose=False)
+        if self._llm.metadata.get("tokenizer.chat_template"):  # the GGUF's template, with its BOS as served
+            from .llama_server import template_handler
+
+            self._llm.chat_handler = template_handler(self._llm)
 
     def chat(self, messages, tools=None, temperature=0.0, max_tokens=512) -> Reply:
         extra = {"tools": tools} if tools else {}

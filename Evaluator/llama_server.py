@@ -8,7 +8,8 @@ as ``content`` (it parses calls only for its own prompt formats, ``functionary``
 more chat format with llama-cpp-python's handler registry, ``gguf-tools``: the GGUF's template
 (the same Jinja2ChatFormatter llama-cpp-python builds from it), then the toolkit's parser
 (``Tools.schema.toolcalls.parse_content``) on the answer when the request carried tools; streamed
-answers are passed through unparsed. Run the server with it:
+answers are passed through unparsed. The prompt starts with the BOS token where the GGUF asks for
+one, as in llama.cpp's own server and Ollama (``template_handler``). Run the server with it:
 
     python -m Evaluator.llama_server --model model.gguf --chat_format gguf-tools [any llama_cpp.server flag]
 
@@ -32,9 +33,24 @@ _ROOT = Path(__file__).resolve().parents[1]
 _handlers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # one template handler per loaded model
 
 
-def _template_handler(llama):
-    """llama-cpp-python's own handler for the GGUF's chat template (as Llama builds it)."""
+def template_handler(llama):
+    """The chat handler for the GGUF's own template: llama-cpp-python's (the Jinja2ChatFormatter
+    Llama builds from it), except that the prompt gets the BOS token the GGUF asks for.
+
+    llama.cpp's own server and Ollama add a BOS to a rendered prompt when the vocabulary says so
+    (``tokenizer.ggml.add_bos_token``), as transformers' tokenizer does in training;
+    llama-cpp-python assumes that every template writes it, so under a template that does not
+    (ChatML) a model trained with a BOS answered prompts without one, and answered worse (a model
+    that copied its ids right in transformers garbled them here). A template that writes the BOS
+    keeps it as it is; a vocabulary without add_bos_token (Qwen's) gets none."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    class BosAsTheGgufSays(Jinja2ChatFormatter):
+        def __call__(self, **kwargs):
+            response = super().__call__(**kwargs)
+            # False: the handler tokenizes with add_bos, which llama.cpp honours only where the vocab asks
+            response.added_special = bool(self.bos_token) and response.prompt.startswith(self.bos_token)
+            return response
 
     if llama not in _handlers:
         template = llama.metadata.get("tokenizer.chat_template")
@@ -44,7 +60,7 @@ def _template_handler(llama):
         def text(token_id):
             return llama._model.token_get_text(token_id) if token_id != -1 else ""
 
-        _handlers[llama] = Jinja2ChatFormatter(
+        _handlers[llama] = BosAsTheGgufSays(
             template,
             eos_token=text(llama.token_eos()),
             bos_token=text(llama.token_bos()),
@@ -58,7 +74,7 @@ def gguf_tools_handler(*, llama, messages, tools=None, stream=False, **kwargs):
     and the calls in a complete answer moved from ``content`` to ``tool_calls``."""
     from Tools.schema.toolcalls import parse_content, to_openai_tool_calls
 
-    response = _template_handler(llama)(llama=llama, messages=messages, tools=tools, stream=stream, **kwargs)
+    response = template_handler(llama)(llama=llama, messages=messages, tools=tools, stream=stream, **kwargs)
     if stream or not tools:
         return response
     choice = response["choices"][0]

@@ -45,6 +45,9 @@ class LoopSettings:
     sft_steps: int = 1100
     sft_batch: int = 8
     sft_lr: float = 2e-3
+    # SFT counts each answer token inside an id this many times: copying the ids forms far sooner
+    # (docs/benchmarks.md); the warm-up, whose contexts hold no ids, keeps 1
+    id_loss_weight: float = 5.0
     # from scratch: steps recalling the system prompt's ids before any SFT; off by default, as within the
     # demo's 15 minutes it cost more tool accuracy than it gave copying (docs/benchmarks.md)
     id_recall: int = 0
@@ -284,6 +287,7 @@ def train(
     batch: int | None = None,
     runs: str | None = None,
     lr_scheduler: str | None = None,
+    id_loss_weight: float | None = None,
 ):
     from Trainers.shared.config import load_config
     from Trainers.shared.train import run_training
@@ -302,6 +306,7 @@ def train(
         "seed": s.seed,
         "full_finetune": s.from_scratch or None,
         "model_size": s.model_size,
+        "id_loss_weight": id_loss_weight,
     }
     config = load_config(method, None, flags)
     if s.from_scratch:
@@ -491,7 +496,7 @@ def run_loop(s: LoopSettings) -> LoopResult:
         base = p.run("SFT warm-up: id recall", recall_ids, s, base, sft)
     if s.warms_up:
         base = p.run("SFT warm-up on the requests alone", warm_up, s, base, sft)
-    sft_model = p.run("SFT", train, s, "sft", base, sft)
+    sft_model = p.run("SFT", train, s, "sft", base, sft, id_loss_weight=s.id_loss_weight)
     evaluated["after SFT"] = p.run("evaluate after SFT", _export_and_evaluate, s, "sft", sft_model, heldout)
     kto_model = p.run("KTO", train, s, "kto", str(sft_model), kto)
     gguf = p.run("export GGUF", export, s, "kto", kto_model)
@@ -555,7 +560,7 @@ def markdown(s: LoopSettings, result: LoopResult, wall: float) -> str:
     lines += [
         "",
         f"Model: {model}; SFT {s.sft_steps} steps x batch {s.sft_batch} at lr {s.sft_lr:g} on {s.sft_size} "
-        f"records; KTO {s.kto_steps} steps x batch {s.kto_batch} at lr {s.kto_lr:g} on {s.kto_size} records; "
+        f"records, id tokens weighted x{s.id_loss_weight:g}; KTO {s.kto_steps} steps x batch {s.kto_batch} at lr {s.kto_lr:g} on {s.kto_size} records; "
         f"greedy decoding, at most {s.max_tokens} tokens.",
         "",
         "| stage | seconds | result |",
@@ -647,6 +652,13 @@ def build_parser() -> ArgumentParser:
     add("--sft-batch", type=int, default=d.sft_batch)
     add("--sft-lr", type=float, default=d.sft_lr)
     add(
+        "--id-loss-weight",
+        type=float,
+        default=d.id_loss_weight,
+        help=f"SFT: each answer token inside a session or workspace id counts this many times in the loss "
+        f"(default {d.id_loss_weight:g}; 1: plain SFT)",
+    )
+    add(
         "--id-recall",
         type=int,
         default=d.id_recall,
@@ -694,6 +706,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("request_warmup", "id_recall"):
         if getattr(settings, name) < 0:
             die(f"--{name.replace('_', '-')} must be 0 or more")
+    if not settings.id_loss_weight > 0:
+        die("--id-loss-weight must be positive")
     if settings.kto_batch < 2 or settings.kto_size < 2:
         die("KTO needs --kto-batch and --kto-size of at least 2")
     try:

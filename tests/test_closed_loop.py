@@ -70,8 +70,9 @@ def test_every_stage_runs_and_the_report_compares_the_models(loop_run):
     # the random model cannot call a tool: before training every rate is 0; training makes calls parse
     before, after = report["models"]["before training"], report["models"]["after SFT"]
     assert before["parse_rate"] == before["valid_rate"] == before["valid_expected_tool_rate"] == 0
-    # at this scale the tool is not yet picked from the request, so only the call format is asserted
-    assert after["parse_rate"] >= 0.5 and after["argument_accuracy"] is not None
+    # at this scale (75% parse, 35% expected tool when measured on 5 Dec) the format is learnt and the
+    # tool is picked from the request on some: both rise from 0
+    assert after["parse_rate"] >= 0.5 and after["expected_tool_rate"] >= 0.15 and after["argument_accuracy"] is not None
     names = [s["name"] for s in report["stages"]]
     assert names[:4] == ["teacher data", "validate", "interleave", "base model"]
     assert names[5:8] == ["SFT warm-up: id recall", "SFT warm-up on the requests alone", "SFT"]
@@ -179,56 +180,6 @@ def test_valid_except_ids_sets_only_the_ids_aside():
     )  # a malformed sessionId only
     assert not valid_except_ids(case({"context": context}), registry)  # the required path is missing
     assert not valid_except_ids({"stages": {"call": False, "valid": None}, "calls": []}, registry)
-
-
-def test_sft_batches_are_random_not_length_grouped(tiny_model_dir, tmp_path):
-    """An answer's length follows its tool, so length-grouped batches hold one tool each and the
-    model learnt the batch's tool instead of reading the request (expected tool 5% against 43%,
-    docs/benchmarks.md): SFT draws its batches at random."""
-    from datasets import Dataset
-    from torch.utils.data import RandomSampler
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from Trainers.shared.methods import get_method
-
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    rows = Dataset.from_list([{"input_ids": [7, 8, 9] * n, "labels": [7, 8, 9] * n} for n in range(1, 9)])
-    args = {"output_dir": str(tmp_path), "per_device_train_batch_size": 2, "report_to": [], "bf16": False}
-    trainer = get_method("sft").trainer(None, model, tokenizer, rows, args, [])
-    assert type(trainer._get_train_sampler()) is RandomSampler
-
-
-def test_the_cpu_sft_trainer_computes_trls_loss_and_metrics(tiny_model_dir, tmp_path):
-    """On CPU the SFT trainer takes the model's own cross-entropy instead of TRL's tiled LM head
-    (about half of each CPU step): the same loss, gradient and logged token accuracy as TRL's trainer."""
-    import torch
-    from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig
-
-    from Trainers.shared.methods.sft import sft_trainer_class
-
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    rows = [{"input_ids": list(range(5, 5 + n)), "labels": [-100] * 2 + list(range(7, 5 + n))} for n in (6, 9, 4)]
-    args = SFTConfig(output_dir=str(tmp_path), per_device_train_batch_size=3, report_to=[], bf16=False, use_cpu=True)
-    results = []
-    for cpu in (False, True):
-        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-        trainer = sft_trainer_class(cpu)(
-            model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
-        )
-        assert type(trainer).__name__ == ("CpuSftTrainer" if cpu else "SFTTrainer")
-        batch = next(iter(trainer.get_train_dataloader()))
-        model.train()  # as in a training step: the metrics are logged for training
-        loss = trainer.compute_loss(model, batch, num_items_in_batch=(batch["labels"][:, 1:] != -100).sum())
-        loss.backward()
-        grad = model.lm_head.weight.grad.clone()
-        results.append((loss.item(), grad, trainer._metrics["train"]["mean_token_accuracy"][-1]))
-    (trl_loss, trl_grad, trl_acc), (cpu_loss, cpu_grad, cpu_acc) = results
-    assert abs(trl_loss - cpu_loss) < 1e-5 and trl_loss > 0
-    assert torch.allclose(trl_grad, cpu_grad, atol=1e-6)
-    assert trl_acc == cpu_acc
 
 
 def _teacher_file(tmp_path, count: int):

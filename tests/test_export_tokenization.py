@@ -50,3 +50,87 @@ def test_markers_are_single_tokens_and_only_the_call_markers_are_printed(engines
         assert llm.detokenize(ids) == (b"" if token in CONTROL_TOKENS else token.encode()), token
     # a user typing a turn marker does not open a turn (special=False parses it as text)
     assert len(llm.tokenize(b"<|im_start|>", add_bos=False, special=False)) > 1
+
+
+@pytest.fixture(scope="module")
+def trained_gguf(tmp_path_factory):
+    """A model as the closed loop makes one: a tokenizer trained on teacher records, a full SFT
+    step, a KTO step from that, and the KTO model exported by the toolkit's own export."""
+    pytest.importorskip("llama_cpp")
+    from Trainers.shared.config import load_config
+    from Trainers.shared.export.build import export_gguf
+    from Trainers.shared.export.source import resolve_source
+    from Trainers.shared.gguf import ConverterNotFound, find_llama_cpp
+    from Trainers.shared.tiny_model import build_tiny_model
+    from Trainers.shared.train import run_training
+
+    try:
+        find_llama_cpp()
+    except ConverterNotFound as exc:
+        pytest.skip(str(exc))
+    tmp = tmp_path_factory.mktemp("trained")
+    lines = TEACHER.read_text(encoding="utf-8").splitlines()
+    corpus = [json.dumps(chat_messages(json.loads(line)), ensure_ascii=False) for line in lines[100:1100]]
+    base = build_tiny_model(tmp / "base", corpus=corpus, vocab_size=2000, hidden_size=64, num_layers=2)
+    sft, kto = tmp / "sft.jsonl", tmp / "kto.jsonl"
+    sft.write_text("\n".join(lines[:8]) + "\n", encoding="utf-8")
+    kto_lines = (TEACHER.parent / "teacher_kto.jsonl").read_text(encoding="utf-8").splitlines()
+    kto.write_text("\n".join(kto_lines[:4]) + "\n", encoding="utf-8")
+    model = str(base)
+    for method, data in (("sft", sft), ("kto", kto)):
+        flags = {"model_name": model, "local_file": str(data), "output_dir": str(tmp / method), "max_steps": 1}
+        flags.update(batch_size=2, gradient_accumulation=1, full_finetune=True, save_steps=100)
+        model = str(run_training(load_config(method, None, flags)).final_dir)
+    done = export_gguf(resolve_source(model), tmp / "gguf", [], name="kto", roundtrip="off", progress=False)
+    return model, tmp / "gguf" / done.files[0]["file"]
+
+
+def test_a_trained_model_keeps_the_sentencepiece_tokenizer_llama_cpp_needs(trained_gguf):
+    """Each trained model folder carries its base's tokenizer.model. transformers saves only
+    tokenizer.json, which llama.cpp's converter reads as BPE without the piece scores: llama.cpp then
+    split 'session' into 'se', 'ss', 'ion' and every evaluated prompt differed from training."""
+    llama_cpp = pytest.importorskip("llama_cpp")
+    from transformers import AutoTokenizer
+
+    model, gguf = trained_gguf
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    llm = llama_cpp.Llama(model_path=str(gguf), vocab_only=True, verbose=False)
+    try:
+        assert llm.metadata["tokenizer.ggml.model"] == "llama"  # SentencePiece, with its scores
+        for n, line in enumerate(TEACHER.read_text(encoding="utf-8").splitlines()[1200:1300]):
+            text, _ = _strip_bos(tokenizer, _render(tokenizer, chat_messages(json.loads(line))), [])
+            assert llm.tokenize(text.encode(), add_bos=True, special=True) == tokenizer(text)["input_ids"], n
+    finally:
+        llm.close()
+
+
+def test_llama_cpp_chat_completion_prompts_as_training_does(trained_gguf):
+    """The embedded client's chat completion decodes exactly the tokens the model saw in training
+    before an answer, BOS first: llama-cpp-python's template handler adds no BOS (it takes every
+    template to write one), and ChatML does not, so a model trained with one lost it in evaluation.
+    The tokens are read from llama.cpp's own tokenize call inside the completion."""
+    from transformers import AutoTokenizer
+
+    from Evaluator.clients import LlamaCppClient
+
+    model, gguf = trained_gguf
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    client = LlamaCppClient(str(gguf), n_ctx=2048)
+    prompts = []
+    tokenize = client._llm.tokenize
+
+    def watched(text, add_bos=True, special=False):
+        prompts.append(tokenize(text, add_bos=add_bos, special=special))
+        return prompts[-1]
+
+    client._llm.tokenize = watched
+    try:
+        for line in TEACHER.read_text(encoding="utf-8").splitlines()[1300:1303]:
+            messages = chat_messages(json.loads(line))
+            first = next(i for i, m in enumerate(messages) if m["role"] == "assistant")
+            client.chat(messages[:first], max_tokens=2)
+            assert prompts[0][0] == tokenizer.bos_token_id
+            assert prompts[0] == encode_prompt(tokenizer, messages[:first])
+            prompts.clear()
+    finally:
+        client.close()

@@ -302,6 +302,28 @@ def test_sft_loss_is_the_shifted_assistant_only_loss_pytorch_computes(tiny_model
     assert loss.item() == pytest.approx(expected, abs=1e-4)
 
 
+def test_sft_id_tokens_count_id_loss_weight_times(tiny_model_dir, tiny_sft_file, tmp_path):
+    """sft.id_loss_weight on MLX as on NVIDIA: the mean negative log-likelihood of the labelled
+    tokens with each answer token inside an id counted that many times."""
+    from Trainers.shared.methods import get_method
+    from Trainers.shared.mlx.losses import token_logps
+
+    config = load_mlx_config(_config(tmp_path, tiny_model_dir, tiny_sft_file, lora={"target_modules": KEYS}))
+    session = Session(config, lora_settings(config))
+    rows, _ = session_rows(session, load_records(tiny_sft_file))
+    batch = session.batch(rows[:2])
+    assert batch["id_mask"].sum().item() > 0 and (batch["id_mask"] * (1 - batch["mask"])).sum().item() == 0
+    sft = get_method("sft")
+    plain, count = sft.mlx_loss(session.model, batch, None, config)
+    config.sft.id_loss_weight = 3.0
+    weighted, same = sft.mlx_loss(session.model, batch, None, config)
+    weights = batch["mask"] * (1 + 2 * batch["id_mask"])
+    logps = token_logps(session.model, batch["inputs"], batch["targets"])
+    assert same.item() == count.item() == batch["mask"].sum().item()
+    assert weighted.item() == pytest.approx((-(logps * weights).sum() / weights.sum()).item(), rel=1e-5)
+    assert abs(weighted.item() - plain.item()) > 1e-4
+
+
 def test_kto_loss_and_metrics_equal_trl_on_the_same_weights_and_batch(tiny_model_dir, tiny_kto_file, tmp_path):
     """TRL's own KTOTrainer.compute_loss (tokenisation, KL pairs, reference with the adapter off)
     against the MLX trainer on identical weights and the same four records."""

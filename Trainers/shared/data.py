@@ -195,7 +195,10 @@ def encode_prompt(tokenizer, messages: list[dict]) -> list[int]:
 
 
 def encode_sft(tokenizer, conversations: list[list[dict]]) -> list[dict]:
-    """input_ids and labels per conversation; labels are -100 outside assistant turns."""
+    """input_ids and labels per conversation (labels are -100 outside assistant turns), and id_mask:
+    1 on the answer tokens inside a session or workspace id, the tokens SFT's id_loss_weight weighs."""
+    from Tools.schema.context import SESSION_ID_RE, WORKSPACE_ID_RE
+
     texts, all_spans = [], []
     for messages in conversations:
         text, spans = _strip_bos(tokenizer, *render_conversation(tokenizer, messages))
@@ -203,12 +206,14 @@ def encode_sft(tokenizer, conversations: list[list[dict]]) -> list[dict]:
         all_spans.append(spans)
     encoded = tokenizer(texts, return_offsets_mapping=True, add_special_tokens=True)
     rows = []
-    for ids, offsets, spans in zip(encoded["input_ids"], encoded["offset_mapping"], all_spans):
-        labels = [IGNORE_INDEX] * len(ids)
+    for text, ids, offsets, spans in zip(texts, encoded["input_ids"], encoded["offset_mapping"], all_spans):
+        in_ids = [m.span() for pattern in (SESSION_ID_RE, WORKSPACE_ID_RE) for m in pattern.finditer(text)]
+        labels, id_mask = [IGNORE_INDEX] * len(ids), [0] * len(ids)
         for n, (start, end) in enumerate(offsets):
             if end > start and any(a <= start < b for a, b in spans):
                 labels[n] = ids[n]
-        rows.append({"input_ids": ids, "labels": labels})
+                id_mask[n] = int(any(a <= start < b for a, b in in_ids))
+        rows.append({"input_ids": ids, "labels": labels, "id_mask": id_mask})
     return rows
 
 

@@ -229,6 +229,7 @@ def run_training(config: RunConfig, extra_callbacks: list | None = None) -> RunR
 
     from .backend import load_model
     from .callbacks import JsonlLogCallback
+    from .export.merge import keep_sentencepiece
     from .lineage import lineage
     from .runlog import new_log_path
 
@@ -274,6 +275,7 @@ def run_training(config: RunConfig, extra_callbacks: list | None = None) -> RunR
     trainer.save_model(str(final))
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(final))
+        keep_sentencepiece(getattr(tokenizer, "vocab_file", None), final)  # for llama.cpp's converter
         (final / "effective_config.yaml").write_text(dump_yaml(config), encoding="utf-8")
         base, parent = split_adapter(config.model_name)
         info = lineage(config, backend.name, prepared.records, parent)

@@ -109,13 +109,8 @@ def merge_adapter(source: ExportSource, out_dir: Path) -> Path:
 
 
 def _keep_sentencepiece(source: ExportSource, out_dir: Path) -> None:
-    """The base model's SentencePiece tokenizer.model beside the merged model. A trained adapter's
-    folder holds only tokenizer.json, and without tokenizer.model llama.cpp's converter reads a
-    SentencePiece model (Mistral, Llama 2, the tiny model) as BPE, which tokenizes every prompt
-    differently from training. The converter also takes the chat markers' types (control or
-    printed) from tokenizer_config.json's added_tokens_decoder, which transformers no longer writes."""
-    from transformers import AutoTokenizer
-
+    """The base model's SentencePiece tokenizer.model beside the merged model (see
+    keep_sentencepiece); an adapter trained before the trainers kept it finds it in its base."""
     if (out_dir / "tokenizer.model").exists():
         return
     base = Path(str(source.base_model))
@@ -127,9 +122,24 @@ def _keep_sentencepiece(source: ExportSource, out_dir: Path) -> None:
             found = Path(hf_hub_download(str(source.base_model), "tokenizer.model"))
         except Exception:  # a BPE model (Qwen, Llama 3, gpt-oss) has none: its tokenizer.json is what llama.cpp reads
             found = None
-    if found is None:
+    if found is not None:
+        keep_sentencepiece(found, out_dir)
+
+
+def keep_sentencepiece(model_file: str | Path | None, out_dir: Path) -> None:
+    """A SentencePiece tokenizer.model beside a saved tokenizer (trained model, merged model).
+    transformers saves only tokenizer.json, and without tokenizer.model llama.cpp's converter reads
+    a SentencePiece vocabulary (Mistral, Llama 2, the tiny model) as BPE without its piece scores,
+    so llama.cpp splits words unlike training (the tiny model's 'session' became 'se', 'ss', 'ion').
+    The converter also takes the chat markers' types (control or printed) from
+    tokenizer_config.json's added_tokens_decoder, which transformers no longer writes.
+    model_file None or not a SentencePiece file (a BPE model's): nothing to keep."""
+    from transformers import AutoTokenizer
+
+    if not model_file or not str(model_file).endswith(".model") or not Path(model_file).is_file():
         return
-    shutil.copyfile(found, out_dir / "tokenizer.model")
+    if not (out_dir / "tokenizer.model").exists():
+        shutil.copyfile(model_file, out_dir / "tokenizer.model")
     config_file = out_dir / "tokenizer_config.json"
     config = json.loads(config_file.read_text(encoding="utf-8"))
     if "added_tokens_decoder" not in config:

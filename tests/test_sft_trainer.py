@@ -1,0 +1,148 @@
+"""The SFT trainer (Trainers/shared/methods/sft.py) on a tiny model: random batches, the CPU loss
+against TRL's own, and the id-weighted loss (sft.id_loss_weight) on rows encode_sft marks."""
+
+import pytest
+
+from tests.conftest import SESSION, WORKSPACE, tool_record
+
+
+def _rows(tokenizer, count: int = 3) -> list[dict]:
+    from Trainers.shared.data import chat_messages, encode_sft
+
+    return encode_sft(tokenizer, [chat_messages(tool_record(f"Projects/P{n}", f"Make P{n}")) for n in range(count)])
+
+
+def test_sft_batches_are_random_not_length_grouped(tiny_model_dir, tmp_path):
+    """An answer's length follows its tool, so length-grouped batches hold one tool each and the
+    model learnt the batch's tool instead of reading the request (expected tool 5% against 43%,
+    docs/benchmarks.md): SFT draws its batches at random."""
+    from datasets import Dataset
+    from torch.utils.data import RandomSampler
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from Trainers.shared.config import load_config
+    from Trainers.shared.methods import get_method
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    rows = Dataset.from_list([{"input_ids": [7, 8, 9] * n, "labels": [7, 8, 9] * n} for n in range(1, 9)])
+    args = {"output_dir": str(tmp_path), "per_device_train_batch_size": 2, "report_to": [], "bf16": False}
+    trainer = get_method("sft").trainer(load_config("sft"), model, tokenizer, rows, args, [])
+    assert type(trainer._get_train_sampler()) is RandomSampler
+
+
+def test_the_cpu_sft_trainer_computes_trls_loss_and_metrics(tiny_model_dir, tmp_path):
+    """On CPU the SFT trainer takes the model's own cross-entropy instead of TRL's tiled LM head
+    (about half of each CPU step): the same loss, gradient and logged token accuracy as TRL's trainer."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig
+
+    from Trainers.shared.methods.sft import sft_trainer_class
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    rows = [{"input_ids": list(range(5, 5 + n)), "labels": [-100] * 2 + list(range(7, 5 + n))} for n in (6, 9, 4)]
+    args = SFTConfig(output_dir=str(tmp_path), per_device_train_batch_size=3, report_to=[], bf16=False, use_cpu=True)
+    results = []
+    for cpu in (False, True):
+        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+        trainer = sft_trainer_class(cpu)(
+            model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
+        )
+        assert type(trainer).__name__ == ("OwnLossSftTrainer" if cpu else "SFTTrainer")
+        batch = next(iter(trainer.get_train_dataloader()))
+        model.train()  # as in a training step: the metrics are logged for training
+        loss = trainer.compute_loss(model, batch, num_items_in_batch=(batch["labels"][:, 1:] != -100).sum())
+        loss.backward()
+        grad = model.lm_head.weight.grad.clone()
+        results.append((loss.item(), grad, trainer._metrics["train"]["mean_token_accuracy"][-1]))
+    (trl_loss, trl_grad, trl_acc), (cpu_loss, cpu_grad, cpu_acc) = results
+    assert abs(trl_loss - cpu_loss) < 1e-5 and trl_loss > 0
+    assert torch.allclose(trl_grad, cpu_grad, atol=1e-6)
+    assert trl_acc == cpu_acc
+
+
+def test_encode_sft_marks_exactly_the_ids_of_the_answer(tiny_model_dir):
+    """id_mask covers the answer's session and workspace ids, token for token, and nothing of the
+    system prompt that holds the same ids."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    for row in _rows(tokenizer):
+        assert len(row["id_mask"]) == len(row["input_ids"])
+        marked = [n for n, m in enumerate(row["id_mask"]) if m]
+        assert all(row["labels"][n] != -100 for n in marked)  # answer tokens only
+        text = tokenizer.decode([row["input_ids"][n] for n in marked])
+        assert text.replace(" ", "") == SESSION + WORKSPACE  # in the answer's key order, nothing else
+        prompt = tokenizer.decode([t for t, label in zip(row["input_ids"], row["labels"]) if label == -100])
+        assert SESSION in prompt and WORKSPACE in prompt  # the prompt's ids are not weighed
+
+
+@pytest.mark.parametrize("cut_inside_an_id", [False, True])
+def test_id_tokens_count_id_loss_weight_times(tiny_model_dir, tmp_path, cut_inside_an_id):
+    """The weighted loss is the mean negative log-likelihood of the labelled tokens with each id
+    token counted id_loss_weight times; under gradient accumulation a micro-batch counts by its share
+    of the tokens; TRL's truncation (max_length) cuts the id mask with the tokens."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig
+
+    from Trainers.shared.methods.sft import id_mask_collator, sft_trainer_class
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    rows = _rows(tokenizer)
+    cut = rows[0]["id_mask"].index(1) + 3 if cut_inside_an_id else None
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    args = SFTConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=3,
+        report_to=[],
+        bf16=False,
+        use_cpu=True,
+        max_length=cut,
+        remove_unused_columns=False,  # as the toolkit runs SFT: the rows keep id_mask
+    )
+    trainer = sft_trainer_class(cpu=True, id_loss_weight=3.0)(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        data_collator=id_mask_collator(tokenizer),
+    )
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert batch["id_mask"].shape == batch["input_ids"].shape
+    if cut:
+        assert batch["input_ids"].shape[1] == cut and batch["id_mask"][:, -3:].all()
+    ids = batch["id_mask"].bool()
+    assert ids.any() and (batch["labels"][ids] != -100).all()
+    count = (batch["labels"][:, 1:] != -100).sum()
+    model.eval()
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, dict(batch), num_items_in_batch=count).item()
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+        targets = batch["labels"][:, 1:]
+        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100, reduction="none")
+        weights = (targets != -100) * (1 + 2.0 * ids[:, 1:])
+        expected = (nll * weights).sum() / weights.sum()
+        plain = nll.sum() / count
+        half = trainer.compute_loss(model, dict(batch), num_items_in_batch=2 * count).item()
+    assert loss == pytest.approx(expected.item(), rel=1e-5)
+    assert abs(loss - plain.item()) > 1e-4  # the ids weigh more: a weight that did nothing would fail here
+    assert half == pytest.approx(loss / 2, rel=1e-5)  # half of an accumulated batch's tokens
+
+
+def test_a_non_positive_id_loss_weight_is_one_line(run, tiny_sft_file, tmp_path):
+    done = run(
+        "Trainers/rtx3090_sft/train_sft.py",
+        "--local-file",
+        tiny_sft_file,
+        "--id-loss-weight",
+        "0",
+        "--dry-run",
+        "--output-dir",
+        tmp_path,
+    )
+    assert done.returncode == 2 and "sft.id_loss_weight must be positive" in done.stderr
+    assert "Traceback" not in done.stderr
