@@ -40,6 +40,7 @@ class LoopSettings:
     model_size: str = "7b"  # the trainers' preset for a real base model (batch sizes, LoRA)
     hidden: int = 128
     layers: int = 4
+    heads: int = 8  # 8 of 16 wide copy the ids far better than 4 of 32 (docs/benchmarks.md)
     vocab: int = 2000
     max_seq_length: int = 1024
     sft_steps: int = 1100
@@ -47,7 +48,7 @@ class LoopSettings:
     sft_lr: float = 2e-3
     # SFT counts each answer token inside an id this many times: copying the ids forms far sooner
     # (docs/benchmarks.md); the warm-up, whose contexts hold no ids, keeps 1
-    id_loss_weight: float = 5.0
+    id_loss_weight: float = 3.0
     # from scratch: steps recalling the system prompt's ids before any SFT; off by default, as within the
     # demo's 15 minutes it cost more tool accuracy than it gave copying (docs/benchmarks.md)
     id_recall: int = 0
@@ -174,14 +175,17 @@ def build_base(s: LoopSettings, sft: Path):
         vocab_size=s.vocab,
         hidden_size=s.hidden,
         num_layers=s.layers,
-        num_heads=4,
+        num_heads=s.heads,
         seed=s.seed,
     )
     from Trainers.shared.export.merge import parameter_count
     from Trainers.shared.export.source import resolve_source
 
     count = parameter_count(resolve_source(out))  # read from the safetensors header, no weights loaded
-    return str(out), f"Llama {s.layers} x {s.hidden}, vocabulary {s.vocab}, {count / 1e6:.1f} M weights, random init"
+    return (
+        str(out),
+        f"Llama {s.layers} x {s.hidden} ({s.heads} heads), vocabulary {s.vocab}, {count / 1e6:.1f} M weights, random init",
+    )
 
 
 def id_recall_records(s: LoopSettings, sft: Path) -> tuple[Path, str]:
@@ -553,7 +557,8 @@ def markdown(s: LoopSettings, result: LoopResult, wall: float) -> str:
         for title, key in rows
     ]
     model = (
-        f"a {s.layers}-layer, {s.hidden}-wide Llama built from scratch (vocabulary {s.vocab}), fully fine-tuned"
+        f"a {s.layers}-layer, {s.hidden}-wide Llama with {s.heads} attention heads built from scratch (vocabulary {s.vocab}), "
+        "fully fine-tuned"
         if s.from_scratch
         else f"{s.base_model} with LoRA"
     )
@@ -646,6 +651,7 @@ def build_parser() -> ArgumentParser:
     add("--model-size", default=d.model_size, help="the trainers' size preset used with --base-model (3b|7b|13b|20b)")
     add("--hidden", type=int, default=d.hidden, help="from scratch: width")
     add("--layers", type=int, default=d.layers, help="from scratch: transformer blocks")
+    add("--heads", type=int, default=d.heads, help="from scratch: attention heads (a divisor of --hidden)")
     add("--vocab", type=int, default=d.vocab, help="from scratch: tokenizer vocabulary")
     add("--max-seq-length", type=int, default=d.max_seq_length)
     add("--sft-steps", type=int, default=d.sft_steps)
@@ -700,12 +706,15 @@ def main(argv: list[str] | None = None) -> int:
         "id_recall_batch",
         "layers",
         "hidden",
+        "heads",
     ):
         if getattr(settings, name) < 1:
             die(f"--{name.replace('_', '-')} must be at least 1")
     for name in ("request_warmup", "id_recall"):
         if getattr(settings, name) < 0:
             die(f"--{name.replace('_', '-')} must be 0 or more")
+    if settings.hidden % max(settings.heads, 1):
+        die(f"--heads ({settings.heads}) must divide --hidden ({settings.hidden})")
     if not settings.id_loss_weight > 0:
         die("--id-loss-weight must be positive")
     if settings.kto_batch < 2 or settings.kto_size < 2:

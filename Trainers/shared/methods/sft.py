@@ -26,7 +26,7 @@ class Sft(Method):
             dict(
                 type=float,
                 help="each answer token inside a session or workspace id counts this many times in the loss "
-                "(default 1; the closed loop's model built from scratch uses 5 to learn copying the ids sooner)",
+                "(default 1; the closed loop's model built from scratch uses 3 to learn copying the ids sooner)",
             ),
         ),
     }
