@@ -43,16 +43,16 @@ def template_handler(llama):
     (ChatML) a model trained with a BOS answered prompts without one, and answered worse (a model
     that copied its ids right in transformers garbled them here). A template that writes the BOS
     keeps it as it is; a vocabulary without add_bos_token (Qwen's) gets none."""
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-    class BosAsTheGgufSays(Jinja2ChatFormatter):
-        def __call__(self, **kwargs):
-            response = super().__call__(**kwargs)
-            # False: the handler tokenizes with add_bos, which llama.cpp honours only where the vocab asks
-            response.added_special = bool(self.bos_token) and response.prompt.startswith(self.bos_token)
-            return response
-
     if llama not in _handlers:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        class BosAsTheGgufSays(Jinja2ChatFormatter):
+            def __call__(self, **kwargs):
+                response = super().__call__(**kwargs)
+                # False: the handler tokenizes with add_bos, which llama.cpp honours only where the vocab asks
+                response.added_special = bool(self.bos_token) and response.prompt.startswith(self.bos_token)
+                return response
+
         template = llama.metadata.get("tokenizer.chat_template")
         if not template:
             raise ValueError("the GGUF carries no chat template (tokenizer.chat_template)")

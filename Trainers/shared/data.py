@@ -194,6 +194,17 @@ def encode_prompt(tokenizer, messages: list[dict]) -> list[int]:
     return tokenizer(text, add_special_tokens=True)["input_ids"]
 
 
+def _starts_inside(offsets: list, spans: list[tuple[int, int]]) -> list[bool]:
+    """Per token (start, end): whether it is non-empty and starts inside one of the character spans.
+    One walk over tokens and sorted spans together, so a text with many spans stays linear."""
+    spans, inside, k = sorted(spans), [], 0
+    for start, end in offsets:
+        while k < len(spans) and spans[k][1] <= start:
+            k += 1
+        inside.append(end > start and k < len(spans) and spans[k][0] <= start)
+    return inside
+
+
 def encode_sft(tokenizer, conversations: list[list[dict]]) -> list[dict]:
     """input_ids and labels per conversation (labels are -100 outside assistant turns), and id_mask:
     1 on the answer tokens inside a session or workspace id, the tokens SFT's id_loss_weight weighs."""
@@ -208,11 +219,9 @@ def encode_sft(tokenizer, conversations: list[list[dict]]) -> list[dict]:
     rows = []
     for text, ids, offsets, spans in zip(texts, encoded["input_ids"], encoded["offset_mapping"], all_spans):
         in_ids = [m.span() for pattern in (SESSION_ID_RE, WORKSPACE_ID_RE) for m in pattern.finditer(text)]
-        labels, id_mask = [IGNORE_INDEX] * len(ids), [0] * len(ids)
-        for n, (start, end) in enumerate(offsets):
-            if end > start and any(a <= start < b for a, b in spans):
-                labels[n] = ids[n]
-                id_mask[n] = int(any(a <= start < b for a, b in in_ids))
+        answer, id_token = _starts_inside(offsets, spans), _starts_inside(offsets, in_ids)
+        labels = [token if kept else IGNORE_INDEX for token, kept in zip(ids, answer)]
+        id_mask = [int(kept and on_id) for kept, on_id in zip(answer, id_token)]
         rows.append({"input_ids": ids, "labels": labels, "id_mask": id_mask})
     return rows
 
