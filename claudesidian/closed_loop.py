@@ -155,23 +155,35 @@ def interleave_kto(kto: Path):
     return fixed, f"re-interleaved {len(result.records)} records into {fixed.name}"
 
 
+def tokenizer_corpus(sft: Path) -> list[str]:
+    """The text the demo's tokenizer learns from: the first TOKENIZER_RECORDS training records (plenty
+    for its vocabulary, and quick), so tool names and JSON keys become few tokens; but with every
+    session and workspace id left out. Learnt on the ids, the vocabulary gives their random letters
+    hundreds of rare two- and three-letter pieces, which a small model copies badly (whole ids right
+    in 40-60% of answers); without them an id is spelt nearly letter by letter, as its digits are,
+    and copied right in 84-88% (docs/benchmarks.md)."""
+    from Tools.schema.context import SESSION_ID_RE, WORKSPACE_ID_RE
+    from Tools.schema.records import iter_jsonl
+    from Trainers.shared.data import chat_messages
+
+    corpus = []
+    for line in iter_jsonl(sft):
+        if line.number > TOKENIZER_RECORDS:
+            break
+        if line.error is None:
+            text = json.dumps(chat_messages(line.record), ensure_ascii=False)
+            corpus.append(WORKSPACE_ID_RE.sub("ws_", SESSION_ID_RE.sub("session_", text)))
+    return corpus
+
+
 def build_base(s: LoopSettings, sft: Path):
     if not s.from_scratch:
         return s.base_model, f"base model {s.base_model}"
-    from Tools.schema.records import iter_jsonl
-    from Trainers.shared.data import chat_messages
     from Trainers.shared.tiny_model import build_tiny_model
 
-    # the tokenizer learns the data's own vocabulary: ids, tool names and JSON keys become few tokens
-    # (the first TOKENIZER_RECORDS records are plenty for its vocabulary and keep this stage quick)
-    corpus = [
-        json.dumps(chat_messages(line.record), ensure_ascii=False)
-        for line in iter_jsonl(sft)
-        if line.error is None and line.number <= TOKENIZER_RECORDS
-    ]
     out = build_tiny_model(
         s.out / "base_model",
-        corpus=corpus,
+        corpus=tokenizer_corpus(sft),
         vocab_size=s.vocab,
         hidden_size=s.hidden,
         num_layers=s.layers,

@@ -256,3 +256,39 @@ def test_id_recall_needs_a_system_prompt_with_ids(tmp_path):
     )
     with pytest.raises(UsageError, match="no system prompt with a session id"):
         id_recall_records(LoopSettings(id_recall=1), sft)
+
+
+def test_the_demo_tokenizer_spells_ids_nearly_letter_by_letter(tmp_path):
+    """Learnt on the ids, the vocabulary gave their random letters hundreds of rare pieces that the demo's
+    model copied badly; the corpus leaves the ids out, so the random part of an id it never saw is
+    spelt in more, and fewer distinct, pieces."""
+    from transformers import AutoTokenizer
+
+    from claudesidian.closed_loop import tokenizer_corpus
+    from SelfPlay.teacher import write_datasets
+    from Tools.schema.context import SESSION_ID_RE, WORKSPACE_ID_RE
+    from Trainers.shared.tiny_model import build_tiny_model
+
+    for seed in (3, 4):
+        write_datasets(tmp_path / f"data{seed}", seed=seed, sft_size=2000, kto_size=2, dpo_size=0)
+    sft = tmp_path / "data3" / "teacher_sft.jsonl"
+    corpus = tokenizer_corpus(sft)
+    assert len(corpus) == 2000 and not any(SESSION_ID_RE.search(t) or WORKSPACE_ID_RE.search(t) for t in corpus)
+    unseen = (tmp_path / "data4" / "teacher_sft.jsonl").read_text(encoding="utf-8")
+    ids = sorted({m.group() for pattern in (SESSION_ID_RE, WORKSPACE_ID_RE) for m in pattern.finditer(unseen)})[:300]
+
+    def random_parts(texts: list[str]) -> list[list[str]]:
+        build_tiny_model(tmp_path / "tok", corpus=texts, vocab_size=2000, hidden_size=16, num_layers=1, num_heads=1)
+        tokenizer = AutoTokenizer.from_pretrained(tmp_path / "tok")
+        parts = []
+        for i in ids:
+            pieces = tokenizer.tokenize(f'"{i}"')[:-1]
+            parts.append(pieces[len(pieces) - pieces[::-1].index("_") :])  # after the last "_"
+            assert len(pieces) - len(parts[-1]) >= 13  # the 13 digits are one piece each either way
+        return parts
+
+    left_out, learnt = random_parts(corpus), random_parts(sft.read_text(encoding="utf-8").splitlines())
+    assert all("".join(p) == i.rsplit("_", 1)[1] for p, i in zip(left_out, ids))
+    per_id = [sum(map(len, parts)) / len(parts) for parts in (left_out, learnt)]
+    distinct = [len({piece for p in parts for piece in p}) for parts in (left_out, learnt)]
+    assert per_id[0] > per_id[1] + 0.3 and distinct[0] < distinct[1] / 1.5, (per_id, distinct)
