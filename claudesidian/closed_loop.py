@@ -33,7 +33,7 @@ METRICS = ("parse_rate", "valid_rate", "expected_tool_rate", "valid_expected_too
 class LoopSettings:
     out: Path = ROOT / "outputs" / "closed_loop"
     seed: int = 7  # training data; the held-out set uses seed + 1000
-    sft_size: int = 8800  # steps x batch: SFT sees every record once (the warm-up reads the first ones too)
+    sft_size: int = 11200  # steps x batch: SFT sees every record once (the warm-up reads the first ones too)
     kto_size: int = 400
     eval_size: int = 60
     base_model: str | None = None  # None: build a small model from scratch
@@ -43,16 +43,12 @@ class LoopSettings:
     heads: int = 8  # 8 of 16 wide copy the ids far better than 4 of 32 (docs/benchmarks.md)
     vocab: int = 2000
     max_seq_length: int = 1024
-    sft_steps: int = 1100
+    sft_steps: int = 1400
     sft_batch: int = 8
     sft_lr: float = 2e-3
     # SFT counts each answer token inside an id this many times: copying the ids forms far sooner
     # (docs/benchmarks.md); the warm-up, whose contexts hold no ids, keeps 1
     id_loss_weight: float = 3.0
-    # from scratch: steps recalling the system prompt's ids before any SFT; off by default, as within the
-    # demo's 15 minutes it cost more tool accuracy than it gave copying (docs/benchmarks.md)
-    id_recall: int = 0
-    id_recall_batch: int = 16
     request_warmup: int = 400  # from scratch: SFT steps on the requests alone before SFT (0: none)
     kto_steps: int = 20
     kto_batch: int = 4
@@ -69,10 +65,6 @@ class LoopSettings:
     @property
     def warms_up(self) -> bool:
         return self.from_scratch and self.request_warmup > 0
-
-    @property
-    def recalls_ids(self) -> bool:
-        return self.from_scratch and self.id_recall > 0
 
 
 @dataclass
@@ -200,73 +192,6 @@ def build_base(s: LoopSettings, sft: Path):
     )
 
 
-def id_recall_records(s: LoopSettings, sft: Path) -> tuple[Path, str]:
-    """id_recall x id_recall_batch short records that teach copying: the id lines of a training
-    record's system prompt with fresh ids (seeded, never a training record's), a short question, and
-    the ids as JSON in either key order. A model built from scratch has no induction heads; it
-    copies the 9 random characters of an id only once a copy circuit forms, which takes dense,
-    short contexts (in full records the ids sit 200-400 tokens before the answer and make 5% of
-    its tokens). See docs/benchmarks.md."""
-    import random
-
-    from SelfPlay.id_utils import seeded_ids
-    from Tools.schema.context import SESSION_ID_RE, WORKSPACE_ID_RE
-    from Tools.schema.records import iter_jsonl, write_jsonl_atomic
-
-    def id_lines(text: str) -> str:
-        return "\n".join(row for row in text.splitlines() if SESSION_ID_RE.search(row) or WORKSPACE_ID_RE.search(row))
-
-    systems = []  # the id lines of the first system prompts that hold a session id
-    for line in iter_jsonl(sft):
-        if line.error is None:
-            texts = [m.get("content") for m in line.record.get("conversations") or [] if m.get("role") == "system"]
-            systems += [id_lines(t) for t in texts if isinstance(t, str) and SESSION_ID_RE.search(t)]
-        if len(systems) >= 1000:
-            break
-    if not systems:
-        raise UsageError(f"{sft}: no system prompt with a session id to recall")
-    rng = random.Random(f"recall:{s.seed}")
-    records = []
-    for index in range(s.id_recall * s.id_recall_batch):
-        lines = systems[index % len(systems)]
-        fresh = seeded_ids(s.seed, index, namespace="recall")
-        old_session, old_workspace = SESSION_ID_RE.search(lines), WORKSPACE_ID_RE.search(lines)
-        lines = lines.replace(old_session.group(), fresh.session_id)
-        if old_workspace:
-            lines = lines.replace(old_workspace.group(), fresh.workspace_id)
-        ids = {"sessionId": fresh.session_id, "workspaceId": fresh.workspace_id if old_workspace else "default"}
-        if rng.random() < 0.5:
-            ids = dict(reversed(ids.items()))
-        records.append(
-            {
-                "conversations": [
-                    {"role": "system", "content": lines},
-                    {"role": "user", "content": "Session and workspace ids?"},
-                    {"role": "assistant", "content": json.dumps(ids)},
-                ]
-            }
-        )
-    out = sft.with_name("id_recall.jsonl")
-    write_jsonl_atomic(out, records)
-    return out, f"{len(records)} records recalling fresh ids"
-
-
-def recall_ids(s: LoopSettings, base: str, sft: Path):
-    data, detail = id_recall_records(s, sft)
-    # a constant rate: the copy circuit forms late in the stage, after a plateau, when a decaying rate is low
-    model, trained = train(
-        s,
-        "sft",
-        base,
-        data,
-        steps=s.id_recall,
-        batch=s.id_recall_batch,
-        runs="recall_runs",
-        lr_scheduler="constant_with_warmup",
-    )
-    return str(model), f"{detail}; {trained}"
-
-
 def requests_alone(s: LoopSettings, sft: Path) -> tuple[Path, str]:
     """The first request_warmup x sft_batch SFT records without their system turn. A model built
     from scratch learns to pick the tool from a request far sooner when the request is nearly all
@@ -302,7 +227,6 @@ def train(
     steps: int | None = None,
     batch: int | None = None,
     runs: str | None = None,
-    lr_scheduler: str | None = None,
     id_loss_weight: float | None = None,
 ):
     from Trainers.shared.config import load_config
@@ -327,8 +251,6 @@ def train(
     config = load_config(method, None, flags)
     if s.from_scratch:
         config.training.warmup_ratio = 0.05
-    if lr_scheduler:
-        config.training.lr_scheduler = lr_scheduler
     result = run_training(config)
     metrics = result.metrics
     detail = f"{result.global_step} steps, train loss {metrics.get('train_loss', float('nan')):.3f}, {result.final_dir}"
@@ -483,7 +405,6 @@ def run_loop(s: LoopSettings) -> LoopResult:
             "base model",
             "evaluate before training",
         ]
-        + (["SFT warm-up: id recall"] if s.recalls_ids else [])
         + (["SFT warm-up on the requests alone"] if s.warms_up else [])
         + [
             "SFT",
@@ -508,8 +429,6 @@ def run_loop(s: LoopSettings) -> LoopResult:
         )
     else:
         p.run("evaluate before training", lambda: (None, "skipped for a base model given by --base-model"))
-    if s.recalls_ids:
-        base = p.run("SFT warm-up: id recall", recall_ids, s, base, sft)
     if s.warms_up:
         base = p.run("SFT warm-up on the requests alone", warm_up, s, base, sft)
     sft_model = p.run("SFT", train, s, "sft", base, sft, id_loss_weight=s.id_loss_weight)
@@ -677,14 +596,6 @@ def build_parser() -> ArgumentParser:
         f"(default {d.id_loss_weight:g}; 1: plain SFT)",
     )
     add(
-        "--id-recall",
-        type=int,
-        default=d.id_recall,
-        help="from scratch: SFT steps (batch --id-recall-batch) on short records recalling the system "
-        f"prompt's ids, before the other training stages; 0 skips (default {d.id_recall}; 800 forms copying)",
-    )
-    add("--id-recall-batch", type=int, default=d.id_recall_batch)
-    add(
         "--request-warmup",
         type=int,
         default=d.request_warmup,
@@ -715,16 +626,14 @@ def main(argv: list[str] | None = None) -> int:
         "sft_steps",
         "kto_steps",
         "sft_batch",
-        "id_recall_batch",
         "layers",
         "hidden",
         "heads",
     ):
         if getattr(settings, name) < 1:
             die(f"--{name.replace('_', '-')} must be at least 1")
-    for name in ("request_warmup", "id_recall"):
-        if getattr(settings, name) < 0:
-            die(f"--{name.replace('_', '-')} must be 0 or more")
+    if settings.request_warmup < 0:
+        die("--request-warmup must be 0 or more")
     if settings.hidden % max(settings.heads, 1):
         die(f"--heads ({settings.heads}) must divide --hidden ({settings.hidden})")
     if not settings.id_loss_weight > 0:

@@ -25,10 +25,6 @@ TOY = [
     "2",
     "--request-warmup",
     "400",
-    "--id-recall",  # a few steps: the stage runs end to end; its copying needs hundreds
-    "10",
-    "--id-recall-batch",
-    "4",
 ]
 
 
@@ -59,8 +55,8 @@ def test_every_stage_runs_and_the_report_compares_the_models(loop_run):
     out, bench, done = loop_run
     assert done.returncode == 0, done.stderr[-3000:]
     progress = [line for line in done.stdout.splitlines() if line.startswith("[")]
-    assert progress[0].startswith("[1/14] teacher data") and any(
-        line.startswith("[14/14] report:") for line in progress
+    assert progress[0].startswith("[1/13] teacher data") and any(
+        line.startswith("[13/13] report:") for line in progress
     )
     report = json.loads((out / "work" / "report.json").read_text())
     assert list(report["models"]) == ["before training", "after SFT", "after KTO", "after KTO, llama.cpp server"]
@@ -70,14 +66,12 @@ def test_every_stage_runs_and_the_report_compares_the_models(loop_run):
     # the random model cannot call a tool: before training every rate is 0; training makes calls parse
     before, after = report["models"]["before training"], report["models"]["after SFT"]
     assert before["parse_rate"] == before["valid_rate"] == before["valid_expected_tool_rate"] == 0
-    # at this scale (90% parse, 55% expected tool when measured on 5 Dec) the format is learnt and the
+    # at this scale (80-85% parse, 50-55% expected tool when measured on 5 Dec) the format is learnt and the
     # tool is picked from the request on some: both rise from 0
     assert after["parse_rate"] >= 0.5 and after["expected_tool_rate"] >= 0.15 and after["argument_accuracy"] is not None
     names = [s["name"] for s in report["stages"]]
     assert names[:4] == ["teacher data", "validate", "interleave", "base model"]
-    assert names[5:8] == ["SFT warm-up: id recall", "SFT warm-up on the requests alone", "SFT"]
-    recall = (out / "work" / "data" / "id_recall.jsonl").read_text().splitlines()
-    assert len(recall) == 40
+    assert names[5:7] == ["SFT warm-up on the requests alone", "SFT"]
     # the held-out set is unseen: no user request of it is in the training files
     from SelfPlay.teacher import shared_user_requests
 
@@ -144,8 +138,6 @@ def test_benchmarks_section_is_appended_when_absent(tmp_path):
         (["--kto-batch", "1"], "KTO needs --kto-batch and --kto-size of at least 2"),
         (["--sft-size", "ten"], "invalid int value"),
         (["--request-warmup", "-1"], "--request-warmup must be 0 or more"),
-        (["--id-recall", "-5"], "--id-recall must be 0 or more"),
-        (["--id-recall-batch", "0"], "--id-recall-batch must be at least 1"),
         (["--heads", "3"], "--heads (3) must divide --hidden (128)"),
         (["--id-loss-weight", "0"], "--id-loss-weight must be positive"),
     ],
@@ -216,46 +208,6 @@ def test_the_warm_up_reads_the_first_records_without_their_system_turn(tmp_path)
     assert [[m["role"] for m in r["conversations"]] for r in records] == [["user", "assistant"]] * 6
     assert [r["metadata"]["index"] for r in records] == list(range(6))  # the rest of each record is kept
     assert len(list(iter_jsonl(sft))) == 10  # the SFT file itself is untouched
-
-
-def test_id_recall_records_ask_for_fresh_ids_that_their_context_holds(tmp_path):
-    import json
-
-    from claudesidian.closed_loop import LoopSettings, id_recall_records
-    from Tools.schema.context import is_session_id, is_workspace_id
-    from Tools.schema.records import iter_jsonl
-
-    sft = _teacher_file(tmp_path, 3)
-    out, detail = id_recall_records(LoopSettings(id_recall=4, id_recall_batch=5), sft)
-    records = [line.record for line in iter_jsonl(out)]
-    assert detail == "20 records recalling fresh ids" and len(records) == 20
-    training_text = sft.read_text(encoding="utf-8")
-    orders = set()
-    for r in records:
-        system, user, answer = r["conversations"]
-        ids = json.loads(answer["content"])
-        orders.add(tuple(ids))
-        assert is_session_id(ids["sessionId"]) and is_workspace_id(ids["workspaceId"])
-        assert ids["sessionId"] in system["content"] and ids["workspaceId"] in system["content"]
-        assert ids["sessionId"] not in training_text  # fresh: copied from the context, never memorised
-        assert "Folders" not in system["content"]  # only the id lines
-    assert orders == {("sessionId", "workspaceId"), ("workspaceId", "sessionId")}  # looked up by key, not by place
-    assert len({json.loads(r["conversations"][2]["content"])["sessionId"] for r in records}) == 20
-
-
-def test_id_recall_needs_a_system_prompt_with_ids(tmp_path):
-    import pytest
-
-    from claudesidian.closed_loop import LoopSettings, id_recall_records
-    from Tools.cli_common import UsageError
-    from Tools.schema.records import write_jsonl_atomic
-
-    sft = tmp_path / "teacher_sft.jsonl"
-    write_jsonl_atomic(
-        sft, [{"conversations": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}]
-    )
-    with pytest.raises(UsageError, match="no system prompt with a session id"):
-        id_recall_records(LoopSettings(id_recall=1), sft)
 
 
 def test_the_demo_tokenizer_spells_ids_nearly_letter_by_letter(tmp_path):
