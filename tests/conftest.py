@@ -38,6 +38,18 @@ def registry():
     return load_registry()
 
 
+def require_llama_cpp() -> None:
+    """Skip the calling test unless llama-cpp-python and llama.cpp's GGUF converter are both here."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("llama-cpp-python is not installed: pip install 'llama-cpp-python[server]'")
+    from Trainers.shared.gguf import ConverterNotFound, find_llama_cpp
+
+    try:
+        find_llama_cpp()
+    except ConverterNotFound as exc:
+        pytest.skip(str(exc))
+
+
 def run_tool(script: str, *args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run one of the project's scripts as a user would: python path/to/script.py ARGS."""
     return subprocess.run(
@@ -125,14 +137,9 @@ def tiny_kto_file(tmp_path):
 def tiny_gguf(tiny_model_dir, tmp_path_factory):
     """The tiny model as an f16 GGUF, converted with llama.cpp's own converter (from the
     llama-cpp-python sdist; see Trainers/shared/gguf.py for the setup command)."""
-    if importlib.util.find_spec("llama_cpp") is None:
-        pytest.skip("llama-cpp-python is not installed: pip install 'llama-cpp-python[server]'")
-    from Trainers.shared.gguf import ConverterNotFound, convert_to_gguf, find_llama_cpp
+    require_llama_cpp()
+    from Trainers.shared.gguf import convert_to_gguf
 
-    try:
-        find_llama_cpp()
-    except ConverterNotFound as exc:
-        pytest.skip(str(exc))
     return convert_to_gguf(tiny_model_dir, tmp_path_factory.mktemp("gguf") / "tiny-f16.gguf")
 
 

@@ -30,17 +30,9 @@ TOY = [
 
 @pytest.fixture(scope="module")
 def loop_run(tmp_path_factory):
-    import importlib.util
+    from conftest import require_llama_cpp, run_tool
 
-    if importlib.util.find_spec("llama_cpp") is None:
-        pytest.skip("llama-cpp-python is not installed")
-    from Trainers.shared.gguf import ConverterNotFound, find_llama_cpp
-
-    try:
-        find_llama_cpp()
-    except ConverterNotFound as exc:
-        pytest.skip(str(exc))
-    from conftest import run_tool
+    require_llama_cpp()
 
     out = tmp_path_factory.mktemp("loop")
     bench = out / "benchmarks.md"

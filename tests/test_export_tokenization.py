@@ -56,18 +56,15 @@ def test_markers_are_single_tokens_and_only_the_call_markers_are_printed(engines
 def trained_gguf(tmp_path_factory):
     """A model as the closed loop makes one: a tokenizer trained on teacher records, a full SFT
     step, a KTO step from that, and the KTO model exported by the toolkit's own export."""
-    pytest.importorskip("llama_cpp")
+    from conftest import require_llama_cpp
+
+    require_llama_cpp()
     from Trainers.shared.config import load_config
     from Trainers.shared.export.build import export_gguf
     from Trainers.shared.export.source import resolve_source
-    from Trainers.shared.gguf import ConverterNotFound, find_llama_cpp
     from Trainers.shared.tiny_model import build_tiny_model
     from Trainers.shared.train import run_training
 
-    try:
-        find_llama_cpp()
-    except ConverterNotFound as exc:
-        pytest.skip(str(exc))
     tmp = tmp_path_factory.mktemp("trained")
     lines = TEACHER.read_text(encoding="utf-8").splitlines()
     corpus = [json.dumps(chat_messages(json.loads(line)), ensure_ascii=False) for line in lines[100:1100]]

@@ -15,7 +15,7 @@ from Trainers.shared.config import load_config
 from Trainers.shared.data import IGNORE_INDEX, _strip_bos, chat_messages, encode_prompt, encode_sft, render_conversation
 from Trainers.shared.train import run_training
 
-from conftest import tool_record, write_jsonl
+from conftest import require_llama_cpp, tool_record, write_jsonl
 
 # family -> (the end of a plain answer as it is trained, the family the export detects)
 FAMILIES = {
@@ -61,19 +61,14 @@ def _check_mask(tokenizer, fmt: str, answer_end: str) -> None:
 
 @pytest.mark.parametrize("name", FAMILIES)
 def test_family_builds_trains_exports_and_evaluates(name, tmp_path):
-    pytest.importorskip("llama_cpp")
     from llama_cpp import Llama
     from transformers import AutoTokenizer
 
     from Trainers.shared.export.build import export_gguf
     from Trainers.shared.export.source import resolve_source
-    from Trainers.shared.gguf import ConverterNotFound, find_llama_cpp
     from Trainers.shared.tiny_model import build_tiny_model
 
-    try:
-        find_llama_cpp()
-    except ConverterNotFound as exc:
-        pytest.skip(str(exc))
+    require_llama_cpp()
     spec = chat_family(name)
     answer_end, exported_as = FAMILIES[name]
     model = build_tiny_model(tmp_path / "model", family=name)
@@ -154,16 +149,11 @@ def test_unknown_family_is_named():
 
 
 def test_a_template_of_no_known_family_exports_a_gguf_and_says_in_one_line_why_there_is_no_modelfile(tmp_path):
-    pytest.importorskip("llama_cpp")
     from Trainers.shared.export.build import export_gguf
     from Trainers.shared.export.source import resolve_source
-    from Trainers.shared.gguf import ConverterNotFound, find_llama_cpp
     from Trainers.shared.tiny_model import build_tiny_model
 
-    try:
-        find_llama_cpp()
-    except ConverterNotFound as exc:
-        pytest.skip(str(exc))
+    require_llama_cpp()
     model = build_tiny_model(tmp_path / "model")
     config_file = model / "tokenizer_config.json"
     config = json.loads(config_file.read_text())

@@ -16,7 +16,7 @@ pytest.importorskip("mlx_lm", reason="the MLX trainer needs mlx and mlx-lm (make
 import mlx.core as mx  # noqa: E402
 from mlx.utils import tree_flatten  # noqa: E402
 
-from conftest import tool_record, write_jsonl  # noqa: E402
+from conftest import require_llama_cpp, tool_record, write_jsonl  # noqa: E402
 from Trainers.shared.data import load_records, prepare  # noqa: E402
 from Trainers.shared.mlx import data as mdata  # noqa: E402
 from Trainers.shared.mlx.cli import main as cli_main  # noqa: E402
@@ -444,7 +444,6 @@ def test_fused_model_is_a_hugging_face_model_with_lineage_and_exports_to_gguf(sf
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from Trainers.shared.gguf import ConverterNotFound, find_llama_cpp
     from Trainers.shared.lineage import file_sha256, lineage_of
     from Trainers.shared.mlx.checkpoints import read_checkpoint
     from Trainers.shared.tiny_model import CHAT_TEMPLATE
@@ -482,10 +481,7 @@ def test_fused_model_is_a_hugging_face_model_with_lineage_and_exports_to_gguf(sf
         np.abs(ours - np.array(Session(config, lineage["lora"]).model(mx.array([ids])))).max() > 1e-3
     )  # trained != fresh
     assert AutoTokenizer.from_pretrained(fused).chat_template == CHAT_TEMPLATE
-    try:
-        find_llama_cpp()
-    except ConverterNotFound as exc:
-        pytest.skip(str(exc))
+    require_llama_cpp()
     # the export command takes the MLX run as it is: GGUF, Modelfile checked against the chat template
     run = subprocess.run(
         [
