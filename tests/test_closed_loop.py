@@ -189,17 +189,46 @@ def _teacher_file(tmp_path, count: int):
     return sft
 
 
-def test_the_warm_up_reads_the_first_records_without_their_system_turn(tmp_path):
+def test_the_warm_up_reads_the_first_records_cut_down_to_the_request_and_its_calls(tmp_path, tiny_model_dir):
+    """The warm-up rows keep the request and the calls, with each call's context left out and every
+    other argument as the teacher wrote it; such calls fail the validator, so the loop trains on them
+    unvalidated, which a user's run never does."""
     from claudesidian.closed_loop import LoopSettings, requests_alone
+    from SelfPlay.teacher import write_datasets
     from Tools.schema.records import iter_jsonl
+    from Tools.schema.toolcalls import parse_message
+    from Trainers.shared.config import load_config
+    from Trainers.shared.data import DataError
+    from Trainers.shared.train import run_training
 
-    sft = _teacher_file(tmp_path, 10)
+    write_datasets(tmp_path, seed=5, sft_size=10, kto_size=2, dpo_size=0)
+    sft = tmp_path / "teacher_sft.jsonl"
     out, detail = requests_alone(LoopSettings(request_warmup=2, sft_batch=3), sft)
+    originals = [line.record for line in iter_jsonl(sft)]
     records = [line.record for line in iter_jsonl(out)]
-    assert detail == "6 SFT records without their system turn" and len(records) == 6
-    assert [[m["role"] for m in r["conversations"]] for r in records] == [["user", "assistant"]] * 6
-    assert [r["metadata"]["index"] for r in records] == list(range(6))  # the rest of each record is kept
+    assert detail == "6 SFT records without their system turn or the calls' context" and len(records) == 6
+    for original, record in zip(originals, records):
+        assert record["metadata"] == original["metadata"]  # the rest of each record is kept
+        kept = [m for m in original["conversations"] if m["role"] != "system"]
+        assert [m["role"] for m in record["conversations"]] == [m["role"] for m in kept]
+        for before, after in zip(kept, record["conversations"]):
+            if before["role"] != "assistant":
+                assert after == before
+                continue
+            calls_before, calls_after = parse_message(before, 0).calls, parse_message(after, 0).calls
+            assert [c.name for c in calls_after] == [c.name for c in calls_before] != []
+            for b, a in zip(calls_before, calls_after):
+                assert "context" in b.arguments and a.arguments == {
+                    k: v for k, v in b.arguments.items() if k != "context"
+                }
     assert len(list(iter_jsonl(sft))) == 10  # the SFT file itself is untouched
+
+    flags = {"model_name": str(tiny_model_dir), "local_file": str(out), "output_dir": str(tmp_path / "runs")}
+    config = load_config("sft", None, {**flags, "dry_run": True})
+    with pytest.raises(DataError, match="E_CONTEXT_MISSING"):
+        run_training(config)
+    config.data.validate = False
+    assert run_training(config).plan  # planned: the loop's warm-up trains on these rows
 
 
 def test_the_demo_tokenizer_spells_ids_nearly_letter_by_letter(tmp_path):

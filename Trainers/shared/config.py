@@ -105,6 +105,9 @@ class DataConfig:
     dataset_name: str | None = None  # a Hugging Face dataset id, used when no local file is given
     split: str = "train"
     drop_invalid: bool = False  # SFT: drop records the validator fails instead of refusing the file
+    # False: train on the records as they are, unvalidated (the closed loop's warm-up, whose calls
+    # leave out their context on purpose); not a flag, so a user's data is always validated
+    validate: bool = True
 
 
 @dataclass

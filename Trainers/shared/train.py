@@ -206,7 +206,8 @@ def run_training(config: RunConfig, extra_callbacks: list | None = None) -> RunR
     check_wandb(config)
     run_dir, resume_from = resolve_run(config)
     data = load_records(config.data.local_file, config.data.dataset_name, config.data.split)
-    dropped = validate_for(config.method, data, drop_invalid=config.data.drop_invalid)  # before any heavy import
+    # before any heavy import
+    dropped = validate_for(config.method, data, drop_invalid=config.data.drop_invalid) if config.data.validate else 0
     validation = _validation_examples(config, data)
     tokenizer = load_tokenizer(config)
     prepared = prepare(config.method, data, tokenizer, config.model.max_seq_length, dropped)
