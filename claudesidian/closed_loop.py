@@ -193,8 +193,8 @@ def build_base(s: LoopSettings, sft: Path):
 
 
 def requests_alone(s: LoopSettings, sft: Path) -> tuple[Path, str]:
-    """The first request_warmup x sft_batch SFT records cut down to the request and the calls it asks
-    for: no system turn, and each call without its context object. A model built from scratch learns
+    """The first request_warmup x sft_batch SFT records (all, repeated, if there are fewer) cut down to
+    the request and the calls it asks for: no system turn, and each call without its context object. A model built from scratch learns
     to pick the tool from a request far sooner when the request is nearly all of the context than
     when it sits behind the ~200-token system prompt, and the calls' arguments sooner when they follow
     the request directly instead of ~150 tokens of context; the warmed-up model then finds both in
@@ -220,8 +220,8 @@ def _without_context(message: dict) -> dict:
     """An assistant turn's tool calls with the context object left out of their arguments."""
     from Tools.schema.toolcalls import ToolCall, parse_message, render_message
 
-    parsed = parse_message(message, 0)
-    if message.get("role") != "assistant" or not parsed.calls:
+    parsed = parse_message(message, 0) if message.get("role") == "assistant" else None
+    if not parsed or not parsed.calls:
         return message
     calls = [
         ToolCall(c.name, {k: v for k, v in (c.arguments or {}).items() if k != "context"}, c.id) for c in parsed.calls

@@ -168,27 +168,6 @@ def test_valid_except_ids_sets_only_the_ids_aside():
     assert not valid_except_ids({"stages": {"call": False, "valid": None}, "calls": []}, registry)
 
 
-def _teacher_file(tmp_path, count: int):
-    from Tools.schema.records import write_jsonl_atomic
-
-    def record(i):
-        system = (
-            f'<session_context>\n- sessionId: "session_17672256{i:05d}_abcdefgh{i}"\n'
-            f'- workspaceId: "ws_17672256{i:05d}_ijklmnop{i}" (current workspace)\n</session_context>\n'
-            f"Folders: Inbox, Projects {i}"
-        )
-        turns = [
-            {"role": "system", "content": system},
-            {"role": "user", "content": f"request {i}"},
-            {"role": "assistant", "content": f"answer {i}"},
-        ]
-        return {"conversations": turns, "label": True, "metadata": {"index": i}}
-
-    sft = tmp_path / "teacher_sft.jsonl"
-    write_jsonl_atomic(sft, [record(i) for i in range(count)])
-    return sft
-
-
 def test_the_warm_up_reads_the_first_records_cut_down_to_the_request_and_its_calls(tmp_path, tiny_model_dir):
     """The warm-up rows keep the request and the calls, with each call's context left out and every
     other argument as the teacher wrote it; such calls fail the validator, so the loop trains on them
