@@ -46,9 +46,9 @@ def seeded_time(rng: random.Random) -> int:
     return EPOCH_MS + rng.randrange(SESSION_SPAN_MS)
 
 
-def seeded_ids(seed: int, index: int, namespace: str = "") -> SessionIds:
+def seeded_ids(seed: int, index: int) -> SessionIds:
     """The ids of example `index` of a run with `seed`: the same on every run and every machine."""
-    rng = random.Random(f"ids:{seed}:{namespace}:{index}")
+    rng = random.Random(f"ids:{seed}:{index}")
     return generate_ids(rng, seeded_time(rng))
 
 

@@ -124,3 +124,20 @@ def test_a_template_with_traps_copies_and_reports_without_hanging(tmp_path):
         os.symlink("Notes/a.md", box.root / "zero.md")
         assert box.changes().modified == ["zero.md"] and not box.changes().created
         assert box.execute(call("vaultLibrarian_searchContent", query="zero"))["success"]
+
+
+def test_a_sweep_removes_an_old_staging_folder_without_a_lock_and_leaves_other_folders(tmp_path):
+    """A process killed between making its staging folder and locking it leaves a folder with no
+    lock file: swept once it is a minute old. A vault-run-* folder without a lock file is not a run
+    folder and stays, as does a young staging folder (its owner may be about to lock it)."""
+    import os
+    import time
+
+    from Tools.vault.sandbox import sweep_stale_runs
+
+    old, young, stranger = (tmp_path / n for n in (".vault-staging-old", ".vault-staging-young", "vault-run-mine"))
+    for folder in (old, young, stranger):
+        folder.mkdir()
+    os.utime(old, (time.time() - 120, time.time() - 120))
+    assert sweep_stale_runs(tmp_path) == [old]
+    assert not old.exists() and young.is_dir() and stranger.is_dir()

@@ -24,18 +24,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .executor import Outcome, VaultExecutor
+from Tools.process_lock import ProcessLock
 
-try:
-    import fcntl
-except ImportError:  # Windows: no flock, so no sweeping (copies of killed runs stay in %TEMP%)
-    fcntl = None
+from .executor import Outcome, VaultExecutor
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "Datasets" / "vault_template"
 RUN_PREFIX = "vault-run-"
 _STAGING = ".vault-staging-"  # a run folder before its lock is held (a sweeper leaves young ones alone)
 _LOCK_NAME = "owner.lock"
-_runs: dict[str, tuple[Path, object]] = {}  # base folder -> (this process's run folder, its held lock file)
+_runs: dict[str, tuple[Path, ProcessLock]] = {}  # base folder -> (this process's run folder, its held lock)
 _owner = os.getpid()  # a forked child inherits _runs but must not remove its parent's folders
 _runs_lock = threading.Lock()
 
@@ -47,27 +44,22 @@ def _mtime(path: Path) -> float:
         return time.time()
 
 
-def _try_lock(handle) -> bool:
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError:
-        return False
-
-
 def sweep_stale_runs(base: str | Path) -> list[Path]:
-    """Remove the run folders under base whose owner process is gone (its flock died with it)."""
+    """Remove the run folders under base whose owner process is gone (its lock died with it)."""
     removed = []
     stale_staging = [p for p in Path(base).glob(_STAGING + "*") if time.time() - _mtime(p) > 60]
-    for folder in [*Path(base).glob(RUN_PREFIX + "*"), *stale_staging] if fcntl else ():
+    for folder in [*Path(base).glob(RUN_PREFIX + "*"), *stale_staging]:
+        if folder.name.startswith(RUN_PREFIX) and not (folder / _LOCK_NAME).is_file():
+            continue  # not a run folder (a stale staging one may have died before making its lock)
+        lock = ProcessLock(folder / _LOCK_NAME)
         try:
-            handle = open(folder / _LOCK_NAME, "a" if folder.name.startswith(_STAGING) else "r")
-        except OSError:  # no lock file: not a run folder
+            taken = lock.acquire()
+        except OSError:
             continue
-        with handle:
-            if _try_lock(handle):
-                shutil.rmtree(folder, ignore_errors=True)
-                removed.append(folder)
+        if taken:
+            shutil.rmtree(folder, ignore_errors=True)
+            lock.release()
+            removed.append(folder)
     return removed
 
 
@@ -81,20 +73,20 @@ def _run_folder(base_dir) -> Path:
         sweep_stale_runs(base)
         # locked before it gets its final name, so a sweeper never sees it unlocked
         staging = Path(tempfile.mkdtemp(prefix=_STAGING, dir=base))
-        handle = open(staging / _LOCK_NAME, "w")
-        if fcntl:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        lock = ProcessLock(staging / _LOCK_NAME)
+        if not lock.acquire():  # a sweeper takes only staging folders over a minute old
+            raise OSError(f"cannot lock the new sandbox folder {staging}")
         folder = staging.with_name(RUN_PREFIX + staging.name[len(_STAGING) :])
         os.rename(staging, folder)
-        _runs[base] = (folder, handle)
+        _runs[base] = (folder, lock)
         return folder
 
 
 @atexit.register
 def _remove_runs() -> None:
-    for folder, handle in _runs.values() if os.getpid() == _owner else ():
+    for folder, lock in _runs.values() if os.getpid() == _owner else ():
         shutil.rmtree(folder, ignore_errors=True)
-        handle.close()
+        lock.release()
 
 
 @dataclass
