@@ -158,6 +158,12 @@ COMMANDS = (
         "notebooks", "Trainers.notebooks.build:main", "regenerate the Colab notebooks", ("Trainers/notebooks/build.py",)
     ),
     Command(
+        "tiny-model",
+        "Trainers.shared.tiny_model:main",
+        "a tiny random-weight model and tokenizer, built here (nothing downloaded)",
+        ("python -m Trainers.shared.tiny_model",),
+    ),
+    Command(
         "bench-training",
         "Trainers.shared.benchmark:main",
         "the trainers' data-path (and --gpu step) benchmark",

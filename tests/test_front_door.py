@@ -56,6 +56,25 @@ def test_validate_runs_end_to_end_through_the_front_door():
     assert broken.returncode == 2 and broken.stderr.startswith("error: ") and "Traceback" not in broken.stderr
 
 
+def test_tiny_model_builds_a_model_that_loads_and_refuses_bad_input_in_one_line(tmp_path):
+    out = tmp_path / "tiny"
+    made = front_door("tiny-model", out, "qwen2.5", "--hidden", 32, "--heads", 2)
+    assert made.returncode == 0, made.stderr
+    from transformers import AutoConfig, AutoTokenizer
+
+    config, tokenizer = AutoConfig.from_pretrained(out), AutoTokenizer.from_pretrained(out)
+    assert (config.hidden_size, config.num_hidden_layers, config.num_attention_heads) == (32, 2, 2)
+    assert "<|im_start|>" in tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False)
+    for args, says in (
+        ((out,), "is not an empty folder"),  # never writes over a model
+        ((tmp_path / "b", "gpt-9"), "invalid choice: 'gpt-9'"),
+        ((tmp_path / "c", "--hidden", 30, "--heads", 4), "heads dividing hidden"),
+    ):
+        bad = front_door("tiny-model", *args)
+        assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and says in bad.stderr, bad.stderr
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+
+
 def test_a_seed_shim_run_by_path_reaches_its_command(tmp_path):
     """Tools/sample_data.py is five lines that hand over to `sample-data`; run by path, no package installed."""
     result = run_tool("Tools/sample_data.py", "--out", tmp_path, cwd=tmp_path)

@@ -12,7 +12,7 @@ template is ChatML with Hermes-style ``<tool_call>`` blocks, rendered exactly as
 with another family's template and special tokens instead (``chat_templates.py``: Qwen 2.5, Mistral
 v0.3 and v11, gpt-oss harmony, Llama 3.x).
 
-    python -m Trainers.shared.tiny_model OUT_DIR [FAMILY]
+    python -m Trainers.shared.tiny_model OUT_DIR [FAMILY] [--hidden 64 --layers 2 --heads 4]
 """
 
 from __future__ import annotations
@@ -185,7 +185,41 @@ def build_tiny_model(
     return out
 
 
+def main(argv: list[str] | None = None) -> int:
+    from Tools.cli_common import ArgumentParser, die
+
+    from .chat_templates import family_names
+
+    parser = ArgumentParser(
+        prog="python -m Trainers.shared.tiny_model",
+        description="Write a tiny random-weight Llama and a tokenizer trained on the spot to OUT_DIR "
+        "(Hugging Face format; nothing is downloaded): a model to try the trainers, export and evaluator on.",
+    )
+    parser.add_argument("out_dir", metavar="OUT_DIR")
+    parser.add_argument(
+        "family",
+        metavar="FAMILY",
+        nargs="?",
+        default="chatml",
+        choices=family_names(),
+        help=f"the chat template and special tokens: {', '.join(family_names())} (default chatml)",
+    )
+    parser.add_argument("--hidden", type=int, default=64, help="width (default 64)")
+    parser.add_argument("--layers", type=int, default=2, help="transformer blocks (default 2)")
+    parser.add_argument("--heads", type=int, default=4, help="attention heads, a divisor of --hidden (default 4)")
+    args = parser.parse_args(argv)
+    if min(args.hidden, args.layers, args.heads) < 1 or args.hidden % args.heads:
+        die(
+            f"--hidden {args.hidden}, --layers {args.layers} and --heads {args.heads} must be positive, heads dividing hidden"
+        )
+    out = Path(args.out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        die(f"{out} exists and is not an empty folder; choose a new OUT_DIR")
+    print(
+        build_tiny_model(out, hidden_size=args.hidden, num_layers=args.layers, num_heads=args.heads, family=args.family)
+    )
+    return 0
+
+
 if __name__ == "__main__":
-    if len(sys.argv) not in (2, 3):
-        sys.exit("usage: python -m Trainers.shared.tiny_model OUT_DIR [FAMILY]")
-    print(build_tiny_model(sys.argv[1], family=sys.argv[2] if len(sys.argv) == 3 else "chatml"))
+    sys.exit(main())

@@ -151,14 +151,19 @@ def sft_trainer_class(cpu: bool, id_loss_weight: float = 1.0):
                 loss = (nll * weights).sum() / weights.sum().clamp(min=1e-6)
                 if num_items_in_batch is not None:  # accumulation: each micro-batch by its share of the tokens
                     loss = loss * labelled.sum() / num_items_in_batch
-            if model.training:  # the metrics TRL logs, from the logits this forward already built
+            # the metrics TRL logs, from the logits this forward already built; TRL keeps them in
+            # private attributes, so a TRL without them logs the loss alone instead of failing
+            metrics = getattr(self, "_metrics", None)
+            if model.training and isinstance(metrics, dict) and "train" in metrics:
                 with torch.no_grad():
                     targets = inputs["labels"][:, 1:]
                     mask = targets != -100
                     right = (outputs.logits[:, :-1].argmax(-1) == targets) & mask
-                    self._metrics["train"]["mean_token_accuracy"].append((right.sum() / mask.sum().clamp(min=1)).item())
-                    self._total_train_tokens += int(inputs["attention_mask"].sum())
-                    self._metrics["train"]["num_tokens"] = [self._total_train_tokens]
+                    metrics["train"]["mean_token_accuracy"].append((right.sum() / mask.sum().clamp(min=1)).item())
+                    self._total_train_tokens = getattr(self, "_total_train_tokens", 0) + int(
+                        inputs["attention_mask"].sum()
+                    )
+                    metrics["train"]["num_tokens"] = [self._total_train_tokens]
             return (loss, outputs) if return_outputs else loss
 
     return OwnLossSftTrainer
