@@ -69,6 +69,7 @@ def test_tiny_model_builds_a_model_that_loads_and_refuses_bad_input_in_one_line(
         ((out,), "is not an empty folder"),  # never writes over a model
         ((tmp_path / "b", "gpt-9"), "invalid choice: 'gpt-9'"),
         ((tmp_path / "c", "--hidden", 30, "--heads", 4), "heads dividing hidden"),
+        ((out / "config.json" / "x",), "cannot write the model to"),  # a path through a file
     ):
         bad = front_door("tiny-model", *args)
         assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and says in bad.stderr, bad.stderr

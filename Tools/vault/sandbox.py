@@ -78,6 +78,7 @@ def _run_folder(base_dir) -> Path:
             raise OSError(f"cannot lock the new sandbox folder {staging}")
         folder = staging.with_name(RUN_PREFIX + staging.name[len(_STAGING) :])
         os.rename(staging, folder)
+        lock.path = folder / _LOCK_NAME  # the same file, under the folder's final name
         _runs[base] = (folder, lock)
         return folder
 

@@ -190,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .chat_templates import family_names
 
+    families = family_names()
     parser = ArgumentParser(
         prog="python -m Trainers.shared.tiny_model",
         description="Write a tiny random-weight Llama and a tokenizer trained on the spot to OUT_DIR "
@@ -201,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         metavar="FAMILY",
         nargs="?",
         default="chatml",
-        choices=family_names(),
-        help=f"the chat template and special tokens: {', '.join(family_names())} (default chatml)",
+        choices=families,
+        help=f"the chat template and special tokens: {', '.join(families)} (default chatml)",
     )
     parser.add_argument("--hidden", type=int, default=64, help="width (default 64)")
     parser.add_argument("--layers", type=int, default=2, help="transformer blocks (default 2)")
@@ -215,9 +216,13 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         die(f"{out} exists and is not an empty folder; choose a new OUT_DIR")
-    print(
-        build_tiny_model(out, hidden_size=args.hidden, num_layers=args.layers, num_heads=args.heads, family=args.family)
-    )
+    try:
+        made = build_tiny_model(
+            out, hidden_size=args.hidden, num_layers=args.layers, num_heads=args.heads, family=args.family
+        )
+    except OSError as exc:
+        die(f"cannot write the model to {out}: {exc.strerror or exc}")
+    print(made)
     return 0
 
 
