@@ -1,9 +1,12 @@
-"""SFT on CPU: TRL's own SFTTrainer against the toolkit's CPU trainer (the same trainer with the
-model's own cross-entropy in place of TRL's tiled log-probability LM head), side by side on the same
-model, rows, batches and seed. Prints tokens per second for each, their ratio, and the logged losses,
-which must agree: the two compute the same loss.
+"""SFT on CPU, side by side on the same model, rows and seed: TRL's own SFTTrainer; the toolkit's
+CPU trainer with the model's whole forward (its cross-entropy in place of TRL's tiled LM head, as for
+a model type outside sft.PLAIN_LM_HEAD); and the same trainer's lean forward, as the demo's model
+takes it (no attention mask on a right-padded batch, the LM head on labelled positions only). All
+three see the same batches without gradient checkpointing, as the toolkit trains on CPU. Prints
+tokens per second (the real tokens, padding not counted), each one's ratio to TRL's, and the
+logged losses, which must agree at every step.
 
-    python benchmarks/bench_sft_cpu_loss.py [--steps 40] [--batch 8] [--hidden 128] [--layers 4]
+    python benchmarks/bench_sft_cpu_loss.py [--steps 40] [--batch 8] [--hidden 128] [--layers 4] [--heads 8]
 
 The model is built from scratch as in the closed loop (`make demo`): random weights and a tokenizer
 trained on the teacher's records, which are also the rows trained on. Exits 1 when the losses differ.
@@ -46,6 +49,7 @@ def run(trainer_class, model_dir: Path, rows, steps: int, batch: int, out: Path)
         data_seed=0,
         disable_tqdm=True,
         packing=False,
+        gradient_checkpointing=False,  # as the toolkit on CPU (train.py); TRL's default recomputes
     )
     trainer = trainer_class(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
     began = time.perf_counter()
@@ -61,13 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=8, help="rows per step (default 8, as the demo)")
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--heads", type=int, default=8)
     args = parser.parse_args(argv)
-    if min(args.steps, args.batch, args.hidden, args.layers) < 1:
-        parser.error("--steps, --batch, --hidden and --layers must be at least 1")
+    if min(args.steps, args.batch, args.hidden, args.layers, args.heads) < 1:
+        parser.error("--steps, --batch, --hidden, --layers and --heads must be at least 1")
+    if args.hidden % args.heads:
+        parser.error(f"--heads ({args.heads}) must divide --hidden ({args.hidden})")
 
     from SelfPlay.teacher import write_datasets
     from Tools.schema.records import iter_jsonl
     from Trainers.shared.data import chat_messages, encode_sft
+    from Trainers.shared.methods import sft
     from Trainers.shared.methods.sft import sft_trainer_class
     from Trainers.shared.tiny_model import build_tiny_model
 
@@ -81,25 +89,39 @@ def main(argv: list[str] | None = None) -> int:
             vocab_size=2000,
             hidden_size=args.hidden,
             num_layers=args.layers,
-            num_heads=4,
+            num_heads=args.heads,
             seed=7,
         )
         from transformers import AutoTokenizer
 
         rows = encode_sft(AutoTokenizer.from_pretrained(model_dir), conversations)
-        trl_speed, trl_losses = run(sft_trainer_class(cpu=False), model_dir, rows, args.steps, args.batch, tmp / "a")
-        cpu_speed, cpu_losses = run(sft_trainer_class(cpu=True), model_dir, rows, args.steps, args.batch, tmp / "b")
+        whole_forward = set()  # no model type takes the lean path: the whole forward, as before
+        results = {}
+        for name, trainer_class, plain in (
+            ("TRL SFTTrainer (tiled LM head)", sft_trainer_class(cpu=False), sft.PLAIN_LM_HEAD),
+            ("CPU trainer, whole forward", sft_trainer_class(cpu=True), whole_forward),
+            ("CPU trainer, lean forward", sft_trainer_class(cpu=True), sft.PLAIN_LM_HEAD),
+        ):
+            kept, sft.PLAIN_LM_HEAD = sft.PLAIN_LM_HEAD, plain
+            try:
+                results[name] = run(trainer_class, model_dir, rows, args.steps, args.batch, tmp / str(len(results)))
+            finally:
+                sft.PLAIN_LM_HEAD = kept
 
-    same = len(trl_losses) == len(cpu_losses) and all(
-        math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-4) for a, b in zip(trl_losses, cpu_losses)
+    (base, reference), *others = results.values()
+    same = all(
+        len(losses) == len(reference)
+        and all(math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-4) for a, b in zip(reference, losses))
+        for _, losses in others
     )
     print(
-        f"model {args.layers} x {args.hidden}, {args.steps} steps x batch {args.batch}, rows of the teacher's records"
+        f"model {args.layers} x {args.hidden} ({args.heads} heads), {args.steps} steps x batch {args.batch}, "
+        "rows of the teacher's records"
     )
-    print(f"{'trainer':<36}{'tokens/s':>10}{'first loss':>12}{'last loss':>11}")
-    print(f"{'TRL SFTTrainer (tiled LM head)':<36}{trl_speed:>10.0f}{trl_losses[0]:>12.4f}{trl_losses[-1]:>11.4f}")
-    print(f"{'CPU trainer (model cross-entropy)':<36}{cpu_speed:>10.0f}{cpu_losses[0]:>12.4f}{cpu_losses[-1]:>11.4f}")
-    print(f"speed-up {cpu_speed / trl_speed:.2f}x; losses {'agree' if same else 'DIFFER'} at every step")
+    print(f"{'trainer':<34}{'tokens/s':>10}{'vs TRL':>8}{'first loss':>12}{'last loss':>11}")
+    for name, (speed, losses) in results.items():
+        print(f"{name:<34}{speed:>10.0f}{speed / base:>7.2f}x{losses[0]:>12.4f}{losses[-1]:>11.4f}")
+    print(f"losses {'agree' if same else 'DIFFER'} at every step")
     return 0 if same else 1
 
 

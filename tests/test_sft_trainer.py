@@ -31,6 +31,33 @@ def test_sft_batches_are_random_not_length_grouped(tiny_model_dir, tmp_path):
     assert type(trainer._get_train_sampler()) is RandomSampler
 
 
+def test_the_lean_cpu_forward_gives_the_full_forwards_logits(tiny_model_dir):
+    """On CPU the decoder runs without the attention mask of a right-padded batch and the LM head
+    only on labelled positions: the same logits there as the whole model with its mask. A
+    left-padded batch keeps its mask (dropping it would let the padding be attended)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from Trainers.shared.methods.sft import labelled_logits
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    ids = torch.randint(5, 200, (3, 14))
+    for side in ("right", "left"):
+        mask = torch.ones_like(ids)
+        if side == "right":
+            mask[1, 9:], mask[2, 5:] = 0, 0
+        else:
+            mask[1, :5], mask[2, :9] = 0, 0
+        labels = ids.masked_fill(mask == 0, -100)
+        labels[:, :3] = -100
+        labelled = labels[:, 1:] != -100
+        with torch.no_grad():
+            lean, outputs = labelled_logits(model, {"input_ids": ids, "attention_mask": mask}, labelled, lean=True)
+            full = model(input_ids=ids, attention_mask=mask).logits[:, :-1][labelled]
+        assert outputs is None and lean.shape == (int(labelled.sum()), model.config.vocab_size)
+        assert torch.allclose(lean, full, atol=1e-5), side
+
+
 def test_the_cpu_sft_trainer_computes_trls_loss_and_metrics(tiny_model_dir, tmp_path):
     """On CPU the SFT trainer takes the model's own cross-entropy instead of TRL's tiled LM head
     (about half of each CPU step): the same loss, gradient and logged token accuracy as TRL's trainer."""
