@@ -198,9 +198,10 @@ def requests_alone(s: LoopSettings, sft: Path) -> tuple[Path, str]:
     A model built from scratch learns to pick the tool from a request far sooner when the request is
     nearly all of the context than when it sits behind the ~200-token system prompt, and the calls'
     arguments sooner when they follow the request directly instead of ~150 tokens of context; the
-    warmed-up model then finds both in the full records (docs/benchmarks.md). Steps on these ~70-token rows cost about a fifth of full
-    ones. The calls are not schema-valid without their context, so the warm-up trains on them
-    unvalidated; SFT on the full, validated records follows and teaches the context and its ids."""
+    warmed-up model then finds both in the full records (docs/benchmarks.md). Steps on these
+    ~70-token rows cost about a fifth of full ones. The calls are not schema-valid without their
+    context, so the warm-up trains on them unvalidated; SFT on the full, validated records follows
+    and teaches the context and its ids."""
     from Tools.schema.records import iter_jsonl, write_jsonl_atomic
 
     count = s.request_warmup * s.sft_batch

@@ -137,7 +137,6 @@ def sft_trainer_class(cpu: bool, id_loss_weight: float = 1.0):
 
             id_mask = inputs.pop("id_mask", None)
             labels = inputs.pop("labels")
-            tokens = int(inputs["attention_mask"].sum()) if "attention_mask" in inputs else labels.numel()
             targets = labels[:, 1:]
             labelled = targets != -100
             logits, outputs = labelled_logits(model, inputs, labelled, lean=cpu and not return_outputs)
@@ -156,6 +155,8 @@ def sft_trainer_class(cpu: bool, id_loss_weight: float = 1.0):
                 with torch.no_grad():
                     right = (logits.argmax(-1) == targets[labelled]).sum() / labelled.sum().clamp(min=1)
                     metrics["train"]["mean_token_accuracy"].append(right.item())
+                    mask = inputs.get("attention_mask")
+                    tokens = int(mask.sum()) if mask is not None else labels.numel()
                     self._total_train_tokens = getattr(self, "_total_train_tokens", 0) + tokens
                     metrics["train"]["num_tokens"] = [self._total_train_tokens]
             return (loss, outputs) if return_outputs else loss
@@ -179,11 +180,11 @@ def labelled_logits(model, inputs: dict, labelled, lean: bool):
     about 80% of the time (benchmarks/bench_sft_cpu_loss.py). A model inside a wrapper without the
     model's config (DistributedDataParallel) runs whole: its gradients are synchronised only
     through the wrapper's forward."""
-    mask = inputs.get("attention_mask")
     config = getattr(model, "config", None)
     if not lean or getattr(config, "model_type", None) not in PLAIN_LM_HEAD:
         outputs = model(**inputs, use_cache=False)
         return outputs.logits[:, :-1][labelled], outputs
+    mask = inputs.get("attention_mask")
     if mask is not None and "position_ids" not in inputs and bool((mask[:, 1:] <= mask[:, :-1]).all()):
         inputs = {key: value for key, value in inputs.items() if key != "attention_mask"}
     hidden = model.get_decoder()(**inputs, use_cache=False).last_hidden_state
