@@ -46,6 +46,10 @@ class LoopSettings:
     sft_steps: int = 1700
     sft_batch: int = 8
     sft_lr: float = 2e-3
+    # AdamW's second-moment decay for every training of the loop; None: 0.95 for a model built from
+    # scratch (it learns the arguments far sooner than with 0.999, docs/benchmarks.md), the trainers'
+    # 0.999 for a base model
+    adam_beta2: float | None = None
     # SFT counts each answer token inside an id this many times: copying the ids forms far sooner
     # (docs/benchmarks.md); the warm-up, whose contexts hold no ids, keeps 1
     id_loss_weight: float = 3.0
@@ -61,6 +65,10 @@ class LoopSettings:
     @property
     def from_scratch(self) -> bool:
         return self.base_model is None
+
+    @property
+    def beta2(self) -> float | None:
+        return self.adam_beta2 if self.adam_beta2 is not None else (0.95 if self.from_scratch else None)
 
     @property
     def warms_up(self) -> bool:
@@ -265,6 +273,7 @@ def train(
         "full_finetune": s.from_scratch or None,
         "model_size": s.model_size,
         "id_loss_weight": id_loss_weight,
+        "adam_beta2": s.beta2,
     }
     config = load_config(method, None, flags)
     config.data.validate = validate
@@ -327,11 +336,24 @@ def arguments_right(case: dict) -> bool:
     )
 
 
-def case_metrics(report: dict) -> dict:
+def spelt_in_request(question: str, expected_arguments: dict) -> bool:
+    """Every expected argument is a plain value written out in the request (case aside), so the
+    model only has to copy it: 'New workspace: Garden planning' -> name 'Garden planning'. Otherwise
+    a value must be inferred: a note's path from its name or description in the vault the model was
+    trained on, an id, or a list or text the model writes itself."""
+    text = question.casefold()
+    values = [v for constraints in expected_arguments.values() for v in constraints.values()]
+    return bool(values) and all(
+        isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v).casefold() in text for v in values
+    )
+
+
+def case_metrics(report: dict, prompts=None) -> dict:
     """Rates over the held-out cases that expect a tool call: a parseable call, schema-valid calls
     (the shared validator: known tool, arguments, context, ids from the prompt), the same with the
     ids set aside, each id copied right, the expected tools, both at once, and argument accuracy where the case
-    constrains arguments; then the per-tool results and the error codes of the failing cases."""
+    constrains arguments, also split (given the prompt set's cases) into values spelt in the request
+    and values to infer; then the per-tool results and the error codes of the failing cases."""
     from Tools.schema.registry import load_registry
 
     registry = load_registry()
@@ -345,6 +367,11 @@ def case_metrics(report: dict) -> dict:
         return share(lambda c: test(c["stages"]))
 
     with_args = [c for c in cases if c["stages"].get("arguments") is not None]
+    spelt = {p.id for p in prompts or [] if spelt_in_request(p.question, p.expected_arguments)}
+
+    def accuracy(group: list) -> float | None:
+        return round(sum(arguments_right(c) for c in group) / len(group), 4) if group else None
+
     per_tool: dict[str, list[int]] = {}
     codes: dict[str, int] = {}
     for c in cases:
@@ -364,9 +391,10 @@ def case_metrics(report: dict) -> dict:
         "workspace_id_rate": share(lambda c: id_copied(c, "workspaceId", WORKSPACE_CODES)),
         "expected_tool_rate": rate(lambda st: st.get("tools") is True),
         "valid_expected_tool_rate": rate(lambda st: st.get("valid") is True and st.get("tools") is True),
-        "argument_accuracy": round(sum(arguments_right(c) for c in with_args) / len(with_args), 4)
-        if with_args
-        else None,
+        "argument_accuracy": accuracy(with_args),
+        "argument_accuracy_spelt": accuracy([c for c in with_args if c.get("id") in spelt]) if prompts else None,
+        "argument_accuracy_inferred": accuracy([c for c in with_args if c.get("id") not in spelt]) if prompts else None,
+        "argument_cases": {"spelt": sum(c.get("id") in spelt for c in with_args), "all": len(with_args)},
         "pass_rate": report["summary"]["pass_at_1"],
         "per_tool": dict(sorted(per_tool.items())),
         "error_codes": dict(sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))),
@@ -389,8 +417,10 @@ def evaluate(s: LoopSettings, label: str, gguf: Path, heldout: Path, base_url: s
         settings=RunSettings(max_tokens=s.max_tokens, timeout=300, retries=1, tools_in_request=bool(base_url)),
         progress=False,
     )
+    from Evaluator.prompt_sets import load_prompt_set
+
     result = run_eval(request)
-    metrics = case_metrics(result.report)
+    metrics = case_metrics(result.report, load_prompt_set(heldout).cases)
     metrics["episode_rate"] = episode_rate(request)
     detail = (
         f"parse {metrics['parse_rate']:.0%}, schema-valid {metrics['valid_rate']:.0%} "
@@ -478,6 +508,7 @@ def _serve_and_evaluate(s: LoopSettings, gguf: Path, heldout: Path):
 
 def markdown(s: LoopSettings, result: LoopResult, wall: float) -> str:
     labels = list(result.models)
+    split = next(iter(result.models.values()), {}).get("argument_cases") or {"spelt": 0, "all": 0}
     rows = [
         ("parseable tool call", "parse_rate"),
         ("schema-valid call", "valid_rate"),
@@ -487,6 +518,8 @@ def markdown(s: LoopSettings, result: LoopResult, wall: float) -> str:
         ("expected tool called", "expected_tool_rate"),
         ("schema-valid call to the expected tool", "valid_expected_tool_rate"),
         ("argument accuracy", "argument_accuracy"),
+        (f"- values spelt in the request ({split['spelt']} cases)", "argument_accuracy_spelt"),
+        (f"- values to infer ({split['all'] - split['spelt']} cases)", "argument_accuracy_inferred"),
         ("evaluator pass@1 (all stages)", "pass_rate"),
         ("multi-turn episodes passed (built-in set)", "episode_rate"),
     ]
@@ -515,7 +548,9 @@ def markdown(s: LoopSettings, result: LoopResult, wall: float) -> str:
     lines += [
         "",
         f"Model: {model}; SFT {s.sft_steps} steps x batch {s.sft_batch} at lr {s.sft_lr:g} on {s.sft_size} "
-        f"records, id tokens weighted x{s.id_loss_weight:g}; KTO {s.kto_steps} steps x batch {s.kto_batch} at lr {s.kto_lr:g} on {s.kto_size} records; "
+        f"records, id tokens weighted x{s.id_loss_weight:g}"
+        + (f", AdamW beta2 {s.beta2:g}" if s.beta2 is not None else "")
+        + f"; KTO {s.kto_steps} steps x batch {s.kto_batch} at lr {s.kto_lr:g} on {s.kto_size} records; "
         f"greedy decoding, at most {s.max_tokens} tokens.",
         "",
         "| stage | seconds | result |",
@@ -608,6 +643,11 @@ def build_parser() -> ArgumentParser:
     add("--sft-batch", type=int, default=d.sft_batch)
     add("--sft-lr", type=float, default=d.sft_lr)
     add(
+        "--adam-beta2",
+        type=float,
+        help="AdamW's second-moment decay in every training of the loop (default 0.95 from scratch, 0.999 with --base-model)",
+    )
+    add(
         "--id-loss-weight",
         type=float,
         default=d.id_loss_weight,
@@ -658,6 +698,8 @@ def main(argv: list[str] | None = None) -> int:
         die(f"--heads ({settings.heads}) must divide --hidden ({settings.hidden})")
     if not settings.id_loss_weight > 0:
         die("--id-loss-weight must be positive")
+    if settings.adam_beta2 is not None and not 0 < settings.adam_beta2 < 1:
+        die("--adam-beta2 must be between 0 and 1 (exclusive)")
     if settings.kto_batch < 2 or settings.kto_size < 2:
         die("KTO needs --kto-batch and --kto-size of at least 2")
     try:

@@ -114,6 +114,40 @@ def test_case_metrics_count_only_cases_that_expect_a_call():
     assert m["session_id_rate"] == m["workspace_id_rate"] == 0
 
 
+def test_argument_accuracy_splits_values_spelt_in_the_request_from_values_to_infer():
+    from Evaluator.prompt_sets import PromptCase
+    from claudesidian.closed_loop import spelt_in_request
+
+    assert (
+        spelt_in_request("New workspace: Garden planning, root Recipes", {"t": {"name": "garden Planning", "n": 3}})
+        is False
+    )
+    assert spelt_in_request("New workspace: Garden planning, 3 results", {"t": {"name": "garden Planning", "limit": 3}})
+    # a path from a note's name, a list or a rule, a boolean, or nothing expected: to infer, not copy
+    assert not spelt_in_request("add a line to the Sourdough note", {"t": {"filePath": "Recipes/Sourdough.md"}})
+    assert not spelt_in_request("two prompts: a and b", {"t": {"prompts": {"type": "array", "min_length": 2}}})
+    assert not spelt_in_request("turn it on: True", {"t": {"enabled": True}}) and not spelt_in_request("x", {})
+
+    def case(case_id, right):
+        return {
+            "id": case_id,
+            "expected_tools": ["t"],
+            "calls": [{"name": "t", "arguments": {}}],
+            "stages": {"call": True, "valid": True, "tools": True, "arguments": right},
+        }
+
+    prompts = [
+        PromptCase("a", "search Hugo", expected_tools=["t"], expected_arguments={"t": {"query": "Hugo"}}),
+        PromptCase("b", "search Hugo", expected_tools=["t"], expected_arguments={"t": {"query": "Hugo"}}),
+        PromptCase("c", "open the Sourdough note", expected_tools=["t"], expected_arguments={"t": {"path": "R/S.md"}}),
+    ]
+    report = {"summary": {"pass_at_1": 0}, "cases": [case("a", True), case("b", False), case("c", True)]}
+    m = case_metrics(report, prompts)
+    assert m["argument_accuracy"] == round(2 / 3, 4) and m["argument_cases"] == {"spelt": 2, "all": 3}
+    assert m["argument_accuracy_spelt"] == 0.5 and m["argument_accuracy_inferred"] == 1.0
+    assert case_metrics(report)["argument_accuracy_spelt"] is None  # no prompt set, no split
+
+
 def test_benchmarks_section_is_appended_when_absent(tmp_path):
     path = tmp_path / "b.md"
     path.write_text("# Benchmarks\n", encoding="utf-8")
@@ -132,11 +166,19 @@ def test_benchmarks_section_is_appended_when_absent(tmp_path):
         (["--request-warmup", "-1"], "--request-warmup must be 0 or more"),
         (["--heads", "3"], "--heads (3) must divide --hidden (128)"),
         (["--id-loss-weight", "0"], "--id-loss-weight must be positive"),
+        (["--adam-beta2", "1"], "--adam-beta2 must be between 0 and 1 (exclusive)"),
     ],
 )
 def test_bad_flags_are_one_line(flags, message, run, tmp_path):
     done = run("Tools/closed_loop.py", "--out", tmp_path, *flags)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_adam_beta2_is_095_from_scratch_and_the_trainers_own_for_a_base_model():
+    from claudesidian.closed_loop import LoopSettings
+
+    assert LoopSettings().beta2 == 0.95 and LoopSettings(base_model="org/model").beta2 is None
+    assert LoopSettings(base_model="org/model", adam_beta2=0.98).beta2 == LoopSettings(adam_beta2=0.98).beta2 == 0.98
 
 
 def test_valid_except_ids_sets_only_the_ids_aside():

@@ -144,6 +144,7 @@ def test_shipped_config_has_the_seed_defaults_and_the_cli_imports_no_mlx():
         ({"training": {"batch_sise": 2}}, [], "unknown key 'training.batch_sise'"),
         ({"optimizer": {"lr": 1}}, [], "unknown section 'optimizer'"),
         ({"lora": {"r": "sixteen"}}, [], "'lora.r' must be a number"),
+        ({"training": {"adam_beta2": 1.5}}, [], "training.adam_beta2 must be between 0 and 1 (exclusive), got 1.5"),
         ({"method": "ppo"}, [], "method must be one of sft, kto, dpo, not 'ppo'"),
         ({"method": "kto", "training": {"batch_size": 1}}, [], "KTO needs a per-device batch of at least 2"),
         ({"method": "kto", "kto": {"use_kto_s": True}}, [], "kto.use_kto_s: the NVIDIA trainers only"),
@@ -184,6 +185,15 @@ def test_on_a_mac_without_metal_the_trainer_refuses_and_elsewhere_says_cpu(monke
     monkeypatch.setattr(mx.metal, "is_available", lambda: False)
     with pytest.raises(UsageError, match=r"no Metal device \(mx.metal.is_available\(\) is False\)"):
         trainer.select_device()
+
+
+def test_adam_beta2_reaches_the_mlx_optimizer(tiny_model_dir, tiny_sft_file, tmp_path):
+    from Trainers.shared.mlx.trainer import _optimizer
+
+    config = load_mlx_config(_config(tmp_path, tiny_model_dir, tiny_sft_file, training={"adam_beta2": 0.95}), {})
+    assert [float(b) for b in _optimizer(config, 10).betas] == [0.9, 0.95]
+    default = load_mlx_config(_config(tmp_path, tiny_model_dir, tiny_sft_file), {})
+    assert [float(b) for b in _optimizer(default, 10).betas] == [0.9, 0.999]
 
 
 # -- data --------------------------------------------------------------------------------------

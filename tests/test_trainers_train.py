@@ -34,10 +34,15 @@ def _log(run_dir: Path) -> list[dict]:
 
 
 def test_sft_learns_and_writes_the_run_layout(tiny_model_dir, tiny_sft_file, tmp_path):
-    config = load_config(
-        "sft", None, _flags(tiny_model_dir, tiny_sft_file, tmp_path / "out", max_steps=12, learning_rate=5e-3)
-    )
-    result = run_training(config)
+    class Betas(TrainerCallback):  # what the optimizer really uses, not what the config says
+        seen = set()
+
+        def on_step_end(self, args, state, control, optimizer=None, **kwargs):
+            self.seen.update(tuple(group["betas"]) for group in optimizer.param_groups)
+
+    flags = _flags(tiny_model_dir, tiny_sft_file, tmp_path / "out", max_steps=12, learning_rate=5e-3, adam_beta2=0.95)
+    result = run_training(load_config("sft", None, flags), extra_callbacks=[Betas()])
+    assert Betas.seen == {(0.9, 0.95)}
     rows = [r for r in _log(result.run_dir) if "loss" in r]
     losses = [r["loss"] for r in rows]
     # random weights give ~ln(vocab) = 6.9; on four repeated records it must fall and accuracy rise
@@ -159,6 +164,7 @@ def test_pipeline_script_runs_sft_then_kto_from_the_sft_adapter(tiny_model_dir, 
         (["--model-size", "9b"], "argument --model-size: invalid choice"),
         (["--local-file", "missing.jsonl"], "missing.jsonl: no such dataset file"),
         (["--local-file", "{sft}"], "SFT trains on positives only"),  # KTO data given to SFT
+        (["--adam-beta2", "1"], "adam-beta2 must be between 0 and 1 (exclusive), got 1.0"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message, tiny_kto_file):

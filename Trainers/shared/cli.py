@@ -72,6 +72,11 @@ def add_training_flags(parser, method: str | None, omit: tuple[str, ...] = ()) -
     add("--batch-size", type=int, help="per-device batch size")
     add("--gradient-accumulation", type=int)
     add("--learning-rate", type=float)
+    add(
+        "--adam-beta2",
+        type=float,
+        help="AdamW's second-moment decay (default 0.999; 0.95 for a model trained from scratch)",
+    )
     add("--num-epochs", type=float)
     add("--max-steps", type=int, help="stop after this many optimizer steps (overrides --num-epochs)")
     add("--save-steps", type=int, help="checkpoint every N steps")

@@ -136,6 +136,7 @@ def _common_args(config: RunConfig, run_dir: Path, backend, report_to: list[str]
         max_steps=t.max_steps,
         warmup_steps=t.warmup_ratio,
         weight_decay=t.weight_decay,
+        adam_beta2=t.adam_beta2,
         lr_scheduler_type=t.lr_scheduler,
         logging_steps=t.logging_steps,
         save_strategy="steps",

@@ -46,6 +46,7 @@ class TrainingConfig:
     warmup_steps: int = 10
     lr_scheduler: str = "cosine"
     weight_decay: float = 0.0
+    adam_beta2: float = 0.999  # AdamW's second-moment decay; 0.95 for a model trained from scratch
     max_grad_norm: float = 1.0  # 0: no clipping
     logging_steps: int = 10
     save_steps: int = 100  # optimizer steps between checkpoints
@@ -131,6 +132,8 @@ def check(config: MlxConfig) -> None:
         raise UsageError(f"training.lr_scheduler must be one of {', '.join(SCHEDULES)}, not {t.lr_scheduler!r}")
     if t.warmup_steps < 0 or t.weight_decay < 0 or t.max_grad_norm < 0:
         raise UsageError("training.warmup_steps, weight_decay and max_grad_norm cannot be negative")
+    if isinstance(t.adam_beta2, bool) or not isinstance(t.adam_beta2, (int, float)) or not 0 < t.adam_beta2 < 1:
+        raise UsageError(f"training.adam_beta2 must be between 0 and 1 (exclusive), got {t.adam_beta2!r}")
     method = get_method(config.method)
     method.check_config(config)
     if method.section:

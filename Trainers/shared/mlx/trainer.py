@@ -216,7 +216,7 @@ def _optimizer(config: MlxConfig, total: int):
         "constant": lambda step: mx.array(lr, dtype=mx.float32),
     }[t.lr_scheduler]
     schedule = optim.join_schedules([optim.linear_schedule(0.0, lr, warm), main], [warm]) if warm else main
-    return optim.AdamW(learning_rate=schedule, weight_decay=t.weight_decay)
+    return optim.AdamW(learning_rate=schedule, betas=[0.9, t.adam_beta2], weight_decay=t.weight_decay)
 
 
 def _grad_norm(grads):  # -> mx.array
