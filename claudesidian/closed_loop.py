@@ -366,7 +366,10 @@ def case_metrics(report: dict, prompts=None) -> dict:
     def rate(test) -> float:  # the same, judged on the evaluator's stages
         return share(lambda c: test(c["stages"]))
 
-    with_args = [c for c in cases if c["stages"].get("arguments") is not None]
+    # the cases with expected arguments: from the prompt set where given, since a case whose answer
+    # holds no call never reaches the evaluator's arguments stage (and then counts as wrong)
+    expects_arguments = {p.id for p in prompts or [] if p.expected_arguments}
+    with_args = [c for c in cases if c["stages"].get("arguments") is not None or c.get("id") in expects_arguments]
     spelt = {p.id for p in prompts or [] if spelt_in_request(p.question, p.expected_arguments)}
 
     def accuracy(group: list) -> float | None:
@@ -508,7 +511,7 @@ def _serve_and_evaluate(s: LoopSettings, gguf: Path, heldout: Path):
 
 def markdown(s: LoopSettings, result: LoopResult, wall: float) -> str:
     labels = list(result.models)
-    split = next(iter(result.models.values()), {}).get("argument_cases") or {"spelt": 0, "all": 0}
+    split = (result.models[labels[-1]].get("argument_cases") if labels else None) or {"spelt": 0, "all": 0}
     rows = [
         ("parseable tool call", "parse_rate"),
         ("schema-valid call", "valid_rate"),

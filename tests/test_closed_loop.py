@@ -145,6 +145,10 @@ def test_argument_accuracy_splits_values_spelt_in_the_request_from_values_to_inf
     m = case_metrics(report, prompts)
     assert m["argument_accuracy"] == round(2 / 3, 4) and m["argument_cases"] == {"spelt": 2, "all": 3}
     assert m["argument_accuracy_spelt"] == 0.5 and m["argument_accuracy_inferred"] == 1.0
+    # an answer without a call never reaches the arguments stage; given the prompt set, it counts as wrong
+    report["cases"][1]["stages"] = {"call": False, "valid": None, "tools": None, "arguments": None}
+    m = case_metrics(report, prompts)
+    assert m["argument_cases"] == {"spelt": 2, "all": 3} and m["argument_accuracy_spelt"] == 0.5
     assert case_metrics(report)["argument_accuracy_spelt"] is None  # no prompt set, no split
 
 
