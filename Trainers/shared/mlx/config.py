@@ -132,7 +132,7 @@ def check(config: MlxConfig) -> None:
         raise UsageError(f"training.lr_scheduler must be one of {', '.join(SCHEDULES)}, not {t.lr_scheduler!r}")
     if t.warmup_steps < 0 or t.weight_decay < 0 or t.max_grad_norm < 0:
         raise UsageError("training.warmup_steps, weight_decay and max_grad_norm cannot be negative")
-    if isinstance(t.adam_beta2, bool) or not isinstance(t.adam_beta2, (int, float)) or not 0 < t.adam_beta2 < 1:
+    if not 0 < t.adam_beta2 < 1:  # a number: the shared loader refuses any other type
         raise UsageError(f"training.adam_beta2 must be between 0 and 1 (exclusive), got {t.adam_beta2!r}")
     method = get_method(config.method)
     method.check_config(config)
