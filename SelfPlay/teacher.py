@@ -162,7 +162,7 @@ class Teacher:
             )
             ids = SessionIds(plan.session_id or ids.session_id, ws_id)
         request = phrase(plan.requests[rng.randrange(len(plan.requests))], plan.slots, rng)
-        context = self.context(workspace, ids, plan, request)
+        context = self.context(workspace, ids, plan)
         if plan.calls is not None:
             calls = [ToolCall(name, {"context": context, **args}, new_call_id(rng)) for name, args in plan.calls]
         else:
@@ -171,15 +171,17 @@ class Teacher:
         return Scene(index, task, workspace, ids, system, request, plan, calls, plan.text)
 
     @staticmethod
-    def context(workspace: Workspace, ids: SessionIds, plan: Plan, request: str) -> dict:
-        asked = " ".join(request.strip().splitlines()[-1].split())  # the ask itself, not a quoted result
-        asked = asked if len(asked) <= 100 else asked[:97].rstrip() + "..."
+    def context(workspace: Workspace, ids: SessionIds, plan: Plan) -> dict:
+        """The calls' context object. sessionMemory states the ask in the teacher's own words
+        ("The user asked to create the Garden planning workspace") rather than echoing the request:
+        a small model copied the whole noisy request badly and then took the arguments from its own
+        garbled echo (docs/benchmarks.md, "Names from hundreds")."""
         return make_context(
             ids.session_id,
             ids.workspace_id,
             sessionDescription=plan.describe,
             sessionMemory=f"Working in the {workspace.name} workspace ({workspace.root}). "
-            f'The user asked: "{asked}". {plan.why}.',
+            f"The user asked to {plan.action[:1].lower()}{plan.action[1:]}. {plan.why}.",
             toolContext=plan.why,
             primaryGoal=plan.describe,
             subgoal=plan.action,
@@ -531,7 +533,7 @@ def _claims_done(t, scene, rng) -> dict:
 
 def _hidden_call(t: Teacher, scene: Scene, rng) -> dict:
     ids = scene.ids
-    context = Teacher.context(scene.workspace, ids, scene.plan, scene.request)
+    context = Teacher.context(scene.workspace, ids, scene.plan)
     command = rng.choice(["theme:toggle-dark-mode", "graph:open", "app:reload", "insert-current-date"])
     name = (
         scene.task.tool
@@ -545,7 +547,7 @@ def _hidden_call(t: Teacher, scene: Scene, rng) -> dict:
 def _guess(t: Teacher, scene: Scene, rng) -> dict:
     """Answers an ambiguous request by picking one reading and acting on it."""
     ids = scene.ids
-    context = Teacher.context(scene.workspace, ids, scene.plan, scene.request)
+    context = Teacher.context(scene.workspace, ids, scene.plan)
     note = rng.choice(t.vault.notes)
     return render_message(
         [ToolCall("contentManager_readContent", {"context": context, "filePath": note.path}, new_call_id(rng))],
@@ -555,7 +557,7 @@ def _guess(t: Teacher, scene: Scene, rng) -> dict:
 
 
 def _destructive(t: Teacher, scene: Scene, rng) -> dict:
-    context = Teacher.context(scene.workspace, scene.ids, scene.plan, scene.request)
+    context = Teacher.context(scene.workspace, scene.ids, scene.plan)
     scenario = scene.task.scenario
     if scenario == "vague_cleanup":
         note = rng.choice(t.vault.notes)

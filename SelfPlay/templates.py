@@ -449,28 +449,89 @@ MODELS = [
     ("openrouter", "mistralai/mistral-small"),
     ("groq", "llama-3.1-8b-instant"),
 ]
-SESSIONS = [
-    "Kickoff planning",
-    "Reading retrieval papers",
-    "Budget review",
-    "Home lab setup",
-    "Recipe cleanup",
-    "Weekly planning",
-    "Website audit",
-    "Paper intake",
-    "Inbox zero",
-    "Backup testing",
+# What users name a workspace, session or save point and search for: a subject, often with a kind
+# ("Sourdough planning", "Tax return review"). Hundreds of names, most of them unseen by any one
+# held-out set, so a model learns to copy the name it is given rather than recall a few it has seen.
+SUBJECTS = [
+    "Sourdough",
+    "Retrieval",
+    "Backups",
+    "Kickoff",
+    "Budget",
+    "Hugo",
+    "Garden",
+    "Thesis",
+    "Job search",
+    "Lisbon trip",
+    "Podcast",
+    "House move",
+    "Newsletter",
+    "Tax return",
+    "Piano practice",
+    "Bike repair",
+    "Wedding",
+    "Marathon",
+    "Spanish lessons",
+    "Home office",
+    "Car lease",
+    "Photo archive",
+    "Book club",
+    "Kitchen remodel",
+    "Camping trip",
+    "Birthday party",
+    "Grant proposal",
+    "Conference talk",
+    "Blog",
+    "Side hustle",
+    "Meal prep",
+    "Vegetable patch",
+    "Climbing",
+    "Reading group",
+    "Insurance",
+    "Mortgage",
+    "Dog training",
+    "Wine list",
+    "Board games",
+    "Chess openings",
+    "Guitar",
+    "Pottery",
+    "Beekeeping",
+    "Solar panels",
+    "Rust course",
+    "Interview prep",
+    "Team offsite",
+    "Quarterly report",
+    "Data pipeline",
+    "Mobile app",
+    "API redesign",
+    "Security audit",
+    "Onboarding",
+    "Hiring plan",
+    "Product launch",
+    "Customer calls",
+    "User research",
+    "Design system",
+    "Release notes",
+    "Bug triage",
+    "Home lab",
+    "Server rack",
+    "Attention",
+    "Fine-tuning",
+    "Static site",
+    "Style guide",
+    "Family tree",
+    "Japan trip",
+    "Running log",
+    "Sleep tracking",
+    "Volunteering",
+    "School forms",
+    "Renovation",
+    "Recipe box",
 ]
-STATES = [
-    "Generator decision",
-    "RAG summary draft",
-    "Before the reorg",
-    "Style guide v1",
-    "Budget draft",
-    "Half-way through the audit",
-    "Rack wiring plan",
-    "Reading queue sorted",
-]
+WORKSPACE_KINDS = ["", "", "planning", "project", "research", "hub", "tracker", "notes", "2026", "prep"]
+SESSION_KINDS = ["review", "cleanup", "deep dive", "planning", "setup", "catch-up", "brainstorm", "triage", "sync"]
+STATE_KINDS = ["draft", "v1", "v2", "checkpoint", "half-way", "outline", "first pass", "before the reorg"]
+QUERIES = list(dict.fromkeys(TOPICS + [subject.lower() for subject in SUBJECTS]))
 COMMANDS = [
     ("toggle dark mode", "theme:toggle-dark-mode"),
     ("open the graph view", "graph:open"),
@@ -584,6 +645,10 @@ class Draw:
         """One of the vault's own workspaces (with sessions, or with saved states)."""
         owners = {s[3] for s in self.vault.states} if with_states else {s[2] for s in self.vault.sessions}
         return self.pick([w for w in self.vault.workspaces if w[0] in owners] or list(self.vault.workspaces))
+
+    def named(self, kinds) -> str:
+        """A name a user gives: one of SUBJECTS and one of kinds ("" for the subject alone)."""
+        return f"{self.pick(SUBJECTS)} {self.pick(kinds)}".strip()
 
     def model(self) -> tuple[str, str]:
         return self.pick(MODELS)
@@ -1017,7 +1082,7 @@ def _(d: Draw) -> Plan:
 
 @tool("vaultLibrarian_batch")
 def _(d: Draw) -> Plan:
-    a, b = d.sample(TOPICS, 2)
+    a, b = d.sample(QUERIES, 2)
     return Plan(
         [
             "search for {a} and also {b}",
@@ -1036,7 +1101,7 @@ def _(d: Draw) -> Plan:
 
 @tool("vaultLibrarian_searchContent")
 def _(d: Draw) -> Plan:
-    topic = d.pick(TOPICS)
+    topic = d.pick(QUERIES)
     if d.rng.random() < 0.3:
         n = d.pick([3, 5])
         return Plan(
@@ -1096,7 +1161,7 @@ def _(d: Draw) -> Plan:
 
 @tool("vaultLibrarian_searchMemory")
 def _(d: Draw) -> Plan:
-    topic = d.pick(TOPICS + SESSIONS)
+    topic = d.pick(QUERIES) if d.rng.random() < 0.7 else d.named(SESSION_KINDS)
     return Plan(
         [
             "what did we talk about regarding {topic} last time?",
@@ -1115,7 +1180,7 @@ def _(d: Draw) -> Plan:
 
 @tool("memoryManager_createSession")
 def _(d: Draw) -> Plan:
-    name = d.pick(SESSIONS)
+    name = d.named(SESSION_KINDS)
     goal = d.pick(
         [
             "sort the inbox",
@@ -1143,7 +1208,7 @@ def _(d: Draw) -> Plan:
 
 @tool("memoryManager_createState")
 def _(d: Draw) -> Plan:
-    name = d.pick(STATES)
+    name = d.named(STATE_KINDS)
     files = [n.path for n in d.sample(d.notes_here() if len(d.notes_here()) > 1 else d.vault.notes, 2)]
     task = d.pick(
         ["restructuring the overview", "summarising the papers", "planning the backups", "cleaning the inbox"]
@@ -1174,7 +1239,7 @@ def _(d: Draw) -> Plan:
 @tool("memoryManager_createWorkspace")
 def _(d: Draw) -> Plan:
     folder = d.folder()
-    name = d.pick(["Garden planning", "Thesis", "Job search", "Trip to Lisbon", "Podcast", "House move", "Newsletter"])
+    name = d.named(WORKSPACE_KINDS)
     goal = d.pick(
         ["get the first draft done", "collect sources", "make a plan for the month", "sort the existing notes"]
     )
@@ -1278,7 +1343,7 @@ def _(d: Draw) -> Plan:
 @tool("memoryManager_loadSession")
 def _(d: Draw) -> Plan:
     workspace = d.vault_workspace()
-    name = d.pick([s[1] for s in d.vault.sessions if s[2] == workspace[0]] or SESSIONS[:1])
+    name = d.pick([s[1] for s in d.vault.sessions if s[2] == workspace[0]] or [d.named(SESSION_KINDS)])
     return Plan(
         [
             "reopen the session {name}",
@@ -1299,7 +1364,7 @@ def _(d: Draw) -> Plan:
 def _(d: Draw) -> Plan:
     workspace = d.vault_workspace(with_states=True)
     states = [s for s in d.vault.states if s[3] == workspace[0]]
-    state = d.pick(states) if states else (None, STATES[0], None, None)
+    state = d.pick(states) if states else (None, d.named(STATE_KINDS), None, None)
     return Plan(
         [
             "restore the checkpoint {name}",
@@ -1336,7 +1401,7 @@ def _(d: Draw) -> Plan:
 
 @tool("memoryManager_updateSession")
 def _(d: Draw) -> Plan:
-    name = d.pick(SESSIONS)
+    name = d.named(SESSION_KINDS)
     return Plan(
         [
             "rename this session to {name}",
@@ -1354,7 +1419,7 @@ def _(d: Draw) -> Plan:
 @tool("memoryManager_updateState")
 def _(d: Draw) -> Plan:
     workspace = d.vault_workspace(with_states=True)
-    state = d.pick([s[1] for s in d.vault.states if s[3] == workspace[0]] or STATES[:1])
+    state = d.pick([s[1] for s in d.vault.states if s[3] == workspace[0]] or [d.named(STATE_KINDS)])
     tag = d.pick(["done", "important", "draft", "review"])
     return Plan(
         [
@@ -1841,7 +1906,7 @@ def _(d: Draw) -> Plan:
 
 @scenario("strategic_tool_selection", "search_not_browse")
 def _(d: Draw) -> Plan:
-    topic = d.pick(TOPICS)
+    topic = d.pick(QUERIES)
     return Plan(
         [
             "which of my notes mention {topic}?",
@@ -1859,7 +1924,7 @@ def _(d: Draw) -> Plan:
 
 @scenario("strategic_tool_selection", "batch_searches")
 def _(d: Draw) -> Plan:
-    topics = d.sample(TOPICS, d.pick([2, 3]))
+    topics = d.sample(QUERIES, d.pick([2, 3]))
     listed = ", ".join(topics[:-1]) + f" and {topics[-1]}"
     return Plan(
         ["look up {listed} for me", "search for {listed} at once", "find my notes on {listed}"],
