@@ -33,7 +33,7 @@ METRICS = ("parse_rate", "valid_rate", "expected_tool_rate", "valid_expected_too
 class LoopSettings:
     out: Path = ROOT / "outputs" / "closed_loop"
     seed: int = 7  # training data; the held-out set uses seed + 1000
-    sft_size: int = 13600  # steps x batch: SFT sees every record once (the warm-up reads the first ones too)
+    sft_size: int = 19200  # steps x batch: SFT sees every record once (the warm-up reads the first ones too)
     kto_size: int = 400
     eval_size: int = 60
     base_model: str | None = None  # None: build a small model from scratch
@@ -43,7 +43,7 @@ class LoopSettings:
     heads: int = 8  # 8 of 16 wide copy the ids far better than 4 of 32 (docs/benchmarks.md)
     vocab: int = 2000
     max_seq_length: int = 1024
-    sft_steps: int = 1700
+    sft_steps: int = 2400
     sft_batch: int = 8
     sft_lr: float = 2e-3
     # AdamW's second-moment decay for every training of the loop; None: 0.95 for a model built from
