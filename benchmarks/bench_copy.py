@@ -45,9 +45,14 @@ def copied_values(tokenizer, messages: list[dict]) -> tuple[list[int], list[Copi
     found, cursor = [], start
     for call in turn["tool_calls"]:
         function = call.get("function", call)
-        arguments = function["arguments"]
+        arguments = function.get("arguments")
         if isinstance(arguments, str):
-            arguments = json.loads(arguments)
+            try:
+                arguments = json.loads(arguments)
+            except ValueError:
+                continue
+        if not isinstance(arguments, dict):
+            continue
         for key, value in arguments.items():
             if key == "context" or not isinstance(value, str) or not value or value.casefold() not in user:
                 continue
@@ -100,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         if line.error is not None:
             continue
         read += 1
-        ids, values = copied_values(tokenizer, chat_messages(line.record))
+        try:
+            messages = chat_messages(line.record)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue  # not a conversation record: nothing to probe
+        ids, values = copied_values(tokenizer, messages)
         if not values:
             continue
         with torch.no_grad():

@@ -53,7 +53,10 @@ def test_the_command_prints_a_row_per_argument_and_refuses_bad_input(tiny_model_
     assert "| vaultManager_createFolder | path | 3 |" in done.stdout
     assert "| all | | 3 |" in done.stdout
 
-    nothing = write_jsonl(tmp_path / "nothing.jsonl", [tool_record("Projects/Alpha", "a folder please")])
+    nothing = write_jsonl(
+        tmp_path / "nothing.jsonl",
+        [tool_record("Projects/Alpha", "a folder please"), {"conversations": "not a list"}, {"label": True}],
+    )
     refused = run("benchmarks/bench_copy.py", tiny_model_dir, nothing)
     assert refused.returncode == 2 and "has a call value that its request spells" in refused.stderr
     assert "Traceback" not in refused.stderr
