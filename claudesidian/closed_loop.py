@@ -50,6 +50,9 @@ class LoopSettings:
     # scratch (it learns the arguments far sooner than with 0.999, docs/benchmarks.md), the trainers'
     # 0.999 for a base model
     adam_beta2: float | None = None
+    # SFT's learning-rate schedule (Trainers/shared/config.py SCHEDULES); None: wsd for a model built
+    # from scratch (the peak rate held while copying forms, docs/benchmarks.md), the trainers' own for a base model
+    sft_schedule: str | None = None
     # SFT counts each answer token inside an id this many times: copying the ids forms far sooner
     # (docs/benchmarks.md); the warm-up, whose contexts hold no ids, keeps 1
     id_loss_weight: float = 3.0
@@ -69,6 +72,10 @@ class LoopSettings:
     @property
     def beta2(self) -> float | None:
         return self.adam_beta2 if self.adam_beta2 is not None else (0.95 if self.from_scratch else None)
+
+    @property
+    def schedule(self) -> str | None:
+        return self.sft_schedule or ("wsd" if self.from_scratch else None)
 
     @property
     def warms_up(self) -> bool:
@@ -279,6 +286,8 @@ def train(
     config.data.validate = validate
     if s.from_scratch:
         config.training.warmup_ratio = 0.05
+    if sft and s.schedule:
+        config.training.lr_scheduler = s.schedule
     result = run_training(config)
     metrics = result.metrics
     detail = f"{result.global_step} steps, train loss {metrics.get('train_loss', float('nan')):.3f}, {result.final_dir}"
@@ -552,6 +561,7 @@ def markdown(s: LoopSettings, result: LoopResult, wall: float) -> str:
         "",
         f"Model: {model}; SFT {s.sft_steps} steps x batch {s.sft_batch} at lr {s.sft_lr:g} on {s.sft_size} "
         f"records, id tokens weighted x{s.id_loss_weight:g}"
+        + (f", {s.schedule} learning-rate schedule" if s.schedule else "")
         + (f", AdamW beta2 {s.beta2:g}" if s.beta2 is not None else "")
         + f"; KTO {s.kto_steps} steps x batch {s.kto_batch} at lr {s.kto_lr:g} on {s.kto_size} records; "
         f"greedy decoding, at most {s.max_tokens} tokens.",
@@ -627,6 +637,8 @@ def update_benchmarks(path: Path, text: str) -> None:
 
 # -- command line ------------------------------------------------------------------------------
 def build_parser() -> ArgumentParser:
+    from Trainers.shared.config import SCHEDULES, WSD_DECAY
+
     d = LoopSettings()
     parser = ArgumentParser(prog="closed_loop.py", description=__doc__.split("\n\n")[0])
     add = parser.add_argument
@@ -649,6 +661,12 @@ def build_parser() -> ArgumentParser:
         "--adam-beta2",
         type=float,
         help="AdamW's second-moment decay in every training of the loop (default 0.95 from scratch, 0.999 with --base-model)",
+    )
+    add(
+        "--sft-schedule",
+        choices=SCHEDULES,
+        help="SFT's learning-rate schedule after its warm-up: wsd holds the peak rate, then decays over the last "
+        f"{WSD_DECAY * 100:.0f}%% of the steps (default wsd from scratch, the trainers' cosine with --base-model)",
     )
     add(
         "--id-loss-weight",

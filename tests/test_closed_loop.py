@@ -171,6 +171,7 @@ def test_benchmarks_section_is_appended_when_absent(tmp_path):
         (["--heads", "3"], "--heads (3) must divide --hidden (128)"),
         (["--id-loss-weight", "0"], "--id-loss-weight must be positive"),
         (["--adam-beta2", "1"], "--adam-beta2 must be between 0 and 1 (exclusive)"),
+        (["--sft-schedule", "step"], "argument --sft-schedule: invalid choice: 'step'"),
     ],
 )
 def test_bad_flags_are_one_line(flags, message, run, tmp_path):
@@ -183,6 +184,13 @@ def test_adam_beta2_is_095_from_scratch_and_the_trainers_own_for_a_base_model():
 
     assert LoopSettings().beta2 == 0.95 and LoopSettings(base_model="org/model").beta2 is None
     assert LoopSettings(base_model="org/model", adam_beta2=0.98).beta2 == LoopSettings(adam_beta2=0.98).beta2 == 0.98
+
+
+def test_sft_holds_its_peak_rate_from_scratch_and_keeps_the_trainers_schedule_for_a_base_model():
+    from claudesidian.closed_loop import LoopSettings
+
+    assert LoopSettings().schedule == "wsd" and LoopSettings(base_model="org/model").schedule is None
+    assert LoopSettings(sft_schedule="cosine").schedule == LoopSettings(base_model="m", sft_schedule="cosine").schedule == "cosine"
 
 
 def test_valid_except_ids_sets_only_the_ids_aside():

@@ -85,6 +85,42 @@ def test_mlx_and_nvidia_share_one_vocabulary_and_earlier_mlx_names_still_load(tm
         load_config("sft", old, {})
 
 
+@pytest.mark.parametrize("name", ["cosine", "linear", "constant", "wsd"])
+def test_every_schedule_warms_up_and_wsd_holds_the_peak_until_the_last_fifth(name):
+    """The torch trainers hand the shared schedule names to transformers' own schedulers."""
+    import torch
+    from transformers import get_scheduler
+
+    from Trainers.shared.train import schedule_args
+
+    training = load_config("sft", None, {}).training
+    training.lr_scheduler = name
+    args = schedule_args(training, 100)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = get_scheduler(
+        args["lr_scheduler_type"], optimizer, 10, 100, scheduler_specific_kwargs=args.get("lr_scheduler_kwargs")
+    )
+    rates = []
+    for _ in range(101):
+        rates.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    assert rates[5] == pytest.approx(0.5) and rates[10] == pytest.approx(1.0)
+    peak = {"cosine": 10, "linear": 10, "constant": 100, "wsd": 80}[name]  # the last step at the peak rate
+    assert rates[10 : peak + 1] == pytest.approx([1.0] * (peak - 9))
+    assert rates[min(peak + 1, 100)] < 1.0 or name == "constant"
+    assert rates[100] == pytest.approx(1.0 if name == "constant" else 0.0, abs=1e-6)
+    if name == "wsd":
+        assert rates[90] == pytest.approx(0.5, rel=1e-3)  # a cosine over the last 20 steps
+
+
+def test_an_unknown_schedule_is_one_line_naming_the_choices(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("training: {lr_scheduler: cosine_with_restarts}\n")
+    with pytest.raises(UsageError, match=r"must be one of cosine, linear, constant, wsd, not 'cosine_with_restarts'"):
+        load_config("sft", config, {})
+
+
 def test_kto_refuses_batch_of_one():
     with pytest.raises(UsageError, match="at least 2"):
         load_config("kto", None, {"batch_size": 1})

@@ -196,6 +196,18 @@ def test_adam_beta2_reaches_the_mlx_optimizer(tiny_model_dir, tiny_sft_file, tmp
     assert [float(b) for b in _optimizer(default, 10).betas] == [0.9, 0.999]
 
 
+def test_wsd_holds_the_peak_rate_then_decays_over_the_last_fifth(tiny_model_dir, tiny_sft_file, tmp_path):
+    from Trainers.shared.mlx.trainer import _schedule
+
+    training = {"lr_scheduler": "wsd", "warmup_steps": 10, "learning_rate": 1e-3}
+    config = load_mlx_config(_config(tmp_path, tiny_model_dir, tiny_sft_file, training=training), {})
+    rate = _schedule(config, 100)
+    at = {step: float(rate(mx.array(step))) for step in (5, 10, 50, 80, 90, 100)}
+    assert at[5] == pytest.approx(5e-4)  # warming up
+    assert at[10] == at[50] == at[80] == pytest.approx(1e-3)  # held until the last 20 steps
+    assert at[90] == pytest.approx(5e-4, rel=1e-3) and at[100] == pytest.approx(0, abs=1e-9)  # cosine down
+
+
 # -- data --------------------------------------------------------------------------------------
 def test_validation_split_keeps_kto_alternation_and_the_batch_order_is_replayable(tiny_kto_file):
     data = load_records(tiny_kto_file)

@@ -110,6 +110,14 @@ class DataConfig:
     validate: bool = True
 
 
+# Learning-rate schedules, each after a linear warm-up, in every trainer: cosine or linear to 0, the
+# peak held (constant), or wsd (warm-up, stable, decay): the peak held, then a cosine to 0 over the
+# last WSD_DECAY of the steps. A model built from scratch learns to copy from its prompt sooner with
+# wsd than with cosine, which lowers the rate while that skill is still forming (docs/benchmarks.md).
+SCHEDULES = ("cosine", "linear", "constant", "wsd")
+WSD_DECAY = 0.2
+
+
 @dataclass
 class TrainingConfig:
     batch_size: int = 6
@@ -122,7 +130,7 @@ class TrainingConfig:
     # AdamW's second-moment decay. 0.999 suits fine-tuning; a model trained from scratch learns far
     # sooner with 0.95, as language models are pretrained (the closed loop's demo: docs/benchmarks.md)
     adam_beta2: float = 0.999
-    lr_scheduler: str = "cosine"
+    lr_scheduler: str = "cosine"  # one of SCHEDULES
     logging_steps: int = 1
     save_steps: int = 100
     save_total_limit: int = 3
@@ -432,6 +440,11 @@ def shipped_dataset(method: str) -> str:
     return m.shipped_dataset.format(name=m.name)
 
 
+def check_schedule(name: str) -> None:
+    if name not in SCHEDULES:
+        raise UsageError(f"training.lr_scheduler must be one of {', '.join(SCHEDULES)}, not {name!r}")
+
+
 def check(config: RunConfig) -> None:
     """Values no trainer could use, reported before anything heavy is loaded."""
     t = config.training
@@ -447,6 +460,7 @@ def check(config: RunConfig) -> None:
         raise UsageError("learning-rate and num-epochs must be positive")
     if not 0 < t.adam_beta2 < 1:
         raise UsageError(f"adam-beta2 must be between 0 and 1 (exclusive), got {t.adam_beta2}")
+    check_schedule(t.lr_scheduler)
     m, s = config.monitor, config.self_correction
     if m.eval_steps < 0 or m.num_eval_samples < 1 or m.eval_max_tokens < 1:
         raise UsageError("eval-steps must be 0 (off) or more, num-eval-samples and eval-max-tokens at least 1")

@@ -17,7 +17,7 @@ from pathlib import Path
 from Tools.cli_common import UsageError
 from Tools.schema.records import write_json_atomic
 
-from .config import RunConfig, dump_yaml
+from .config import WSD_DECAY, RunConfig, dump_yaml
 from .methods import get_method
 
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)$")
@@ -121,7 +121,16 @@ def _report_to(config: RunConfig, logs_dir: Path) -> list[str]:
     return report
 
 
-def _common_args(config: RunConfig, run_dir: Path, backend, report_to: list[str]) -> dict:
+def schedule_args(training, steps: int) -> dict:
+    """Transformers' names for the shared schedules (config.SCHEDULES), each after the warm-up as in
+    the MLX trainer; wsd decays over the last WSD_DECAY of the run's steps."""
+    if training.lr_scheduler == "wsd":
+        decay = max(round(WSD_DECAY * steps), 1)
+        return {"lr_scheduler_type": "warmup_stable_decay", "lr_scheduler_kwargs": {"num_decay_steps": decay}}
+    return {"lr_scheduler_type": {"constant": "constant_with_warmup"}.get(training.lr_scheduler, training.lr_scheduler)}
+
+
+def _common_args(config: RunConfig, run_dir: Path, backend, report_to: list[str], steps: int) -> dict:
     import torch
 
     t = config.training
@@ -137,7 +146,7 @@ def _common_args(config: RunConfig, run_dir: Path, backend, report_to: list[str]
         warmup_steps=t.warmup_ratio,
         weight_decay=t.weight_decay,
         adam_beta2=t.adam_beta2,
-        lr_scheduler_type=t.lr_scheduler,
+        **schedule_args(t, steps),
         logging_steps=t.logging_steps,
         save_strategy="steps",
         save_steps=t.save_steps,
@@ -265,7 +274,7 @@ def run_training(config: RunConfig, extra_callbacks: list | None = None) -> RunR
         model,
         tokenizer,
         Dataset.from_list(prepared.rows),
-        _common_args(config, run_dir, backend, _report_to(config, logs_dir)),
+        _common_args(config, run_dir, backend, _report_to(config, logs_dir), result.plan["optimizer_steps"]),
         callbacks,
     )
     started = time.time()

@@ -18,8 +18,6 @@ from .. import config as shared
 from ..config import REPO_ROOT, DataConfig, LoraConfig, MonitorConfig, SelfCorrectionConfig
 from ..methods import METHODS, get_method
 
-SCHEDULES = ("cosine", "linear", "constant")
-
 
 @dataclass
 class ModelConfig:
@@ -44,7 +42,7 @@ class TrainingConfig:
     num_epochs: float = 3
     max_steps: int = -1  # > 0 overrides num_epochs
     warmup_steps: int = 10
-    lr_scheduler: str = "cosine"
+    lr_scheduler: str = "cosine"  # one of Trainers/shared/config.py SCHEDULES
     weight_decay: float = 0.0
     adam_beta2: float = 0.999  # AdamW's second-moment decay; 0.95 for a model trained from scratch
     max_grad_norm: float = 1.0  # 0: no clipping
@@ -128,8 +126,7 @@ def check(config: MlxConfig) -> None:
         raise UsageError(f"training.learning_rate must be a positive number (or null), got {t.learning_rate!r}")
     if t.max_steps <= 0 and t.num_epochs <= 0:
         raise UsageError("set training.max_steps or a positive training.num_epochs")
-    if t.lr_scheduler not in SCHEDULES:
-        raise UsageError(f"training.lr_scheduler must be one of {', '.join(SCHEDULES)}, not {t.lr_scheduler!r}")
+    shared.check_schedule(t.lr_scheduler)
     if t.warmup_steps < 0 or t.weight_decay < 0 or t.max_grad_norm < 0:
         raise UsageError("training.warmup_steps, weight_decay and max_grad_norm cannot be negative")
     if not 0 < t.adam_beta2 < 1:  # a number: the shared loader refuses any other type

@@ -204,19 +204,34 @@ def session_rows(session: Session, data) -> tuple[list, str]:
 
 
 def _optimizer(config: MlxConfig, total: int):
+    import mlx.optimizers as optim
+
+    t = config.training
+    return optim.AdamW(learning_rate=_schedule(config, total), betas=[0.9, t.adam_beta2], weight_decay=t.weight_decay)
+
+
+def _schedule(config: MlxConfig, total: int):
+    """The learning rate at each step: a linear warm-up, then training.lr_scheduler."""
     import mlx.core as mx
     import mlx.optimizers as optim
+
+    from ..config import WSD_DECAY
 
     t, lr = config.training, config.learning_rate
     warm = min(t.warmup_steps, total - 1) if total > 1 else 0
     rest = max(total - warm, 1)
+    decay = min(max(round(WSD_DECAY * total), 1), rest)  # wsd: the peak held, then a cosine over these steps
+
+    def constant(step):
+        return mx.array(lr, dtype=mx.float32)
+
     main = {
         "cosine": optim.cosine_decay(lr, rest),
         "linear": optim.linear_schedule(lr, 0.0, rest),
-        "constant": lambda step: mx.array(lr, dtype=mx.float32),
+        "constant": constant,
+        "wsd": optim.join_schedules([constant, optim.cosine_decay(lr, decay)], [rest - decay]),
     }[t.lr_scheduler]
-    schedule = optim.join_schedules([optim.linear_schedule(0.0, lr, warm), main], [warm]) if warm else main
-    return optim.AdamW(learning_rate=schedule, betas=[0.9, t.adam_beta2], weight_decay=t.weight_decay)
+    return optim.join_schedules([optim.linear_schedule(0.0, lr, warm), main], [warm]) if warm else main
 
 
 def _grad_norm(grads):  # -> mx.array
