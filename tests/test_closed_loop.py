@@ -190,7 +190,11 @@ def test_sft_holds_its_peak_rate_from_scratch_and_keeps_the_trainers_schedule_fo
     from claudesidian.closed_loop import LoopSettings
 
     assert LoopSettings().schedule == "wsd" and LoopSettings(base_model="org/model").schedule is None
-    assert LoopSettings(sft_schedule="cosine").schedule == LoopSettings(base_model="m", sft_schedule="cosine").schedule == "cosine"
+    assert (
+        LoopSettings(sft_schedule="cosine").schedule
+        == LoopSettings(base_model="m", sft_schedule="cosine").schedule
+        == "cosine"
+    )
 
 
 def test_valid_except_ids_sets_only_the_ids_aside():
