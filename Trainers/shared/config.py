@@ -118,6 +118,11 @@ SCHEDULES = ("cosine", "linear", "constant", "wsd")
 WSD_DECAY = 0.2
 
 
+def wsd_decay_steps(steps: int) -> int:
+    """The steps over which wsd decays, in a run of this many optimizer steps."""
+    return max(round(WSD_DECAY * steps), 1)
+
+
 @dataclass
 class TrainingConfig:
     batch_size: int = 6

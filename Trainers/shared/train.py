@@ -17,7 +17,7 @@ from pathlib import Path
 from Tools.cli_common import UsageError
 from Tools.schema.records import write_json_atomic
 
-from .config import WSD_DECAY, RunConfig, dump_yaml
+from .config import RunConfig, dump_yaml, wsd_decay_steps
 from .methods import get_method
 
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)$")
@@ -123,9 +123,9 @@ def _report_to(config: RunConfig, logs_dir: Path) -> list[str]:
 
 def schedule_args(training, steps: int) -> dict:
     """Transformers' names for the shared schedules (config.SCHEDULES), each after the warm-up as in
-    the MLX trainer; wsd decays over the last WSD_DECAY of the run's steps."""
+    the MLX trainer; wsd decays over the last wsd_decay_steps of the run."""
     if training.lr_scheduler == "wsd":
-        decay = max(round(WSD_DECAY * steps), 1)
+        decay = wsd_decay_steps(steps)
         return {"lr_scheduler_type": "warmup_stable_decay", "lr_scheduler_kwargs": {"num_decay_steps": decay}}
     return {"lr_scheduler_type": {"constant": "constant_with_warmup"}.get(training.lr_scheduler, training.lr_scheduler)}
 

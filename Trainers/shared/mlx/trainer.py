@@ -215,12 +215,12 @@ def _schedule(config: MlxConfig, total: int):
     import mlx.core as mx
     import mlx.optimizers as optim
 
-    from ..config import WSD_DECAY
+    from ..config import wsd_decay_steps
 
     t, lr = config.training, config.learning_rate
     warm = min(t.warmup_steps, total - 1) if total > 1 else 0
     rest = max(total - warm, 1)
-    decay = min(max(round(WSD_DECAY * total), 1), rest)  # wsd: the peak held, then a cosine over these steps
+    decay = min(wsd_decay_steps(total), rest)  # wsd: the peak held, then a cosine over these steps
 
     def constant(step):
         return mx.array(lr, dtype=mx.float32)
