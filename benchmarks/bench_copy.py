@@ -33,9 +33,9 @@ class CopiedValue:
 def copied_values(tokenizer, messages: list[dict]) -> tuple[list[int], list[CopiedValue]]:
     """The record's token ids (as SFT encodes them) and, for each top-level string argument of its
     first assistant turn's calls that the first user turn spells, the positions of its tokens."""
-    from Trainers.shared.data import _strip_bos, render_conversation
+    from Trainers.shared.data import render_conversation
 
-    text, spans = _strip_bos(tokenizer, *render_conversation(tokenizer, messages))
+    text, spans = render_conversation(tokenizer, messages)
     user = next((m.get("content") or "" for m in messages if m["role"] == "user"), "").casefold()
     turn = next((m for m in messages if m["role"] == "assistant"), None)
     encoded = tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from Trainers.shared.data import _render, _strip_bos, chat_messages, encode_prompt
+from Trainers.shared.data import chat_messages, encode_prompt, render_conversation, render_prompt
 from Trainers.shared.tiny_model import CONTROL_TOKENS, MARKER_TOKENS
 
 TEACHER = Path(__file__).resolve().parents[1] / "Datasets" / "teacher" / "teacher_sft.jsonl"
@@ -32,10 +32,10 @@ def test_training_conversations_and_prompts_get_the_same_ids_in_transformers_and
     assert len(records) == 100
     for n, record in enumerate(records):
         messages = chat_messages(record)
-        text, _ = _strip_bos(tokenizer, _render(tokenizer, messages), [])  # what SFT trains on
+        text, _ = render_conversation(tokenizer, messages)  # what SFT trains on
         assert llm.tokenize(text.encode(), add_bos=True, special=True) == tokenizer(text)["input_ids"], n
         first = next(i for i, m in enumerate(messages) if m["role"] == "assistant")
-        prompt = _strip_bos(tokenizer, _render(tokenizer, messages[:first], True), [])[0]  # what it answers
+        prompt = render_prompt(tokenizer, messages[:first])  # what it answers
         assert llm.tokenize(prompt.encode(), add_bos=True, special=True) == encode_prompt(
             tokenizer, messages[:first]
         ), n
@@ -95,7 +95,7 @@ def test_a_trained_model_keeps_the_sentencepiece_tokenizer_llama_cpp_needs(train
     try:
         assert llm.metadata["tokenizer.ggml.model"] == "llama"  # SentencePiece, with its scores
         for n, line in enumerate(TEACHER.read_text(encoding="utf-8").splitlines()[1200:1300]):
-            text, _ = _strip_bos(tokenizer, _render(tokenizer, chat_messages(json.loads(line))), [])
+            text, _ = render_conversation(tokenizer, chat_messages(json.loads(line)))
             assert llm.tokenize(text.encode(), add_bos=True, special=True) == tokenizer(text)["input_ids"], n
     finally:
         llm.close()

@@ -12,7 +12,14 @@ import pytest
 from Tools.schema.toolcalls import parse_content
 from Trainers.shared.chat_templates import family as chat_family
 from Trainers.shared.config import load_config
-from Trainers.shared.data import IGNORE_INDEX, _strip_bos, chat_messages, encode_prompt, encode_sft, render_conversation
+from Trainers.shared.data import (
+    IGNORE_INDEX,
+    chat_messages,
+    encode_prompt,
+    encode_sft,
+    render_conversation,
+    render_prompt,
+)
 from Trainers.shared.train import run_training
 
 from conftest import require_llama_cpp, tool_record, write_jsonl
@@ -40,7 +47,7 @@ def _conversation(folder: str) -> dict:
 def _check_mask(tokenizer, fmt: str, answer_end: str) -> None:
     record = _conversation("Projects/Alpha")
     messages = chat_messages(record)
-    text, spans = _strip_bos(tokenizer, *render_conversation(tokenizer, messages))
+    text, spans = render_conversation(tokenizer, messages)
     row = encode_sft(tokenizer, [messages])[0]
     offsets = tokenizer(text, return_offsets_mapping=True)["offset_mapping"]
     trained = [(a, b) for (a, b), label in zip(offsets, row["labels"]) if label != IGNORE_INDEX]
@@ -129,11 +136,9 @@ def test_family_builds_trains_exports_and_evaluates(name, tmp_path):
     try:
         for folder in ("Projects/Alpha", "Notes/Meetings 2024"):
             messages = chat_messages(_conversation(folder))
-            text, _ = _strip_bos(tokenizer, *render_conversation(tokenizer, messages))
+            text, _ = render_conversation(tokenizer, messages)
             assert llm.tokenize(text.encode(), add_bos=True, special=True) == tokenizer(text)["input_ids"]
-            prompt = _strip_bos(
-                tokenizer, tokenizer.apply_chat_template(messages[:2], tokenize=False, add_generation_prompt=True), []
-            )[0]
+            prompt = render_prompt(tokenizer, messages[:2])
             assert llm.tokenize(prompt.encode(), add_bos=True, special=True) == encode_prompt(tokenizer, messages[:2])
         for token in spec.control + spec.markers:  # markers print, turn tokens do not
             ids = llm.tokenize(token.encode(), add_bos=False, special=True)

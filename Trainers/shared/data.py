@@ -151,11 +151,12 @@ def _render(tokenizer, messages: list[dict], generation_prompt: bool = False) ->
 def render_prompt(tokenizer, messages: list[dict]) -> str:
     """The text a model continues from to answer messages, as training renders it: the chat
     template with its generation prompt, without a BOS the tokenizer adds itself."""
-    return _strip_bos(tokenizer, _render(tokenizer, messages, True), [])[0]
+    return _strip_bos(tokenizer, _render(tokenizer, messages, True))
 
 
 def render_conversation(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
-    """The full rendered text and the character spans of each assistant turn (its end token included).
+    """The full rendered text, as training tokenises it (without a BOS the tokenizer adds itself), and
+    the character spans of each assistant turn (its end token included).
 
     A turn starts where ``messages[:i]`` rendered with a generation prompt ends and stops where
     ``messages[:i+1]`` ends; both must be prefixes of the full text, which every template that
@@ -176,22 +177,23 @@ def render_conversation(tokenizer, messages: list[dict]) -> tuple[str, list[tupl
                 "harmony for gpt-oss, whose template ends only the last answer with <|return|>)"
             )
         spans.append((len(before), len(through)))
-    return text, spans
+    stripped = _strip_bos(tokenizer, text)
+    cut = len(text) - len(stripped)
+    return stripped, [(a - cut, b - cut) for a, b in spans]
 
 
-def _strip_bos(tokenizer, text: str, spans: list) -> tuple[str, list]:
+def _strip_bos(tokenizer, text: str) -> str:
     """Drop a BOS the template wrote when the tokenizer adds its own, so no sequence gets two."""
     bos = tokenizer.bos_token
     if bos and text.startswith(bos) and tokenizer("", add_special_tokens=True)["input_ids"]:
-        return text[len(bos) :], [(a - len(bos), b - len(bos)) for a, b in spans]
-    return text, spans
+        return text[len(bos) :]
+    return text
 
 
 def encode_prompt(tokenizer, messages: list[dict]) -> list[int]:
     """Token ids of messages rendered with a generation prompt: what a model sees before it answers,
     tokenised exactly as training tokenises the text before an assistant turn."""
-    text, _ = _strip_bos(tokenizer, _render(tokenizer, messages, True), [])
-    return tokenizer(text, add_special_tokens=True)["input_ids"]
+    return tokenizer(render_prompt(tokenizer, messages), add_special_tokens=True)["input_ids"]
 
 
 def _starts_inside(offsets: list, spans: list[tuple[int, int]]) -> list[bool]:
@@ -212,7 +214,7 @@ def encode_sft(tokenizer, conversations: list[list[dict]]) -> list[dict]:
 
     texts, all_spans = [], []
     for messages in conversations:
-        text, spans = _strip_bos(tokenizer, *render_conversation(tokenizer, messages))
+        text, spans = render_conversation(tokenizer, messages)
         texts.append(text)
         all_spans.append(spans)
     encoded = tokenizer(texts, return_offsets_mapping=True, add_special_tokens=True)
@@ -231,7 +233,7 @@ def prompt_completion(tokenizer, record: dict) -> tuple[str, str]:
     exactly as SFT renders them: the completion KTO and DPO score."""
     messages = chat_messages(record)
     last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
-    text, spans = _strip_bos(tokenizer, *render_conversation(tokenizer, messages[: last + 1]))
+    text, spans = render_conversation(tokenizer, messages[: last + 1])
     start, end = spans[-1]
     return text[:start], text[start:end]
 
