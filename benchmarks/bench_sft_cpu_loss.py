@@ -1,10 +1,11 @@
 """SFT on CPU, side by side on the same model, rows and seed: TRL's own SFTTrainer; the toolkit's
 CPU trainer with the model's whole forward (its cross-entropy in place of TRL's tiled LM head, as for
-a model type outside sft.PLAIN_LM_HEAD); and the same trainer's lean forward, as the demo's model
-takes it (no attention mask on a right-padded batch, the LM head on labelled positions only). All
-three see the same batches without gradient checkpointing, as the toolkit trains on CPU. Prints
+a model type outside sft.PLAIN_LM_HEAD); the same trainer's lean forward, as the demo's model
+takes it (no attention mask on a right-padded batch, the LM head on labelled positions only); and
+the lean forward with the copy-attention loss the closed loop adds (sft.copy_attention_weight 0.1).
+All see the same batches without gradient checkpointing, as the toolkit trains on CPU. Prints
 tokens per second (the real tokens, padding not counted), each one's ratio to TRL's, and the
-logged losses, which must agree at every step.
+logged losses, which must agree at every step for the first three (the fourth adds a term).
 
     python benchmarks/bench_sft_cpu_loss.py [--steps 40] [--batch 8] [--hidden 128] [--layers 4] [--heads 8]
 
@@ -24,8 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+COPY = "lean forward + copy-attention loss"
 
-def run(trainer_class, model_dir: Path, rows, steps: int, batch: int, out: Path) -> tuple[float, list[float]]:
+
+def run(trainer_class, model_dir: Path, rows, steps: int, batch: int, out: Path, **extra) -> tuple[float, list[float]]:
     """Tokens per second and the per-step losses of `steps` steps from the same initial weights."""
     import torch
     from datasets import Dataset
@@ -50,8 +53,15 @@ def run(trainer_class, model_dir: Path, rows, steps: int, batch: int, out: Path)
         disable_tqdm=True,
         packing=False,
         gradient_checkpointing=False,  # as the toolkit on CPU (train.py); TRL's default recomputes
+        remove_unused_columns=False,  # as the toolkit runs SFT: the rows keep id_mask and copy_source
     )
-    trainer = trainer_class(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+    if extra.pop("collate", False):
+        from Trainers.shared.methods.sft import sft_collator
+
+        extra["data_collator"] = sft_collator(tokenizer)
+    trainer = trainer_class(
+        model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer, **extra
+    )
     began = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - began
@@ -101,13 +111,16 @@ def main(argv: list[str] | None = None) -> int:
             ("TRL SFTTrainer (tiled LM head)", sft_trainer_class(cpu=False), sft.PLAIN_LM_HEAD),
             ("CPU trainer, whole forward", sft_trainer_class(cpu=True), whole_forward),
             ("CPU trainer, lean forward", sft_trainer_class(cpu=True), sft.PLAIN_LM_HEAD),
+            (COPY, sft_trainer_class(True, 1.0, 0.1), sft.PLAIN_LM_HEAD),
         ):
             kept, sft.PLAIN_LM_HEAD = sft.PLAIN_LM_HEAD, plain
             try:
-                results[name] = run(trainer_class, model_dir, rows, args.steps, args.batch, tmp / str(len(results)))
+                out = tmp / str(len(results))
+                results[name] = run(trainer_class, model_dir, rows, args.steps, args.batch, out, collate=name == COPY)
             finally:
                 sft.PLAIN_LM_HEAD = kept
 
+    copy_speed = results.pop(COPY)[0]
     (base, reference), *others = results.values()
     same = all(
         len(losses) == len(reference)
@@ -121,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'trainer':<34}{'tokens/s':>10}{'vs TRL':>8}{'first loss':>12}{'last loss':>11}")
     for name, (speed, losses) in results.items():
         print(f"{name:<34}{speed:>10.0f}{speed / base:>7.2f}x{losses[0]:>12.4f}{losses[-1]:>11.4f}")
-    print(f"losses {'agree' if same else 'DIFFER'} at every step")
+    lean = results["CPU trainer, lean forward"][0]
+    print(f"{COPY:<34}{copy_speed:>10.0f}{copy_speed / base:>7.2f}x   ({copy_speed / lean:.2f}x the lean forward)")
+    print(f"losses {'agree' if same else 'DIFFER'} at every step (the copy-attention loss aside)")
     return 0 if same else 1
 
 

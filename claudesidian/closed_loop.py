@@ -56,6 +56,10 @@ class LoopSettings:
     # SFT counts each answer token inside an id this many times: copying the ids forms far sooner
     # (docs/benchmarks.md); the warm-up, whose contexts hold no ids, keeps 1
     id_loss_weight: float = 3.0
+    # the warm-up and SFT teach one attention head where in the request a copied value is (the SFT
+    # trainers' copy_attention_weight); None: 0.1 for a model built from scratch, which forms that
+    # look-up only after thousands of steps (docs/benchmarks.md), 0 for a base model, which has it
+    copy_attention_weight: float | None = None
     request_warmup: int = 1000  # from scratch: SFT steps on the requests and their calls alone before SFT (0: none)
     kto_steps: int = 20
     kto_batch: int = 4
@@ -72,6 +76,12 @@ class LoopSettings:
     @property
     def beta2(self) -> float | None:
         return self.adam_beta2 if self.adam_beta2 is not None else (0.95 if self.from_scratch else None)
+
+    @property
+    def copy_weight(self) -> float:
+        if self.copy_attention_weight is not None:
+            return self.copy_attention_weight
+        return 0.1 if self.from_scratch else 0.0
 
     @property
     def schedule(self) -> str | None:
@@ -280,6 +290,7 @@ def train(
         "full_finetune": s.from_scratch or None,
         "model_size": s.model_size,
         "id_loss_weight": id_loss_weight,
+        "copy_attention_weight": s.copy_weight if sft else None,
         "adam_beta2": s.beta2,
     }
     config = load_config(method, None, flags)
@@ -561,6 +572,7 @@ def markdown(s: LoopSettings, result: LoopResult, wall: float) -> str:
         "",
         f"Model: {model}; SFT {s.sft_steps} steps x batch {s.sft_batch} at lr {s.sft_lr:g} on {s.sft_size} "
         f"records, id tokens weighted x{s.id_loss_weight:g}"
+        + (f", copy-attention loss x{s.copy_weight:g} (warm-up too)" if s.copy_weight else "")
         + (f", {s.schedule} learning-rate schedule" if s.schedule else "")
         + (f", AdamW beta2 {s.beta2:g}" if s.beta2 is not None else "")
         + f"; KTO {s.kto_steps} steps x batch {s.kto_batch} at lr {s.kto_lr:g} on {s.kto_size} records; "
@@ -676,6 +688,13 @@ def build_parser() -> ArgumentParser:
         f"(default {d.id_loss_weight:g}; 1: plain SFT)",
     )
     add(
+        "--copy-attention-weight",
+        type=float,
+        help="warm-up and SFT: weight of a second loss that teaches the last layer's first attention head to "
+        "look at the request's token that each copied answer token copies (default 0.1 from scratch, "
+        "0 with --base-model; 0: off)",
+    )
+    add(
         "--request-warmup",
         type=int,
         default=d.request_warmup,
@@ -719,6 +738,8 @@ def main(argv: list[str] | None = None) -> int:
         die(f"--heads ({settings.heads}) must divide --hidden ({settings.hidden})")
     if not settings.id_loss_weight > 0:
         die("--id-loss-weight must be positive")
+    if settings.copy_attention_weight is not None and not 0 <= settings.copy_attention_weight < float("inf"):
+        die("--copy-attention-weight must be 0 or more")
     if settings.adam_beta2 is not None and not 0 < settings.adam_beta2 < 1:
         die("--adam-beta2 must be between 0 and 1 (exclusive)")
     if settings.kto_batch < 2 or settings.kto_size < 2:

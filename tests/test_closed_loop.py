@@ -170,6 +170,8 @@ def test_benchmarks_section_is_appended_when_absent(tmp_path):
         (["--request-warmup", "-1"], "--request-warmup must be 0 or more"),
         (["--heads", "3"], "--heads (3) must divide --hidden (128)"),
         (["--id-loss-weight", "0"], "--id-loss-weight must be positive"),
+        (["--copy-attention-weight", "-1"], "--copy-attention-weight must be 0 or more"),
+        (["--copy-attention-weight", "nan"], "--copy-attention-weight must be 0 or more"),
         (["--adam-beta2", "1"], "--adam-beta2 must be between 0 and 1 (exclusive)"),
         (["--sft-schedule", "step"], "argument --sft-schedule: invalid choice: 'step'"),
     ],

@@ -52,9 +52,11 @@ def test_the_lean_cpu_forward_gives_the_full_forwards_logits(tiny_model_dir):
         labels[:, :3] = -100
         labelled = labels[:, 1:] != -100
         with torch.no_grad():
-            lean, outputs = labelled_logits(model, {"input_ids": ids, "attention_mask": mask}, labelled, lean=True)
+            lean, outputs, hidden = labelled_logits(
+                model, {"input_ids": ids, "attention_mask": mask}, labelled, lean=True
+            )
             full = model(input_ids=ids, attention_mask=mask).logits[:, :-1][labelled]
-        assert outputs is None and lean.shape == (int(labelled.sum()), model.config.vocab_size)
+        assert outputs is None and hidden is None and lean.shape == (int(labelled.sum()), model.config.vocab_size)
         assert torch.allclose(lean, full, atol=1e-5), side
 
 
@@ -116,7 +118,7 @@ def test_id_tokens_count_id_loss_weight_times(tiny_model_dir, tmp_path, cut_insi
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig
 
-    from Trainers.shared.methods.sft import id_mask_collator, sft_trainer_class
+    from Trainers.shared.methods.sft import sft_collator, sft_trainer_class
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     rows = _rows(tokenizer)
@@ -136,7 +138,7 @@ def test_id_tokens_count_id_loss_weight_times(tiny_model_dir, tmp_path, cut_insi
         args=args,
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
-        data_collator=id_mask_collator(tokenizer),
+        data_collator=sft_collator(tokenizer),
     )
     batch = next(iter(trainer.get_train_dataloader()))
     assert batch["id_mask"].shape == batch["input_ids"].shape

@@ -148,6 +148,7 @@ def test_shipped_config_has_the_seed_defaults_and_the_cli_imports_no_mlx():
         ({"method": "ppo"}, [], "method must be one of sft, kto, dpo, not 'ppo'"),
         ({"method": "kto", "training": {"batch_size": 1}}, [], "KTO needs a per-device batch of at least 2"),
         ({"method": "kto", "kto": {"use_kto_s": True}}, [], "kto.use_kto_s: the NVIDIA trainers only"),
+        ({"sft": {"copy_attention_weight": 0.1}}, [], "sft.copy_attention_weight: the NVIDIA trainers only"),
         ({}, ["--dataset", "missing.jsonl"], "missing.jsonl: no such dataset file"),
         ({}, ["--dataset", "{kto}"], "SFT trains on positives only"),
         ({}, ["--eval-only"], "--eval-only needs --resume"),

@@ -9,6 +9,7 @@ Assistant spans are found by rendering conversation prefixes, which works on tem
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -207,9 +208,89 @@ def _starts_inside(offsets: list, spans: list[tuple[int, int]]) -> list[bool]:
     return inside
 
 
+# The argument values of one turn looked for in its request: more than any real call holds, and a
+# bound on the work a hostile record with thousands of values can ask for.
+MAX_COPIED_VALUES = 64
+
+
+def _argument_values(value, out: set) -> set:
+    """The strings and numbers inside a call's arguments, the context object aside (its values come
+    from the system prompt or are the model's own words)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key != "context":
+                _argument_values(item, out)
+    elif isinstance(value, list):
+        for item in value:
+            _argument_values(item, out)
+    elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        out.add(str(value))
+    return out
+
+
+def _find_word(text: str, value: str, start: int, end: int) -> int:
+    """The first place in text[start:end] where value stands as a whole (no letter or digit either
+    side), or -1."""
+    at = text.find(value, start, end)
+    while at >= 0:
+        before = text[at - 1] if at > 0 else " "
+        after = text[at + len(value)] if at + len(value) < len(text) else " "
+        if not before.isalnum() and not after.isalnum():
+            return at
+        at = text.find(value, at + 1, end)
+    return -1
+
+
+def copy_sources(text: str, messages: list[dict], offsets: list, spans: list[tuple[int, int]]) -> list[int]:
+    """Per token position, the index of the request token that the next token copies, or -1.
+
+    For each argument value of at least 3 characters that the turn's user message spells (case
+    aside, as a whole word), every place the answer writes it is aligned character by character with
+    where the request spells it: an answer token copies the request token under its first
+    character (`Garden` after a quote copies `▁Garden`). SFT's copy_attention_weight teaches one
+    attention head to look there, the look-up a model built from scratch forms only late."""
+    source = [-1] * len(offsets)
+    starts = [start for start, _ in offsets]
+    folded, fold = text.lower(), str.lower
+    if len(folded) != len(text):  # a character whose lower case is longer: compare as written
+        folded, fold = text, str
+    turns = iter(spans)
+    for i, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        answer_start, answer_end = next(turns)
+        request = next((m["content"] for m in reversed(messages[:i]) if m["role"] == "user"), "")
+        request_start = text.rfind(request, 0, answer_start) if request else -1
+        if request_start < 0 or not message.get("tool_calls"):
+            continue
+        values = set()
+        for call in message["tool_calls"]:
+            _argument_values(call["function"]["arguments"], values)
+        for value in sorted(fold(v) for v in values if len(v) >= 3)[:MAX_COPIED_VALUES]:
+            spelt = _find_word(folded, value, request_start, request_start + len(request))
+            at = answer_start
+            while spelt >= 0 and (at := _find_word(folded, value, at, answer_end)) >= 0:
+                first = bisect.bisect_right(starts, at) - 1
+                for k in range(max(first, 1), len(offsets)):
+                    token_start, token_end = offsets[k]
+                    if token_start >= at + len(value):
+                        break
+                    if token_end <= at:
+                        continue
+                    char = spelt + max(0, token_start - at)
+                    while char < spelt + len(value) - 1 and text[char].isspace():
+                        char += 1
+                    copied = bisect.bisect_right(starts, char) - 1
+                    if 0 <= copied < k - 1:
+                        source[k - 1] = copied
+                at += len(value)
+    return source
+
+
 def encode_sft(tokenizer, conversations: list[list[dict]]) -> list[dict]:
-    """input_ids and labels per conversation (labels are -100 outside assistant turns), and id_mask:
-    1 on the answer tokens inside a session or workspace id, the tokens SFT's id_loss_weight weighs."""
+    """input_ids and labels per conversation (labels are -100 outside assistant turns); id_mask: 1 on
+    the answer tokens inside a session or workspace id, the tokens SFT's id_loss_weight weighs; and
+    copy_source (copy_sources), where SFT's copy_attention_weight teaches a head to look."""
     from Tools.schema.context import SESSION_ID_RE, WORKSPACE_ID_RE
 
     texts, all_spans = [], []
@@ -219,12 +300,15 @@ def encode_sft(tokenizer, conversations: list[list[dict]]) -> list[dict]:
         all_spans.append(spans)
     encoded = tokenizer(texts, return_offsets_mapping=True, add_special_tokens=True)
     rows = []
-    for text, ids, offsets, spans in zip(texts, encoded["input_ids"], encoded["offset_mapping"], all_spans):
+    for messages, text, ids, offsets, spans in zip(
+        conversations, texts, encoded["input_ids"], encoded["offset_mapping"], all_spans
+    ):
         in_ids = [m.span() for pattern in (SESSION_ID_RE, WORKSPACE_ID_RE) for m in pattern.finditer(text)]
         answer, id_token = _starts_inside(offsets, spans), _starts_inside(offsets, in_ids)
         labels = [token if kept else IGNORE_INDEX for token, kept in zip(ids, answer)]
         id_mask = [int(kept and on_id) for kept, on_id in zip(answer, id_token)]
-        rows.append({"input_ids": ids, "labels": labels, "id_mask": id_mask})
+        copy_source = copy_sources(text, messages, offsets, spans)
+        rows.append({"input_ids": ids, "labels": labels, "id_mask": id_mask, "copy_source": copy_source})
     return rows
 
 

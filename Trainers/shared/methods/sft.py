@@ -15,6 +15,11 @@ class SftConfig:
     # SFT). A model that cannot copy yet (one built from scratch) learns to copy the ids its system
     # prompt hands out far sooner when their tokens weigh more (docs/benchmarks.md).
     id_loss_weight: float = 1.0
+    # Weight of a second loss that teaches the last layer's first attention head, at each answer token
+    # that copies a value the request spells, to look at that token in the request (0: off). A model
+    # built from scratch forms that look-up only after thousands of steps; pointed there, it copies
+    # names it never saw within the closed loop's budget (docs/benchmarks.md). Torch trainers only.
+    copy_attention_weight: float = 0.0
 
 
 class Sft(Method):
@@ -29,12 +34,25 @@ class Sft(Method):
                 "(default 1; the closed loop's model built from scratch uses 3 to learn copying the ids sooner)",
             ),
         ),
+        "copy_attention_weight": (
+            "copy_attention_weight",
+            dict(
+                type=float,
+                help="weight of a second loss that teaches the last layer's first attention head to look, at "
+                "each answer token copying a value the request spells, at that token in the request "
+                "(default 0: off; the closed loop's model built from scratch uses 0.1 to copy names sooner)",
+            ),
+        ),
     }
     remove_unused_columns = False
+    mlx_unsupported = ("copy_attention_weight",)
 
     def check_config(self, config) -> None:
         if not config.sft.id_loss_weight > 0:
             raise UsageError(f"sft.id_loss_weight must be positive (got {config.sft.id_loss_weight})")
+        weight = config.sft.copy_attention_weight
+        if not 0 <= weight < float("inf"):
+            raise UsageError(f"sft.copy_attention_weight must be 0 or more (got {weight})")
 
     def check_data(self, data, registry, drop_invalid: bool) -> int:
         from ..data import DataError, check_records
@@ -57,17 +75,19 @@ class Sft(Method):
     def trainer(self, config, model, tokenizer, dataset, args: dict, callbacks: list):
         from trl import SFTConfig
 
-        weight = config.sft.id_loss_weight
+        weight, copy_weight = config.sft.id_loss_weight, config.sft.copy_attention_weight
         # random batches, not length-grouped ones: the length of an answer follows its tool, so a
         # length-grouped batch holds one tool and the model learns the batch's tool instead of reading
         # the request (closed loop: the expected tool on 5% of held-out requests, 43% with random batches)
-        return sft_trainer_class(cpu=args.get("use_cpu", False), id_loss_weight=weight)(
+        if copy_weight:
+            check_copy_attention(model)
+        return sft_trainer_class(args.get("use_cpu", False), weight, copy_weight)(
             model=model,
             args=SFTConfig(**args, packing=False),
             train_dataset=dataset,
             processing_class=tokenizer,
             callbacks=callbacks,
-            **({"data_collator": id_mask_collator(tokenizer)} if weight != 1 else {}),
+            **({"data_collator": sft_collator(tokenizer)} if weight != 1 or copy_weight else {}),
         )
 
     # -- MLX ------------------------------------------------------------------------------------
@@ -115,20 +135,22 @@ class Sft(Method):
         return aux.item()  # token-weighted, as the NVIDIA trainer averages
 
 
-def sft_trainer_class(cpu: bool, id_loss_weight: float = 1.0):
-    """TRL's SFTTrainer; on CPU, or with id tokens weighted, one whose loss is computed here.
+def sft_trainer_class(cpu: bool, id_loss_weight: float = 1.0, copy_attention_weight: float = 0.0):
+    """TRL's SFTTrainer; on CPU, with id tokens weighted or with the copy-attention loss, one whose
+    loss is computed here.
 
     TRL computes the loss through a tiled log-probability LM head, which saves GPU memory on large
     vocabularies; its torch fallback for devices without Triton takes about half of each CPU step
     (benchmarks/bench_sft_cpu_loss.py). The loss here is the same, the mean negative log-likelihood
     of the labelled tokens; with id_loss_weight, a weighted mean in which each id token (the batch's
-    id_mask, from id_mask_collator) counts that many times. A mean, not a sum over the token count:
+    id_mask, from sft_collator) counts that many times. A mean, not a sum over the token count:
     the gradient keeps plain SFT's scale, so clipping does not shrink every token's step while the
     ids' loss is high. On CPU two exact savings follow (labelled_logits): no attention mask for a
-    right-padded batch, and the LM head only where a token is labelled."""
+    right-padded batch, and the LM head only where a token is labelled. With copy_attention_weight,
+    that weight times copy_attention_loss is added (logged as copy_attention_loss)."""
     from trl import SFTTrainer
 
-    if not cpu and id_loss_weight == 1:
+    if not cpu and id_loss_weight == 1 and not copy_attention_weight:
         return SFTTrainer
 
     class OwnLossSftTrainer(SFTTrainer):
@@ -136,22 +158,33 @@ def sft_trainer_class(cpu: bool, id_loss_weight: float = 1.0):
             import torch
 
             id_mask = inputs.pop("id_mask", None)
+            copy_source = inputs.pop("copy_source", None)
             labels = inputs.pop("labels")
             targets = labels[:, 1:]
             labelled = targets != -100
-            logits, outputs = labelled_logits(model, inputs, labelled, lean=cpu and not return_outputs)
+            copies = bool(copy_attention_weight) and copy_source is not None and bool((copy_source >= 0).any())
+            logits, outputs, hidden = labelled_logits(
+                model, inputs, labelled, lean=cpu and not return_outputs, hidden_states=copies
+            )
             inputs["labels"] = labels
             nll = torch.nn.functional.cross_entropy(logits.float(), targets[labelled], reduction="none")
             weights = torch.ones_like(nll)
             if id_mask is not None and id_loss_weight != 1:
                 weights = 1 + (id_loss_weight - 1) * id_mask[:, 1:][labelled].to(nll.dtype)
             loss = (nll * weights).sum() / weights.sum().clamp(min=1e-6)
+            copy_loss = None
+            if copies:  # the unwrapped model's layers; the hidden states came through any wrapper
+                bare = self.accelerator.unwrap_model(model)
+                copy_loss = copy_attention_loss(bare, hidden, copy_source, inputs.get("position_ids"))
+                loss = loss + copy_attention_weight * copy_loss
             if num_items_in_batch is not None:  # accumulation: each micro-batch by its share of the tokens
                 loss = loss * labelled.sum() / num_items_in_batch
             # the metrics TRL logs, from the logits this forward already built; TRL keeps them in
             # private attributes, so a TRL without them logs the loss alone instead of failing
             metrics = getattr(self, "_metrics", None)
             if model.training and isinstance(metrics, dict) and "train" in metrics:
+                if copy_loss is not None:
+                    metrics["train"]["copy_attention_loss"].append(copy_loss.item())
                 with torch.no_grad():
                     right = (logits.argmax(-1) == targets[labelled]).sum() / labelled.sum().clamp(min=1)
                     metrics["train"]["mean_token_accuracy"].append(right.item())
@@ -169,9 +202,10 @@ def sft_trainer_class(cpu: bool, id_loss_weight: float = 1.0):
 PLAIN_LM_HEAD = {"llama", "mistral", "qwen2", "qwen3", "phi3"}
 
 
-def labelled_logits(model, inputs: dict, labelled, lean: bool):
+def labelled_logits(model, inputs: dict, labelled, lean: bool, hidden_states: bool = False):
     """The logits at the positions that predict a labelled token (labelled: the shifted labels'
-    mask), and the model's outputs when it ran whole.
+    mask), the model's outputs when it ran whole, and with hidden_states its hidden states (the
+    embeddings, then each layer's output; None without).
 
     lean, for a plain LM head (PLAIN_LM_HEAD): the decoder runs alone and the head only on those
     positions (about 45% of a closed-loop row), and a right-padded batch runs without its attention
@@ -182,32 +216,91 @@ def labelled_logits(model, inputs: dict, labelled, lean: bool):
     through the wrapper's forward."""
     config = getattr(model, "config", None)
     if not lean or getattr(config, "model_type", None) not in PLAIN_LM_HEAD:
-        outputs = model(**inputs, use_cache=False)
-        return outputs.logits[:, :-1][labelled], outputs
+        outputs = model(**inputs, use_cache=False, output_hidden_states=hidden_states)
+        return outputs.logits[:, :-1][labelled], outputs, outputs.hidden_states
     mask = inputs.get("attention_mask")
     if mask is not None and "position_ids" not in inputs and bool((mask[:, 1:] <= mask[:, :-1]).all()):
         inputs = {key: value for key, value in inputs.items() if key != "attention_mask"}
-    hidden = model.get_decoder()(**inputs, use_cache=False).last_hidden_state
-    return model.get_output_embeddings()(hidden[:, :-1][labelled]), None
+    decoded = model.get_decoder()(**inputs, use_cache=False, output_hidden_states=hidden_states)
+    logits = model.get_output_embeddings()(decoded.last_hidden_state[:, :-1][labelled])
+    return logits, None, decoded.hidden_states
 
 
-def id_mask_collator(tokenizer):
-    """TRL's language-modeling collator that also pads the rows' id_mask, cut as TRL cut input_ids."""
+def check_copy_attention(model):
+    """The decoder and its last layer's attention, for copy_attention_loss; a UsageError for a model
+    whose attention it cannot recompute."""
+    decoder = getattr(model, "get_decoder", lambda: None)()
+    attention = getattr(getattr(decoder, "layers", [None])[-1], "self_attn", None)
+    if not (hasattr(attention, "q_proj") and hasattr(attention, "k_proj") and hasattr(decoder, "rotary_emb")):
+        kind = getattr(getattr(model, "config", None), "model_type", type(model).__name__)
+        raise UsageError(
+            f"sft.copy_attention_weight needs separate q_proj and k_proj and rotary positions in the attention "
+            f"(Llama, Mistral, Qwen); {kind} has not: set it to 0"
+        )
+    return decoder, attention
+
+
+def copy_attention_loss(model, hidden_states, copy_source, position_ids=None):
+    """The mean negative log of the attention that the last layer's first head pays, from each
+    position whose next token copies a request token, to that token (copy_source: its index, -1
+    elsewhere; data.copy_sources).
+
+    The head's scores are recomputed from the last layer's input exactly as the layer computes them
+    (its norm, the head's part of q_proj and k_proj, rotary positions, a causal mask), so the model
+    and what it exports stay a plain transformer: the loss only steers where one head looks."""
+    import torch
+
+    decoder, attention = check_copy_attention(model)
+    layer = decoder.layers[-1]
+    size = attention.head_dim
+    hidden = layer.input_layernorm(hidden_states[-2])  # the last layer's input
+    batch, length, _ = hidden.shape
+
+    def head(project, norm):  # the whole projection, so a LoRA adapter on it counts
+        out = project(hidden)[..., :size].unsqueeze(1)
+        return norm(out) if norm is not None else out  # Qwen3 normalises each head's q and k
+
+    query = head(attention.q_proj, getattr(attention, "q_norm", None))
+    key = head(attention.k_proj, getattr(attention, "k_norm", None))
+    if position_ids is None:
+        position_ids = torch.arange(length, device=hidden.device).expand(batch, length)
+    cos, sin = decoder.rotary_emb(hidden, position_ids)
+    query, key = _rotate(query, cos, sin)[:, 0], _rotate(key, cos, sin)[:, 0]
+    rows, positions = (copy_source >= 0).nonzero(as_tuple=True)
+    scores = torch.einsum("nd,ntd->nt", query[rows, positions], key[rows]).float() * size**-0.5
+    future = torch.arange(length, device=hidden.device) > positions.unsqueeze(1)
+    log_attention = torch.log_softmax(scores.masked_fill(future, float("-inf")), dim=-1)
+    return -log_attention[torch.arange(len(rows)), copy_source[rows, positions]].mean()
+
+
+def _rotate(x, cos, sin):
+    """Rotary position embedding of x (batch, heads, length, head size) by the model's cos and sin."""
+    import torch
+
+    half = x.shape[-1] // 2
+    turned = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return x * cos.unsqueeze(1) + turned * sin.unsqueeze(1)
+
+
+def sft_collator(tokenizer):
+    """TRL's language-modeling collator that also pads the rows' id_mask (with 0) and copy_source
+    (with -1), cut as TRL cut input_ids."""
     import torch
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    class IdMaskCollator(DataCollatorForLanguageModeling):
+    class SftCollator(DataCollatorForLanguageModeling):
         def torch_call(self, examples):
             batch = super().torch_call(examples)
-            id_mask = torch.zeros_like(batch["input_ids"])
-            for row, example in zip(id_mask, examples):
-                kept = example["id_mask"][: len(example["input_ids"])]
-                row[: len(kept)] = torch.tensor(kept)
-            batch["id_mask"] = id_mask
+            for key, fill in (("id_mask", 0), ("copy_source", -1)):
+                column = torch.full_like(batch["input_ids"], fill)
+                for row, example in zip(column, examples):
+                    kept = example[key][: len(example["input_ids"])]
+                    row[: len(kept)] = torch.tensor(kept, dtype=column.dtype)
+                batch[key] = column
             return batch
 
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    return IdMaskCollator(pad_token_id=pad)
+    return SftCollator(pad_token_id=pad)
 
 
 def sft_loss(model, inputs, targets, mask, weights=None):
