@@ -57,7 +57,7 @@ class LoopSettings:
     # (docs/benchmarks.md); the warm-up, whose contexts hold no ids, keeps 1
     id_loss_weight: float = 3.0
     # the warm-up and SFT teach one attention head where in the request a copied value is (the SFT
-    # trainers' copy_attention_weight); None: 0.1 for a model built from scratch, which forms that
+    # trainers' copy_attention_weight); None: 0.05 for a model built from scratch, which forms that
     # look-up only after thousands of steps (docs/benchmarks.md), 0 for a base model, which has it
     copy_attention_weight: float | None = None
     request_warmup: int = 1000  # from scratch: SFT steps on the requests and their calls alone before SFT (0: none)
@@ -81,7 +81,7 @@ class LoopSettings:
     def copy_weight(self) -> float:
         if self.copy_attention_weight is not None:
             return self.copy_attention_weight
-        return 0.1 if self.from_scratch else 0.0
+        return 0.05 if self.from_scratch else 0.0
 
     @property
     def schedule(self) -> str | None:
@@ -691,7 +691,7 @@ def build_parser() -> ArgumentParser:
         "--copy-attention-weight",
         type=float,
         help="warm-up and SFT: weight of a second loss that teaches the last layer's first attention head to "
-        "look at the request's token that each copied answer token copies (default 0.1 from scratch, "
+        "look at the request's token that each copied answer token copies (default 0.05 from scratch, "
         "0 with --base-model; 0: off)",
     )
     add(
