@@ -162,16 +162,23 @@ def test_id_tokens_count_id_loss_weight_times(tiny_model_dir, tmp_path, cut_insi
     assert half == pytest.approx(loss / 2, rel=1e-5)  # half of an accumulated batch's tokens
 
 
-def test_a_non_positive_id_loss_weight_is_one_line(run, tiny_sft_file, tmp_path):
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--id-loss-weight", "0", "sft.id_loss_weight must be positive"),
+        ("--copy-attention-weight", "-1", "sft.copy_attention_weight must be 0 or more"),
+    ],
+)
+def test_a_bad_loss_weight_is_one_line(run, tiny_sft_file, tmp_path, flag, value, message):
     done = run(
         "Trainers/rtx3090_sft/train_sft.py",
         "--local-file",
         tiny_sft_file,
-        "--id-loss-weight",
-        "0",
+        flag,
+        value,
         "--dry-run",
         "--output-dir",
         tmp_path,
     )
-    assert done.returncode == 2 and "sft.id_loss_weight must be positive" in done.stderr
+    assert done.returncode == 2 and message in done.stderr
     assert "Traceback" not in done.stderr
