@@ -53,7 +53,7 @@ def run(trainer_class, model_dir: Path, rows, steps: int, batch: int, out: Path,
         disable_tqdm=True,
         packing=False,
         gradient_checkpointing=False,  # as the toolkit on CPU (train.py); TRL's default recomputes
-        remove_unused_columns=False,  # as the toolkit runs SFT: the rows keep id_mask and copy_source
+        remove_unused_columns=False,  # as the toolkit runs SFT: the rows keep token_class and copy_source
     )
     if extra.pop("collate", False):
         from Trainers.shared.methods.sft import sft_collator
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             ("TRL SFTTrainer (tiled LM head)", sft_trainer_class(cpu=False), sft.PLAIN_LM_HEAD),
             ("CPU trainer, whole forward", sft_trainer_class(cpu=True), whole_forward),
             ("CPU trainer, lean forward", sft_trainer_class(cpu=True), sft.PLAIN_LM_HEAD),
-            (COPY, sft_trainer_class(True, 1.0, 0.1), sft.PLAIN_LM_HEAD),
+            (COPY, sft_trainer_class(True, sft.PLAIN, 0.1), sft.PLAIN_LM_HEAD),
         ):
             kept, sft.PLAIN_LM_HEAD = sft.PLAIN_LM_HEAD, plain
             try:

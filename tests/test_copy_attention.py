@@ -125,7 +125,7 @@ def test_sft_with_the_weight_teaches_the_head_to_look(tiny_model_dir, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig
 
-    from Trainers.shared.methods.sft import copy_attention_loss, sft_collator, sft_trainer_class
+    from Trainers.shared.methods.sft import PLAIN, copy_attention_loss, sft_collator, sft_trainer_class
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     rows = [
@@ -151,7 +151,7 @@ def test_sft_with_the_weight_teaches_the_head_to_look(tiny_model_dir, tmp_path):
         save_strategy="no",
         remove_unused_columns=False,
     )
-    trainer = sft_trainer_class(True, 1.0, 1.0)(
+    trainer = sft_trainer_class(True, PLAIN, 1.0)(
         model=model,
         args=args,
         train_dataset=Dataset.from_list(rows),

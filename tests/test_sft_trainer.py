@@ -1,5 +1,6 @@
 """The SFT trainer (Trainers/shared/methods/sft.py) on a tiny model: random batches, the CPU loss
-against TRL's own, and the id-weighted loss (sft.id_loss_weight) on rows encode_sft marks."""
+against TRL's own, and the loss weighted by the token classes encode_sft marks (sft.id_loss_weight,
+sft.prose_loss_weight)."""
 
 import pytest
 
@@ -92,37 +93,75 @@ def test_the_cpu_sft_trainer_computes_trls_loss_and_metrics(tiny_model_dir, tmp_
     assert trl_acc == cpu_acc
 
 
-def test_encode_sft_marks_exactly_the_ids_of_the_answer(tiny_model_dir):
-    """id_mask covers the answer's session and workspace ids, token for token, and nothing of the
-    system prompt that holds the same ids."""
+def test_encode_sft_marks_exactly_the_ids_and_the_prose_of_the_answer(tiny_model_dir):
+    """token_class marks the answer's session and workspace ids, token for token, and nothing of the
+    system prompt that holds the same ids; and the context's five prose values, but not an argument
+    that repeats one of their words (the subgoal "Create Projects/P0" and the path "Projects/P0")."""
     from transformers import AutoTokenizer
 
+    from Trainers.shared.data import ID_TOKEN, PROSE_TOKEN
+
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    for row in _rows(tokenizer):
-        assert len(row["id_mask"]) == len(row["input_ids"])
-        marked = [n for n, m in enumerate(row["id_mask"]) if m]
-        assert all(row["labels"][n] != -100 for n in marked)  # answer tokens only
-        text = tokenizer.decode([row["input_ids"][n] for n in marked])
-        assert text.replace(" ", "") == SESSION + WORKSPACE  # in the answer's key order, nothing else
+    for n, row in enumerate(_rows(tokenizer)):
+        assert len(row["token_class"]) == len(row["input_ids"])
+
+        answer = [label != -100 for label in row["labels"]]
+        assert not any(c and not kept for c, kept in zip(row["token_class"], answer))  # answer tokens only
+
+        def text_of(kind, row=row, answer=answer):
+            marked = [t for t, c, kept in zip(row["input_ids"], row["token_class"], answer) if c == kind and kept]
+            return tokenizer.decode(marked).replace(" ", "")
+
+        assert text_of(ID_TOKEN) == SESSION + WORKSPACE  # in the answer's key order, nothing else
         prompt = tokenizer.decode([t for t, label in zip(row["input_ids"], row["labels"]) if label == -100])
         assert SESSION in prompt and WORKSPACE in prompt  # the prompt's ids are not weighed
+        prose = ["Organising notes", "The user keeps project notes in Projects.", "Creating a folder"]
+        prose += ["Organise the vault", f"Create Projects/P{n}"]
+        # each value whole; its opening quote may share a token with the key's colon
+        assert text_of(PROSE_TOKEN).replace('"', "") == "".join(prose).replace(" ", "")
+        assert f'"path":"Projects/P{n}"' in text_of(0)  # the argument keeps its full weight
+
+
+def test_the_prose_of_a_record_with_thousands_of_calls_is_bounded(tiny_model_dir):
+    """A hostile answer with thousands of calls, each with its own subgoal, is searched for at most
+    MAX_COPIED_VALUES prose values; a value every call repeats is found at each place, once."""
+    import copy
+
+    from transformers import AutoTokenizer
+
+    from Trainers.shared.data import MAX_COPIED_VALUES, _prose_spans, chat_messages, render_conversation
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    messages = chat_messages(tool_record("Projects/P0", "Make P0"))
+    call = messages[-1]["tool_calls"][0]
+    calls = []
+    for n in range(3000):
+        calls.append(copy.deepcopy(call))
+        calls[-1]["function"]["arguments"]["context"]["subgoal"] = f"step {n:04d}"
+    messages[-1]["tool_calls"] = calls
+    text, spans = render_conversation(tokenizer, messages)
+    found = [text[start:end] for start, end in _prose_spans(text, messages, spans)]
+    assert 0 < sum(value.startswith('"step') for value in found) <= MAX_COPIED_VALUES
+    assert found.count('"Organising notes"') == 3000
 
 
 @pytest.mark.parametrize("cut_inside_an_id", [False, True])
-def test_id_tokens_count_id_loss_weight_times(tiny_model_dir, tmp_path, cut_inside_an_id):
+def test_each_token_counts_its_class_weight(tiny_model_dir, tmp_path, cut_inside_an_id):
     """The weighted loss is the mean negative log-likelihood of the labelled tokens with each id
-    token counted id_loss_weight times; under gradient accumulation a micro-batch counts by its share
-    of the tokens; TRL's truncation (max_length) cuts the id mask with the tokens."""
+    token counted id_loss_weight times and each prose token prose_loss_weight times; under gradient
+    accumulation a micro-batch counts by its share of the tokens; TRL's truncation (max_length) cuts
+    the token classes with the tokens."""
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig
 
+    from Trainers.shared.data import ID_TOKEN, PROSE_TOKEN
     from Trainers.shared.methods.sft import sft_collator, sft_trainer_class
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     rows = _rows(tokenizer)
-    cut = rows[0]["id_mask"].index(1) + 3 if cut_inside_an_id else None
+    cut = rows[0]["token_class"].index(ID_TOKEN) + 3 if cut_inside_an_id else None
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     args = SFTConfig(
         output_dir=str(tmp_path),
@@ -131,9 +170,9 @@ def test_id_tokens_count_id_loss_weight_times(tiny_model_dir, tmp_path, cut_insi
         bf16=False,
         use_cpu=True,
         max_length=cut,
-        remove_unused_columns=False,  # as the toolkit runs SFT: the rows keep id_mask
+        remove_unused_columns=False,  # as the toolkit runs SFT: the rows keep token_class
     )
-    trainer = sft_trainer_class(cpu=True, id_loss_weight=3.0)(
+    trainer = sft_trainer_class(cpu=True, class_weights=(1.0, 3.0, 0.25))(
         model=model,
         args=args,
         train_dataset=Dataset.from_list(rows),
@@ -141,11 +180,13 @@ def test_id_tokens_count_id_loss_weight_times(tiny_model_dir, tmp_path, cut_insi
         data_collator=sft_collator(tokenizer),
     )
     batch = next(iter(trainer.get_train_dataloader()))
-    assert batch["id_mask"].shape == batch["input_ids"].shape
+    classes = batch["token_class"]
+    assert classes.shape == batch["input_ids"].shape
     if cut:
-        assert batch["input_ids"].shape[1] == cut and batch["id_mask"][:, -3:].all()
-    ids = batch["id_mask"].bool()
-    assert ids.any() and (batch["labels"][ids] != -100).all()
+        assert batch["input_ids"].shape[1] == cut and (classes[:, -3:] == ID_TOKEN).all()
+    assert (classes == PROSE_TOKEN).any() or cut
+    for kind in (ID_TOKEN, PROSE_TOKEN):
+        assert (batch["labels"][classes == kind] != -100).all()
     count = (batch["labels"][:, 1:] != -100).sum()
     model.eval()
     with torch.no_grad():
@@ -153,19 +194,20 @@ def test_id_tokens_count_id_loss_weight_times(tiny_model_dir, tmp_path, cut_insi
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
         targets = batch["labels"][:, 1:]
         nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100, reduction="none")
-        weights = (targets != -100) * (1 + 2.0 * ids[:, 1:])
+        weights = (targets != -100) * torch.tensor([1.0, 3.0, 0.25])[classes[:, 1:]]
         expected = (nll * weights).sum() / weights.sum()
         plain = nll.sum() / count
         half = trainer.compute_loss(model, dict(batch), num_items_in_batch=2 * count).item()
     assert loss == pytest.approx(expected.item(), rel=1e-5)
-    assert abs(loss - plain.item()) > 1e-4  # the ids weigh more: a weight that did nothing would fail here
+    assert abs(loss - plain.item()) > 1e-4  # a weight that did nothing would fail here
     assert half == pytest.approx(loss / 2, rel=1e-5)  # half of an accumulated batch's tokens
 
 
 @pytest.mark.parametrize(
     "flag, value, message",
     [
-        ("--id-loss-weight", "0", "sft.id_loss_weight must be positive"),
+        ("--id-loss-weight", "0", "sft.id_loss_weight must be a positive number"),
+        ("--prose-loss-weight", "inf", "sft.prose_loss_weight must be a positive number"),
         ("--copy-attention-weight", "-1", "sft.copy_attention_weight must be 0 or more"),
     ],
 )

@@ -325,9 +325,12 @@ def test_sft_loss_is_the_shifted_assistant_only_loss_pytorch_computes(tiny_model
     assert loss.item() == pytest.approx(expected, abs=1e-4)
 
 
-def test_sft_id_tokens_count_id_loss_weight_times(tiny_model_dir, tiny_sft_file, tmp_path):
-    """sft.id_loss_weight on MLX as on NVIDIA: the mean negative log-likelihood of the labelled
-    tokens with each answer token inside an id counted that many times."""
+def test_sft_tokens_count_their_class_weight(tiny_model_dir, tiny_sft_file, tmp_path):
+    """sft.id_loss_weight and sft.prose_loss_weight on MLX as on NVIDIA: the mean negative
+    log-likelihood of the labelled tokens with each answer token inside an id, or inside the
+    context's prose, counted that many times."""
+    import mlx.core as mx
+
     from Trainers.shared.methods import get_method
     from Trainers.shared.mlx.losses import token_logps
 
@@ -335,12 +338,14 @@ def test_sft_id_tokens_count_id_loss_weight_times(tiny_model_dir, tiny_sft_file,
     session = Session(config, lora_settings(config))
     rows, _ = session_rows(session, load_records(tiny_sft_file))
     batch = session.batch(rows[:2])
-    assert batch["id_mask"].sum().item() > 0 and (batch["id_mask"] * (1 - batch["mask"])).sum().item() == 0
+    for kind in (1, 2):  # ids, prose: answer tokens only
+        marked = batch["token_class"] == kind
+        assert marked.sum().item() > 0 and (marked * (1 - batch["mask"])).sum().item() == 0
     sft = get_method("sft")
     plain, count = sft.mlx_loss(session.model, batch, None, config)
-    config.sft.id_loss_weight = 3.0
+    config.sft.id_loss_weight, config.sft.prose_loss_weight = 3.0, 0.25
     weighted, same = sft.mlx_loss(session.model, batch, None, config)
-    weights = batch["mask"] * (1 + 2 * batch["id_mask"])
+    weights = batch["mask"] * mx.array([1.0, 3.0, 0.25])[batch["token_class"]]
     logps = token_logps(session.model, batch["inputs"], batch["targets"])
     assert same.item() == count.item() == batch["mask"].sum().item()
     assert weighted.item() == pytest.approx((-(logps * weights).sum() / weights.sum()).item(), rel=1e-5)

@@ -19,6 +19,8 @@ CONTEXT_FIELDS = (
     "primaryGoal",
     "subgoal",
 )
+# the fields a model fills with its own words: no check compares them with an expected value
+PROSE_FIELDS = CONTEXT_FIELDS[2:]
 SESSION_ID_RE = re.compile(r"session_\d{13}_[a-z0-9]{9}")
 WORKSPACE_ID_RE = re.compile(r"ws_\d{13}_[a-z0-9]{9}")
 DEFAULT_WORKSPACE = "default"

@@ -287,9 +287,41 @@ def copy_sources(text: str, messages: list[dict], offsets: list, spans: list[tup
     return source
 
 
+# token_class values (0: any other token), the classes SFT weighs apart
+ID_TOKEN, PROSE_TOKEN = 1, 2
+
+
+def _prose_spans(text: str, messages: list[dict], spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Character spans of the context prose each answer writes: the JSON strings of its calls'
+    sessionDescription, sessionMemory, toolContext, primaryGoal and subgoal, found after their key
+    as a chat template's `tojson` writes them. At most MAX_COPIED_VALUES per turn, each found
+    only within its own answer, so a hostile record stays linear."""
+    from Tools.schema.context import PROSE_FIELDS
+
+    found, turns = [], iter(spans)
+    for message in messages:
+        if message["role"] != "assistant":
+            continue
+        start, end = next(turns)
+        needles = set()
+        for call in message.get("tool_calls") or []:
+            arguments = call["function"]["arguments"]
+            context = arguments.get("context") if isinstance(arguments, dict) else None
+            for name in PROSE_FIELDS if isinstance(context, dict) else ():
+                if isinstance(context.get(name), str):
+                    needles.add((json.dumps(name) + ": ", json.dumps(context[name], ensure_ascii=False)))
+        for key, value in sorted(needles)[:MAX_COPIED_VALUES]:
+            at = text.find(key + value, start, end)
+            while at >= 0:
+                found.append((at + len(key), at + len(key) + len(value)))
+                at = text.find(key + value, at + len(key) + len(value), end)
+    return found
+
+
 def encode_sft(tokenizer, conversations: list[list[dict]]) -> list[dict]:
-    """input_ids and labels per conversation (labels are -100 outside assistant turns); id_mask: 1 on
-    the answer tokens inside a session or workspace id, the tokens SFT's id_loss_weight weighs; and
+    """input_ids and labels per conversation (labels are -100 outside assistant turns); token_class:
+    ID_TOKEN on the answer tokens inside a session or workspace id, PROSE_TOKEN on those inside the
+    context's prose, 0 elsewhere, the classes SFT's id_loss_weight and prose_loss_weight weigh; and
     copy_source (copy_sources), where SFT's copy_attention_weight teaches a head to look."""
     from Tools.schema.context import SESSION_ID_RE, WORKSPACE_ID_RE
 
@@ -305,10 +337,14 @@ def encode_sft(tokenizer, conversations: list[list[dict]]) -> list[dict]:
     ):
         in_ids = [m.span() for pattern in (SESSION_ID_RE, WORKSPACE_ID_RE) for m in pattern.finditer(text)]
         answer, id_token = _starts_inside(offsets, spans), _starts_inside(offsets, in_ids)
+        prose = _starts_inside(offsets, _prose_spans(text, messages, spans))
         labels = [token if kept else IGNORE_INDEX for token, kept in zip(ids, answer)]
-        id_mask = [int(kept and on_id) for kept, on_id in zip(answer, id_token)]
+        token_class = [
+            (ID_TOKEN if on_id else PROSE_TOKEN if in_prose else 0) if kept else 0
+            for kept, on_id, in_prose in zip(answer, id_token, prose)
+        ]
         copy_source = copy_sources(text, messages, offsets, spans)
-        rows.append({"input_ids": ids, "labels": labels, "id_mask": id_mask, "copy_source": copy_source})
+        rows.append({"input_ids": ids, "labels": labels, "token_class": token_class, "copy_source": copy_source})
     return rows
 
 

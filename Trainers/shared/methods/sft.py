@@ -15,6 +15,11 @@ class SftConfig:
     # SFT). A model that cannot copy yet (one built from scratch) learns to copy the ids its system
     # prompt hands out far sooner when their tokens weigh more (docs/benchmarks.md).
     id_loss_weight: float = 1.0
+    # Each answer token inside the context's prose (sessionDescription, sessionMemory, toolContext,
+    # primaryGoal, subgoal) counts this many times (1: plain SFT). That prose is the model's own words,
+    # which no check compares, and the hardest text of an answer to predict: weighed below 1, it
+    # leaves more of each step to the call's name and arguments (docs/benchmarks.md).
+    prose_loss_weight: float = 1.0
     # Weight of a second loss that teaches the last layer's first attention head, at each answer token
     # that copies a value the request spells, to look at that token in the request (0: off). A model
     # built from scratch forms that look-up only after thousands of steps; pointed there, it copies
@@ -34,6 +39,15 @@ class Sft(Method):
                 "(default 1; the closed loop's model built from scratch uses 3 to learn copying the ids sooner)",
             ),
         ),
+        "prose_loss_weight": (
+            "prose_loss_weight",
+            dict(
+                type=float,
+                help="each answer token inside the context's prose (sessionDescription, sessionMemory, "
+                "toolContext, primaryGoal, subgoal) counts this many times in the loss (default 1; the closed "
+                "loop uses 1/3 so that the call's name and arguments get more of each step)",
+            ),
+        ),
         "copy_attention_weight": (
             "copy_attention_weight",
             dict(
@@ -48,8 +62,9 @@ class Sft(Method):
     mlx_unsupported = ("copy_attention_weight",)
 
     def check_config(self, config) -> None:
-        if not config.sft.id_loss_weight > 0:
-            raise UsageError(f"sft.id_loss_weight must be positive (got {config.sft.id_loss_weight})")
+        for key in ("id_loss_weight", "prose_loss_weight"):
+            if not 0 < getattr(config.sft, key) < float("inf"):
+                raise UsageError(f"sft.{key} must be a positive number (got {getattr(config.sft, key)})")
         weight = config.sft.copy_attention_weight
         if not 0 <= weight < float("inf"):
             raise UsageError(f"sft.copy_attention_weight must be 0 or more (got {weight})")
@@ -75,30 +90,31 @@ class Sft(Method):
     def trainer(self, config, model, tokenizer, dataset, args: dict, callbacks: list):
         from trl import SFTConfig
 
-        weight, copy_weight = config.sft.id_loss_weight, config.sft.copy_attention_weight
+        weights, copy_weight = token_class_weights(config.sft), config.sft.copy_attention_weight
         # random batches, not length-grouped ones: the length of an answer follows its tool, so a
         # length-grouped batch holds one tool and the model learns the batch's tool instead of reading
         # the request (closed loop: the expected tool on 5% of held-out requests, 43% with random batches)
         if copy_weight:
             check_copy_attention(model)
-        return sft_trainer_class(args.get("use_cpu", False), weight, copy_weight)(
+        return sft_trainer_class(args.get("use_cpu", False), weights, copy_weight)(
             model=model,
             args=SFTConfig(**args, packing=False),
             train_dataset=dataset,
             processing_class=tokenizer,
             callbacks=callbacks,
-            **({"data_collator": sft_collator(tokenizer)} if weight != 1 or copy_weight else {}),
+            **({"data_collator": sft_collator(tokenizer)} if weights != PLAIN or copy_weight else {}),
         )
 
     # -- MLX ------------------------------------------------------------------------------------
     def mlx_rows(self, data, tokenizer, max_seq_length: int) -> tuple[list, str]:
-        """input_ids, labels (-100 outside assistant turns) and id_mask, cut to max_seq_length."""
+        """input_ids, labels (-100 outside assistant turns) and token_class, cut to max_seq_length."""
         rows, cut = self.rows(data, tokenizer, max_seq_length)
         rows = [{key: values[:max_seq_length] for key, values in r.items()} for r in rows]
         return rows, f"{cut} cut to {max_seq_length} tokens" if cut else ""
 
     def mlx_batch(self, rows: list, pad_id: int, max_seq_length: int) -> dict:
-        """Inputs, next-token targets, the loss mask (assistant tokens only) and the id mask, right-padded.
+        """Inputs, next-token targets, the loss mask (assistant tokens only) and the token classes,
+        right-padded.
 
         Position t predicts token t+1, so the masks are taken shifted by one: the loss lands exactly
         on the assistant tokens, never on the prompt or on padding.
@@ -110,54 +126,64 @@ class Sft(Method):
         width = max(len(r["input_ids"]) for r in rows)
         ids = np.full((len(rows), width), pad_id, dtype=np.int32)
         labels = np.full((len(rows), width), IGNORE_INDEX, dtype=np.int32)
-        id_mask = np.zeros((len(rows), width), dtype=np.float32)
+        token_class = np.zeros((len(rows), width), dtype=np.int32)
         for i, row in enumerate(rows):
             ids[i, : len(row["input_ids"])] = row["input_ids"]
             labels[i, : len(row["labels"])] = row["labels"]
-            id_mask[i, : len(row["id_mask"])] = row["id_mask"]
+            token_class[i, : len(row["token_class"])] = row["token_class"]
         return {
             "inputs": ids[:, :-1],
             "targets": ids[:, 1:],
             "mask": (labels[:, 1:] != IGNORE_INDEX).astype(np.float32),
-            "id_mask": id_mask[:, 1:],
+            "token_class": token_class[:, 1:],
         }
 
     def mlx_tokens(self, row: dict) -> int:
         return len(row["input_ids"])
 
     def mlx_loss(self, model, batch: dict, fixed, config):
-        """Mean negative log-likelihood over the masked (assistant) target tokens, weighted: each id
-        token counts sft.id_loss_weight times; and the token count."""
-        weights = batch["mask"] * (1 + (config.sft.id_loss_weight - 1) * batch["id_mask"])
+        """Mean negative log-likelihood over the masked (assistant) target tokens, each weighted by its
+        class (token_class_weights); and the token count."""
+        import mlx.core as mx
+
+        weights = batch["mask"] * mx.array(token_class_weights(config.sft))[batch["token_class"]]
         return sft_loss(model, batch["inputs"], batch["targets"], batch["mask"], weights)
 
     def mlx_weight(self, aux) -> float:
         return aux.item()  # token-weighted, as the NVIDIA trainer averages
 
 
-def sft_trainer_class(cpu: bool, id_loss_weight: float = 1.0, copy_attention_weight: float = 0.0):
-    """TRL's SFTTrainer; on CPU, with id tokens weighted or with the copy-attention loss, one whose
+# the loss weight of each token_class (data.ID_TOKEN, data.PROSE_TOKEN; 0: any other answer token)
+PLAIN = (1.0, 1.0, 1.0)
+
+
+def token_class_weights(sft: SftConfig) -> tuple[float, float, float]:
+    return (1.0, sft.id_loss_weight, sft.prose_loss_weight)
+
+
+def sft_trainer_class(cpu: bool, class_weights: tuple = PLAIN, copy_attention_weight: float = 0.0):
+    """TRL's SFTTrainer; on CPU, with token classes weighted or with the copy-attention loss, one whose
     loss is computed here.
 
     TRL computes the loss through a tiled log-probability LM head, which saves GPU memory on large
     vocabularies; its torch fallback for devices without Triton takes about half of each CPU step
     (benchmarks/bench_sft_cpu_loss.py). The loss here is the same, the mean negative log-likelihood
-    of the labelled tokens; with id_loss_weight, a weighted mean in which each id token (the batch's
-    id_mask, from sft_collator) counts that many times. A mean, not a sum over the token count:
-    the gradient keeps plain SFT's scale, so clipping does not shrink every token's step while the
-    ids' loss is high. On CPU two exact savings follow (labelled_logits): no attention mask for a
+    of the labelled tokens; with class_weights, a weighted mean in which each token counts as many
+    times as its class's weight (the batch's token_class, from sft_collator). A mean, not a sum
+    over the token count: the gradient keeps plain SFT's scale, so clipping does not shrink every
+    token's step while the ids' loss is high. On CPU two exact savings follow (labelled_logits): no attention mask for a
     right-padded batch, and the LM head only where a token is labelled. With copy_attention_weight,
     that weight times copy_attention_loss is added (logged as copy_attention_loss)."""
     from trl import SFTTrainer
 
-    if not cpu and id_loss_weight == 1 and not copy_attention_weight:
+    if not cpu and class_weights == PLAIN and not copy_attention_weight:
         return SFTTrainer
 
     class OwnLossSftTrainer(SFTTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             import torch
 
-            id_mask = inputs.pop("id_mask", None)
+            token_class = inputs.pop("token_class", None)
             copy_source = inputs.pop("copy_source", None)
             labels = inputs.pop("labels")
             targets = labels[:, 1:]
@@ -169,8 +195,8 @@ def sft_trainer_class(cpu: bool, id_loss_weight: float = 1.0, copy_attention_wei
             inputs["labels"] = labels
             nll = torch.nn.functional.cross_entropy(logits.float(), targets[labelled], reduction="none")
             weights = torch.ones_like(nll)
-            if id_mask is not None and id_loss_weight != 1:
-                weights = 1 + (id_loss_weight - 1) * id_mask[:, 1:][labelled].to(nll.dtype)
+            if token_class is not None and class_weights != PLAIN:
+                weights = torch.tensor(class_weights, dtype=nll.dtype, device=nll.device)[token_class[:, 1:][labelled]]
             loss = (nll * weights).sum() / weights.sum().clamp(min=1e-6)
             copy_loss = None
             if copies:  # the unwrapped model's layers; the hidden states came through any wrapper
@@ -283,7 +309,7 @@ def _rotate(x, cos, sin):
 
 
 def sft_collator(tokenizer):
-    """TRL's language-modeling collator that also pads the rows' id_mask (with 0) and copy_source
+    """TRL's language-modeling collator that also pads the rows' token_class (with 0) and copy_source
     (with -1), cut as TRL cut input_ids."""
     import torch
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
@@ -291,7 +317,7 @@ def sft_collator(tokenizer):
     class SftCollator(DataCollatorForLanguageModeling):
         def torch_call(self, examples):
             batch = super().torch_call(examples)
-            for key, fill in (("id_mask", 0), ("copy_source", -1)):
+            for key, fill in (("token_class", 0), ("copy_source", -1)):
                 column = torch.full_like(batch["input_ids"], fill)
                 for row, example in zip(column, examples):
                     kept = example[key][: len(example["input_ids"])]
