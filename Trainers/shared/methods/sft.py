@@ -36,7 +36,8 @@ class Sft(Method):
             dict(
                 type=float,
                 help="each answer token inside a session or workspace id counts this many times in the loss "
-                "(default 1; the closed loop's model built from scratch uses 3 to learn copying the ids sooner)",
+                "(default 1; the closed loop's model built from scratch used 3 to learn copying the ids sooner, until "
+                "it weighed the context's prose 1/3 instead)",
             ),
         ),
         "prose_loss_weight": (
@@ -171,9 +172,10 @@ def sft_trainer_class(cpu: bool, class_weights: tuple = PLAIN, copy_attention_we
     of the labelled tokens; with class_weights, a weighted mean in which each token counts as many
     times as its class's weight (the batch's token_class, from sft_collator). A mean, not a sum
     over the token count: the gradient keeps plain SFT's scale, so clipping does not shrink every
-    token's step while the ids' loss is high. On CPU two exact savings follow (labelled_logits): no attention mask for a
-    right-padded batch, and the LM head only where a token is labelled. With copy_attention_weight,
-    that weight times copy_attention_loss is added (logged as copy_attention_loss)."""
+    token's step while the ids' loss is high. On CPU two exact savings follow (labelled_logits): no
+    attention mask for a right-padded batch, and the LM head only where a token is labelled. With
+    copy_attention_weight, that weight times copy_attention_loss is added (logged as
+    copy_attention_loss)."""
     from trl import SFTTrainer
 
     if not cpu and class_weights == PLAIN and not copy_attention_weight:
