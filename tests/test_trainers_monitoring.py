@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.conftest import tool_record, write_jsonl
 from Trainers.shared.callbacks import KtoHealthCallback
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +58,16 @@ def test_wandb_offline_run_is_written(tiny_model_dir, tiny_sft_file, tmp_path, m
     assert list((result.run_dir / "logs" / "wandb").glob("offline-run-*"))
 
 
-def test_ddp_with_two_cpu_processes(tiny_model_dir, tiny_sft_file, tmp_path):
+@pytest.mark.parametrize("weighted", [False, True])
+def test_ddp_with_two_cpu_processes(tiny_model_dir, tmp_path, weighted):
+    """Two ranks train one run. Weighted: the CPU trainer's own loss with each token class weighted
+    and the copy-attention loss, which recomputes the head's attention through the unwrapped model
+    beside DDP's forward: autograd sums both uses into each weight's one gradient before DDP's hook
+    averages it over the ranks (a weight left without a gradient would stop the second step)."""
+    records = [tool_record(f"Projects/{name}", f"Create the folder Projects/{name}") for name in ("Alpha", "Beta")]
+    data = write_jsonl(tmp_path / "sft.jsonl", records * 4)  # the request spells each value: copy positions
+    weights = ["--id-loss-weight", "3", "--prose-loss-weight", "0.5", "--copy-attention-weight", "0.1"]
+    out = tmp_path / "runs"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     # --multi_gpu makes accelerate start torchrun; with no CUDA each rank trains on CPU over gloo
     run = subprocess.run(
@@ -78,13 +88,14 @@ def test_ddp_with_two_cpu_processes(tiny_model_dir, tiny_sft_file, tmp_path):
             "--model-name",
             tiny_model_dir,
             "--local-file",
-            tiny_sft_file,
+            data,
             "--output-dir",
-            str(tmp_path),
+            str(out),
             "--batch-size",
             "2",
             "--max-steps",
             "2",
+            *(weights if weighted else []),
         ],
         cwd=ROOT,
         env=env,
@@ -93,9 +104,10 @@ def test_ddp_with_two_cpu_processes(tiny_model_dir, tiny_sft_file, tmp_path):
         timeout=300,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    run_dirs = [p for p in tmp_path.iterdir() if (p / "final_model").is_dir()]
+    run_dirs = [p for p in out.iterdir() if (p / "final_model").is_dir()]
     assert len(run_dirs) == 1  # both ranks agree on one run directory
     lineage = json.loads((run_dirs[0] / "final_model" / "lineage.json").read_text())
     assert lineage["global_step"] == 2 and lineage["metrics"]["epoch"] == 1.0  # 2 steps x 2 ranks x 2 = all 8 records
-    start = json.loads((run_dirs[0] / "logs" / "training_latest.jsonl").read_text().splitlines()[0])
-    assert start["world_size"] == 2
+    logged = [json.loads(line) for line in (run_dirs[0] / "logs" / "training_latest.jsonl").read_text().splitlines()]
+    assert logged[0]["world_size"] == 2
+    assert any("copy_attention_loss" in entry for entry in logged) == weighted
