@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from Tools.cli_common import UsageError
+from Tools.schema.context import PROSE_FIELDS, SESSION_ID_RE, WORKSPACE_ID_RE
 from Tools.schema.records import iter_jsonl, label_of
 from Tools.schema.registry import ToolRegistry, load_registry
 from Tools.schema.toolcalls import parse_message
@@ -208,8 +209,9 @@ def _starts_inside(offsets: list, spans: list[tuple[int, int]]) -> list[bool]:
     return inside
 
 
-# The argument values of one turn looked for in its request: more than any real call holds, and a
-# bound on the work a hostile record with thousands of values can ask for.
+# The values of one turn looked for in the text (its arguments in the request, its context's prose
+# in the answer): more than any real call holds, and a bound on the work a hostile record with
+# thousands of values can ask for.
 MAX_COPIED_VALUES = 64
 
 
@@ -296,8 +298,6 @@ def _prose_spans(text: str, messages: list[dict], spans: list[tuple[int, int]]) 
     sessionDescription, sessionMemory, toolContext, primaryGoal and subgoal, found after their key
     as a chat template's `tojson` writes them. At most MAX_COPIED_VALUES per turn, each found
     only within its own answer, so a hostile record stays linear."""
-    from Tools.schema.context import PROSE_FIELDS
-
     found, turns = [], iter(spans)
     for message in messages:
         if message["role"] != "assistant":
@@ -323,8 +323,6 @@ def encode_sft(tokenizer, conversations: list[list[dict]]) -> list[dict]:
     ID_TOKEN on the answer tokens inside a session or workspace id, PROSE_TOKEN on those inside the
     context's prose, 0 elsewhere, the classes SFT's id_loss_weight and prose_loss_weight weigh; and
     copy_source (copy_sources), where SFT's copy_attention_weight teaches a head to look."""
-    from Tools.schema.context import SESSION_ID_RE, WORKSPACE_ID_RE
-
     texts, all_spans = [], []
     for messages in conversations:
         text, spans = render_conversation(tokenizer, messages)
